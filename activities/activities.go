@@ -1,0 +1,78 @@
+// Package activities holds the side effects of Strata's workflows: catalog
+// reads and writes, cluster locks, and provider calls. Every activity is
+// idempotent under retry, so a worker may die at any point and another one
+// finishes the work without duplicating a snapshot or a record.
+package activities
+
+import (
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/providers"
+)
+
+// Config holds the worker-wide defaults and bounds that activities resolve
+// into each backup's plan, so that the workflow itself reads no
+// configuration and stays deterministic.
+type Config struct {
+	// DefaultBackupTimeout bounds snapshotting when a request names none.
+	DefaultBackupTimeout time.Duration
+	// MaxBackupTimeout is the largest timeout a request may ask for.
+	MaxBackupTimeout time.Duration
+	// LockTTL is the lease a backup holds on its cluster; it is renewed
+	// while the backup runs and lapses this long after its holder died.
+	LockTTL time.Duration
+	// PollInterval is how often snapshot progress is read from the provider.
+	PollInterval time.Duration
+	// HeartbeatTimeout is how soon a silent snapshot-wait activity is retried
+	// elsewhere (a crashed worker is noticed this fast).
+	HeartbeatTimeout time.Duration
+	// MaxReplicationLag: a node reporting more lag is unhealthy. Zero means
+	// lag is not checked.
+	MaxReplicationLag time.Duration
+	// ProgressStep is the progress granularity, in percent, at which the
+	// wait activity reports back to the workflow (so that query `status`
+	// shows progress without one history event per poll). Zero reports only
+	// completions.
+	ProgressStep int
+}
+
+// DefaultConfig is what the worker uses unless told otherwise.
+func DefaultConfig() Config {
+	return Config{
+		DefaultBackupTimeout: time.Hour,
+		MaxBackupTimeout:     7 * 24 * time.Hour,
+		LockTTL:              2 * time.Minute,
+		PollInterval:         5 * time.Second,
+		HeartbeatTimeout:     30 * time.Second,
+		MaxReplicationLag:    30 * time.Second,
+		ProgressStep:         25,
+	}
+}
+
+// Activities are registered on the worker as one struct: its methods are
+// the activities, and its fields are their dependencies.
+type Activities struct {
+	Catalog   catalog.Store
+	Providers providers.Registry
+	Config    Config
+	Logger    *zap.Logger
+	// Now is the clock for records (defaults to time.Now).
+	Now func() time.Time
+}
+
+func (a *Activities) now() time.Time {
+	if a.Now != nil {
+		return a.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (a *Activities) log() *zap.Logger {
+	if a.Logger != nil {
+		return a.Logger
+	}
+	return zap.NewNop()
+}

@@ -1,0 +1,561 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.uber.org/zap"
+
+	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/labels"
+	"github.com/stratabackup/strata/providers"
+)
+
+// ValidateBackupInput is the request as the workflow received it.
+type ValidateBackupInput struct {
+	ClusterID string
+	Label     string
+	Timeout   time.Duration
+}
+
+// BackupPlan is a validated request with every default resolved: what the
+// rest of the saga runs on.
+type BackupPlan struct {
+	ClusterID        string
+	Provider         string
+	LabelTemplate    string
+	Timeout          time.Duration
+	LockTTL          time.Duration
+	PollInterval     time.Duration
+	HeartbeatTimeout time.Duration
+	MaxLag           time.Duration
+	ProgressStep     int
+	Volumes          []catalog.Volume
+}
+
+// ValidateBackup checks a request before anything is created, so that bad
+// input fails at once with an error that says what to fix and leaves no
+// record behind.
+func (a *Activities) ValidateBackup(ctx context.Context, in ValidateBackupInput) (BackupPlan, error) {
+	if err := ValidateBackupRequest(in.ClusterID, in.Label, in.Timeout, a.Config); err != nil {
+		return BackupPlan{}, permanent(ReasonInvalidRequest, "%v", err)
+	}
+	cl, err := a.Catalog.GetCluster(ctx, in.ClusterID)
+	if err != nil {
+		return BackupPlan{}, classify(err, "backup request")
+	}
+	if _, err := a.Providers.Get(cl.Provider); err != nil {
+		return BackupPlan{}, permanent(ReasonInvalidRequest, "cluster %s: %v", cl.ID, err)
+	}
+	vols := cl.Volumes()
+	if len(vols) == 0 {
+		return BackupPlan{}, permanent(ReasonInvalidRequest, "cluster %s has no volumes to back up", cl.ID)
+	}
+	timeout := in.Timeout
+	if timeout == 0 {
+		timeout = a.Config.DefaultBackupTimeout
+	}
+	return BackupPlan{
+		ClusterID:        cl.ID,
+		Provider:         cl.Provider,
+		LabelTemplate:    labels.MustParse(in.Label).String(),
+		Timeout:          timeout,
+		LockTTL:          a.Config.LockTTL,
+		PollInterval:     a.Config.PollInterval,
+		HeartbeatTimeout: a.Config.HeartbeatTimeout,
+		MaxLag:           a.Config.MaxReplicationLag,
+		ProgressStep:     a.Config.ProgressStep,
+		Volumes:          vols,
+	}, nil
+}
+
+// ValidateBackupRequest checks the parts of a backup request that need no
+// catalog; the starter runs it too, before it starts a workflow.
+func ValidateBackupRequest(clusterID, label string, timeout time.Duration, cfg Config) error {
+	var problems []string
+	if strings.TrimSpace(clusterID) == "" {
+		problems = append(problems, "clusterId is required")
+	}
+	if _, err := labels.Parse(label); err != nil {
+		problems = append(problems, fmt.Sprintf("label template %q: %v", label, err))
+	}
+	if timeout < 0 {
+		problems = append(problems, fmt.Sprintf("timeout %s is negative: give a positive duration such as \"30m\"", timeout))
+	} else if timeout > 0 && timeout < time.Second {
+		problems = append(problems, fmt.Sprintf("timeout %s is too short: give at least \"1s\"", timeout))
+	} else if cfg.MaxBackupTimeout > 0 && timeout > cfg.MaxBackupTimeout {
+		problems = append(problems, fmt.Sprintf("timeout %s exceeds the maximum %s", timeout, cfg.MaxBackupTimeout))
+	}
+	if len(problems) > 0 {
+		return errors.New("invalid backup request: " + strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// CreateBackupRecordInput creates the Pending record.
+type CreateBackupRecordInput struct {
+	BackupID      string
+	ClusterID     string
+	JobID         string
+	RequestID     string
+	WorkflowID    string
+	LabelTemplate string
+	CreatedAt     time.Time
+}
+
+// CreateBackupRecord inserts the backup as Pending with the cluster's next
+// index and its rendered label. A retry, or a workflow re-run under the same
+// ID, gets the existing record back.
+func (a *Activities) CreateBackupRecord(ctx context.Context, in CreateBackupRecordInput) (catalog.Backup, error) {
+	tmpl, err := labels.Parse(in.LabelTemplate)
+	if err != nil {
+		return catalog.Backup{}, permanent(ReasonInvalidRequest, "label template %q: %v", in.LabelTemplate, err)
+	}
+	cl, err := a.Catalog.GetCluster(ctx, in.ClusterID)
+	if err != nil {
+		return catalog.Backup{}, classify(err, "backup "+in.BackupID)
+	}
+	b, created, err := a.Catalog.CreateBackup(ctx, catalog.NewBackup{
+		ID: in.BackupID, ClusterID: in.ClusterID, JobID: in.JobID, RequestID: in.RequestID,
+		WorkflowID: in.WorkflowID, CreatedAt: in.CreatedAt,
+		Label: func(index int64) (string, error) {
+			return tmpl.Render(labels.Vars{Index: index, ClusterID: cl.ID, ClusterDescription: cl.Description, Provider: cl.Provider, Time: in.CreatedAt}), nil
+		},
+	})
+	if err != nil {
+		return catalog.Backup{}, classify(err, "backup "+in.BackupID)
+	}
+	if created {
+		a.log().Info("backup record created", zap.String("backup", b.ID), zap.String("cluster", b.ClusterID), zap.String("label", b.Label), zap.Int64("index", b.Index))
+	}
+	return b, nil
+}
+
+// LockInput names a cluster lease.
+type LockInput struct {
+	ClusterID string
+	Holder    string
+	TTL       time.Duration
+}
+
+// AcquireLock takes the cluster's lease, failing at once (not retried) when
+// another operation holds it.
+func (a *Activities) AcquireLock(ctx context.Context, in LockInput) (catalog.Lock, error) {
+	l, err := a.Catalog.AcquireLock(ctx, in.ClusterID, in.Holder, in.TTL)
+	if err != nil {
+		return catalog.Lock{}, classify(err, "cluster "+in.ClusterID)
+	}
+	return l, nil
+}
+
+// ReleaseInput names the lease to free by its fencing token.
+type ReleaseInput struct {
+	ClusterID string
+	Token     int64
+}
+
+// ReleaseLock frees the lease if it is still ours; releasing a lease that
+// lapsed and was taken by someone else frees nothing.
+func (a *Activities) ReleaseLock(ctx context.Context, in ReleaseInput) error {
+	return classify(a.Catalog.ReleaseLock(ctx, in.ClusterID, in.Token), "cluster "+in.ClusterID)
+}
+
+// HealthInput asks whether a cluster can be backed up now.
+type HealthInput struct {
+	ClusterID string
+	MaxLag    time.Duration
+}
+
+// HealthResult names the node a restore to fewer nodes should use.
+type HealthResult struct {
+	PreferredNodeID string
+}
+
+// CheckHealth fails, not retried, when any node is unhealthy or lags more
+// than allowed, naming every such node.
+func (a *Activities) CheckHealth(ctx context.Context, in HealthInput) (HealthResult, error) {
+	cl, err := a.Catalog.GetCluster(ctx, in.ClusterID)
+	if err != nil {
+		return HealthResult{}, classify(err, "cluster "+in.ClusterID)
+	}
+	var bad []string
+	preferred := ""
+	bestLag := -1.0
+	for _, n := range cl.Nodes {
+		switch {
+		case !n.Healthy:
+			bad = append(bad, n.ID+" (unhealthy)")
+		case in.MaxLag > 0 && n.ReplicationLagSeconds != nil && *n.ReplicationLagSeconds > in.MaxLag.Seconds():
+			bad = append(bad, fmt.Sprintf("%s (replication lag %.1fs > %s)", n.ID, *n.ReplicationLagSeconds, in.MaxLag))
+		default:
+			// The most up-to-date node is the best restore source; a node
+			// that reports no lag (a primary) beats any replica.
+			lag := 0.0
+			if n.ReplicationLagSeconds != nil {
+				lag = *n.ReplicationLagSeconds
+			}
+			if preferred == "" || lag < bestLag {
+				preferred, bestLag = n.ID, lag
+			}
+		}
+	}
+	if len(bad) > 0 {
+		return HealthResult{}, permanent(ReasonClusterUnhealthy, "cluster %s has unhealthy nodes: %s", cl.ID, strings.Join(bad, ", "))
+	}
+	return HealthResult{PreferredNodeID: preferred}, nil
+}
+
+// MarkInProgressInput starts the snapshot phase of a backup.
+type MarkInProgressInput struct {
+	BackupID        string
+	Deadline        time.Time
+	PreferredNodeID string
+}
+
+// MarkInProgress moves the backup from Pending to InProgress and records its
+// deadline.
+func (a *Activities) MarkInProgress(ctx context.Context, in MarkInProgressInput) error {
+	d := in.Deadline
+	_, err := a.Catalog.TransitionBackup(ctx, in.BackupID, catalog.Transition{
+		To: catalog.BackupInProgress, From: []catalog.BackupStatus{catalog.BackupPending},
+		At: a.now(), Deadline: &d, PreferredNodeID: in.PreferredNodeID,
+	})
+	return classify(err, "backup "+in.BackupID)
+}
+
+// RecordDeadlineInput moves a running backup's recorded deadline.
+type RecordDeadlineInput struct {
+	BackupID string
+	Deadline time.Time
+}
+
+// RecordDeadline records an extended deadline, so `backup show` agrees with
+// the workflow.
+func (a *Activities) RecordDeadline(ctx context.Context, in RecordDeadlineInput) error {
+	d := in.Deadline
+	_, err := a.Catalog.TransitionBackup(ctx, in.BackupID, catalog.Transition{
+		To: catalog.BackupInProgress, At: a.now(), Deadline: &d,
+	})
+	return classify(err, "backup "+in.BackupID)
+}
+
+// SnapshotsInput names a backup's volumes at its provider.
+type SnapshotsInput struct {
+	BackupID  string
+	ClusterID string
+	Provider  string
+	Volumes   []catalog.Volume
+}
+
+// StartSnapshots starts a snapshot of every volume in parallel and records
+// each snapshot ID the moment it exists. Providers make starting idempotent
+// per (backup, volume), so a retry adopts what an earlier attempt started.
+func (a *Activities) StartSnapshots(ctx context.Context, in SnapshotsInput) ([]catalog.Snapshot, error) {
+	p, err := a.Providers.Get(in.Provider)
+	if err != nil {
+		return nil, permanent(ReasonInvalidRequest, "backup %s: %v", in.BackupID, err)
+	}
+	out := make([]catalog.Snapshot, len(in.Volumes))
+	errs := make([]error, len(in.Volumes))
+	var wg sync.WaitGroup
+	for i, v := range in.Volumes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := p.StartSnapshot(ctx, providers.SnapshotSpec{
+				BackupID: in.BackupID, ClusterID: in.ClusterID, NodeID: v.NodeID, VolumeID: v.ID,
+				VolumeRef: v.Path, Zone: v.Zone, SizeGB: v.SizeGB,
+			})
+			if err != nil {
+				errs[i] = classify(err, fmt.Sprintf("volume %s of backup %s", v.ID, in.BackupID))
+				return
+			}
+			out[i] = toCatalog(s, v)
+			errs[i] = classify(a.Catalog.UpsertSnapshots(ctx, in.BackupID, []catalog.Snapshot{out[i]}), "backup "+in.BackupID)
+		}()
+	}
+	wg.Wait()
+	if err := firstPermanent(errs); err != nil {
+		return nil, err
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// WaitSnapshotsInput is the state the wait resumes from.
+type WaitSnapshotsInput struct {
+	BackupID     string
+	ClusterID    string
+	Provider     string
+	Snapshots    []catalog.Snapshot
+	LockToken    int64
+	LockTTL      time.Duration
+	PollInterval time.Duration
+	ProgressStep int
+}
+
+// WaitSnapshotsResult is the snapshots' state when the wait returns.
+type WaitSnapshotsResult struct {
+	Snapshots []catalog.Snapshot
+	// Done is true when every snapshot completed.
+	Done bool
+}
+
+// WaitSnapshots polls the provider for all of a backup's snapshots in one
+// call per interval, records progress, heartbeats, and renews the cluster
+// lease. It returns when all completed, or early when a snapshot completed
+// or crossed a ProgressStep boundary, so the workflow can show progress at a
+// bounded number of history events however long snapshots take. A failed or
+// vanished snapshot fails it, not retried.
+func (a *Activities) WaitSnapshots(ctx context.Context, in WaitSnapshotsInput) (WaitSnapshotsResult, error) {
+	p, err := a.Providers.Get(in.Provider)
+	if err != nil {
+		return WaitSnapshotsResult{}, permanent(ReasonInvalidRequest, "backup %s: %v", in.BackupID, err)
+	}
+	snaps := append([]catalog.Snapshot(nil), in.Snapshots...)
+	interval := in.PollInterval
+	if interval <= 0 {
+		interval = time.Second
+	}
+	lastRenew := time.Now()
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		changed, reportable, err := a.pollOnce(ctx, p, in, snaps)
+		if err != nil {
+			return WaitSnapshotsResult{}, err
+		}
+		if len(changed) > 0 {
+			if err := a.Catalog.UpsertSnapshots(ctx, in.BackupID, changed); err != nil {
+				a.log().Warn("recording snapshot progress failed; will retry", zap.String("backup", in.BackupID), zap.Error(err))
+			}
+		}
+		activity.RecordHeartbeat(ctx, progressSummary(snaps))
+		if allCompleted(snaps) {
+			return WaitSnapshotsResult{Snapshots: snaps, Done: true}, nil
+		}
+		if reportable {
+			return WaitSnapshotsResult{Snapshots: snaps}, nil
+		}
+		if in.LockTTL > 0 && time.Since(lastRenew) >= in.LockTTL/4 {
+			if _, err := a.Catalog.RenewLock(ctx, in.ClusterID, in.LockToken, in.LockTTL); err != nil {
+				return WaitSnapshotsResult{}, classify(err, "cluster "+in.ClusterID)
+			}
+			lastRenew = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return WaitSnapshotsResult{}, ctx.Err()
+		case <-ticker.C:
+		}
+	}
+}
+
+// pollOnce reads every unfinished snapshot in one provider call and updates
+// snaps in place. It returns the snapshots that changed, and whether a
+// change is worth reporting to the workflow.
+func (a *Activities) pollOnce(ctx context.Context, p providers.Provider, in WaitSnapshotsInput, snaps []catalog.Snapshot) ([]catalog.Snapshot, bool, error) {
+	var ids []string
+	for _, s := range snaps {
+		if s.Status == catalog.SnapshotPending {
+			ids = append(ids, s.SnapshotID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, false, nil
+	}
+	got, err := p.GetSnapshots(ctx, ids)
+	if err != nil {
+		if pe, ok := providers.AsError(err); ok && pe.Retryable() {
+			// Throttling or a passing fault: the next tick tries again, and
+			// the heartbeat keeps the activity alive meanwhile.
+			a.log().Info("snapshot status poll failed; retrying", zap.String("backup", in.BackupID), zap.Error(err))
+			return nil, false, nil
+		}
+		return nil, false, classify(err, "backup "+in.BackupID)
+	}
+	byID := make(map[string]providers.Snapshot, len(got))
+	for _, s := range got {
+		byID[s.ID] = s
+	}
+	var changed []catalog.Snapshot
+	reportable := false
+	for i := range snaps {
+		s := &snaps[i]
+		if s.Status != catalog.SnapshotPending {
+			continue
+		}
+		ps, ok := byID[s.SnapshotID]
+		if !ok {
+			s.Status, s.Error = catalog.SnapshotFailed, "snapshot no longer exists at the provider"
+			_ = a.Catalog.UpsertSnapshots(ctx, in.BackupID, []catalog.Snapshot{*s})
+			return nil, false, permanent(ReasonSnapshotMissing, "snapshot %s of volume %s (backup %s) disappeared at provider %s before it completed", s.SnapshotID, s.VolumeID, in.BackupID, in.Provider)
+		}
+		next := *s
+		next.Status, next.Progress, next.Error = mapState(ps.State), ps.Progress, ps.Error
+		if ps.SizeGB > 0 {
+			next.SizeGB = ps.SizeGB
+		}
+		if next == *s {
+			continue
+		}
+		if next.Status != s.Status || crossed(s.Progress, next.Progress, in.ProgressStep) {
+			reportable = true
+		}
+		*s = next
+		changed = append(changed, next)
+		if next.Status == catalog.SnapshotFailed {
+			_ = a.Catalog.UpsertSnapshots(ctx, in.BackupID, changed)
+			return nil, false, permanent(ReasonSnapshotFailed, "snapshot %s of volume %s (node %s, backup %s) failed at provider %s: %s", s.SnapshotID, s.VolumeID, s.NodeID, in.BackupID, in.Provider, ps.Error)
+		}
+	}
+	return changed, reportable, nil
+}
+
+// crossed reports whether progress moved past a multiple of step.
+func crossed(from, to, step int) bool {
+	return step > 0 && to/step > from/step
+}
+
+func allCompleted(snaps []catalog.Snapshot) bool {
+	for _, s := range snaps {
+		if s.Status != catalog.SnapshotCompleted {
+			return false
+		}
+	}
+	return true
+}
+
+// progressSummary is the heartbeat detail: small, since heartbeat details
+// are stored with the activity.
+func progressSummary(snaps []catalog.Snapshot) map[string]int {
+	out := make(map[string]int, len(snaps))
+	for _, s := range snaps {
+		out[s.VolumeID] = s.Progress
+	}
+	return out
+}
+
+// CompleteInput finishes a backup.
+type CompleteInput struct {
+	BackupID  string
+	Snapshots []catalog.Snapshot
+}
+
+// CompleteBackup records the final snapshots and moves the backup to
+// Completed.
+func (a *Activities) CompleteBackup(ctx context.Context, in CompleteInput) (catalog.Backup, error) {
+	if err := a.Catalog.UpsertSnapshots(ctx, in.BackupID, in.Snapshots); err != nil {
+		return catalog.Backup{}, classify(err, "backup "+in.BackupID)
+	}
+	b, err := a.Catalog.TransitionBackup(ctx, in.BackupID, catalog.Transition{
+		To: catalog.BackupCompleted, From: []catalog.BackupStatus{catalog.BackupInProgress}, At: a.now(),
+	})
+	if err != nil {
+		return catalog.Backup{}, classify(err, "backup "+in.BackupID)
+	}
+	a.log().Info("backup completed", zap.String("backup", b.ID), zap.String("cluster", b.ClusterID), zap.Int("snapshots", len(b.Snapshots)))
+	return b, nil
+}
+
+// MarkDefunctInput fails a backup.
+type MarkDefunctInput struct {
+	BackupID  string
+	ClusterID string
+	Provider  string
+	Reason    string
+}
+
+// MarkDefunct records every snapshot the backup created, including ones
+// whose start response was lost (found at the provider by their backup tag),
+// and moves the backup to Defunct with its reason. Those snapshots may still
+// complete and cost money, so they must be on the record for cleanup.
+func (a *Activities) MarkDefunct(ctx context.Context, in MarkDefunctInput) (catalog.Backup, error) {
+	if in.Provider != "" {
+		if p, err := a.Providers.Get(in.Provider); err == nil {
+			found, err := p.ListSnapshots(ctx, providers.SnapshotFilter{BackupID: in.BackupID})
+			if err != nil {
+				return catalog.Backup{}, classify(err, "backup "+in.BackupID)
+			}
+			if len(found) > 0 {
+				cur, err := a.Catalog.GetBackup(ctx, in.BackupID)
+				if err != nil {
+					return catalog.Backup{}, classify(err, "backup "+in.BackupID)
+				}
+				known := map[string]catalog.Snapshot{}
+				for _, s := range cur.Snapshots {
+					known[s.VolumeID] = s
+				}
+				var add []catalog.Snapshot
+				for _, s := range found {
+					cs := toCatalog(s, catalog.Volume{ID: s.VolumeID, NodeID: s.NodeID})
+					if k, ok := known[s.VolumeID]; !ok || k.Status != cs.Status || k.Progress != cs.Progress {
+						add = append(add, cs)
+					}
+				}
+				sort.Slice(add, func(i, j int) bool { return add[i].VolumeID < add[j].VolumeID })
+				if err := a.Catalog.UpsertSnapshots(ctx, in.BackupID, add); err != nil {
+					return catalog.Backup{}, classify(err, "backup "+in.BackupID)
+				}
+			}
+		}
+	}
+	b, err := a.Catalog.TransitionBackup(ctx, in.BackupID, catalog.Transition{
+		To: catalog.BackupDefunct, From: []catalog.BackupStatus{catalog.BackupPending, catalog.BackupInProgress},
+		Reason: in.Reason, At: a.now(),
+	})
+	var te *catalog.TransitionError
+	if errors.As(err, &te) {
+		// Already Completed: a compensation must never undo a success.
+		return a.Catalog.GetBackup(ctx, in.BackupID)
+	}
+	if err != nil {
+		return catalog.Backup{}, classify(err, "backup "+in.BackupID)
+	}
+	a.log().Warn("backup defunct", zap.String("backup", b.ID), zap.String("cluster", b.ClusterID), zap.String("reason", in.Reason), zap.Int("snapshots", len(b.Snapshots)))
+	return b, nil
+}
+
+func toCatalog(s providers.Snapshot, v catalog.Volume) catalog.Snapshot {
+	size := s.SizeGB
+	if size == 0 {
+		size = v.SizeGB
+	}
+	node := v.NodeID
+	if node == "" {
+		node = s.NodeID
+	}
+	return catalog.Snapshot{
+		NodeID: node, VolumeID: v.ID, SnapshotID: s.ID, Status: mapState(s.State),
+		Progress: s.Progress, SizeGB: size, Error: s.Error,
+	}
+}
+
+func mapState(s providers.SnapshotState) catalog.SnapshotStatus {
+	switch s {
+	case providers.StateCompleted:
+		return catalog.SnapshotCompleted
+	case providers.StateFailed:
+		return catalog.SnapshotFailed
+	}
+	return catalog.SnapshotPending
+}
+
+func firstPermanent(errs []error) error {
+	for _, err := range errs {
+		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) && appErr.NonRetryable() {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,76 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/providers"
+)
+
+// Reason codes: the error types of Strata's application errors, and the
+// first word of a Defunct backup's reason. They are public API.
+const (
+	ReasonInvalidRequest   = "InvalidRequest"
+	ReasonClusterNotFound  = "ClusterNotFound"
+	ReasonClusterLocked    = "ClusterLocked"
+	ReasonClusterUnhealthy = "ClusterUnhealthy"
+	ReasonSnapshotFailed   = "SnapshotFailed"
+	ReasonSnapshotMissing  = "SnapshotMissing"
+	ReasonProviderError    = "ProviderError"
+	ReasonLockLost         = "LockLost"
+	ReasonTimeout          = "Timeout"
+	ReasonCancelled        = "Cancelled"
+	ReasonInternal         = "Internal"
+)
+
+// permanent is a failure retry cannot fix.
+func permanent(reason, format string, args ...any) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), reason, nil)
+}
+
+// classify turns an error from the catalog or a provider into an
+// application error whose type is a reason code and whose retryability says
+// whether trying again can help. subject names what was being worked on
+// ("cluster c1", "volume v1 of backup b1").
+func classify(err error, subject string) error {
+	if err == nil {
+		return nil
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var nf *catalog.NotFoundError
+	if errors.As(err, &nf) {
+		reason := ReasonInvalidRequest
+		if nf.Kind == "cluster" {
+			reason = ReasonClusterNotFound
+		}
+		return permanent(reason, "%s: %v", subject, err)
+	}
+	var locked *catalog.LockedError
+	if errors.As(err, &locked) {
+		return permanent(ReasonClusterLocked, "%v", err)
+	}
+	if errors.Is(err, catalog.ErrLockLost) {
+		return permanent(ReasonLockLost, "%s: %v", subject, err)
+	}
+	if pe, ok := providers.AsError(err); ok {
+		msg := fmt.Sprintf("%s: %v", subject, pe)
+		if pe.Retryable() {
+			return temporal.NewApplicationErrorWithOptions(msg, ReasonProviderError, temporal.ApplicationErrorOptions{
+				NextRetryDelay: pe.RetryAfter,
+			})
+		}
+		return temporal.NewNonRetryableApplicationError(msg, ReasonProviderError, nil)
+	}
+	// Anything else (a database hiccup, an I/O error) may pass: retry.
+	return fmt.Errorf("%s: %w", subject, err)
+}

@@ -1,0 +1,162 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+)
+
+// migration is one schema version. Migrations are append-only: never edit or
+// reorder a released one; add a new version instead. Statements are written
+// once for both engines (BIGINT unix milliseconds for times, TEXT, BOOLEAN,
+// DOUBLE PRECISION), and may be given per dialect where they must differ.
+type migration struct {
+	version  int64
+	name     string
+	stmts    []string
+	postgres []string // replaces stmts on Postgres when set
+}
+
+// migrationLockKey is the first key of the Postgres advisory lock taken while
+// migrating ("STRA").
+const migrationLockKey int32 = 0x53545241
+
+var migrations = []migration{
+	{
+		version: 1,
+		name:    "clusters, nodes, volumes, locks, backups, snapshots",
+		stmts: []string{
+			`CREATE TABLE clusters (
+				id          TEXT PRIMARY KEY,
+				description TEXT NOT NULL DEFAULT '',
+				provider    TEXT NOT NULL DEFAULT '',
+				region      TEXT NOT NULL DEFAULT '',
+				project_id  TEXT NOT NULL DEFAULT '',
+				network_id  TEXT NOT NULL DEFAULT '',
+				backup_seq  BIGINT NOT NULL DEFAULT 0,
+				lock_seq    BIGINT NOT NULL DEFAULT 0,
+				faults      TEXT NOT NULL DEFAULT '{}',
+				created_at  BIGINT NOT NULL
+			)`,
+			`CREATE TABLE nodes (
+				cluster_id              TEXT NOT NULL REFERENCES clusters (id) ON DELETE CASCADE,
+				id                      TEXT NOT NULL,
+				ordinal                 INTEGER NOT NULL,
+				healthy                 BOOLEAN NOT NULL DEFAULT TRUE,
+				replication_lag_seconds DOUBLE PRECISION,
+				PRIMARY KEY (cluster_id, id),
+				UNIQUE (cluster_id, ordinal)
+			)`,
+			`CREATE TABLE volumes (
+				cluster_id TEXT NOT NULL,
+				node_id    TEXT NOT NULL,
+				id         TEXT NOT NULL,
+				ordinal    INTEGER NOT NULL,
+				size_gb    INTEGER NOT NULL DEFAULT 0,
+				path       TEXT NOT NULL DEFAULT '',
+				zone       TEXT NOT NULL DEFAULT '',
+				PRIMARY KEY (cluster_id, id),
+				FOREIGN KEY (cluster_id, node_id) REFERENCES nodes (cluster_id, id) ON DELETE CASCADE
+			)`,
+			`CREATE INDEX volumes_node_idx ON volumes (cluster_id, node_id, ordinal)`,
+			`CREATE TABLE locks (
+				cluster_id  TEXT PRIMARY KEY REFERENCES clusters (id) ON DELETE CASCADE,
+				holder      TEXT NOT NULL,
+				token       BIGINT NOT NULL,
+				acquired_at BIGINT NOT NULL,
+				expires_at  BIGINT NOT NULL
+			)`,
+			`CREATE TABLE backups (
+				id                TEXT PRIMARY KEY,
+				cluster_id        TEXT NOT NULL REFERENCES clusters (id),
+				job_id            TEXT NOT NULL DEFAULT '',
+				request_id        TEXT NOT NULL DEFAULT '',
+				workflow_id       TEXT NOT NULL DEFAULT '',
+				label             TEXT NOT NULL DEFAULT '',
+				idx               BIGINT NOT NULL,
+				status            TEXT NOT NULL,
+				reason            TEXT NOT NULL DEFAULT '',
+				created_at        BIGINT NOT NULL,
+				started_at        BIGINT,
+				completed_at      BIGINT,
+				deadline          BIGINT,
+				preferred_node_id TEXT NOT NULL DEFAULT '',
+				UNIQUE (cluster_id, idx)
+			)`,
+			// ListBackups: newest first, overall, per cluster, per job, per status.
+			`CREATE INDEX backups_created_idx ON backups (created_at DESC, idx DESC)`,
+			`CREATE INDEX backups_cluster_created_idx ON backups (cluster_id, created_at DESC, idx DESC)`,
+			`CREATE INDEX backups_job_created_idx ON backups (job_id, created_at DESC, idx DESC)`,
+			`CREATE INDEX backups_status_created_idx ON backups (status, created_at DESC, idx DESC)`,
+			`CREATE TABLE backup_snapshots (
+				backup_id   TEXT NOT NULL REFERENCES backups (id) ON DELETE CASCADE,
+				volume_id   TEXT NOT NULL,
+				node_id     TEXT NOT NULL DEFAULT '',
+				snapshot_id TEXT NOT NULL DEFAULT '',
+				status      TEXT NOT NULL,
+				progress    INTEGER NOT NULL DEFAULT 0,
+				size_gb     INTEGER NOT NULL DEFAULT 0,
+				error       TEXT NOT NULL DEFAULT '',
+				PRIMARY KEY (backup_id, volume_id)
+			)`,
+		},
+	},
+}
+
+// migrate applies the migrations this database lacks, each recorded in
+// schema_migrations, in one transaction that excludes every other migrating
+// process: a Postgres advisory lock (per schema), or SQLite's write lock
+// (write transactions BEGIN IMMEDIATE).
+func (s *sqlStore) migrate(ctx context.Context) error {
+	return s.write(ctx, func(r runner) error {
+		if s.dialect == dialectPostgres {
+			// The key is per schema so that catalogs in different schemas
+			// migrate independently.
+			if _, err := r.exec(ctx, `SELECT pg_advisory_xact_lock(?, hashtext(current_schema()))`, migrationLockKey); err != nil {
+				return fmt.Errorf("take migration lock: %w", err)
+			}
+		}
+		if _, err := r.exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    BIGINT PRIMARY KEY,
+			name       TEXT NOT NULL,
+			applied_at BIGINT NOT NULL
+		)`); err != nil {
+			return err
+		}
+		applied := map[int64]bool{}
+		rows, err := r.query(ctx, `SELECT version FROM schema_migrations`)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var v int64
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return err
+			}
+			applied[v] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, m := range migrations {
+			if applied[m.version] {
+				continue
+			}
+			stmts := m.stmts
+			if s.dialect == dialectPostgres && m.postgres != nil {
+				stmts = m.postgres
+			}
+			for _, stmt := range stmts {
+				if _, err := r.exec(ctx, stmt); err != nil {
+					return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+				}
+			}
+			if _, err := r.exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+				m.version, m.name, s.now().UnixMilli()); err != nil {
+				return fmt.Errorf("record migration %d: %w", m.version, err)
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,208 @@
+// Package catalog is Strata's system of record: clusters (nodes, volumes,
+// health, fault settings), cluster locks, and backups with their snapshots.
+// One Store interface, two implementations on one SQL code path: SQLite
+// (pure Go, the embedded default) and Postgres (production).
+package catalog
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Duration is a time.Duration that reads and writes JSON as a Go duration
+// string ("90s", "1h30m"), so that hand-written inputs (temporal CLI, Web UI)
+// stay readable. A JSON number is read as seconds.
+type Duration time.Duration
+
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+func (d Duration) MarshalJSON() ([]byte, error) {
+	if d == 0 {
+		return []byte(`""`), nil
+	}
+	return json.Marshal(time.Duration(d).String())
+}
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if s == "null" || s == `""` {
+		*d = 0
+		return nil
+	}
+	if len(s) > 0 && s[0] == '"' {
+		var str string
+		if err := json.Unmarshal(b, &str); err != nil {
+			return err
+		}
+		v, err := time.ParseDuration(str)
+		if err != nil {
+			return fmt.Errorf("invalid duration %q: use a Go duration such as \"90s\", \"30m\" or \"2h\"", str)
+		}
+		*d = Duration(v)
+		return nil
+	}
+	var secs float64
+	if err := json.Unmarshal(b, &secs); err != nil {
+		return fmt.Errorf("invalid duration %s: use a string such as \"30m\" or a number of seconds", s)
+	}
+	*d = Duration(secs * float64(time.Second))
+	return nil
+}
+
+// Cluster is a managed database cluster: nodes with attached volumes on one
+// provider and region.
+type Cluster struct {
+	ID          string    `json:"id"`
+	Description string    `json:"description"`
+	Provider    string    `json:"provider"`
+	Region      string    `json:"region"`
+	ProjectID   string    `json:"projectId"`
+	NetworkID   string    `json:"networkId"`
+	Lock        *Lock     `json:"lock"`
+	Nodes       []Node    `json:"nodes"`
+	CreatedAt   time.Time `json:"createdAt"`
+}
+
+// Volumes returns every volume of every node, in node then volume order.
+func (c Cluster) Volumes() []Volume {
+	var out []Volume
+	for _, n := range c.Nodes {
+		out = append(out, n.Volumes...)
+	}
+	return out
+}
+
+// Node is one VM of a cluster.
+type Node struct {
+	ID      string `json:"id"`
+	Healthy bool   `json:"healthy"`
+	// ReplicationLagSeconds is nil where the platform does not report lag.
+	ReplicationLagSeconds *float64 `json:"replicationLagSeconds,omitempty"`
+	Volumes               []Volume `json:"volumes"`
+}
+
+// Volume is a disk attached to a node. Path is the provider's reference to
+// it: a directory for the local provider (later: an EBS volume ID or a GCE
+// zone/disk name).
+type Volume struct {
+	ID     string `json:"id"`
+	NodeID string `json:"nodeId"`
+	SizeGB int    `json:"sizeGb"`
+	Path   string `json:"path"`
+	Zone   string `json:"zone,omitempty"`
+}
+
+// Lock is a lease on a cluster. Token is a fencing token: it grows with every
+// new acquisition of the cluster's lock, and renew and release only act when
+// the caller's token is the current one.
+type Lock struct {
+	Holder     string    `json:"holder"`
+	Token      int64     `json:"token"`
+	AcquiredAt time.Time `json:"acquiredAt"`
+	ExpiresAt  time.Time `json:"expiresAt"`
+}
+
+// Faults drive the local provider's failure paths for one cluster, without
+// code: a delay before each snapshot completes, a snapshot that fails, or
+// one that never completes.
+type Faults struct {
+	SnapshotDelay Duration `json:"snapshotDelay,omitempty"`
+	SnapshotFail  bool     `json:"snapshotFail,omitempty"`
+	SnapshotHang  bool     `json:"snapshotHang,omitempty"`
+}
+
+// BackupStatus is a backup's lifecycle state.
+type BackupStatus string
+
+const (
+	BackupPending    BackupStatus = "Pending"
+	BackupInProgress BackupStatus = "InProgress"
+	BackupCompleted  BackupStatus = "Completed"
+	BackupDefunct    BackupStatus = "Defunct"
+)
+
+// Terminal reports whether no workflow will move the backup on by itself.
+func (s BackupStatus) Terminal() bool {
+	return s == BackupCompleted || s == BackupDefunct
+}
+
+// Backup is one backup of a cluster: one snapshot per volume.
+type Backup struct {
+	ID          string       `json:"id"`
+	ClusterID   string       `json:"clusterId"`
+	JobID       string       `json:"jobId"`
+	Label       string       `json:"label"`
+	Index       int64        `json:"index"`
+	Status      BackupStatus `json:"status"`
+	Reason      string       `json:"reason"`
+	Snapshots   []Snapshot   `json:"snapshots"`
+	CreatedAt   time.Time    `json:"createdAt"`
+	StartedAt   *time.Time   `json:"startedAt"`
+	CompletedAt *time.Time   `json:"completedAt"`
+	Deadline    *time.Time   `json:"deadline"`
+	WorkflowID  string       `json:"workflowId"`
+	RequestID   string       `json:"requestId,omitempty"`
+	// PreferredNodeID is the node whose snapshots a restore to fewer nodes
+	// uses (the first healthy node, or the leader where known).
+	PreferredNodeID string `json:"preferredNodeId,omitempty"`
+}
+
+// SnapshotStatus is one volume snapshot's state, as Strata records it.
+type SnapshotStatus string
+
+const (
+	SnapshotPending   SnapshotStatus = "Pending"
+	SnapshotCompleted SnapshotStatus = "Completed"
+	SnapshotFailed    SnapshotStatus = "Failed"
+)
+
+// Snapshot is one volume's snapshot within a backup.
+type Snapshot struct {
+	NodeID     string         `json:"nodeId"`
+	VolumeID   string         `json:"volumeId"`
+	SnapshotID string         `json:"snapshotId"`
+	Status     SnapshotStatus `json:"status"`
+	Progress   int            `json:"progress"`
+	SizeGB     int            `json:"sizeGb"`
+	Error      string         `json:"error,omitempty"`
+}
+
+// NewBackup is what CreateBackup needs; the store assigns Index.
+type NewBackup struct {
+	ID         string
+	ClusterID  string
+	JobID      string
+	RequestID  string
+	WorkflowID string
+	CreatedAt  time.Time
+	// Label renders the backup's label once the store has assigned the
+	// cluster's next index, inside the same transaction.
+	Label func(index int64) (string, error)
+}
+
+// BackupFilter selects backups; zero fields match everything. Results are
+// newest first.
+type BackupFilter struct {
+	ClusterID string
+	JobID     string
+	Statuses  []BackupStatus
+	Limit     int
+}
+
+// Transition moves a backup to a new status if it is currently in one of
+// From. Moving to the status it already has is a no-op that succeeds, so
+// activities can retry it.
+type Transition struct {
+	To     BackupStatus
+	From   []BackupStatus
+	Reason string
+	At     time.Time
+	// Deadline, when set, is recorded as the backup's completion deadline.
+	Deadline *time.Time
+	// PreferredNodeID, when set, is recorded.
+	PreferredNodeID string
+}

@@ -1,0 +1,93 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Store is the catalog. Every method is safe for concurrent use by many
+// goroutines and processes (the worker and the starter CLI share one SQLite
+// file in dev mode).
+type Store interface {
+	Close() error
+
+	CreateCluster(ctx context.Context, c Cluster) error
+	// GetCluster returns the cluster with its nodes, volumes and current
+	// (unexpired) lock; *NotFoundError if there is none.
+	GetCluster(ctx context.Context, id string) (Cluster, error)
+	ListClusters(ctx context.Context) ([]Cluster, error)
+	SetNodeHealth(ctx context.Context, clusterID, nodeID string, healthy bool, replicationLagSeconds *float64) error
+	SetFaults(ctx context.Context, clusterID string, f Faults) error
+	GetFaults(ctx context.Context, clusterID string) (Faults, error)
+
+	// AcquireLock takes the cluster's lease for holder. If holder already
+	// holds it, the lease is extended and the same token returned (so a
+	// retried acquire is idempotent). If another holder's unexpired lease
+	// exists it returns *LockedError and leaves that lease untouched.
+	AcquireLock(ctx context.Context, clusterID, holder string, ttl time.Duration) (Lock, error)
+	// RenewLock extends the lease whose token is token; ErrLockLost if that
+	// lease expired or another holder now has the lock.
+	RenewLock(ctx context.Context, clusterID string, token int64, ttl time.Duration) (Lock, error)
+	// ReleaseLock frees the lease only if token is the current one; a stale
+	// or repeated release returns nil and frees nothing.
+	ReleaseLock(ctx context.Context, clusterID string, token int64) error
+	// GetLock returns the current unexpired lease, or nil.
+	GetLock(ctx context.Context, clusterID string) (*Lock, error)
+
+	// CreateBackup inserts the backup in Pending with the cluster's next
+	// index. It is idempotent by ID: if the backup exists it is returned with
+	// created=false and nothing changes.
+	CreateBackup(ctx context.Context, nb NewBackup) (b Backup, created bool, err error)
+	GetBackup(ctx context.Context, id string) (Backup, error)
+	ListBackups(ctx context.Context, f BackupFilter) ([]Backup, error)
+	// TransitionBackup applies t; *TransitionError if the backup's status is
+	// neither t.To nor in t.From.
+	TransitionBackup(ctx context.Context, id string, t Transition) (Backup, error)
+	// UpsertSnapshots records or updates snapshots of a backup, keyed by
+	// volume ID.
+	UpsertSnapshots(ctx context.Context, backupID string, snaps []Snapshot) error
+}
+
+// NotFoundError says which record does not exist.
+type NotFoundError struct {
+	Kind string // "cluster", "node", "backup"
+	ID   string
+}
+
+func (e *NotFoundError) Error() string { return fmt.Sprintf("%s %q not found", e.Kind, e.ID) }
+
+// IsNotFound reports whether err is a *NotFoundError.
+func IsNotFound(err error) bool {
+	var nf *NotFoundError
+	return errors.As(err, &nf)
+}
+
+// LockedError says who holds a cluster's lock.
+type LockedError struct {
+	ClusterID string
+	Holder    string
+	ExpiresAt time.Time
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("cluster %s is locked by %q until %s", e.ClusterID, e.Holder, e.ExpiresAt.UTC().Format(time.RFC3339))
+}
+
+// ErrLockLost is returned by RenewLock when the caller's lease is gone.
+var ErrLockLost = errors.New("lock lease lost: it expired or another holder took the lock")
+
+// ErrExists is returned by CreateCluster for a duplicate ID.
+var ErrExists = errors.New("already exists")
+
+// TransitionError says a backup could not move to a status from its current one.
+type TransitionError struct {
+	BackupID string
+	From     BackupStatus
+	To       BackupStatus
+}
+
+func (e *TransitionError) Error() string {
+	return fmt.Sprintf("backup %s cannot move from %s to %s", e.BackupID, e.From, e.To)
+}

@@ -1,0 +1,110 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stratabackup/strata/internal/stratatest"
+	"github.com/stratabackup/strata/starter/cli"
+)
+
+// starter runs the real CLI in-process against e.
+func starter(t *testing.T, e *stratatest.Env, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	full := append([]string{
+		"--catalog", e.CatalogDSN, "--data-dir", e.DataDir, "--task-queue", e.TaskQueue,
+		"--temporal-address", server.TS.GetFrontendHostPort(), "--namespace", server.TS.GetDefaultNamespace(),
+	}, args...)
+	var out, errOut bytes.Buffer
+	code = cli.Run(context.Background(), full, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func starterJSON(t *testing.T, e *stratatest.Env, v any, args ...string) {
+	t.Helper()
+	code, out, errOut := starter(t, e, append(args, "--json")...)
+	require.Equal(t, 0, code, "starter %v: %s", args, errOut)
+	require.NoError(t, json.Unmarshal([]byte(out), v), out)
+}
+
+func TestCLI(t *testing.T) {
+	e := server.NewEnv(t, stratatest.TestConfig())
+
+	var cl map[string]any
+	starterJSON(t, e, &cl, "cluster", "create", "--id", "cli-db", "--nodes", "2", "--disk-gb", "5", "--description", "cli test")
+	assert.Equal(t, "cli-db", cl["id"])
+	assert.Equal(t, "local", cl["provider"])
+	assert.Nil(t, cl["lock"])
+	nodes := cl["nodes"].([]any)
+	require.Len(t, nodes, 2)
+	vol := nodes[0].(map[string]any)["volumes"].([]any)[0].(map[string]any)
+	assert.EqualValues(t, 5, vol["sizeGb"])
+	assert.NotEmpty(t, vol["path"])
+
+	// An outside lock makes a waited backup exit 1 with the reason on one line.
+	var lock map[string]any
+	starterJSON(t, e, &lock, "cluster", "lock", "cli-db", "--holder", "upgrade", "--ttl", "10m")
+	token := lock["token"].(float64)
+	code, _, errOut := starter(t, e, "backup", "create", "--cluster", "cli-db", "--wait")
+	assert.Equal(t, 1, code)
+	assert.Regexp(t, `^starter: backup bk-[0-9a-v]{12} failed: ClusterLocked: cluster cli-db is locked by "upgrade"`, errOut)
+	assert.Equal(t, 1, strings.Count(errOut, "\n"), "one line: %q", errOut)
+	code, _, errOut = starter(t, e, "cluster", "unlock", "cli-db", "--token", "999")
+	assert.Equal(t, 1, code, "a token that is not current releases nothing")
+	assert.Contains(t, errOut, "not the current lock")
+	code, _, errOut = starter(t, e, "cluster", "unlock", "cli-db", "--token", jsonNumber(token))
+	require.Equal(t, 0, code, errOut)
+
+	var b map[string]any
+	starterJSON(t, e, &b, "backup", "create", "--cluster", "cli-db", "--label", "{cluster}#{index}", "--wait")
+	assert.Equal(t, "Completed", b["status"])
+	assert.Equal(t, "cli test#2", b["label"], "the index counts the Defunct backup too")
+	for _, k := range []string{"id", "clusterId", "jobId", "label", "index", "status", "reason", "snapshots", "createdAt", "completedAt", "workflowId"} {
+		assert.Contains(t, b, k)
+	}
+	snaps := b["snapshots"].([]any)
+	require.Len(t, snaps, 2)
+	for _, k := range []string{"nodeId", "volumeId", "snapshotId", "status"} {
+		assert.Contains(t, snaps[0], k)
+	}
+
+	var list []map[string]any
+	starterJSON(t, e, &list, "backup", "list", "--cluster", "cli-db")
+	require.Len(t, list, 2)
+	assert.Equal(t, b["id"], list[0]["id"], "newest first")
+	assert.Equal(t, "Defunct", list[1]["status"])
+
+	code, out, errOut := starter(t, e, "backup", "show", b["id"].(string))
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "Status:    Completed")
+
+	code, _, errOut = starter(t, e, "backup", "create", "--cluster", "cli-db", "--label", "x-{nope}")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, `unknown variable "nope"`)
+	assert.Equal(t, 1, strings.Count(errOut, "\n"))
+
+	code, out, errOut = starter(t, e, "cluster", "health", "cli-db", "--node", "cli-db-n2", "--unhealthy")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "false")
+	code, _, errOut = starter(t, e, "backup", "create", "--cluster", "cli-db", "--wait")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "ClusterUnhealthy: cluster cli-db has unhealthy nodes: cli-db-n2")
+
+	var faults map[string]any
+	starterJSON(t, e, &faults, "cluster", "fault", "cli-db", "--snapshot-delay", "2s", "--snapshot-fail")
+	assert.Equal(t, "2s", faults["snapshotDelay"])
+	code, _, errOut = starter(t, e, "cluster", "fault", "cli-db", "--clear", "--snapshot-fail")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "--clear cannot be combined")
+}
+
+func jsonNumber(f float64) string {
+	b, _ := json.Marshal(int64(f))
+	return string(b)
+}

@@ -1,0 +1,59 @@
+// Package devenv records where `worker --dev` put things (Temporal address,
+// namespace, catalog, local provider root) in DataDir/dev.json, so that the
+// starter finds a running dev setup without flags.
+package devenv
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// DefaultDataDir is where `worker --dev` keeps its state unless told otherwise.
+const DefaultDataDir = ".strata"
+
+// FileName is the file in the data directory.
+const FileName = "dev.json"
+
+// Env describes a running dev worker.
+type Env struct {
+	TemporalAddress string `json:"temporalAddress"`
+	Namespace       string `json:"namespace"`
+	Catalog         string `json:"catalog"`
+	LocalRoot       string `json:"localRoot"`
+	UIURL           string `json:"uiUrl"`
+	PID             int    `json:"pid"`
+}
+
+// Write stores env in dir atomically.
+func Write(dir string, env Env) error {
+	b, err := json.MarshalIndent(env, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, FileName+".tmp")
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, FileName))
+}
+
+// Read loads env from dir; the error says how to start a dev worker when
+// there is none.
+func Read(dir string) (Env, error) {
+	var env Env
+	b, err := os.ReadFile(filepath.Join(dir, FileName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return env, fmt.Errorf("no Strata dev setup found in %s: start one with `go run ./worker --dev`, or give --catalog and --temporal-address (or STRATA_CATALOG and TEMPORAL_ADDRESS)", dir)
+	}
+	if err != nil {
+		return env, err
+	}
+	if err := json.Unmarshal(b, &env); err != nil {
+		return env, fmt.Errorf("%s: %w", filepath.Join(dir, FileName), err)
+	}
+	return env, nil
+}

@@ -1,0 +1,191 @@
+// Package stratatest runs Strata on a real, in-process Temporal server for
+// tests: one server per test package (it takes seconds to start), and per
+// test an isolated environment (its own task queue, SQLite catalog, local
+// provider root and worker).
+package stratatest
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/server/temporaltest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/catalog/catalogtest"
+	"github.com/stratabackup/strata/internal/zapadapter"
+	"github.com/stratabackup/strata/providers"
+	"github.com/stratabackup/strata/providers/local"
+	"github.com/stratabackup/strata/starter/strata"
+	"github.com/stratabackup/strata/workflows"
+)
+
+// Server is a real Temporal server with Strata's search attributes.
+type Server struct {
+	TS     *temporaltest.TestServer
+	Client client.Client
+}
+
+// StartServer starts the server; call it from TestMain and Stop it after.
+func StartServer() (*Server, error) {
+	ts := temporaltest.NewServer(temporaltest.WithBaseClientOptions(client.Options{Logger: zapadapter.New(zap.NewNop())}))
+	s := &Server{TS: ts, Client: ts.GetDefaultClient()}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	attrs := map[string]enumspb.IndexedValueType{}
+	for _, n := range workflows.SearchAttributeNames {
+		attrs[n] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+	}
+	ops := s.Client.OperatorService()
+	ns := ts.GetDefaultNamespace()
+	if _, err := ops.AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: ns, SearchAttributes: attrs}); err != nil {
+		ts.Stop()
+		return nil, fmt.Errorf("registering search attributes: %w", err)
+	}
+	for {
+		resp, err := ops.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: ns})
+		if err == nil && len(resp.GetCustomAttributes()) >= len(attrs) {
+			return s, nil
+		}
+		select {
+		case <-ctx.Done():
+			ts.Stop()
+			return nil, fmt.Errorf("search attributes never became visible: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Stop stops the server.
+func (s *Server) Stop() { s.TS.Stop() }
+
+// TestConfig is the activity configuration tests run with: fast polls, a
+// short heartbeat timeout so a stopped worker's activities move quickly.
+func TestConfig() activities.Config {
+	c := activities.DefaultConfig()
+	c.PollInterval = 50 * time.Millisecond
+	c.HeartbeatTimeout = 3 * time.Second
+	c.LockTTL = 20 * time.Second
+	c.DefaultBackupTimeout = time.Minute
+	return c
+}
+
+// Env is one test's Strata: catalog, local provider, worker and client.
+type Env struct {
+	T         *testing.T
+	Server    *Server
+	TaskQueue string
+	Catalog   catalog.Store
+	// CatalogDSN opens Catalog from another client (the CLI).
+	CatalogDSN string
+	// DataDir holds Root ("<DataDir>/local"), as a dev setup's data dir does.
+	DataDir string
+	Root    string
+	Local   *local.Provider
+	Strata  *strata.Client
+	Config  activities.Config
+	worker  worker.Worker
+	logger  *zap.Logger
+}
+
+var queues atomic.Int64
+
+// NewEnv builds an environment and starts its worker.
+func (s *Server) NewEnv(t *testing.T, cfg activities.Config) *Env {
+	t.Helper()
+	e := &Env{
+		T: t, Server: s, Config: cfg,
+		TaskQueue:  fmt.Sprintf("strata-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), queues.Add(1)),
+		CatalogDSN: catalogtest.SQLiteDSN(t),
+		DataDir:    t.TempDir(),
+		logger:     zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
+	}
+	e.Catalog = catalogtest.Open(t, e.CatalogDSN)
+	e.Root = filepath.Join(e.DataDir, "local")
+	e.Local = e.newLocal()
+	e.Strata = strata.New(s.Client, e.Catalog)
+	e.Strata.TaskQueue = e.TaskQueue
+	e.Strata.Provisioners["local"] = e.Local
+	e.StartWorker()
+	t.Cleanup(e.StopWorker)
+	return e
+}
+
+func (e *Env) newLocal() *local.Provider {
+	p, err := local.New(local.Options{Root: e.Root, Faults: e.Catalog.GetFaults, StaleAfter: time.Second, Logger: e.logger})
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return p
+}
+
+// StartWorker starts a worker (after StopWorker: a new one, with a new
+// local provider instance, as a restarted process would have).
+func (e *Env) StartWorker() {
+	if e.worker != nil {
+		return
+	}
+	if e.Local == nil {
+		e.Local = e.newLocal()
+		e.Strata.Provisioners["local"] = e.Local
+	}
+	w := worker.New(e.Server.Client, e.TaskQueue, worker.Options{WorkflowPanicPolicy: worker.FailWorkflow})
+	workflows.Register(w, &activities.Activities{
+		Catalog: e.Catalog, Providers: providers.Registry{local.Name: e.Local}, Config: e.Config, Logger: e.logger,
+	})
+	if err := w.Start(); err != nil {
+		e.T.Fatal(err)
+	}
+	e.worker = w
+}
+
+// StopWorker stops the worker and its local provider, as a worker process
+// exiting mid-backup would.
+func (e *Env) StopWorker() {
+	if e.worker == nil {
+		return
+	}
+	e.worker.Stop()
+	e.worker = nil
+	_ = e.Local.Close()
+	e.Local = nil
+}
+
+// Cluster creates a local cluster.
+func (e *Env) Cluster(spec strata.ClusterSpec) catalog.Cluster {
+	e.T.Helper()
+	if spec.DataBytes == 0 {
+		spec.DataBytes = 64 << 10
+	}
+	if spec.DiskGB == 0 {
+		spec.DiskGB = 10
+	}
+	cl, err := e.Strata.CreateCluster(context.Background(), spec)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return cl
+}
+
+// Eventually polls cond until it is true or the deadline passes.
+func Eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

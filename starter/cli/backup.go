@@ -1,0 +1,221 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/labels"
+	"github.com/stratabackup/strata/starter/strata"
+	"github.com/stratabackup/strata/workflows"
+)
+
+func (a *app) backupCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "backup", Short: "Take, list, inspect, cancel and extend backups"}
+	cmd.AddCommand(a.backupCreate(), a.backupList(), a.backupShow(), a.backupCancel(), a.backupExtend())
+	return cmd
+}
+
+func (a *app) backupCreate() *cobra.Command {
+	var req workflows.BackupRequest
+	var timeout time.Duration
+	var wait bool
+	cmd := &cobra.Command{
+		Use:   "create --cluster ID [--label T] [--timeout D] [--request-id R] [--wait]",
+		Short: "Start a backup of a cluster",
+		Long:  "Start a backup of a cluster.\n\n" + labels.Help,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.connect(cmd, false)
+			if err != nil {
+				return err
+			}
+			req.Timeout = catalog.Duration(timeout)
+			run, err := c.StartBackup(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			if !wait {
+				if a.json {
+					return a.printJSON(run)
+				}
+				fmt.Fprintf(a.out, "backup %s started (workflow %s)\nwatch it: go run ./starter backup show %s\n", run.BackupID, run.WorkflowID, run.BackupID)
+				return nil
+			}
+			if !a.json && isTerminal(a.errOut) {
+				// A person watching learns the ID at once; scripts get only
+				// the result, or one line of error.
+				fmt.Fprintf(a.errOut, "backup %s started (workflow %s); waiting...\n", run.BackupID, run.WorkflowID)
+			}
+			b, err := run.Wait(cmd.Context())
+			var be *strata.BackupError
+			if errors.As(err, &be) && be.Backup != nil {
+				if a.json {
+					_ = a.printJSON(be.Backup)
+				} else {
+					a.printBackup(*be.Backup, nil)
+				}
+				return err
+			}
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(b)
+			}
+			a.printBackup(b, nil)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.ClusterID, "cluster", "", "cluster ID (required)")
+	f.StringVar(&req.Label, "label", "", "label template (default "+labels.Default+"; see --help)")
+	f.DurationVar(&timeout, "timeout", 0, "snapshot deadline, from when the backup is InProgress (default: the worker's, 1h)")
+	f.StringVar(&req.RequestID, "request-id", "", "idempotency key: the same key never starts a second backup")
+	f.BoolVar(&wait, "wait", false, "wait for the backup to end; exit non-zero with the reason if it is Defunct")
+	_ = cmd.MarkFlagRequired("cluster")
+	return cmd
+}
+
+func (a *app) backupList() *cobra.Command {
+	var f catalog.BackupFilter
+	cmd := &cobra.Command{
+		Use: "list [--cluster ID]", Short: "List backups, newest first", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.connect(cmd, true)
+			if err != nil {
+				return err
+			}
+			bs, err := c.ListBackups(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				if bs == nil {
+					bs = []catalog.Backup{}
+				}
+				return a.printJSON(bs)
+			}
+			var rows [][]string
+			for _, b := range bs {
+				rows = append(rows, []string{b.ID, b.ClusterID, dash(b.JobID), b.Label, string(b.Status), ts(&b.CreatedAt), ts(b.CompletedAt), dash(b.Reason)})
+			}
+			table(a.out, "ID\tCLUSTER\tJOB\tLABEL\tSTATUS\tCREATED\tCOMPLETED\tREASON", rows)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&f.ClusterID, "cluster", "", "only this cluster's backups")
+	cmd.Flags().IntVar(&f.Limit, "limit", 0, "at most this many (0: all)")
+	return cmd
+}
+
+func (a *app) backupShow() *cobra.Command {
+	return &cobra.Command{
+		Use: "show ID", Short: "Show a backup (ID or workflow ID), with live progress while it runs", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect(cmd, true)
+			if err != nil {
+				return err
+			}
+			b, err := c.GetBackup(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(b)
+			}
+			var live *workflows.BackupProgress
+			if !b.Status.Terminal() {
+				if tc, err := a.reconnect(cmd); err == nil {
+					if p, err := tc.BackupStatus(cmd.Context(), b.ID); err == nil {
+						live = &p
+					}
+				}
+			}
+			a.printBackup(b, live)
+			return nil
+		},
+	}
+}
+
+// reconnect upgrades a catalog-only client to one with Temporal.
+func (a *app) reconnect(cmd *cobra.Command) (*strata.Client, error) {
+	if a.client != nil && a.client.Temporal != nil {
+		return a.client, nil
+	}
+	if a.client != nil {
+		_ = a.client.Close()
+		a.client = nil
+	}
+	return a.connect(cmd, false)
+}
+
+func (a *app) backupCancel() *cobra.Command {
+	return &cobra.Command{
+		Use: "cancel ID", Short: "Cancel a running backup: it ends Defunct (Cancelled) and its lock is released", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect(cmd, false)
+			if err != nil {
+				return err
+			}
+			if err := c.CancelBackup(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(map[string]any{"backupId": args[0], "cancelRequested": true})
+			}
+			fmt.Fprintf(a.out, "cancellation of backup %s requested\n", args[0])
+			return nil
+		},
+	}
+}
+
+func (a *app) backupExtend() *cobra.Command {
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use: "extend ID --timeout D", Short: "Give a running backup a longer timeout (total, from when it went InProgress)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if timeout <= 0 {
+				return fmt.Errorf("--timeout must be a positive duration such as 2h")
+			}
+			c, err := a.connect(cmd, false)
+			if err != nil {
+				return err
+			}
+			res, err := c.ExtendBackupTimeout(cmd.Context(), args[0], workflows.ExtendTimeoutRequest{Timeout: catalog.Duration(timeout)})
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(res)
+			}
+			fmt.Fprintf(a.out, "backup %s deadline is now %s\n", args[0], ts(&res.Deadline))
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&timeout, "timeout", 0, "new total timeout (required)")
+	_ = cmd.MarkFlagRequired("timeout")
+	return cmd
+}
+
+func (a *app) printBackup(b catalog.Backup, live *workflows.BackupProgress) {
+	fmt.Fprintf(a.out, "Backup:    %s (%s)\nCluster:   %s\nJob:       %s\nIndex:     %d\nStatus:    %s\n", b.ID, b.Label, b.ClusterID, dash(b.JobID), b.Index, b.Status)
+	if live != nil {
+		fmt.Fprintf(a.out, "Step:      %s (%d of %d snapshots completed)\n", live.Step, live.Completed, live.Total)
+		b.Snapshots = live.Snapshots
+	}
+	if b.Reason != "" {
+		fmt.Fprintf(a.out, "Reason:    %s\n", b.Reason)
+	}
+	fmt.Fprintf(a.out, "Created:   %s\nStarted:   %s\nCompleted: %s\nDeadline:  %s\nWorkflow:  %s\n\n", ts(&b.CreatedAt), ts(b.StartedAt), ts(b.CompletedAt), ts(b.Deadline), b.WorkflowID)
+	var rows [][]string
+	for _, s := range b.Snapshots {
+		rows = append(rows, []string{s.NodeID, s.VolumeID, dash(s.SnapshotID), string(s.Status), strconv.Itoa(s.Progress) + "%", dash(strings.TrimSpace(s.Error))})
+	}
+	table(a.out, "NODE\tVOLUME\tSNAPSHOT\tSTATUS\tPROGRESS\tERROR", rows)
+}

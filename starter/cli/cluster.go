@@ -1,0 +1,254 @@
+package cli
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/starter/strata"
+)
+
+func (a *app) clusterCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "cluster", Short: "List, create and inspect clusters; set health, faults and locks"}
+	cmd.AddCommand(a.clusterList(), a.clusterShow(), a.clusterCreate(), a.clusterHealth(), a.clusterFault(), a.clusterLock(), a.clusterUnlock())
+	return cmd
+}
+
+func (a *app) clusterList() *cobra.Command {
+	return &cobra.Command{
+		Use: "list", Short: "List clusters", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.connect(cmd, true)
+			if err != nil {
+				return err
+			}
+			cls, err := c.ListClusters(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if a.json {
+				if cls == nil {
+					cls = []catalog.Cluster{}
+				}
+				return a.printJSON(cls)
+			}
+			var rows [][]string
+			for _, cl := range cls {
+				rows = append(rows, []string{cl.ID, cl.Provider, cl.Region, strconv.Itoa(len(cl.Nodes)), strconv.Itoa(len(cl.Volumes())), healthSummary(cl), lockSummary(cl.Lock), dash(cl.Description)})
+			}
+			table(a.out, "ID\tPROVIDER\tREGION\tNODES\tVOLUMES\tHEALTH\tLOCK\tDESCRIPTION", rows)
+			return nil
+		},
+	}
+}
+
+func (a *app) clusterShow() *cobra.Command {
+	return &cobra.Command{
+		Use: "show ID", Short: "Show a cluster with its nodes, volumes and lock", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect(cmd, true)
+			if err != nil {
+				return err
+			}
+			cl, err := c.GetCluster(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return a.printCluster(cl)
+		},
+	}
+}
+
+func (a *app) printCluster(cl catalog.Cluster) error {
+	if a.json {
+		return a.printJSON(cl)
+	}
+	fmt.Fprintf(a.out, "Cluster:     %s\nDescription: %s\nProvider:    %s (region %s)\nProject:     %s\nNetwork:     %s\nLock:        %s\n\n",
+		cl.ID, dash(cl.Description), cl.Provider, cl.Region, cl.ProjectID, cl.NetworkID, lockSummary(cl.Lock))
+	var rows [][]string
+	for _, n := range cl.Nodes {
+		for _, v := range n.Volumes {
+			rows = append(rows, []string{n.ID, strconv.FormatBool(n.Healthy), v.ID, strconv.Itoa(v.SizeGB), v.Path})
+		}
+	}
+	table(a.out, "NODE\tHEALTHY\tVOLUME\tSIZE_GB\tPATH", rows)
+	return nil
+}
+
+func (a *app) clusterCreate() *cobra.Command {
+	var spec strata.ClusterSpec
+	var dataMB int
+	cmd := &cobra.Command{
+		Use: "create", Short: "Create a cluster (local provider: volumes are directories with generated data)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.connect(cmd, true)
+			if err != nil {
+				return err
+			}
+			spec.DataBytes = int64(dataMB) << 20
+			cl, err := c.CreateCluster(cmd.Context(), spec)
+			if err != nil {
+				return err
+			}
+			return a.printCluster(cl)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&spec.ID, "id", "", "cluster ID (generated when empty)")
+	f.StringVar(&spec.Provider, "provider", "local", "provider")
+	f.IntVar(&spec.Nodes, "nodes", 1, "number of nodes")
+	f.IntVar(&spec.VolumesPerNode, "volumes-per-node", 1, "volumes per node")
+	f.IntVar(&spec.DiskGB, "disk-gb", 10, "disk size of each volume in GB")
+	f.StringVar(&spec.Description, "description", "", "description")
+	f.StringVar(&spec.Region, "region", "", "region (local provider: \"local\")")
+	f.StringVar(&spec.ProjectID, "project", "", "project (default \"default\")")
+	f.StringVar(&spec.NetworkID, "network", "", "network (default \"default\")")
+	f.IntVar(&dataMB, "data-mb", 2, "MB of generated data per volume (local provider)")
+	return cmd
+}
+
+func (a *app) clusterHealth() *cobra.Command {
+	var node string
+	var healthy, unhealthy bool
+	cmd := &cobra.Command{
+		Use: "health ID --node NODE (--healthy|--unhealthy)", Short: "Mark a node healthy or unhealthy", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if healthy == unhealthy {
+				return fmt.Errorf("give exactly one of --healthy or --unhealthy")
+			}
+			c, err := a.connect(cmd, true)
+			if err != nil {
+				return err
+			}
+			if err := c.SetNodeHealth(cmd.Context(), args[0], node, healthy); err != nil {
+				return err
+			}
+			cl, err := c.GetCluster(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return a.printCluster(cl)
+		},
+	}
+	cmd.Flags().StringVar(&node, "node", "", "node ID")
+	cmd.Flags().BoolVar(&healthy, "healthy", false, "mark healthy")
+	cmd.Flags().BoolVar(&unhealthy, "unhealthy", false, "mark unhealthy")
+	_ = cmd.MarkFlagRequired("node")
+	return cmd
+}
+
+func (a *app) clusterFault() *cobra.Command {
+	var delay time.Duration
+	var fail, hang, clear bool
+	cmd := &cobra.Command{
+		Use:   "fault ID [--snapshot-delay D] [--snapshot-fail] [--snapshot-hang] [--clear]",
+		Short: "Set the local provider's fault injection for a cluster (replaces the current settings)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if clear && (delay != 0 || fail || hang) {
+				return fmt.Errorf("--clear cannot be combined with other fault flags")
+			}
+			if !clear && delay == 0 && !fail && !hang {
+				return fmt.Errorf("give --snapshot-delay, --snapshot-fail, --snapshot-hang or --clear")
+			}
+			if delay < 0 {
+				return fmt.Errorf("--snapshot-delay %s must not be negative", delay)
+			}
+			c, err := a.connect(cmd, true)
+			if err != nil {
+				return err
+			}
+			f := catalog.Faults{SnapshotDelay: catalog.Duration(delay), SnapshotFail: fail, SnapshotHang: hang}
+			if err := c.SetFaults(cmd.Context(), args[0], f); err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(f)
+			}
+			fmt.Fprintf(a.out, "cluster %s faults: delay=%s fail=%t hang=%t\n", args[0], delay, fail, hang)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.DurationVar(&delay, "snapshot-delay", 0, "each snapshot takes at least this long")
+	f.BoolVar(&fail, "snapshot-fail", false, "snapshots fail")
+	f.BoolVar(&hang, "snapshot-hang", false, "snapshots never complete")
+	f.BoolVar(&clear, "clear", false, "remove all faults")
+	return cmd
+}
+
+func (a *app) clusterLock() *cobra.Command {
+	var holder string
+	var ttl time.Duration
+	cmd := &cobra.Command{
+		Use: "lock ID --holder NAME [--ttl D]", Short: "Lock a cluster for an outside operation; prints the token", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect(cmd, true)
+			if err != nil {
+				return err
+			}
+			l, err := c.LockCluster(cmd.Context(), args[0], holder, ttl)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(l)
+			}
+			fmt.Fprintln(a.out, l.Token)
+			fmt.Fprintf(a.errOut, "cluster %s locked by %q until %s; unlock with: starter cluster unlock %s --token %d\n", args[0], l.Holder, ts(&l.ExpiresAt), args[0], l.Token)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&holder, "holder", "", "what holds the lock, e.g. \"resize\" (required)")
+	cmd.Flags().DurationVar(&ttl, "ttl", time.Hour, "lease length; the lock frees itself after it")
+	_ = cmd.MarkFlagRequired("holder")
+	return cmd
+}
+
+func (a *app) clusterUnlock() *cobra.Command {
+	var token int64
+	cmd := &cobra.Command{
+		Use: "unlock ID --token T", Short: "Release a lock taken with `cluster lock`", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect(cmd, true)
+			if err != nil {
+				return err
+			}
+			if err := c.UnlockCluster(cmd.Context(), args[0], token); err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(map[string]any{"clusterId": args[0], "released": true})
+			}
+			fmt.Fprintf(a.out, "cluster %s unlocked\n", args[0])
+			return nil
+		},
+	}
+	cmd.Flags().Int64Var(&token, "token", 0, "the token `cluster lock` printed (required)")
+	_ = cmd.MarkFlagRequired("token")
+	return cmd
+}
+
+func healthSummary(cl catalog.Cluster) string {
+	var bad []string
+	for _, n := range cl.Nodes {
+		if !n.Healthy {
+			bad = append(bad, n.ID)
+		}
+	}
+	if len(bad) == 0 {
+		return "healthy"
+	}
+	return "unhealthy: " + strings.Join(bad, ",")
+}
+
+func lockSummary(l *catalog.Lock) string {
+	if l == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%s (token %d, until %s)", l.Holder, l.Token, ts(&l.ExpiresAt))
+}

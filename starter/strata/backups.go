@@ -1,0 +1,249 @@
+package strata
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/workflows"
+)
+
+// BackupRun is a started backup.
+type BackupRun struct {
+	BackupID   string `json:"backupId"`
+	WorkflowID string `json:"workflowId"`
+	RunID      string `json:"runId"`
+	c          *Client
+}
+
+// BackupError is a backup that ended Defunct (or whose workflow failed
+// before it had a record). Code is the reason code, e.g. ClusterLocked.
+type BackupError struct {
+	BackupID string
+	Code     string
+	Reason   string
+	// Backup is the Defunct record, when one exists.
+	Backup *catalog.Backup
+}
+
+func (e *BackupError) Error() string {
+	return fmt.Sprintf("backup %s failed: %s", e.BackupID, e.Reason)
+}
+
+// WorkflowIDForRequest is the workflow ID a backup with this request ID
+// runs under: one request ID, one backup.
+func WorkflowIDForRequest(requestID string) string {
+	return "backup-" + requestID
+}
+
+// StartBackup validates req and starts a backup. Bad input (unknown
+// cluster, bad label template, bad timeout) fails here, before anything is
+// created. Starting again with the same RequestID returns the first run
+// instead of starting a second backup.
+func (c *Client) StartBackup(ctx context.Context, req workflows.BackupRequest) (*BackupRun, error) {
+	tc, err := c.temporal()
+	if err != nil {
+		return nil, err
+	}
+	if err := activities.ValidateBackupRequest(req.ClusterID, req.Label, req.Timeout.D(), c.Config); err != nil {
+		return nil, err
+	}
+	if _, err := c.Catalog.GetCluster(ctx, req.ClusterID); err != nil {
+		if catalog.IsNotFound(err) {
+			return nil, fmt.Errorf("invalid backup request: cluster %q not found (see `starter cluster list`)", req.ClusterID)
+		}
+		return nil, err
+	}
+	if req.RequestID == "" {
+		req.RequestID = uuid.NewString()
+	}
+	wfID := WorkflowIDForRequest(req.RequestID)
+	attrs := []temporal.SearchAttributeUpdate{workflows.SearchAttrClusterID.ValueSet(req.ClusterID)}
+	if req.JobID != "" {
+		attrs = append(attrs, workflows.SearchAttrJobID.ValueSet(req.JobID))
+	}
+	opts := client.StartWorkflowOptions{
+		ID:                       wfID,
+		TaskQueue:                c.TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		TypedSearchAttributes:    temporal.NewSearchAttributes(attrs...),
+		StaticSummary:            fmt.Sprintf("Backup of cluster %s", req.ClusterID),
+	}
+	run, err := tc.ExecuteWorkflow(ctx, opts, workflows.BackupWorkflowName, req)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		// A closed run with this request ID exists: that is the backup.
+		run = tc.GetWorkflow(ctx, wfID, started.RunId)
+		err = nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("starting backup of cluster %s: %w", req.ClusterID, err)
+	}
+	return &BackupRun{BackupID: workflows.BackupIDFor(wfID), WorkflowID: wfID, RunID: run.GetRunID(), c: c}, nil
+}
+
+// Wait blocks until the backup ends. It returns the Completed record, or a
+// *BackupError with the reason for a Defunct one.
+func (r *BackupRun) Wait(ctx context.Context) (catalog.Backup, error) {
+	return r.c.WaitBackup(ctx, r.WorkflowID)
+}
+
+// WaitBackup waits for the backup with this ID (or workflow ID) to end.
+func (c *Client) WaitBackup(ctx context.Context, id string) (catalog.Backup, error) {
+	tc, err := c.temporal()
+	if err != nil {
+		return catalog.Backup{}, err
+	}
+	backupID, wfID, err := c.resolveBackup(ctx, id)
+	if err != nil {
+		return catalog.Backup{}, err
+	}
+	var res workflows.BackupResult
+	werr := tc.GetWorkflow(ctx, wfID, "").Get(ctx, &res)
+	if werr == nil {
+		return res, nil
+	}
+	if ctx.Err() != nil {
+		return catalog.Backup{}, ctx.Err()
+	}
+	be := &BackupError{BackupID: backupID, Code: activities.ReasonInternal, Reason: werr.Error()}
+	var appErr *temporal.ApplicationError
+	var canceled *temporal.CanceledError
+	switch {
+	case errors.As(werr, &appErr):
+		be.Code, be.Reason = appErr.Type(), appErr.Message()
+	case errors.As(werr, &canceled):
+		be.Code, be.Reason = activities.ReasonCancelled, activities.ReasonCancelled+": backup cancelled by request"
+	}
+	if b, err := c.Catalog.GetBackup(ctx, backupID); err == nil {
+		be.Backup = &b
+		if b.Reason != "" {
+			be.Reason = b.Reason
+		}
+	}
+	return catalog.Backup{}, be
+}
+
+// resolveBackup accepts a backup ID or its workflow ID.
+func (c *Client) resolveBackup(ctx context.Context, id string) (backupID, workflowID string, err error) {
+	if !strings.HasPrefix(id, "bk-") {
+		return workflows.BackupIDFor(id), id, nil
+	}
+	b, err := c.Catalog.GetBackup(ctx, id)
+	if err != nil {
+		return "", "", err
+	}
+	return b.ID, b.WorkflowID, nil
+}
+
+// GetBackup returns a backup record by backup ID or workflow ID.
+func (c *Client) GetBackup(ctx context.Context, id string) (catalog.Backup, error) {
+	backupID, _, err := c.resolveBackup(ctx, id)
+	if err != nil {
+		return catalog.Backup{}, err
+	}
+	return c.Catalog.GetBackup(ctx, backupID)
+}
+
+// ListBackups lists backups, newest first.
+func (c *Client) ListBackups(ctx context.Context, f catalog.BackupFilter) ([]catalog.Backup, error) {
+	return c.Catalog.ListBackups(ctx, f)
+}
+
+// BackupStatus is a running backup's live progress (query `status`), or a
+// finished one's final state from the catalog.
+func (c *Client) BackupStatus(ctx context.Context, id string) (workflows.BackupProgress, error) {
+	backupID, wfID, err := c.resolveBackup(ctx, id)
+	if err != nil {
+		return workflows.BackupProgress{}, err
+	}
+	b, berr := c.Catalog.GetBackup(ctx, backupID)
+	if berr == nil && b.Status.Terminal() {
+		return progressFromRecord(b), nil
+	}
+	tc, err := c.temporal()
+	if err != nil {
+		return workflows.BackupProgress{}, err
+	}
+	v, err := tc.QueryWorkflow(ctx, wfID, "", workflows.QueryStatus)
+	if err != nil {
+		if berr == nil {
+			return progressFromRecord(b), nil
+		}
+		return workflows.BackupProgress{}, fmt.Errorf("backup %s: %w", id, err)
+	}
+	var p workflows.BackupProgress
+	if err := v.Get(&p); err != nil {
+		return workflows.BackupProgress{}, err
+	}
+	return p, nil
+}
+
+func progressFromRecord(b catalog.Backup) workflows.BackupProgress {
+	p := workflows.BackupProgress{
+		BackupID: b.ID, ClusterID: b.ClusterID, JobID: b.JobID, Label: b.Label, Step: workflows.StepDone,
+		Status: b.Status, Reason: b.Reason, Deadline: b.Deadline, Snapshots: b.Snapshots, WorkflowID: b.WorkflowID,
+		Total: len(b.Snapshots),
+	}
+	for _, s := range b.Snapshots {
+		if s.Status == catalog.SnapshotCompleted {
+			p.Completed++
+		}
+	}
+	return p
+}
+
+// CancelBackup cancels a running backup: it ends Defunct with reason
+// Cancelled and its lock released.
+func (c *Client) CancelBackup(ctx context.Context, id string) error {
+	tc, err := c.temporal()
+	if err != nil {
+		return err
+	}
+	backupID, wfID, err := c.resolveBackup(ctx, id)
+	if err != nil {
+		return err
+	}
+	if b, err := c.Catalog.GetBackup(ctx, backupID); err == nil && b.Status.Terminal() {
+		return fmt.Errorf("backup %s already ended %s; nothing to cancel", backupID, b.Status)
+	}
+	if err := tc.CancelWorkflow(ctx, wfID, ""); err != nil {
+		return fmt.Errorf("cancelling backup %s: %w", backupID, err)
+	}
+	return nil
+}
+
+// ExtendBackupTimeout moves a running backup's deadline later (update
+// `extendTimeout`); it is rejected if the new deadline is not later.
+func (c *Client) ExtendBackupTimeout(ctx context.Context, id string, req workflows.ExtendTimeoutRequest) (workflows.ExtendTimeoutResult, error) {
+	var res workflows.ExtendTimeoutResult
+	tc, err := c.temporal()
+	if err != nil {
+		return res, err
+	}
+	backupID, wfID, err := c.resolveBackup(ctx, id)
+	if err != nil {
+		return res, err
+	}
+	h, err := tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: wfID, UpdateName: workflows.UpdateExtendTimeout, Args: []interface{}{req},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err != nil {
+		return res, fmt.Errorf("extending backup %s: %w", backupID, err)
+	}
+	if err := h.Get(ctx, &res); err != nil {
+		return res, fmt.Errorf("extending backup %s: %w", backupID, err)
+	}
+	return res, nil
+}

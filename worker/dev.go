@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.uber.org/zap"
+
+	"github.com/stratabackup/strata/devserver"
+	"github.com/stratabackup/strata/internal/devenv"
+	"github.com/stratabackup/strata/internal/zapadapter"
+	"github.com/stratabackup/strata/starter/strata"
+	"github.com/stratabackup/strata/workflows"
+)
+
+// demoClusters are created on a dev setup's first start, so there is
+// something to back up at once.
+var demoClusters = []strata.ClusterSpec{
+	{ID: "demo-3node", Description: "demo 3-node cluster", Nodes: 3, VolumesPerNode: 2, DiskGB: 20},
+	{ID: "demo-1node", Description: "demo single node", Nodes: 1, VolumesPerNode: 1, DiskGB: 10},
+}
+
+func runDev(ctx context.Context, o options, logger *zap.Logger) error {
+	if o.catalog == "" {
+		o.catalog = filepath.Join(o.dataDir, "catalog.db")
+	}
+	attrs := map[string]enumspb.IndexedValueType{}
+	for _, name := range workflows.SearchAttributeNames {
+		attrs[name] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+	}
+	logger.Info("starting embedded Temporal server", zap.String("dataDir", o.dataDir))
+	srv, err := devserver.Start(ctx, devserver.Options{
+		DataDir: o.dataDir, FrontendPort: o.temporalPort, UIPort: o.uiPort, SearchAttributes: attrs,
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+
+	d, err := openDeps(ctx, o, logger)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	created, err := ensureDemoClusters(ctx, d)
+	if err != nil {
+		return err
+	}
+
+	tc, err := client.DialContext(ctx, client.Options{
+		HostPort: srv.FrontendHostPort(), Namespace: srv.Namespace(), Logger: zapadapter.New(logger.Named("sdk")),
+	})
+	if err != nil {
+		return fmt.Errorf("connecting to the embedded Temporal server: %w", err)
+	}
+	defer tc.Close()
+	if err := devenv.Write(o.dataDir, devenv.Env{
+		TemporalAddress: srv.FrontendHostPort(), Namespace: srv.Namespace(), Catalog: o.catalog,
+		LocalRoot: filepath.Join(o.dataDir, "local"), UIURL: srv.UIURL(), PID: os.Getpid(),
+	}); err != nil {
+		return err
+	}
+	defer os.Remove(filepath.Join(o.dataDir, devenv.FileName))
+	printBanner(o, srv, created)
+	return serve(ctx, tc, d, o.cfg, logger)
+}
+
+func ensureDemoClusters(ctx context.Context, d deps) ([]string, error) {
+	c := strata.New(nil, d.catalog)
+	c.Provisioners["local"] = d.local
+	var created []string
+	for _, spec := range demoClusters {
+		if _, err := d.catalog.GetCluster(ctx, spec.ID); err == nil {
+			continue
+		}
+		if _, err := c.CreateCluster(ctx, spec); err != nil {
+			return nil, fmt.Errorf("creating demo cluster %s: %w", spec.ID, err)
+		}
+		created = append(created, spec.ID)
+	}
+	return created, nil
+}
+
+func printBanner(o options, srv *devserver.Server, created []string) {
+	ui := srv.UIURL()
+	if ui == "" {
+		ui = "(disabled)"
+	}
+	fmt.Printf(`
+Strata dev worker is running.
+
+  Temporal     %s (namespace %s, task queue %s)
+  Web UI       %s
+  Data         %s  (Temporal and catalog SQLite files, local volumes and snapshots)
+`, srv.FrontendHostPort(), srv.Namespace(), workflows.TaskQueue, ui, o.dataDir)
+	if len(created) > 0 {
+		fmt.Printf("  Created demo clusters: %v\n", created)
+	}
+	fmt.Printf(`
+Next, in another terminal:
+
+  go run ./starter cluster list
+  go run ./starter backup create --cluster demo-3node --wait
+  go run ./starter backup list
+  temporal workflow start --task-queue %s --type %s --input '{"clusterId":"demo-1node"}'
+
+Stop with Ctrl-C; state is kept in %s.
+`, workflows.TaskQueue, workflows.BackupWorkflowName, o.dataDir)
+}

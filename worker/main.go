@@ -1,0 +1,126 @@
+// Command worker runs Strata's Temporal worker.
+//
+//	go run ./worker --dev   # everything in one process, on this machine
+//	go run ./worker         # production: an existing Temporal and a Postgres catalog
+//
+// Dev mode embeds a Temporal server (SQLite file under --data-dir, so a
+// restart keeps all history) with its Web UI, Strata's search attributes,
+// the SQLite catalog, the local provider and demo clusters.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/internal/devenv"
+)
+
+type options struct {
+	dev             bool
+	dataDir         string
+	catalog         string
+	temporalAddress string
+	namespace       string
+	temporalPort    int
+	uiPort          int
+	logLevel        string
+	cfg             activities.Config
+}
+
+func main() {
+	o := parseFlags(os.Args[1:])
+	logger, err := newLogger(o.logLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o, logger); err != nil {
+		logger.Error("worker stopped", zap.Error(err))
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string) options {
+	var o options
+	o.cfg = activities.DefaultConfig()
+	fs := flag.NewFlagSet("worker", flag.ExitOnError)
+	fs.BoolVar(&o.dev, "dev", false, "run everything in one process: embedded Temporal server and Web UI, SQLite catalog, local provider, demo clusters")
+	fs.StringVar(&o.dataDir, "data-dir", envOr("STRATA_DATA_DIR", devenv.DefaultDataDir), "state directory: Temporal and catalog SQLite files (dev), local provider volumes and snapshots (env STRATA_DATA_DIR)")
+	fs.StringVar(&o.catalog, "catalog", os.Getenv("STRATA_CATALOG"), "catalog DSN: postgres://user@host/db or a SQLite file path (env STRATA_CATALOG; dev default <data-dir>/catalog.db)")
+	fs.StringVar(&o.temporalAddress, "temporal-address", "", "Temporal frontend host:port (default $TEMPORAL_ADDRESS or the SDK's config; ignored with --dev)")
+	fs.StringVar(&o.namespace, "namespace", "", "Temporal namespace (default $TEMPORAL_NAMESPACE or \"default\")")
+	fs.IntVar(&o.temporalPort, "temporal-port", 7233, "dev: the embedded Temporal frontend's port")
+	fs.IntVar(&o.uiPort, "ui-port", 8233, "dev: the Web UI's port (-1 disables the UI)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&o.cfg.DefaultBackupTimeout, "backup-timeout", o.cfg.DefaultBackupTimeout, "snapshot deadline for backups that name none")
+	fs.DurationVar(&o.cfg.MaxBackupTimeout, "max-backup-timeout", o.cfg.MaxBackupTimeout, "longest timeout a backup may ask for")
+	fs.DurationVar(&o.cfg.LockTTL, "lock-ttl", o.cfg.LockTTL, "cluster lock lease; renewed while a backup runs, lapses this long after its holder died")
+	fs.DurationVar(&o.cfg.PollInterval, "poll-interval", o.cfg.PollInterval, "how often snapshot progress is polled")
+	fs.DurationVar(&o.cfg.HeartbeatTimeout, "heartbeat-timeout", o.cfg.HeartbeatTimeout, "a snapshot wait silent this long is retried on another worker")
+	fs.DurationVar(&o.cfg.MaxReplicationLag, "max-replication-lag", o.cfg.MaxReplicationLag, "nodes lagging more are unhealthy (0: not checked)")
+	fs.IntVar(&o.cfg.ProgressStep, "progress-step", o.cfg.ProgressStep, "report snapshot progress to the workflow in steps of this many percent (0: completions only)")
+	_ = fs.Parse(args)
+	if o.dev && !flagSet(fs, "poll-interval") {
+		// Local snapshots take seconds, not minutes.
+		o.cfg.PollInterval = time.Second
+	}
+	return o
+}
+
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func newLogger(level string) (*zap.Logger, error) {
+	var l zapcore.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	cfg := zap.NewProductionConfig()
+	cfg.Level = zap.NewAtomicLevelAt(l)
+	cfg.Encoding = "console"
+	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	cfg.Sampling = nil
+	return cfg.Build()
+}
+
+func run(ctx context.Context, o options, logger *zap.Logger) error {
+	if err := os.MkdirAll(o.dataDir, 0o755); err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(o.dataDir)
+	if err != nil {
+		return err
+	}
+	o.dataDir = abs
+	if o.dev {
+		return runDev(ctx, o, logger)
+	}
+	if o.catalog == "" {
+		return errors.New("no catalog: give --catalog postgres://... (or STRATA_CATALOG), or run with --dev")
+	}
+	return runProduction(ctx, o, logger)
+}

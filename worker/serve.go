@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
+	"go.temporal.io/sdk/worker"
+	"go.uber.org/zap"
+
+	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/internal/zapadapter"
+	"github.com/stratabackup/strata/providers"
+	"github.com/stratabackup/strata/providers/local"
+	"github.com/stratabackup/strata/workflows"
+)
+
+// deps are what the activities run on.
+type deps struct {
+	catalog catalog.Store
+	local   *local.Provider
+}
+
+func (d deps) Close() {
+	if d.local != nil {
+		_ = d.local.Close()
+	}
+	if d.catalog != nil {
+		_ = d.catalog.Close()
+	}
+}
+
+func openDeps(ctx context.Context, o options, logger *zap.Logger) (deps, error) {
+	var d deps
+	cat, err := catalog.Open(ctx, o.catalog)
+	if err != nil {
+		return d, fmt.Errorf("opening catalog: %w", err)
+	}
+	d.catalog = cat
+	lp, err := local.New(local.Options{Root: filepath.Join(o.dataDir, "local"), Faults: cat.GetFaults, Logger: logger.Named("local")})
+	if err != nil {
+		d.Close()
+		return d, err
+	}
+	d.local = lp
+	return d, nil
+}
+
+func runProduction(ctx context.Context, o options, logger *zap.Logger) error {
+	d, err := openDeps(ctx, o, logger)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	opts, err := envconfig.LoadDefaultClientOptions()
+	if err != nil {
+		return fmt.Errorf("reading Temporal client settings: %w", err)
+	}
+	if o.temporalAddress != "" {
+		opts.HostPort = o.temporalAddress
+	}
+	if o.namespace != "" {
+		opts.Namespace = o.namespace
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = client.DefaultNamespace
+	}
+	opts.Logger = zapadapter.New(logger)
+	tc, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("connecting to Temporal at %s: %w", opts.HostPort, err)
+	}
+	defer tc.Close()
+	if err := checkSearchAttributes(ctx, tc, opts.Namespace); err != nil {
+		return err
+	}
+	logger.Info("strata worker starting", zap.String("temporal", opts.HostPort), zap.String("namespace", opts.Namespace), zap.String("taskQueue", workflows.TaskQueue))
+	return serve(ctx, tc, d, o.cfg, logger)
+}
+
+// serve runs the worker until ctx ends.
+func serve(ctx context.Context, tc client.Client, d deps, cfg activities.Config, logger *zap.Logger) error {
+	w := worker.New(tc, workflows.TaskQueue, worker.Options{
+		// Give running activities a moment to record their last heartbeat
+		// before they are cancelled, so another worker resumes promptly.
+		WorkerStopTimeout: 10 * time.Second,
+	})
+	workflows.Register(w, &activities.Activities{
+		Catalog:   d.catalog,
+		Providers: providers.Registry{d.local.Name(): d.local},
+		Config:    cfg,
+		Logger:    logger.Named("activities"),
+	})
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("starting worker: %w", err)
+	}
+	<-ctx.Done()
+	logger.Info("stopping worker")
+	w.Stop()
+	return nil
+}
+
+// checkSearchAttributes fails with the command to run when the namespace
+// lacks Strata's search attributes, instead of failing every backup later.
+func checkSearchAttributes(ctx context.Context, tc client.Client, namespace string) error {
+	resp, err := tc.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("listing search attributes of namespace %s: %w", namespace, err)
+	}
+	var missing []string
+	for _, name := range workflows.SearchAttributeNames {
+		if _, ok := resp.GetCustomAttributes()[name]; !ok {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	var cmds []string
+	for _, m := range missing {
+		cmds = append(cmds, fmt.Sprintf("temporal operator search-attribute create --namespace %s --name %s --type Keyword", namespace, m))
+	}
+	return fmt.Errorf("namespace %s lacks search attributes %s; register them with:\n  %s", namespace, strings.Join(missing, ", "), strings.Join(cmds, "\n  "))
+}

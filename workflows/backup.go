@@ -1,0 +1,313 @@
+package workflows
+
+import (
+	"crypto/sha256"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/catalog"
+)
+
+// a is only used to name activities; the worker registers the real struct.
+var a *activities.Activities
+
+// BackupIDFor derives a backup's ID from its workflow ID, so that every
+// retry, replay and re-run of one workflow ID acts on one backup record and
+// one set of snapshots.
+func BackupIDFor(workflowID string) string {
+	sum := sha256.Sum256([]byte(workflowID))
+	return "bk-" + strings.ToLower(base32.HexEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:8]))[:12]
+}
+
+// BackupWorkflow backs up every volume of a cluster. The saga:
+//
+//	validate → record (Pending) → lock cluster → check health → InProgress →
+//	snapshot every volume in parallel, bounded by the deadline →
+//	Completed → release lock
+//
+// On any failure, timeout or cancellation, the steps done so far are
+// compensated in reverse: the lock is released and the backup is marked
+// Defunct with its reason and every snapshot it created.
+func BackupWorkflow(ctx workflow.Context, req BackupRequest) (BackupResult, error) {
+	info := workflow.GetInfo(ctx)
+	r := &backupRun{req: req, progress: BackupProgress{
+		BackupID: BackupIDFor(info.WorkflowExecution.ID), ClusterID: req.ClusterID, JobID: req.JobID,
+		WorkflowID: info.WorkflowExecution.ID, Step: StepValidating, Status: catalog.BackupPending,
+	}}
+	if err := r.registerHandlers(ctx); err != nil {
+		return BackupResult{}, err
+	}
+	return r.run(ctx)
+}
+
+type backupRun struct {
+	req      BackupRequest
+	plan     activities.BackupPlan
+	progress BackupProgress
+	// deadline is zero until the backup is InProgress; extendTimeout moves it.
+	deadline time.Time
+	// startedAt is when the backup went InProgress; timeouts count from it.
+	startedAt time.Time
+	saga      saga
+}
+
+func (r *backupRun) run(ctx workflow.Context) (result BackupResult, err error) {
+	defer func() {
+		if err != nil {
+			err = r.fail(ctx, err)
+		}
+	}()
+
+	// Validate: nothing exists yet, so nothing to compensate.
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "validate request"), a.ValidateBackup, activities.ValidateBackupInput{
+		ClusterID: r.req.ClusterID, Label: r.req.Label, Timeout: r.req.Timeout.D(),
+	}).Get(ctx, &r.plan); err != nil {
+		return BackupResult{}, err
+	}
+
+	// Record the backup as Pending. Compensation: mark it Defunct.
+	r.setStep(ctx, StepRecording)
+	var rec catalog.Backup
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "record backup"), a.CreateBackupRecord, activities.CreateBackupRecordInput{
+		BackupID: r.progress.BackupID, ClusterID: r.plan.ClusterID, JobID: r.req.JobID, RequestID: r.req.RequestID,
+		WorkflowID: r.progress.WorkflowID, LabelTemplate: r.plan.LabelTemplate, CreatedAt: workflow.Now(ctx),
+	}).Get(ctx, &rec); err != nil {
+		return BackupResult{}, err
+	}
+	r.progress.Label = rec.Label
+	if rec.Status.Terminal() {
+		// A re-run of a workflow ID whose backup already ended: report that
+		// outcome instead of backing up twice.
+		return r.finished(ctx, rec)
+	}
+	r.saga.add("mark backup Defunct", r.markDefunct)
+	if err := r.setStatus(ctx, catalog.BackupPending); err != nil {
+		return BackupResult{}, err
+	}
+
+	// Lock the cluster; fail fast if anyone else holds it. Compensation:
+	// release it (a no-op if the lease lapsed and someone else has it now).
+	r.setStep(ctx, StepLocking)
+	var lock catalog.Lock
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "lock cluster "+r.plan.ClusterID), a.AcquireLock, activities.LockInput{
+		ClusterID: r.plan.ClusterID, Holder: "backup " + r.progress.BackupID, TTL: r.plan.LockTTL,
+	}).Get(ctx, &lock); err != nil {
+		return BackupResult{}, err
+	}
+	r.saga.add("release cluster lock", func(ctx workflow.Context) error { return r.releaseLock(ctx, lock, compensationOptions) })
+
+	// Check every node is healthy.
+	r.setStep(ctx, StepCheckingHealth)
+	var health activities.HealthResult
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "check health of "+r.plan.ClusterID), a.CheckHealth, activities.HealthInput{
+		ClusterID: r.plan.ClusterID, MaxLag: r.plan.MaxLag,
+	}).Get(ctx, &health); err != nil {
+		return BackupResult{}, err
+	}
+
+	// InProgress: the snapshot deadline starts now.
+	r.startedAt = workflow.Now(ctx)
+	r.deadline = r.startedAt.Add(r.plan.Timeout)
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "mark InProgress"), a.MarkInProgress, activities.MarkInProgressInput{
+		BackupID: r.progress.BackupID, Deadline: r.deadline, PreferredNodeID: health.PreferredNodeID,
+	}).Get(ctx, nil); err != nil {
+		return BackupResult{}, err
+	}
+	if err := r.setStatus(ctx, catalog.BackupInProgress); err != nil {
+		return BackupResult{}, err
+	}
+
+	// Snapshot every volume, bounded by the deadline. Snapshots are recorded
+	// as they are created; the Defunct compensation records any others.
+	snaps, err := r.snapshotWithinDeadline(ctx, lock)
+	if err != nil {
+		return BackupResult{}, err
+	}
+
+	// Completed, then release the lock.
+	r.setStep(ctx, StepCompleting)
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "mark Completed"), a.CompleteBackup, activities.CompleteInput{
+		BackupID: r.progress.BackupID, Snapshots: snaps,
+	}).Get(ctx, &rec); err != nil {
+		return BackupResult{}, err
+	}
+	r.saga = saga{}
+	if err := r.releaseLock(ctx, lock, stepOptions); err != nil {
+		// The backup is good; the lease lapses by itself within its TTL.
+		workflow.GetLogger(ctx).Error("releasing cluster lock failed", "cluster", r.plan.ClusterID, "error", err)
+	}
+	return r.finished(ctx, rec)
+}
+
+// snapshotWithinDeadline starts and waits for the snapshots in a child
+// coroutine while this one watches the deadline, which extendTimeout may
+// move. When the deadline passes first, the snapshot activities are
+// cancelled and the backup fails with reason Timeout.
+func (r *backupRun) snapshotWithinDeadline(ctx workflow.Context, lock catalog.Lock) ([]catalog.Snapshot, error) {
+	sctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	var (
+		snaps []catalog.Snapshot
+		serr  error
+		done  bool
+	)
+	workflow.Go(sctx, func(gctx workflow.Context) {
+		snaps, serr = r.startAndWait(gctx, lock)
+		done = true
+	})
+	recorded := r.deadline
+	for !done {
+		remaining := r.deadline.Sub(workflow.Now(ctx))
+		if remaining <= 0 {
+			break
+		}
+		current := r.deadline
+		if _, err := workflow.AwaitWithTimeout(ctx, remaining, func() bool { return done || !r.deadline.Equal(current) }); err != nil {
+			return nil, err // cancelled
+		}
+		if !r.deadline.Equal(recorded) && !done {
+			recorded = r.deadline
+			if err := workflow.ExecuteActivity(stepOptions(ctx, "record extended deadline"), a.RecordDeadline, activities.RecordDeadlineInput{
+				BackupID: r.progress.BackupID, Deadline: recorded,
+			}).Get(ctx, nil); err != nil {
+				workflow.GetLogger(ctx).Warn("recording extended deadline failed", "error", err)
+			}
+		}
+	}
+	if done {
+		return snaps, serr
+	}
+	cancel()
+	return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+		"snapshots of backup %s (cluster %s) did not complete within %s (deadline %s): %s",
+		r.progress.BackupID, r.plan.ClusterID, r.deadline.Sub(r.startedAt), r.deadline.UTC().Format(time.RFC3339), r.pendingSummary(),
+	), activities.ReasonTimeout, nil)
+}
+
+func (r *backupRun) startAndWait(ctx workflow.Context, lock catalog.Lock) ([]catalog.Snapshot, error) {
+	r.setStep(ctx, StepSnapshotting)
+	var snaps []catalog.Snapshot
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 5 * time.Minute,
+		Summary:             fmt.Sprintf("start %d snapshots", len(r.plan.Volumes)),
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+	}), a.StartSnapshots, activities.SnapshotsInput{
+		BackupID: r.progress.BackupID, ClusterID: r.plan.ClusterID, Provider: r.plan.Provider, Volumes: r.plan.Volumes,
+	}).Get(ctx, &snaps); err != nil {
+		return nil, err
+	}
+	r.setSnapshots(ctx, snaps)
+	r.setStep(ctx, StepWaiting)
+	waitCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		// The deadline, not this, bounds the wait; this only has to be
+		// longer than any deadline.
+		StartToCloseTimeout: 8 * 24 * time.Hour,
+		HeartbeatTimeout:    r.plan.HeartbeatTimeout,
+		Summary:             "wait for snapshots",
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+	})
+	for {
+		var res activities.WaitSnapshotsResult
+		if err := workflow.ExecuteActivity(waitCtx, a.WaitSnapshots, activities.WaitSnapshotsInput{
+			BackupID: r.progress.BackupID, ClusterID: r.plan.ClusterID, Provider: r.plan.Provider, Snapshots: snaps,
+			LockToken: lock.Token, LockTTL: r.plan.LockTTL, PollInterval: r.plan.PollInterval, ProgressStep: r.plan.ProgressStep,
+		}).Get(ctx, &res); err != nil {
+			return nil, err
+		}
+		snaps = res.Snapshots
+		r.setSnapshots(ctx, snaps)
+		if res.Done {
+			return snaps, nil
+		}
+	}
+}
+
+// fail compensates and turns err into the workflow's error: the
+// cancellation itself for a cancelled backup (so the run shows as
+// Canceled), else an application error whose type is the reason code.
+func (r *backupRun) fail(ctx workflow.Context, err error) error {
+	code, msg := reasonOf(ctx, err)
+	r.progress.Reason = code + ": " + msg
+	if len(r.saga.steps) > 0 {
+		r.setStep(ctx, StepCompensating)
+		r.saga.compensate(ctx)
+	}
+	r.setStep(ctx, StepDone)
+	if code == activities.ReasonCancelled {
+		return err
+	}
+	return temporal.NewNonRetryableApplicationError(r.progress.Reason, code, nil)
+}
+
+// markDefunct is the record step's compensation.
+func (r *backupRun) markDefunct(ctx workflow.Context) error {
+	var rec catalog.Backup
+	err := workflow.ExecuteActivity(compensationOptions(ctx, "mark Defunct"), a.MarkDefunct, activities.MarkDefunctInput{
+		BackupID: r.progress.BackupID, ClusterID: r.plan.ClusterID, Provider: r.plan.Provider, Reason: r.progress.Reason,
+	}).Get(ctx, &rec)
+	if err != nil {
+		return err
+	}
+	r.progress.Snapshots = rec.Snapshots
+	r.countCompleted()
+	return r.setStatus(ctx, rec.Status)
+}
+
+func (r *backupRun) releaseLock(ctx workflow.Context, lock catalog.Lock, opts func(workflow.Context, string) workflow.Context) error {
+	return workflow.ExecuteActivity(opts(ctx, "release lock on "+r.plan.ClusterID), a.ReleaseLock, activities.ReleaseInput{
+		ClusterID: r.plan.ClusterID, Token: lock.Token,
+	}).Get(ctx, nil)
+}
+
+// finished reports a backup that ended: its record for Completed, an error
+// with its reason for Defunct.
+func (r *backupRun) finished(ctx workflow.Context, rec catalog.Backup) (BackupResult, error) {
+	r.progress.Snapshots = rec.Snapshots
+	r.progress.Reason = rec.Reason
+	r.countCompleted()
+	r.setStep(ctx, StepDone)
+	if err := r.setStatus(ctx, rec.Status); err != nil {
+		return BackupResult{}, err
+	}
+	if rec.Status != catalog.BackupCompleted {
+		code, _, _ := strings.Cut(rec.Reason, ":")
+		return BackupResult{}, temporal.NewNonRetryableApplicationError(rec.Reason, code, nil)
+	}
+	return rec, nil
+}
+
+// reasonOf maps a failure to a reason code and message for the record.
+func reasonOf(ctx workflow.Context, err error) (code, msg string) {
+	if temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled) {
+		return activities.ReasonCancelled, "backup cancelled by request"
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Type() != "" {
+		return appErr.Type(), appErr.Message()
+	}
+	var timeoutErr *temporal.TimeoutError
+	if errors.As(err, &timeoutErr) {
+		return activities.ReasonTimeout, err.Error()
+	}
+	return activities.ReasonInternal, err.Error()
+}
+
+func (r *backupRun) pendingSummary() string {
+	var pending []string
+	for _, s := range r.progress.Snapshots {
+		if s.Status != catalog.SnapshotCompleted {
+			pending = append(pending, fmt.Sprintf("%s (%s %d%%)", s.VolumeID, s.SnapshotID, s.Progress))
+		}
+	}
+	if len(r.progress.Snapshots) == 0 {
+		return "no snapshot had started"
+	}
+	return fmt.Sprintf("%d of %d snapshots unfinished: %s", len(pending), len(r.progress.Snapshots), strings.Join(pending, ", "))
+}

@@ -1,0 +1,133 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/stratabackup/strata/catalog"
+)
+
+// registerHandlers exposes the backup's progress (query `status`) and lets
+// callers move its deadline (update `extendTimeout`).
+func (r *backupRun) registerHandlers(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (BackupProgress, error) {
+		p := r.progress
+		if !r.deadline.IsZero() {
+			d := r.deadline
+			p.Deadline = &d
+		}
+		p.Snapshots = append([]catalog.Snapshot(nil), r.progress.Snapshots...)
+		return p, nil
+	}); err != nil {
+		return err
+	}
+	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateExtendTimeout,
+		func(ctx workflow.Context, req ExtendTimeoutRequest) (ExtendTimeoutResult, error) {
+			d, err := r.newDeadline(req)
+			if err != nil {
+				return ExtendTimeoutResult{}, err
+			}
+			r.deadline = d
+			r.renderDetails(ctx)
+			return ExtendTimeoutResult{Deadline: d}, nil
+		},
+		workflow.UpdateHandlerOptions{
+			Validator: func(ctx workflow.Context, req ExtendTimeoutRequest) error {
+				_, err := r.newDeadline(req)
+				return err
+			},
+			Description: "Move a running backup's snapshot deadline later: {\"timeout\":\"2h\"} (total, from when it went InProgress) or {\"deadline\":\"<RFC 3339>\"}.",
+		})
+}
+
+// newDeadline resolves an extendTimeout request, rejecting anything that
+// would not move the deadline later.
+func (r *backupRun) newDeadline(req ExtendTimeoutRequest) (time.Time, error) {
+	if r.progress.Step == StepDone || r.progress.Step == StepCompensating || r.progress.Step == StepCompleting {
+		return time.Time{}, fmt.Errorf("backup %s has finished snapshotting (step %s); its deadline can no longer change", r.progress.BackupID, r.progress.Step)
+	}
+	if r.deadline.IsZero() {
+		return time.Time{}, fmt.Errorf("backup %s is not snapshotting yet (step %s); extend its timeout once it is InProgress", r.progress.BackupID, r.progress.Step)
+	}
+	var d time.Time
+	switch {
+	case req.Timeout > 0 && req.Deadline != nil:
+		return time.Time{}, errors.New("give either timeout or deadline, not both")
+	case req.Timeout > 0:
+		d = r.startedAt.Add(req.Timeout.D())
+	case req.Deadline != nil:
+		d = *req.Deadline
+	default:
+		return time.Time{}, errors.New("give a new timeout (e.g. {\"timeout\":\"2h\"}, counted from when the backup went InProgress) or an absolute deadline")
+	}
+	if !d.After(r.deadline) {
+		return time.Time{}, fmt.Errorf("new deadline %s is not later than the current deadline %s of backup %s",
+			d.UTC().Format(time.RFC3339), r.deadline.UTC().Format(time.RFC3339), r.progress.BackupID)
+	}
+	return d, nil
+}
+
+func (r *backupRun) setStep(ctx workflow.Context, step string) {
+	r.progress.Step = step
+	r.renderDetails(ctx)
+}
+
+func (r *backupRun) setSnapshots(ctx workflow.Context, snaps []catalog.Snapshot) {
+	r.progress.Snapshots = snaps
+	r.countCompleted()
+	r.renderDetails(ctx)
+}
+
+func (r *backupRun) countCompleted() {
+	r.progress.Total = len(r.progress.Snapshots)
+	r.progress.Completed = 0
+	for _, s := range r.progress.Snapshots {
+		if s.Status == catalog.SnapshotCompleted {
+			r.progress.Completed++
+		}
+	}
+}
+
+// setStatus mirrors the record's status into the search attributes, so the
+// Web UI finds backups by cluster, job and status.
+func (r *backupRun) setStatus(ctx workflow.Context, s catalog.BackupStatus) error {
+	r.progress.Status = s
+	r.renderDetails(ctx)
+	updates := []temporal.SearchAttributeUpdate{SearchAttrBackupStatus.ValueSet(string(s))}
+	if s == catalog.BackupPending {
+		updates = append(updates, SearchAttrClusterID.ValueSet(r.plan.ClusterID))
+		if r.req.JobID != "" {
+			updates = append(updates, SearchAttrJobID.ValueSet(r.req.JobID))
+		}
+	}
+	return workflow.UpsertTypedSearchAttributes(ctx, updates...)
+}
+
+// renderDetails sets the Web UI's "current details" for this run.
+func (r *backupRun) renderDetails(ctx workflow.Context) {
+	var b strings.Builder
+	p := r.progress
+	fmt.Fprintf(&b, "**Backup** `%s` of cluster `%s`", p.BackupID, p.ClusterID)
+	if p.Label != "" {
+		fmt.Fprintf(&b, " (%s)", p.Label)
+	}
+	fmt.Fprintf(&b, "\n\n**Status:** %s · **Step:** %s", p.Status, p.Step)
+	if !r.deadline.IsZero() {
+		fmt.Fprintf(&b, " · **Deadline:** %s", r.deadline.UTC().Format(time.RFC3339))
+	}
+	if p.Reason != "" {
+		fmt.Fprintf(&b, "\n\n**Reason:** %s", p.Reason)
+	}
+	if len(p.Snapshots) > 0 {
+		fmt.Fprintf(&b, "\n\n%d of %d snapshots completed\n\n| node | volume | snapshot | status | progress |\n|---|---|---|---|---|\n", p.Completed, p.Total)
+		for _, s := range p.Snapshots {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %d%% |\n", s.NodeID, s.VolumeID, s.SnapshotID, s.Status, s.Progress)
+		}
+	}
+	workflow.SetCurrentDetails(ctx, b.String())
+}

@@ -1,0 +1,73 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// saga collects the compensations of the steps that succeeded so far.
+// compensate runs them in reverse on a context that ignores the workflow's
+// cancellation, so a cancelled backup still releases its lock and records
+// why it failed.
+type saga struct {
+	steps []compensation
+}
+
+type compensation struct {
+	name string
+	run  func(ctx workflow.Context) error
+}
+
+// add registers a step's compensation; call it only after the step
+// succeeded.
+func (s *saga) add(name string, run func(ctx workflow.Context) error) {
+	s.steps = append(s.steps, compensation{name: name, run: run})
+}
+
+// compensate runs every compensation in reverse order. Each one is
+// idempotent and retried generously by its activity options, so one that
+// still fails is logged and the rest run anyway: a stuck lock must not keep
+// the backup from being marked Defunct, nor the reverse.
+func (s *saga) compensate(ctx workflow.Context) {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	for i := len(s.steps) - 1; i >= 0; i-- {
+		c := s.steps[i]
+		if err := c.run(dctx); err != nil {
+			workflow.GetLogger(ctx).Error("compensation failed", "step", c.name, "error", err)
+		}
+	}
+	s.steps = nil
+}
+
+// stepOptions are for short forward steps (catalog reads and writes): a
+// catalog outage of a few minutes is ridden out, a longer one fails the
+// backup (and its compensations wait much longer, see compensationOptions).
+func stepOptions(ctx workflow.Context, summary string) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: 10 * time.Minute,
+		Summary:                summary,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    30 * time.Second,
+		},
+	})
+}
+
+// compensationOptions retry for a day: releasing a lock and recording a
+// failure must outlast any plausible catalog or provider outage.
+func compensationOptions(ctx workflow.Context, summary string) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    time.Minute,
+		ScheduleToCloseTimeout: 24 * time.Hour,
+		Summary:                summary,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    5 * time.Minute,
+		},
+	})
+}
