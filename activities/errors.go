@@ -27,9 +27,17 @@ const (
 	ReasonInternal         = "Internal"
 )
 
-// permanent is a failure retry cannot fix.
+// permanent is a failure retry cannot fix. The outcomes a busy or sick
+// cluster produces in normal operation (locked, unhealthy, bad input) are
+// benign: the backup's record carries them, and they must not page anyone
+// through the SDK's error logs and failure metrics.
 func permanent(reason, format string, args ...any) error {
-	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), reason, nil)
+	opts := temporal.ApplicationErrorOptions{NonRetryable: true}
+	switch reason {
+	case ReasonClusterLocked, ReasonClusterUnhealthy, ReasonInvalidRequest, ReasonClusterNotFound:
+		opts.Category = temporal.ApplicationErrorCategoryBenign
+	}
+	return temporal.NewApplicationErrorWithOptions(fmt.Sprintf(format, args...), reason, opts)
 }
 
 // classify turns an error from the catalog or a provider into an

@@ -206,8 +206,9 @@ func (a *app) backupExtend() *cobra.Command {
 func (a *app) printBackup(b catalog.Backup, live *workflows.BackupProgress) {
 	fmt.Fprintf(a.out, "Backup:    %s (%s)\nCluster:   %s\nJob:       %s\nIndex:     %d\nStatus:    %s\n", b.ID, b.Label, b.ClusterID, dash(b.JobID), b.Index, b.Status)
 	if live != nil {
+		// The step comes from the workflow; per-volume progress from the
+		// catalog, which the wait activity updates on every poll.
 		fmt.Fprintf(a.out, "Step:      %s (%d of %d snapshots completed)\n", live.Step, live.Completed, live.Total)
-		b.Snapshots = live.Snapshots
 	}
 	if b.Reason != "" {
 		fmt.Fprintf(a.out, "Reason:    %s\n", b.Reason)
