@@ -100,6 +100,42 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		version: 2,
+		name:    "backup deletion and holds, jobs",
+		stmts: []string{
+			`ALTER TABLE backups ADD COLUMN deletion_error TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE backups ADD COLUMN deletion_started_at BIGINT`,
+			`ALTER TABLE backups ADD COLUMN deleted_at BIGINT`,
+			// A hold is a restore (or other operation) using a backup; held
+			// backups cannot be deleted. Holders of one backup are read by
+			// the primary key's prefix.
+			`CREATE TABLE backup_holds (
+				backup_id  TEXT NOT NULL REFERENCES backups (id) ON DELETE CASCADE,
+				holder     TEXT NOT NULL,
+				created_at BIGINT NOT NULL,
+				PRIMARY KEY (backup_id, holder)
+			)`,
+			`CREATE TABLE jobs (
+				id          TEXT PRIMARY KEY,
+				cluster_id  TEXT NOT NULL REFERENCES clusters (id),
+				schedule_id TEXT NOT NULL DEFAULT '',
+				every_ms    BIGINT NOT NULL DEFAULT 0,
+				offset_ms   BIGINT NOT NULL DEFAULT 0,
+				label       TEXT NOT NULL DEFAULT '',
+				keep_last   INTEGER NOT NULL DEFAULT 0,
+				keep_hourly INTEGER NOT NULL DEFAULT 0,
+				keep_daily  INTEGER NOT NULL DEFAULT 0,
+				keep_weekly INTEGER NOT NULL DEFAULT 0,
+				paused      BOOLEAN NOT NULL DEFAULT FALSE,
+				created_at  BIGINT NOT NULL,
+				updated_at  BIGINT NOT NULL,
+				deleted_at  BIGINT
+			)`,
+			// ListJobs of one cluster, oldest first.
+			`CREATE INDEX jobs_cluster_idx ON jobs (cluster_id, created_at, id)`,
+		},
+	},
 }
 
 // migrate applies the migrations this database lacks, each recorded in

@@ -123,11 +123,17 @@ const (
 	BackupInProgress BackupStatus = "InProgress"
 	BackupCompleted  BackupStatus = "Completed"
 	BackupDefunct    BackupStatus = "Defunct"
+	// BackupDeleting: its snapshots are being deleted; a deletion that
+	// failed stays here with DeletionError set, and can be retried.
+	BackupDeleting BackupStatus = "Deleting"
+	// BackupDeleted: every snapshot is gone; the record stays for history.
+	BackupDeleted BackupStatus = "Deleted"
 )
 
-// Terminal reports whether no workflow will move the backup on by itself.
+// Terminal reports whether the backup's own workflow has ended: it is
+// Completed or Defunct (or past them, being or having been deleted).
 func (s BackupStatus) Terminal() bool {
-	return s == BackupCompleted || s == BackupDefunct
+	return s == BackupCompleted || s == BackupDefunct || s == BackupDeleting || s == BackupDeleted
 }
 
 // Backup is one backup of a cluster: one snapshot per volume.
@@ -149,6 +155,14 @@ type Backup struct {
 	// PreferredNodeID is the node whose snapshots a restore to fewer nodes
 	// uses (the first healthy node, or the leader where known).
 	PreferredNodeID string `json:"preferredNodeId,omitempty"`
+	// DeletionError says why the last deletion attempt failed (status
+	// stays Deleting); empty otherwise.
+	DeletionError string `json:"deletionError,omitempty"`
+	// DeletedAt is when the backup became Deleted.
+	DeletedAt *time.Time `json:"deletedAt,omitempty"`
+	// Holds name the operations (restores) using this backup; a held
+	// backup cannot be deleted or pruned.
+	Holds []string `json:"holds,omitempty"`
 }
 
 // SnapshotStatus is one volume snapshot's state, as Strata records it.
@@ -158,6 +172,8 @@ const (
 	SnapshotPending   SnapshotStatus = "Pending"
 	SnapshotCompleted SnapshotStatus = "Completed"
 	SnapshotFailed    SnapshotStatus = "Failed"
+	// SnapshotDeleted: deleted at the provider (or found already gone).
+	SnapshotDeleted SnapshotStatus = "Deleted"
 )
 
 // Snapshot is one volume's snapshot within a backup.
@@ -189,8 +205,43 @@ type NewBackup struct {
 type BackupFilter struct {
 	ClusterID string
 	JobID     string
-	Statuses  []BackupStatus
-	Limit     int
+	// ManualOnly selects backups with no job (JobID must be empty).
+	ManualOnly bool
+	Statuses   []BackupStatus
+	// IncludeDeleted also returns Deleted backups, which are otherwise left
+	// out (unless Statuses names BackupDeleted).
+	IncludeDeleted bool
+	Limit          int
+}
+
+// Retention is a job's retention policy: either KeepLast, or tiers. Only
+// Completed backups of the job count towards it.
+type Retention struct {
+	// KeepLast keeps the newest N Completed backups.
+	KeepLast int `json:"keepLast,omitempty"`
+	// KeepHourly, KeepDaily, KeepWeekly keep the newest Completed backup in
+	// each of the last H hours, D days and W weeks (UTC calendar buckets); a
+	// backup kept by any tier stays.
+	KeepHourly int `json:"keepHourly,omitempty"`
+	KeepDaily  int `json:"keepDaily,omitempty"`
+	KeepWeekly int `json:"keepWeekly,omitempty"`
+}
+
+// Job is a scheduled backup of one cluster with a retention policy. Its
+// Temporal Schedule's ID is ScheduleID.
+type Job struct {
+	ID         string    `json:"id"`
+	ClusterID  string    `json:"clusterId"`
+	ScheduleID string    `json:"scheduleId"`
+	Every      Duration  `json:"every"`
+	Offset     Duration  `json:"offset"`
+	Label      string    `json:"label"`
+	Retention  Retention `json:"retention"`
+	Paused     bool      `json:"paused"`
+	CreatedAt  time.Time `json:"createdAt"`
+	UpdatedAt  time.Time `json:"updatedAt"`
+	// DeletedAt is set when the job was deleted; its backups stay.
+	DeletedAt *time.Time `json:"deletedAt,omitempty"`
 }
 
 // Transition moves a backup to a new status if it is currently in one of

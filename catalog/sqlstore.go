@@ -551,7 +551,7 @@ func (s *sqlStore) GetLock(ctx context.Context, clusterID string) (*Lock, error)
 // ----------------------------------------------------------------- backups
 
 const backupColumns = `b.id, b.cluster_id, b.job_id, b.request_id, b.workflow_id, b.label, b.idx, b.status, b.reason,
-	b.created_at, b.started_at, b.completed_at, b.deadline, b.preferred_node_id`
+	b.created_at, b.started_at, b.completed_at, b.deadline, b.preferred_node_id, b.deletion_error, b.deleted_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -560,15 +560,17 @@ func scanBackup(sc scanner) (Backup, error) {
 		b                         Backup
 		created                   int64
 		started, completed, deadl sql.NullInt64
+		deleted                   sql.NullInt64
 	)
 	if err := sc.Scan(&b.ID, &b.ClusterID, &b.JobID, &b.RequestID, &b.WorkflowID, &b.Label, &b.Index, &b.Status, &b.Reason,
-		&created, &started, &completed, &deadl, &b.PreferredNodeID); err != nil {
+		&created, &started, &completed, &deadl, &b.PreferredNodeID, &b.DeletionError, &deleted); err != nil {
 		return Backup{}, err
 	}
 	b.CreatedAt = fromMS(created)
 	b.StartedAt = fromNullMS(started)
 	b.CompletedAt = fromNullMS(completed)
 	b.Deadline = fromNullMS(deadl)
+	b.DeletedAt = fromNullMS(deleted)
 	b.Snapshots = []Snapshot{}
 	return b, nil
 }
@@ -625,6 +627,9 @@ func (s *sqlStore) getBackup(ctx context.Context, r runner, id string) (Backup, 
 	}
 	list := []Backup{b}
 	if err := attachSnapshots(ctx, r, list, snapshotsQuery(`s.backup_id = ?`), id); err != nil {
+		return Backup{}, err
+	}
+	if err := attachHolds(ctx, r, list, `backup_id = ?`, id); err != nil {
 		return Backup{}, err
 	}
 	return list[0], nil
@@ -722,9 +727,10 @@ func (s *sqlStore) GetBackup(ctx context.Context, id string) (Backup, error) {
 	return out, err
 }
 
-func (s *sqlStore) ListBackups(ctx context.Context, f BackupFilter) ([]Backup, error) {
-	// Conditions name columns unqualified: they are used both on "backups
-	// b" and in the snapshots query's subquery on backups.
+// backupFilterSQL renders f as a WHERE clause (empty when f matches
+// everything) and its arguments. Conditions name columns unqualified: they
+// are used both on "backups b" and in subqueries on backups.
+func backupFilterSQL(f BackupFilter) (string, []any) {
 	var (
 		conds []string
 		args  []any
@@ -737,16 +743,28 @@ func (s *sqlStore) ListBackups(ctx context.Context, f BackupFilter) ([]Backup, e
 		conds = append(conds, "job_id = ?")
 		args = append(args, f.JobID)
 	}
+	if f.ManualOnly {
+		conds = append(conds, "job_id = ?")
+		args = append(args, "")
+	}
 	if len(f.Statuses) > 0 {
 		conds = append(conds, "status IN ("+placeholders(len(f.Statuses))+")")
 		for _, st := range f.Statuses {
 			args = append(args, string(st))
 		}
+	} else if !f.IncludeDeleted {
+		// (Statuses without Deleted leave Deleted backups out already.)
+		conds = append(conds, "status <> ?")
+		args = append(args, string(BackupDeleted))
 	}
-	where := ""
-	if len(conds) > 0 {
-		where = " WHERE " + strings.Join(conds, " AND ")
+	if len(conds) == 0 {
+		return "", nil
 	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+func (s *sqlStore) ListBackups(ctx context.Context, f BackupFilter) ([]Backup, error) {
+	where, args := backupFilterSQL(f)
 	limit := ""
 	if f.Limit > 0 {
 		limit = " LIMIT " + strconv.Itoa(f.Limit)
@@ -772,7 +790,10 @@ func (s *sqlStore) ListBackups(ctx context.Context, f BackupFilter) ([]Backup, e
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		return attachSnapshots(ctx, r, out, snapshotsQuery(`s.backup_id IN (`+selectIDs+`)`), args...)
+		if err := attachSnapshots(ctx, r, out, snapshotsQuery(`s.backup_id IN (`+selectIDs+`)`), args...); err != nil {
+			return err
+		}
+		return attachHolds(ctx, r, out, `backup_id IN (`+selectIDs+`)`, args...)
 	})
 	if err != nil {
 		return nil, err
@@ -785,7 +806,7 @@ func (s *sqlStore) ListBackups(ctx context.Context, f BackupFilter) ([]Backup, e
 
 func validBackupStatus(st BackupStatus) bool {
 	switch st {
-	case BackupPending, BackupInProgress, BackupCompleted, BackupDefunct:
+	case BackupPending, BackupInProgress, BackupCompleted, BackupDefunct, BackupDeleting, BackupDeleted:
 		return true
 	}
 	return false
@@ -821,6 +842,8 @@ func (s *sqlStore) TransitionBackup(ctx context.Context, id string, t Transition
 				sets, args = append(sets, "started_at = ?"), append(args, ms(at))
 			case BackupCompleted, BackupDefunct:
 				sets, args = append(sets, "completed_at = ?"), append(args, ms(at))
+			case BackupDeleted:
+				sets, args = append(sets, "deleted_at = ?"), append(args, ms(at))
 			}
 			if t.Reason != "" {
 				sets, args = append(sets, "reason = ?"), append(args, t.Reason)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -48,6 +49,48 @@ type Store interface {
 	// UpsertSnapshots records or updates snapshots of a backup, keyed by
 	// volume ID.
 	UpsertSnapshots(ctx context.Context, backupID string, snaps []Snapshot) error
+
+	// StartDeletion moves a Completed or Defunct backup to Deleting (a
+	// Deleting one stays, clearing DeletionError, so a failed deletion can
+	// be retried). It fails with *InUseError if the backup has holds, and
+	// with *TransitionError if it is Pending or InProgress (cancel it
+	// first) or already Deleted. Atomic with AddHold.
+	StartDeletion(ctx context.Context, backupID string, at time.Time) (Backup, error)
+	// FailDeletion records why deleting a Deleting backup failed.
+	FailDeletion(ctx context.Context, backupID, reason string) error
+	// FinishDeletion moves a Deleting backup to Deleted and marks its
+	// snapshots Deleted; a Deleted one is left as it is.
+	FinishDeletion(ctx context.Context, backupID string, at time.Time) (Backup, error)
+	// AddHold protects a Completed backup from deletion while holder (a
+	// restore) uses it; idempotent. *TransitionError if the backup is not
+	// Completed. Atomic with StartDeletion.
+	AddHold(ctx context.Context, backupID, holder string) error
+	// RemoveHold releases a hold; releasing one that is gone is a no-op.
+	RemoveHold(ctx context.Context, backupID, holder string) error
+
+	// CreateJob inserts a job; ErrExists for a duplicate ID, *NotFoundError
+	// for an unknown cluster.
+	CreateJob(ctx context.Context, j Job) error
+	// GetJob returns a job, also a deleted one.
+	GetJob(ctx context.Context, id string) (Job, error)
+	// ListJobs lists jobs that are not deleted, of one cluster or all
+	// (clusterID ""), oldest first.
+	ListJobs(ctx context.Context, clusterID string) ([]Job, error)
+	// UpdateJob replaces a job's every, offset, label, retention and paused
+	// fields and sets UpdatedAt.
+	UpdateJob(ctx context.Context, j Job) error
+	// DeleteJob marks a job deleted; its backups are kept. Idempotent.
+	DeleteJob(ctx context.Context, id string, at time.Time) error
+}
+
+// InUseError says a backup cannot be deleted because operations use it.
+type InUseError struct {
+	BackupID string
+	Holders  []string
+}
+
+func (e *InUseError) Error() string {
+	return fmt.Sprintf("backup %s is in use by %s and cannot be deleted until they finish", e.BackupID, strings.Join(e.Holders, ", "))
 }
 
 // NotFoundError says which record does not exist.

@@ -74,8 +74,14 @@ func TestCLI(t *testing.T) {
 		assert.Contains(t, snaps[0], k)
 	}
 
-	var list []map[string]any
-	starterJSON(t, e, &list, "backup", "list", "--cluster", "cli-db")
+	var groups []struct {
+		JobID   string           `json:"jobId"`
+		Backups []map[string]any `json:"backups"`
+	}
+	starterJSON(t, e, &groups, "backup", "list", "--cluster", "cli-db")
+	require.Len(t, groups, 1, "manual backups form one group")
+	assert.Equal(t, "", groups[0].JobID)
+	list := groups[0].Backups
 	require.Len(t, list, 2)
 	assert.Equal(t, b["id"], list[0]["id"], "newest first")
 	assert.Equal(t, "Defunct", list[1]["status"])

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/retention"
 )
 
 const (
@@ -62,6 +63,7 @@ const (
 	StepSnapshotting   = "Snapshotting"
 	StepWaiting        = "WaitingForSnapshots"
 	StepCompleting     = "Completing"
+	StepPruning        = "Pruning"
 	StepCompensating   = "Compensating"
 	StepDone           = "Done"
 )
@@ -80,6 +82,8 @@ type BackupProgress struct {
 	Completed  int                  `json:"completedSnapshots"`
 	Total      int                  `json:"totalSnapshots"`
 	WorkflowID string               `json:"workflowId"`
+	// Prune is what the job's prune after this backup did (job backups).
+	Prune *PruneResult `json:"prune,omitempty"`
 }
 
 // ExtendTimeoutRequest is update `extendTimeout`'s input. Give one of:
@@ -94,4 +98,41 @@ type ExtendTimeoutRequest struct {
 // ExtendTimeoutResult is update `extendTimeout`'s result.
 type ExtendTimeoutResult struct {
 	Deadline time.Time `json:"deadline"`
+}
+
+const (
+	// DeleteBackupWorkflowName deletes a backup's snapshots, then marks it
+	// Deleted. Its workflow ID is DeleteWorkflowID(backupID).
+	DeleteBackupWorkflowName = "DeleteBackupWorkflow"
+	// PruneWorkflowName applies a job's retention policy.
+	PruneWorkflowName = "PruneWorkflow"
+)
+
+// DeleteWorkflowID is the workflow ID of a backup's deletion: one deletion
+// of a backup runs at a time.
+func DeleteWorkflowID(backupID string) string { return "delete-" + backupID }
+
+// DeleteBackupRequest is DeleteBackupWorkflow's input.
+type DeleteBackupRequest struct {
+	BackupID string `json:"backupId"`
+}
+
+// PruneRequest is PruneWorkflow's input.
+type PruneRequest struct {
+	JobID string `json:"jobId"`
+}
+
+// PruneResult says what a prune decided and did.
+type PruneResult struct {
+	JobID     string               `json:"jobId"`
+	Decisions []retention.Decision `json:"decisions"`
+	Deleted   []string             `json:"deleted"`
+	Failed    []PruneFailure       `json:"failed"`
+}
+
+// PruneFailure is a backup whose deletion failed; it stays Deleting with
+// the reason, and `starter backup delete` retries it.
+type PruneFailure struct {
+	BackupID string `json:"backupId"`
+	Reason   string `json:"reason"`
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -143,7 +144,30 @@ func (r *backupRun) run(ctx workflow.Context) (result BackupResult, err error) {
 		// The backup is good; the lease lapses by itself within its TTL.
 		workflow.GetLogger(ctx).Error("releasing cluster lock failed", "cluster", r.plan.ClusterID, "error", err)
 	}
+
+	// A job's backup prunes the job after each success.
+	if r.req.JobID != "" {
+		r.prune(ctx)
+	}
 	return r.finished(ctx, rec)
+}
+
+// prune runs the job's retention as a child workflow. Its outcome is
+// reported (query status) but never fails the backup, which is Completed.
+func (r *backupRun) prune(ctx workflow.Context) {
+	r.setStep(ctx, StepPruning)
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:        r.progress.WorkflowID + "-prune",
+		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		StaticSummary:     "Prune job " + r.req.JobID,
+	})
+	var res PruneResult
+	if err := workflow.ExecuteChildWorkflow(cctx, PruneWorkflowName, PruneRequest{JobID: r.req.JobID}).Get(ctx, &res); err != nil {
+		workflow.GetLogger(ctx).Error("pruning job failed", "job", r.req.JobID, "error", err)
+		_, msg := reasonOf(ctx, err)
+		res = PruneResult{JobID: r.req.JobID, Failed: []PruneFailure{{Reason: msg}}}
+	}
+	r.progress.Prune = &res
 }
 
 // snapshotWithinDeadline starts and waits for the snapshots in a child

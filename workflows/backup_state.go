@@ -48,7 +48,8 @@ func (r *backupRun) registerHandlers(ctx workflow.Context) error {
 // newDeadline resolves an extendTimeout request, rejecting anything that
 // would not move the deadline later.
 func (r *backupRun) newDeadline(req ExtendTimeoutRequest) (time.Time, error) {
-	if r.progress.Step == StepDone || r.progress.Step == StepCompensating || r.progress.Step == StepCompleting {
+	switch r.progress.Step {
+	case StepDone, StepCompensating, StepCompleting, StepPruning:
 		return time.Time{}, fmt.Errorf("backup %s has finished snapshotting (step %s); its deadline can no longer change", r.progress.BackupID, r.progress.Step)
 	}
 	if r.deadline.IsZero() {

@@ -295,3 +295,27 @@ func TestBackupIDForIsStableAndDistinct(t *testing.T) {
 	require.NotEqual(t, BackupIDFor("backup-r1"), BackupIDFor("backup-r2"))
 	require.Regexp(t, `^bk-[0-9a-v]{12}$`, BackupIDFor("anything at all"))
 }
+
+func (s *BackupSuite) TestJobBackupPrunesAfterSuccess() {
+	s.env.RegisterWorkflowWithOptions(PruneWorkflow, workflow.RegisterOptions{Name: PruneWorkflowName})
+	s.happy()
+	pruned := ""
+	s.env.OnWorkflow(PruneWorkflowName, mock.Anything, mock.Anything).Return(func(_ workflow.Context, req PruneRequest) (PruneResult, error) {
+		pruned = req.JobID
+		return PruneResult{}, temporal.NewApplicationError("catalog down", "Internal")
+	})
+	s.env.ExecuteWorkflow(BackupWorkflowName, BackupRequest{ClusterID: "c1", JobID: "job-1"})
+	s.True(s.env.IsWorkflowCompleted())
+	s.NoError(s.env.GetWorkflowError(), "a failed prune never fails the Completed backup")
+	s.Equal("job-1", pruned)
+}
+
+func (s *BackupSuite) TestFailedJobBackupDoesNotPrune() {
+	s.env.RegisterWorkflowWithOptions(PruneWorkflow, workflow.RegisterOptions{Name: PruneWorkflowName})
+	s.env.OnActivity(a.CheckHealth, mock.Anything, mock.Anything).Return(activities.HealthResult{},
+		temporal.NewNonRetryableApplicationError("unhealthy", activities.ReasonClusterUnhealthy, nil))
+	s.happy()
+	s.env.ExecuteWorkflow(BackupWorkflowName, BackupRequest{ClusterID: "c1", JobID: "job-1"})
+	s.failure(activities.ReasonClusterUnhealthy)
+	s.Zero(s.count("PlanPrune"), "only a success prunes")
+}

@@ -17,7 +17,7 @@ import (
 
 func (a *app) backupCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "backup", Short: "Take, list, inspect, cancel and extend backups"}
-	cmd.AddCommand(a.backupCreate(), a.backupList(), a.backupShow(), a.backupCancel(), a.backupExtend())
+	cmd.AddCommand(a.backupCreate(), a.backupList(), a.backupShow(), a.backupCancel(), a.backupExtend(), a.backupDelete())
 	return cmd
 }
 
@@ -82,10 +82,37 @@ func (a *app) backupCreate() *cobra.Command {
 	return cmd
 }
 
+// backupGroup is one job's backups (JobID "" for manual backups), as
+// `backup list` shows them, like a console's Backups view.
+type backupGroup struct {
+	JobID   string           `json:"jobId"`
+	Backups []catalog.Backup `json:"backups"`
+}
+
+// groupByJob keeps the newest-first order within each group and orders
+// groups by their newest backup; manual backups form one group.
+func groupByJob(bs []catalog.Backup) []backupGroup {
+	var groups []backupGroup
+	index := map[string]int{}
+	for _, b := range bs {
+		i, ok := index[b.JobID]
+		if !ok {
+			i = len(groups)
+			index[b.JobID] = i
+			groups = append(groups, backupGroup{JobID: b.JobID})
+		}
+		groups[i].Backups = append(groups[i].Backups, b)
+	}
+	if groups == nil {
+		groups = []backupGroup{}
+	}
+	return groups
+}
+
 func (a *app) backupList() *cobra.Command {
 	var f catalog.BackupFilter
 	cmd := &cobra.Command{
-		Use: "list [--cluster ID]", Short: "List backups, newest first", Args: cobra.NoArgs,
+		Use: "list [--cluster ID] [--all]", Short: "List backups grouped by job (manual backups together), newest first", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.connect(cmd, true)
 			if err != nil {
@@ -95,22 +122,60 @@ func (a *app) backupList() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			groups := groupByJob(bs)
 			if a.json {
-				if bs == nil {
-					bs = []catalog.Backup{}
+				return a.printJSON(groups)
+			}
+			for i, g := range groups {
+				if i > 0 {
+					fmt.Fprintln(a.out)
 				}
-				return a.printJSON(bs)
+				if g.JobID == "" {
+					fmt.Fprintf(a.out, "Manual backups (%d)\n", len(g.Backups))
+				} else {
+					fmt.Fprintf(a.out, "Job %s (%d)\n", g.JobID, len(g.Backups))
+				}
+				var rows [][]string
+				for _, b := range g.Backups {
+					reason := b.Reason
+					if b.DeletionError != "" {
+						reason = b.DeletionError
+					}
+					rows = append(rows, []string{b.ID, b.ClusterID, b.Label, string(b.Status), ts(&b.CreatedAt), ts(b.CompletedAt), dash(reason)})
+				}
+				table(a.out, "ID\tCLUSTER\tLABEL\tSTATUS\tCREATED\tCOMPLETED\tREASON", rows)
 			}
-			var rows [][]string
-			for _, b := range bs {
-				rows = append(rows, []string{b.ID, b.ClusterID, dash(b.JobID), b.Label, string(b.Status), ts(&b.CreatedAt), ts(b.CompletedAt), dash(b.Reason)})
-			}
-			table(a.out, "ID\tCLUSTER\tJOB\tLABEL\tSTATUS\tCREATED\tCOMPLETED\tREASON", rows)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&f.ClusterID, "cluster", "", "only this cluster's backups")
+	cmd.Flags().StringVar(&f.JobID, "job", "", "only this job's backups")
+	cmd.Flags().BoolVar(&f.IncludeDeleted, "all", false, "include Deleted backups")
 	cmd.Flags().IntVar(&f.Limit, "limit", 0, "at most this many (0: all)")
+	return cmd
+}
+
+func (a *app) backupDelete() *cobra.Command {
+	var wait bool
+	cmd := &cobra.Command{
+		Use: "delete ID [--wait]", Short: "Delete a backup: its snapshots at the provider, then the record becomes Deleted", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect(cmd, false)
+			if err != nil {
+				return err
+			}
+			b, err := c.DeleteBackup(cmd.Context(), args[0], wait)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(b)
+			}
+			fmt.Fprintf(a.out, "backup %s is %s\n", b.ID, b.Status)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until it is Deleted (exit 1 with the reason if deletion fails)")
 	return cmd
 }
 
@@ -212,6 +277,12 @@ func (a *app) printBackup(b catalog.Backup, live *workflows.BackupProgress) {
 	}
 	if b.Reason != "" {
 		fmt.Fprintf(a.out, "Reason:    %s\n", b.Reason)
+	}
+	if b.DeletionError != "" {
+		fmt.Fprintf(a.out, "Deletion:  %s\n", b.DeletionError)
+	}
+	if len(b.Holds) > 0 {
+		fmt.Fprintf(a.out, "In use by: %s\n", strings.Join(b.Holds, ", "))
 	}
 	fmt.Fprintf(a.out, "Created:   %s\nStarted:   %s\nCompleted: %s\nDeadline:  %s\nWorkflow:  %s\n\n", ts(&b.CreatedAt), ts(b.StartedAt), ts(b.CompletedAt), ts(b.Deadline), b.WorkflowID)
 	var rows [][]string

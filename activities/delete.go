@@ -1,0 +1,179 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/providers"
+	"github.com/stratabackup/strata/retention"
+)
+
+// Reason codes of deletion and pruning.
+const (
+	ReasonBackupInUse   = "BackupInUse"
+	ReasonInvalidState  = "InvalidState"
+	ReasonDeleteFailed  = "DeleteFailed"
+	ReasonJobNotFound   = "JobNotFound"
+	ReasonBackupMissing = "BackupNotFound"
+)
+
+// BackupRef names a backup.
+type BackupRef struct {
+	BackupID string
+}
+
+// StartDeletion moves the backup to Deleting. A backup a restore holds, or
+// one still running, is refused without retry.
+func (a *Activities) StartDeletion(ctx context.Context, in BackupRef) (catalog.Backup, error) {
+	b, err := a.Catalog.StartDeletion(ctx, in.BackupID, a.now())
+	var inUse *catalog.InUseError
+	var te *catalog.TransitionError
+	switch {
+	case errors.As(err, &inUse):
+		return b, permanent(ReasonBackupInUse, "%v", err)
+	case errors.As(err, &te) && te.From == catalog.BackupDeleted:
+		return b, permanent(ReasonInvalidState, "backup %s is already deleted", in.BackupID)
+	case errors.As(err, &te):
+		return b, permanent(ReasonInvalidState, "backup %s is %s: cancel it (starter backup cancel %s) before deleting it", in.BackupID, te.From, in.BackupID)
+	case catalog.IsNotFound(err):
+		return b, permanent(ReasonBackupMissing, "%v", err)
+	}
+	return b, classify(err, "backup "+in.BackupID)
+}
+
+// DeleteSnapshots deletes every snapshot of the backup at its provider: the
+// recorded ones and any the provider holds under the backup's tag (a create
+// whose response was lost). A snapshot already gone counts as deleted. Each
+// one is marked Deleted in the catalog as soon as it is gone, so a retry
+// only redoes what is left.
+func (a *Activities) DeleteSnapshots(ctx context.Context, in BackupRef) error {
+	b, err := a.Catalog.GetBackup(ctx, in.BackupID)
+	if err != nil {
+		return classify(err, "backup "+in.BackupID)
+	}
+	cl, err := a.Catalog.GetCluster(ctx, b.ClusterID)
+	if err != nil {
+		return classify(err, "backup "+in.BackupID)
+	}
+	p, err := a.Providers.Get(cl.Provider)
+	if err != nil {
+		return permanent(ReasonInvalidState, "backup %s: %v", in.BackupID, err)
+	}
+	type target struct {
+		snap     catalog.Snapshot
+		recorded bool
+	}
+	var targets []target
+	seen := map[string]bool{}
+	for _, s := range b.Snapshots {
+		if s.SnapshotID == "" || s.Status == catalog.SnapshotDeleted {
+			seen[s.SnapshotID] = true
+			continue
+		}
+		seen[s.SnapshotID] = true
+		targets = append(targets, target{snap: s, recorded: true})
+	}
+	found, err := p.ListSnapshots(ctx, providers.SnapshotFilter{BackupID: b.ID})
+	if err != nil {
+		return classify(err, "backup "+in.BackupID)
+	}
+	for _, s := range found {
+		if !seen[s.ID] {
+			targets = append(targets, target{snap: catalog.Snapshot{NodeID: s.NodeID, VolumeID: s.VolumeID, SnapshotID: s.ID}})
+		}
+	}
+	errs := make([]error, len(targets))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i, t := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			subject := fmt.Sprintf("snapshot %s of volume %s (backup %s)", t.snap.SnapshotID, t.snap.VolumeID, b.ID)
+			if err := p.DeleteSnapshot(ctx, t.snap.SnapshotID); err != nil {
+				errs[i] = classify(err, subject)
+				return
+			}
+			if t.recorded {
+				s := t.snap
+				s.Status = catalog.SnapshotDeleted
+				errs[i] = classify(a.Catalog.UpsertSnapshots(ctx, b.ID, []catalog.Snapshot{s}), subject)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := firstPermanent(errs); err != nil {
+		return err
+	}
+	return errors.Join(errs...)
+}
+
+// FinishDeletion marks the backup Deleted.
+func (a *Activities) FinishDeletion(ctx context.Context, in BackupRef) (catalog.Backup, error) {
+	b, err := a.Catalog.FinishDeletion(ctx, in.BackupID, a.now())
+	if err != nil {
+		return b, classify(err, "backup "+in.BackupID)
+	}
+	a.log().Info("backup deleted", zap.String("backup", b.ID), zap.String("cluster", b.ClusterID), zap.String("job", b.JobID))
+	return b, nil
+}
+
+// FailDeletionInput records why a deletion failed.
+type FailDeletionInput struct {
+	BackupID string
+	Reason   string
+}
+
+// FailDeletion records the reason on the Deleting backup, so it is visible
+// and the deletion can be retried.
+func (a *Activities) FailDeletion(ctx context.Context, in FailDeletionInput) error {
+	err := a.Catalog.FailDeletion(ctx, in.BackupID, in.Reason)
+	var te *catalog.TransitionError
+	if errors.As(err, &te) {
+		return nil // not Deleting (never started, or finished meanwhile): nothing to record
+	}
+	if err == nil {
+		a.log().Warn("backup deletion failed", zap.String("backup", in.BackupID), zap.String("reason", in.Reason))
+	}
+	return classify(err, "backup "+in.BackupID)
+}
+
+// PlanPruneInput asks for a job's prune plan at a time.
+type PlanPruneInput struct {
+	JobID string
+	Now   time.Time
+}
+
+// PlanPrune decides which of the job's backups pruning deletes. Only this
+// job's backups are considered: manual backups and other jobs' are never
+// touched. A deleted job prunes nothing.
+func (a *Activities) PlanPrune(ctx context.Context, in PlanPruneInput) ([]retention.Decision, error) {
+	return PlanPrune(ctx, a.Catalog, in.JobID, in.Now)
+}
+
+// PlanPrune is shared by the activity and `schedule prune --dry-run`.
+func PlanPrune(ctx context.Context, cat catalog.Store, jobID string, now time.Time) ([]retention.Decision, error) {
+	job, err := cat.GetJob(ctx, jobID)
+	if catalog.IsNotFound(err) {
+		return nil, permanent(ReasonJobNotFound, "job %s not found", jobID)
+	}
+	if err != nil {
+		return nil, classify(err, "job "+jobID)
+	}
+	if job.DeletedAt != nil {
+		return nil, nil
+	}
+	backups, err := cat.ListBackups(ctx, catalog.BackupFilter{JobID: jobID})
+	if err != nil {
+		return nil, classify(err, "job "+jobID)
+	}
+	return retention.Plan(job.Retention, backups, now), nil
+}

@@ -1,0 +1,187 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// ---------------------------------------------------- deletion and holds
+//
+// StartDeletion and AddHold both lock the backup's row (Postgres: FOR NO
+// KEY UPDATE; SQLite: write transactions are serialized) before reading its
+// status and holds, so that a hold and a deletion never both succeed.
+
+// attachHolds loads the holders of the backups selected by where (on
+// backup_holds, unqualified columns) and attaches them, sorted, to backups.
+// Backups without holds keep Holds nil.
+func attachHolds(ctx context.Context, r runner, backups []Backup, where string, args ...any) error {
+	if len(backups) == 0 {
+		return nil
+	}
+	idx := make(map[string]int, len(backups))
+	for i, b := range backups {
+		idx[b.ID] = i
+	}
+	rows, err := r.query(ctx, `SELECT backup_id, holder FROM backup_holds WHERE `+where+` ORDER BY backup_id, holder`, args...)
+	if err != nil {
+		return fmt.Errorf("catalog: list backup holds: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var backupID, holder string
+		if err := rows.Scan(&backupID, &holder); err != nil {
+			return err
+		}
+		if i, ok := idx[backupID]; ok {
+			backups[i].Holds = append(backups[i].Holds, holder)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	// Byte order whatever the database's collation.
+	for i := range backups {
+		slices.Sort(backups[i].Holds)
+	}
+	return nil
+}
+
+// lockBackup returns the backup's status with its row locked until the
+// transaction ends; *NotFoundError if there is no such backup.
+func (s *sqlStore) lockBackup(ctx context.Context, r runner, id string) (BackupStatus, error) {
+	var cur BackupStatus
+	err := r.queryRow(ctx, `SELECT status FROM backups WHERE id = ?`+s.forUpdate(), id).Scan(&cur)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", &NotFoundError{Kind: "backup", ID: id}
+	}
+	if err != nil {
+		return "", fmt.Errorf("catalog: lock backup %s: %w", id, err)
+	}
+	return cur, nil
+}
+
+// holders returns the backup's holders, sorted.
+func (s *sqlStore) holders(ctx context.Context, r runner, id string) ([]string, error) {
+	list := []Backup{{ID: id}}
+	if err := attachHolds(ctx, r, list, `backup_id = ?`, id); err != nil {
+		return nil, err
+	}
+	return list[0].Holds, nil
+}
+
+func (s *sqlStore) StartDeletion(ctx context.Context, backupID string, at time.Time) (Backup, error) {
+	if at.IsZero() {
+		at = s.now()
+	}
+	var out Backup
+	err := s.write(ctx, func(r runner) error {
+		cur, err := s.lockBackup(ctx, r, backupID)
+		if err != nil {
+			return err
+		}
+		switch cur {
+		case BackupCompleted, BackupDefunct, BackupDeleting:
+		default:
+			return &TransitionError{BackupID: backupID, From: cur, To: BackupDeleting}
+		}
+		holders, err := s.holders(ctx, r, backupID)
+		if err != nil {
+			return err
+		}
+		if len(holders) > 0 {
+			return &InUseError{BackupID: backupID, Holders: holders}
+		}
+		// deletion_started_at records the first attempt; a retry only
+		// clears the last attempt's error.
+		if _, err := r.exec(ctx, `UPDATE backups SET status = ?, deletion_error = '',
+			deletion_started_at = COALESCE(deletion_started_at, ?) WHERE id = ?`,
+			string(BackupDeleting), ms(at), backupID); err != nil {
+			return fmt.Errorf("catalog: start deletion of backup %s: %w", backupID, err)
+		}
+		out, err = s.getBackup(ctx, r, backupID)
+		return err
+	})
+	return out, err
+}
+
+func (s *sqlStore) FailDeletion(ctx context.Context, backupID, reason string) error {
+	return s.write(ctx, func(r runner) error {
+		cur, err := s.lockBackup(ctx, r, backupID)
+		if err != nil {
+			return err
+		}
+		if cur != BackupDeleting {
+			return &TransitionError{BackupID: backupID, From: cur, To: BackupDeleting}
+		}
+		if _, err := r.exec(ctx, `UPDATE backups SET deletion_error = ? WHERE id = ?`, reason, backupID); err != nil {
+			return fmt.Errorf("catalog: fail deletion of backup %s: %w", backupID, err)
+		}
+		return nil
+	})
+}
+
+func (s *sqlStore) FinishDeletion(ctx context.Context, backupID string, at time.Time) (Backup, error) {
+	if at.IsZero() {
+		at = s.now()
+	}
+	var out Backup
+	err := s.write(ctx, func(r runner) error {
+		cur, err := s.lockBackup(ctx, r, backupID)
+		if err != nil {
+			return err
+		}
+		switch cur {
+		case BackupDeleted:
+		case BackupDeleting:
+			if _, err := r.exec(ctx, `UPDATE backups SET status = ?, deletion_error = '', deleted_at = ? WHERE id = ?`,
+				string(BackupDeleted), ms(at), backupID); err != nil {
+				return fmt.Errorf("catalog: finish deletion of backup %s: %w", backupID, err)
+			}
+			if _, err := r.exec(ctx, `UPDATE backup_snapshots SET status = ? WHERE backup_id = ?`,
+				string(SnapshotDeleted), backupID); err != nil {
+				return fmt.Errorf("catalog: finish deletion of backup %s: %w", backupID, err)
+			}
+		default:
+			return &TransitionError{BackupID: backupID, From: cur, To: BackupDeleted}
+		}
+		out, err = s.getBackup(ctx, r, backupID)
+		return err
+	})
+	return out, err
+}
+
+func (s *sqlStore) AddHold(ctx context.Context, backupID, holder string) error {
+	if holder == "" {
+		return errors.New("catalog: hold holder is required")
+	}
+	return s.write(ctx, func(r runner) error {
+		cur, err := s.lockBackup(ctx, r, backupID)
+		if err != nil {
+			return err
+		}
+		if cur != BackupCompleted {
+			// To names the status a held backup must have.
+			return &TransitionError{BackupID: backupID, From: cur, To: BackupCompleted}
+		}
+		if _, err := r.exec(ctx, `INSERT INTO backup_holds (backup_id, holder, created_at) VALUES (?, ?, ?)
+			ON CONFLICT (backup_id, holder) DO NOTHING`, backupID, holder, ms(s.now())); err != nil {
+			return fmt.Errorf("catalog: hold backup %s for %s: %w", backupID, holder, err)
+		}
+		return nil
+	})
+}
+
+func (s *sqlStore) RemoveHold(ctx context.Context, backupID, holder string) error {
+	err := s.write(ctx, func(r runner) error {
+		_, err := r.exec(ctx, `DELETE FROM backup_holds WHERE backup_id = ? AND holder = ?`, backupID, holder)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("catalog: release hold of backup %s for %s: %w", backupID, holder, err)
+	}
+	return nil
+}

@@ -1,0 +1,50 @@
+package catalog
+
+import (
+	"context"
+	"strconv"
+	"strings"
+)
+
+// UseMigrationsForTest makes Open apply only the first n migrations until
+// the returned function restores them all (tests of schema upgrades; not
+// for parallel tests).
+func UseMigrationsForTest(n int) (restore func()) {
+	all := migrations
+	migrations = all[:n]
+	return func() { migrations = all }
+}
+
+// SQLitePlanForTest returns SQLite's query plan (EXPLAIN QUERY PLAN details,
+// one a line) of ListBackups' main query for f.
+func SQLitePlanForTest(ctx context.Context, st Store, f BackupFilter) (string, error) {
+	s := st.(*sqlStore)
+	where, args := backupFilterSQL(f)
+	limit := ""
+	if f.Limit > 0 {
+		limit = " LIMIT " + strconv.Itoa(f.Limit)
+	}
+	rows, err := s.db.QueryContext(ctx, `EXPLAIN QUERY PLAN SELECT `+backupColumns+` FROM backups b`+where+
+		` ORDER BY b.created_at DESC, b.idx DESC, b.id DESC`+limit, args...)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			return "", err
+		}
+		lines = append(lines, detail)
+	}
+	return strings.Join(lines, "\n"), rows.Err()
+}
+
+// ExecForTest runs a statement (with ? placeholders) on the store's database.
+func ExecForTest(ctx context.Context, st Store, q string, args ...any) error {
+	s := st.(*sqlStore)
+	_, err := s.direct().exec(ctx, q, args...)
+	return err
+}

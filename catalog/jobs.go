@@ -1,0 +1,149 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// -------------------------------------------------------------------- jobs
+//
+// Every and Offset are stored in whole milliseconds.
+
+const jobColumns = `id, cluster_id, schedule_id, every_ms, offset_ms, label,
+	keep_last, keep_hourly, keep_daily, keep_weekly, paused, created_at, updated_at, deleted_at`
+
+func scanJob(sc scanner) (Job, error) {
+	var (
+		j                Job
+		every, offset    int64
+		created, updated int64
+		deleted          sql.NullInt64
+	)
+	if err := sc.Scan(&j.ID, &j.ClusterID, &j.ScheduleID, &every, &offset, &j.Label,
+		&j.Retention.KeepLast, &j.Retention.KeepHourly, &j.Retention.KeepDaily, &j.Retention.KeepWeekly,
+		&j.Paused, &created, &updated, &deleted); err != nil {
+		return Job{}, err
+	}
+	j.Every = Duration(time.Duration(every) * time.Millisecond)
+	j.Offset = Duration(time.Duration(offset) * time.Millisecond)
+	j.CreatedAt = fromMS(created)
+	j.UpdatedAt = fromMS(updated)
+	j.DeletedAt = fromNullMS(deleted)
+	return j, nil
+}
+
+func (s *sqlStore) CreateJob(ctx context.Context, j Job) error {
+	if j.ID == "" || j.ClusterID == "" {
+		return errors.New("catalog: job ID and cluster ID are required")
+	}
+	created, updated := j.CreatedAt, j.UpdatedAt
+	if created.IsZero() {
+		created = s.now()
+	}
+	if updated.IsZero() {
+		updated = s.now()
+	}
+	return s.write(ctx, func(r runner) error {
+		ok, err := s.clusterExists(ctx, r, j.ClusterID)
+		if err != nil {
+			return fmt.Errorf("catalog: create job %s: %w", j.ID, err)
+		}
+		if !ok {
+			return &NotFoundError{Kind: "cluster", ID: j.ClusterID}
+		}
+		res, err := r.exec(ctx, `INSERT INTO jobs
+			(id, cluster_id, schedule_id, every_ms, offset_ms, label,
+			 keep_last, keep_hourly, keep_daily, keep_weekly, paused, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO NOTHING`,
+			j.ID, j.ClusterID, j.ScheduleID, j.Every.D().Milliseconds(), j.Offset.D().Milliseconds(), j.Label,
+			j.Retention.KeepLast, j.Retention.KeepHourly, j.Retention.KeepDaily, j.Retention.KeepWeekly,
+			j.Paused, ms(created), ms(updated))
+		if err != nil {
+			return fmt.Errorf("catalog: create job %s: %w", j.ID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return fmt.Errorf("job %q: %w", j.ID, ErrExists)
+		}
+		return nil
+	})
+}
+
+func (s *sqlStore) GetJob(ctx context.Context, id string) (Job, error) {
+	j, err := scanJob(s.direct().queryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Job{}, &NotFoundError{Kind: "job", ID: id}
+	}
+	if err != nil {
+		return Job{}, fmt.Errorf("catalog: get job %s: %w", id, err)
+	}
+	return j, nil
+}
+
+func (s *sqlStore) ListJobs(ctx context.Context, clusterID string) ([]Job, error) {
+	where, args := ` WHERE deleted_at IS NULL`, []any(nil)
+	if clusterID != "" {
+		where += ` AND cluster_id = ?`
+		args = append(args, clusterID)
+	}
+	rows, err := s.direct().query(ctx, `SELECT `+jobColumns+` FROM jobs`+where+` ORDER BY created_at, id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: list jobs: %w", err)
+	}
+	defer rows.Close()
+	out := []Job{}
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlStore) UpdateJob(ctx context.Context, j Job) error {
+	return s.write(ctx, func(r runner) error {
+		res, err := r.exec(ctx, `UPDATE jobs SET every_ms = ?, offset_ms = ?, label = ?,
+			keep_last = ?, keep_hourly = ?, keep_daily = ?, keep_weekly = ?, paused = ?, updated_at = ?
+			WHERE id = ? AND deleted_at IS NULL`,
+			j.Every.D().Milliseconds(), j.Offset.D().Milliseconds(), j.Label,
+			j.Retention.KeepLast, j.Retention.KeepHourly, j.Retention.KeepDaily, j.Retention.KeepWeekly,
+			j.Paused, ms(s.now()), j.ID)
+		if err != nil {
+			return fmt.Errorf("catalog: update job %s: %w", j.ID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return &NotFoundError{Kind: "job", ID: j.ID}
+		}
+		return nil
+	})
+}
+
+func (s *sqlStore) DeleteJob(ctx context.Context, id string, at time.Time) error {
+	if at.IsZero() {
+		at = s.now()
+	}
+	return s.write(ctx, func(r runner) error {
+		res, err := r.exec(ctx, `UPDATE jobs SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL`, ms(at), id)
+		if err != nil {
+			return fmt.Errorf("catalog: delete job %s: %w", id, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n > 0 {
+			return err
+		}
+		var one int
+		err = r.queryRow(ctx, `SELECT 1 FROM jobs WHERE id = ?`, id).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return &NotFoundError{Kind: "job", ID: id}
+		}
+		return err // already deleted: nothing to do
+	})
+}

@@ -1,0 +1,54 @@
+package catalog_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/catalog/catalogtest"
+)
+
+// TestUpgradeFromV1 opens a catalog at schema version 1, records a backup,
+// then reopens it with every migration: the backup reads back unchanged and
+// the new features work on it.
+func TestUpgradeFromV1(t *testing.T) {
+	catalogtest.EachDSN(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		restore := catalog.UseMigrationsForTest(1)
+		t.Cleanup(restore) // also when the test fails early
+		old, err := catalog.Open(ctx, dsn)
+		require.NoError(t, err)
+		mustCluster(t, old, "c")
+		// Version 1 rows, written as version 1 code would (today's code
+		// reads columns version 1 lacks).
+		require.NoError(t, catalog.ExecForTest(ctx, old, `INSERT INTO backups
+			(id, cluster_id, job_id, request_id, workflow_id, label, idx, status, reason, created_at, completed_at)
+			VALUES ('bk', 'c', '', 'req', 'wf', 'backup-001', 1, 'Completed', '', ?, ?)`, t0.UnixMilli(), t0.UnixMilli()))
+		require.NoError(t, catalog.ExecForTest(ctx, old, `INSERT INTO backup_snapshots
+			(backup_id, volume_id, node_id, snapshot_id, status) VALUES ('bk', 'c-n1-v', 'c-n1', 'snap', 'Completed')`))
+		require.NoError(t, old.Close())
+		restore()
+
+		s := catalogtest.Open(t, dsn)
+		b, err := s.GetBackup(ctx, "bk")
+		require.NoError(t, err)
+		assert.Equal(t, catalog.BackupCompleted, b.Status)
+		assert.Empty(t, b.DeletionError)
+		assert.Nil(t, b.DeletedAt)
+		assert.Nil(t, b.Holds)
+		assert.Equal(t, &t0, b.CompletedAt)
+		require.Len(t, b.Snapshots, 1)
+		require.NoError(t, s.AddHold(ctx, "bk", "restore"))
+		_, err = s.StartDeletion(ctx, "bk", t0)
+		requireInUse(t, err, "bk", "restore")
+		require.NoError(t, s.CreateJob(ctx, catalog.Job{ID: "j", ClusterID: "c", Every: catalog.Duration(time.Hour)}))
+		assert.Equal(t, []string{"j"}, jobIDs(t, s, "c"))
+
+		// Reopening applies nothing twice.
+		catalogtest.Open(t, dsn)
+	})
+}

@@ -1,0 +1,108 @@
+package workflows
+
+import (
+	"errors"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/catalog"
+)
+
+// DeleteBackupWorkflow deletes a backup, in order and idempotently:
+//
+//	Deleting → delete every snapshot at the provider (gone counts as
+//	deleted) → Deleted
+//
+// A deletion that keeps failing stops after bounded retries with its reason
+// on the record (status stays Deleting) instead of looping forever; running
+// it again resumes where it stopped.
+func DeleteBackupWorkflow(ctx workflow.Context, req DeleteBackupRequest) (catalog.Backup, error) {
+	var b catalog.Backup
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "mark Deleting"), a.StartDeletion, activities.BackupRef{BackupID: req.BackupID}).Get(ctx, &b); err != nil {
+		return b, err
+	}
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 5 * time.Minute,
+		Summary:             "delete snapshots",
+		// About ten minutes of attempts: a provider outage longer than that
+		// is reported, not waited out.
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: 2 * time.Minute, MaximumAttempts: 8},
+	}), a.DeleteSnapshots, activities.BackupRef{BackupID: req.BackupID}).Get(ctx, nil)
+	if err != nil {
+		code, msg := reasonOf(ctx, err)
+		reason := activities.ReasonDeleteFailed + ": " + code + ": " + msg
+		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		if ferr := workflow.ExecuteActivity(compensationOptions(dctx, "record deletion failure"), a.FailDeletion, activities.FailDeletionInput{
+			BackupID: req.BackupID, Reason: reason,
+		}).Get(dctx, nil); ferr != nil {
+			workflow.GetLogger(ctx).Error("recording deletion failure failed", "backup", req.BackupID, "error", ferr)
+		}
+		if code == activities.ReasonCancelled {
+			return b, err
+		}
+		return b, temporal.NewNonRetryableApplicationError(reason, activities.ReasonDeleteFailed, nil)
+	}
+	err = workflow.ExecuteActivity(stepOptions(ctx, "mark Deleted"), a.FinishDeletion, activities.BackupRef{BackupID: req.BackupID}).Get(ctx, &b)
+	return b, err
+}
+
+// PruneWorkflow applies a job's retention policy: it plans (only this job's
+// backups; the newest Completed one, held ones and running ones are always
+// kept; Defunct ones go) and runs one DeleteBackupWorkflow per backup to
+// delete, a few at a time. Deletion failures are reported in the result and
+// on each backup's record; they do not fail the prune.
+func PruneWorkflow(ctx workflow.Context, req PruneRequest) (PruneResult, error) {
+	res := PruneResult{JobID: req.JobID, Deleted: []string{}, Failed: []PruneFailure{}}
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "plan prune of "+req.JobID), a.PlanPrune, activities.PlanPruneInput{
+		JobID: req.JobID, Now: workflow.Now(ctx),
+	}).Get(ctx, &res.Decisions); err != nil {
+		return res, err
+	}
+	var doomed []string
+	for _, d := range res.Decisions {
+		if d.Delete {
+			doomed = append(doomed, d.BackupID)
+		}
+	}
+	const batch = 10
+	for start := 0; start < len(doomed); start += batch {
+		end := min(start+batch, len(doomed))
+		futures := make([]workflow.ChildWorkflowFuture, 0, end-start)
+		for _, id := range doomed[start:end] {
+			cctx := workflow.WithChildOptions(ctx, childDeleteOptions(id))
+			futures = append(futures, workflow.ExecuteChildWorkflow(cctx, DeleteBackupWorkflowName, DeleteBackupRequest{BackupID: id}))
+		}
+		for i, f := range futures {
+			id := doomed[start+i]
+			if err := f.Get(ctx, nil); err != nil {
+				var started *temporal.ChildWorkflowExecutionAlreadyStartedError
+				if errors.As(err, &started) {
+					// Someone is deleting it already: that deletion reports itself.
+					continue
+				}
+				_, msg := reasonOf(ctx, err)
+				res.Failed = append(res.Failed, PruneFailure{BackupID: id, Reason: msg})
+				continue
+			}
+			res.Deleted = append(res.Deleted, id)
+		}
+	}
+	return res, nil
+}
+
+func childDeleteOptions(backupID string) workflow.ChildWorkflowOptions {
+	return workflow.ChildWorkflowOptions{
+		WorkflowID: DeleteWorkflowID(backupID),
+		// A deletion runs to its end even if the prune that started it is
+		// cancelled: a half-deleted backup would otherwise wait for a
+		// manual retry.
+		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		// A failed deletion may be retried under the same ID.
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		StaticSummary:         "Delete backup " + backupID,
+	}
+}
