@@ -114,3 +114,57 @@ func jsonNumber(f float64) string {
 	b, _ := json.Marshal(int64(f))
 	return string(b)
 }
+
+func TestCLISchedules(t *testing.T) {
+	e := server.NewEnv(t, stratatest.TestConfig())
+	code, _, errOut := starter(t, e, "cluster", "create", "--id", "sched-db", "--nodes", "1")
+	require.Equal(t, 0, code, errOut)
+
+	code, _, errOut = starter(t, e, "schedule", "create", "--cluster", "sched-db", "--every", "30m", "--keep", "2")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "at most hourly")
+	code, _, errOut = starter(t, e, "schedule", "create", "--cluster", "sched-db", "--every", "1h")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "give a retention policy")
+	code, _, errOut = starter(t, e, "schedule", "create", "--cluster", "sched-db", "--every", "1h", "--keep", "2", "--keep-daily", "3")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "not both")
+
+	var job map[string]any
+	starterJSON(t, e, &job, "schedule", "create", "--cluster", "sched-db", "--every", "24h", "--offset", "2h", "--keep", "1", "--label", "nightly-{index}")
+	id := job["id"].(string)
+	t.Cleanup(func() { starter(t, e, "schedule", "delete", id) })
+	assert.Equal(t, "strata-"+id, job["scheduleId"])
+	assert.Equal(t, "keep last 1", job["retentionDescription"])
+	sched := job["schedule"].(map[string]any)
+	require.NotEmpty(t, sched["nextRuns"])
+
+	for range 2 {
+		triggerAndWait(t, e, id)
+	}
+	var plan []map[string]any
+	starterJSON(t, e, &plan, "schedule", "prune", id, "--dry-run")
+	require.Len(t, plan, 1, "the pruned backup is Deleted and no longer listed")
+	assert.Equal(t, false, plan[0]["delete"])
+
+	var groups []struct {
+		JobID   string           `json:"jobId"`
+		Backups []map[string]any `json:"backups"`
+	}
+	starterJSON(t, e, &groups, "backup", "list", "--cluster", "sched-db")
+	require.Len(t, groups, 1)
+	assert.Equal(t, id, groups[0].JobID)
+	require.Len(t, groups[0].Backups, 1)
+	assert.Equal(t, "nightly-2", groups[0].Backups[0]["label"])
+	starterJSON(t, e, &groups, "backup", "list", "--cluster", "sched-db", "--all")
+	require.Len(t, groups[0].Backups, 2, "--all shows the Deleted one too")
+	assert.Equal(t, "Deleted", groups[0].Backups[1]["status"])
+
+	code, out, errOut := starter(t, e, "schedule", "show", id)
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "Runs:       2 taken, 0 missed")
+
+	var deleted map[string]any
+	starterJSON(t, e, &deleted, "backup", "delete", groups[0].Backups[0]["id"].(string), "--wait")
+	assert.Equal(t, "Deleted", deleted["status"])
+}

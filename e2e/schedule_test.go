@@ -295,3 +295,27 @@ func TestBackupHeldByARestoreSurvivesPruning(t *testing.T) {
 	assert.Len(t, got[catalog.BackupCompleted], 1)
 	assert.Contains(t, ids(got[catalog.BackupDeleted]), first[0].ID)
 }
+
+func TestOverlappingRunIsSkippedVisibly(t *testing.T) {
+	e := server.NewEnv(t, stratatest.TestConfig())
+	ctx := ctxT(t)
+	cl := e.Cluster(strata.ClusterSpec{Nodes: 1})
+	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, catalog.Faults{SnapshotDelay: catalog.Duration(3 * time.Second)}))
+	job := newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Retention: catalog.Retention{KeepLast: 2}})
+	require.NoError(t, e.Strata.TriggerJob(ctx, job.ID))
+	stratatest.Eventually(t, 30*time.Second, "the first run to be running", func() bool {
+		v, err := e.Strata.GetJob(ctx, job.ID)
+		return err == nil && len(v.Schedule.Running) == 1
+	})
+	require.NoError(t, e.Strata.TriggerJob(ctx, job.ID))
+	stratatest.Eventually(t, 30*time.Second, "the overlapping run to be skipped and the first to finish", func() bool {
+		v, err := e.Strata.GetJob(ctx, job.ID)
+		return err == nil && v.Schedule.SkippedOverlap == 1 && len(v.Schedule.Running) == 0
+	})
+	v, err := e.Strata.GetJob(ctx, job.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 1, v.Schedule.Runs, "the skipped run started nothing")
+	got := jobBackups(t, e, job.ID)
+	assert.Len(t, got[catalog.BackupCompleted], 1)
+	assert.Empty(t, got[catalog.BackupDefunct], "a skipped run is not a Defunct backup: it never started")
+}
