@@ -57,8 +57,10 @@ func DefaultConfig() Config {
 type Activities struct {
 	Catalog   catalog.Store
 	Providers providers.Registry
-	Config    Config
-	Logger    *zap.Logger
+	// Provisioners bring up restored clusters' nodes, by provider name.
+	Provisioners map[string]providers.Provisioner
+	Config       Config
+	Logger       *zap.Logger
 	// Now is the clock for records (defaults to time.Now).
 	Now func() time.Time
 }

@@ -136,6 +136,44 @@ var migrations = []migration{
 			`CREATE INDEX jobs_cluster_idx ON jobs (cluster_id, created_at, id)`,
 		},
 	},
+	{
+		version: 3,
+		name:    "cluster status, projects, networks, restores",
+		stmts: []string{
+			// Clusters registered before statuses existed are Running.
+			`ALTER TABLE clusters ADD COLUMN status TEXT NOT NULL DEFAULT 'Running'`,
+			`ALTER TABLE clusters ADD COLUMN status_reason TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE clusters ADD COLUMN restored_from TEXT NOT NULL DEFAULT ''`,
+			`CREATE TABLE projects (
+				id         TEXT PRIMARY KEY,
+				created_at BIGINT NOT NULL
+			)`,
+			`CREATE TABLE networks (
+				id         TEXT PRIMARY KEY,
+				project_id TEXT NOT NULL REFERENCES projects (id),
+				provider   TEXT NOT NULL,
+				region     TEXT NOT NULL,
+				created_at BIGINT NOT NULL
+			)`,
+			// ListNetworks of one project.
+			`CREATE INDEX networks_project_idx ON networks (project_id, id)`,
+			`CREATE TABLE restores (
+				id                TEXT PRIMARY KEY,
+				backup_id         TEXT NOT NULL,
+				source_cluster_id TEXT NOT NULL DEFAULT '',
+				cluster_id        TEXT NOT NULL DEFAULT '',
+				status            TEXT NOT NULL,
+				reason            TEXT NOT NULL DEFAULT '',
+				workflow_id       TEXT NOT NULL DEFAULT '',
+				created_at        BIGINT NOT NULL,
+				started_at        BIGINT,
+				completed_at      BIGINT
+			)`,
+			// ListRestores: newest first, overall and per backup.
+			`CREATE INDEX restores_backup_created_idx ON restores (backup_id, created_at DESC)`,
+			`CREATE INDEX restores_created_idx ON restores (created_at DESC)`,
+		},
+	},
 }
 
 // migrate applies the migrations this database lacks, each recorded in

@@ -22,9 +22,11 @@ func TestUpgradeFromV1(t *testing.T) {
 		t.Cleanup(restore) // also when the test fails early
 		old, err := catalog.Open(ctx, dsn)
 		require.NoError(t, err)
-		mustCluster(t, old, "c")
 		// Version 1 rows, written as version 1 code would (today's code
-		// reads columns version 1 lacks).
+		// reads and writes columns version 1 lacks).
+		require.NoError(t, catalog.ExecForTest(ctx, old, `INSERT INTO clusters (id, provider, region, created_at)
+			VALUES ('c', 'local', 'eu-west-1', ?)`, t0.UnixMilli()))
+		require.NoError(t, catalog.ExecForTest(ctx, old, `INSERT INTO nodes (cluster_id, id, ordinal) VALUES ('c', 'c-n1', 0)`))
 		require.NoError(t, catalog.ExecForTest(ctx, old, `INSERT INTO backups
 			(id, cluster_id, job_id, request_id, workflow_id, label, idx, status, reason, created_at, completed_at)
 			VALUES ('bk', 'c', '', 'req', 'wf', 'backup-001', 1, 'Completed', '', ?, ?)`, t0.UnixMilli(), t0.UnixMilli()))
@@ -50,5 +52,40 @@ func TestUpgradeFromV1(t *testing.T) {
 
 		// Reopening applies nothing twice.
 		catalogtest.Open(t, dsn)
+	})
+}
+
+// TestUpgradeFromV2: clusters registered before cluster statuses existed
+// read as Running after the upgrade, and the new tables work.
+func TestUpgradeFromV2(t *testing.T) {
+	catalogtest.EachDSN(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		restore := catalog.UseMigrationsForTest(2)
+		t.Cleanup(restore)
+		old, err := catalog.Open(ctx, dsn)
+		require.NoError(t, err)
+		// As version 2 code would write it (without the status columns).
+		require.NoError(t, catalog.ExecForTest(ctx, old, `INSERT INTO clusters (id, provider, region, created_at)
+			VALUES ('c', 'local', 'eu', ?)`, t0.UnixMilli()))
+		require.NoError(t, catalog.ExecForTest(ctx, old, `INSERT INTO nodes (cluster_id, id, ordinal) VALUES ('c', 'c-n1', 0)`))
+		require.NoError(t, catalog.ExecForTest(ctx, old, `INSERT INTO volumes (cluster_id, node_id, id, ordinal, size_gb, path)
+			VALUES ('c', 'c-n1', 'c-n1-v', 0, 10, '/old')`))
+		require.NoError(t, old.Close())
+		restore()
+
+		s := catalogtest.Open(t, dsn)
+		c, err := s.GetCluster(ctx, "c")
+		require.NoError(t, err)
+		assert.Equal(t, catalog.ClusterRunning, c.Status)
+		assert.Empty(t, c.StatusReason)
+		assert.Empty(t, c.RestoredFrom)
+		require.Len(t, c.Volumes(), 1)
+		assert.Equal(t, "/old", c.Volumes()[0].Path)
+		require.NoError(t, s.SetClusterStatus(ctx, "c", catalog.ClusterFailed, "x"))
+		require.NoError(t, s.UpdateVolumes(ctx, "c", []catalog.Volume{{ID: "c-n1-v", Path: "/new", SizeGB: 20}}))
+		require.NoError(t, s.CreateProject(ctx, catalog.Project{ID: "p"}))
+		_, created, err := s.CreateRestore(ctx, catalog.Restore{ID: "r", BackupID: "bk"})
+		require.NoError(t, err)
+		assert.True(t, created)
 	})
 }

@@ -56,15 +56,70 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // Cluster is a managed database cluster: nodes with attached volumes on one
 // provider and region.
 type Cluster struct {
-	ID          string    `json:"id"`
-	Description string    `json:"description"`
-	Provider    string    `json:"provider"`
-	Region      string    `json:"region"`
-	ProjectID   string    `json:"projectId"`
-	NetworkID   string    `json:"networkId"`
-	Lock        *Lock     `json:"lock"`
-	Nodes       []Node    `json:"nodes"`
-	CreatedAt   time.Time `json:"createdAt"`
+	ID          string `json:"id"`
+	Description string `json:"description"`
+	Provider    string `json:"provider"`
+	Region      string `json:"region"`
+	ProjectID   string `json:"projectId"`
+	NetworkID   string `json:"networkId"`
+	// Status is Running for a usable cluster; a cluster being restored is
+	// Creating, and one whose restore failed is Failed with StatusReason.
+	// Empty means Running (clusters registered before statuses existed).
+	Status       ClusterStatus `json:"status"`
+	StatusReason string        `json:"statusReason,omitempty"`
+	// RestoredFrom is the backup a restored cluster was created from.
+	RestoredFrom string    `json:"restoredFrom,omitempty"`
+	Lock         *Lock     `json:"lock"`
+	Nodes        []Node    `json:"nodes"`
+	CreatedAt    time.Time `json:"createdAt"`
+}
+
+// ClusterStatus is a cluster's lifecycle state.
+type ClusterStatus string
+
+const (
+	ClusterCreating ClusterStatus = "Creating"
+	ClusterRunning  ClusterStatus = "Running"
+	ClusterFailed   ClusterStatus = "Failed"
+)
+
+// Project groups clusters and networks.
+type Project struct {
+	ID        string    `json:"id"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// Network belongs to one project, on one provider and region.
+type Network struct {
+	ID        string    `json:"id"`
+	ProjectID string    `json:"projectId"`
+	Provider  string    `json:"provider"`
+	Region    string    `json:"region"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// RestoreStatus is a restore's lifecycle state.
+type RestoreStatus string
+
+const (
+	RestorePending   RestoreStatus = "Pending"
+	RestoreRunning   RestoreStatus = "Running"
+	RestoreCompleted RestoreStatus = "Completed"
+	RestoreFailed    RestoreStatus = "Failed"
+)
+
+// Restore is the record of restoring a backup into a new cluster.
+type Restore struct {
+	ID              string        `json:"id"`
+	BackupID        string        `json:"backupId"`
+	SourceClusterID string        `json:"sourceClusterId"`
+	ClusterID       string        `json:"clusterId"`
+	Status          RestoreStatus `json:"status"`
+	Reason          string        `json:"reason"`
+	WorkflowID      string        `json:"workflowId"`
+	CreatedAt       time.Time     `json:"createdAt"`
+	StartedAt       *time.Time    `json:"startedAt"`
+	CompletedAt     *time.Time    `json:"completedAt"`
 }
 
 // Volumes returns every volume of every node, in node then volume order.
@@ -113,6 +168,12 @@ type Faults struct {
 	SnapshotDelay Duration `json:"snapshotDelay,omitempty"`
 	SnapshotFail  bool     `json:"snapshotFail,omitempty"`
 	SnapshotHang  bool     `json:"snapshotHang,omitempty"`
+	// RestoreDelay: creating each volume from this cluster's snapshots
+	// takes at least this long.
+	RestoreDelay Duration `json:"restoreDelay,omitempty"`
+	// RestoreFail: restores of this cluster's backups fail when they
+	// provision nodes, after every volume was created.
+	RestoreFail bool `json:"restoreFail,omitempty"`
 }
 
 // BackupStatus is a backup's lifecycle state.

@@ -188,12 +188,21 @@ func (s *sqlStore) CreateCluster(ctx context.Context, c Cluster) error {
 	if created.IsZero() {
 		created = s.now()
 	}
+	status := c.Status
+	if status == "" {
+		status = ClusterRunning
+	}
+	if !validClusterStatus(status) {
+		return fmt.Errorf("catalog: cluster %s: unknown status %q", c.ID, c.Status)
+	}
 	return s.write(ctx, func(r runner) error {
 		res, err := r.exec(ctx, `INSERT INTO clusters
-			(id, description, provider, region, project_id, network_id, faults, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, '{}', ?)
+			(id, description, provider, region, project_id, network_id, faults, created_at,
+			 status, status_reason, restored_from)
+			VALUES (?, ?, ?, ?, ?, ?, '{}', ?, ?, ?, ?)
 			ON CONFLICT (id) DO NOTHING`,
-			c.ID, c.Description, c.Provider, c.Region, c.ProjectID, c.NetworkID, ms(created))
+			c.ID, c.Description, c.Provider, c.Region, c.ProjectID, c.NetworkID, ms(created),
+			string(status), c.StatusReason, c.RestoredFrom)
 		if err != nil {
 			return fmt.Errorf("catalog: create cluster %s: %w", c.ID, err)
 		}
@@ -259,6 +268,7 @@ func (s *sqlStore) loadClusters(ctx context.Context, r runner, id string) ([]Clu
 		args = append(args, id)
 	}
 	rows, err := r.query(ctx, `SELECT c.id, c.description, c.provider, c.region, c.project_id, c.network_id, c.created_at,
+			c.status, c.status_reason, c.restored_from,
 			l.holder, l.token, l.acquired_at, l.expires_at
 		FROM clusters c
 		LEFT JOIN locks l ON l.cluster_id = c.id AND l.expires_at > ?`+where+`
@@ -276,6 +286,7 @@ func (s *sqlStore) loadClusters(ctx context.Context, r runner, id string) ([]Clu
 			token, acq, expir sql.NullInt64
 		)
 		if err := rows.Scan(&c.ID, &c.Description, &c.Provider, &c.Region, &c.ProjectID, &c.NetworkID, &created,
+			&c.Status, &c.StatusReason, &c.RestoredFrom,
 			&holder, &token, &acq, &expir); err != nil {
 			rows.Close()
 			return nil, err

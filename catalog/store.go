@@ -81,6 +81,35 @@ type Store interface {
 	UpdateJob(ctx context.Context, j Job) error
 	// DeleteJob marks a job deleted; its backups are kept. Idempotent.
 	DeleteJob(ctx context.Context, id string, at time.Time) error
+
+	// SetClusterStatus sets a cluster's status and reason.
+	SetClusterStatus(ctx context.Context, clusterID string, status ClusterStatus, reason string) error
+	// UpdateVolumes sets the path, zone and size of existing volumes of a
+	// cluster, matched by volume ID (a restore records each volume as it is
+	// created).
+	UpdateVolumes(ctx context.Context, clusterID string, vols []Volume) error
+
+	// CreateProject is idempotent (an existing project is left as it is).
+	CreateProject(ctx context.Context, p Project) error
+	GetProject(ctx context.Context, id string) (Project, error)
+	ListProjects(ctx context.Context) ([]Project, error)
+	// CreateNetwork: ErrExists for a duplicate ID, *NotFoundError{Kind:
+	// "project"} for an unknown project.
+	CreateNetwork(ctx context.Context, n Network) error
+	GetNetwork(ctx context.Context, id string) (Network, error)
+	// ListNetworks lists networks, of one project or all.
+	ListNetworks(ctx context.Context, projectID string) ([]Network, error)
+
+	// CreateRestore inserts a restore; idempotent by ID (an existing one is
+	// returned with created=false).
+	CreateRestore(ctx context.Context, r Restore) (Restore, bool, error)
+	GetRestore(ctx context.Context, id string) (Restore, error)
+	// ListRestores lists restores newest first, of one backup or all.
+	ListRestores(ctx context.Context, backupID string) ([]Restore, error)
+	// SetRestoreStatus moves a restore to status (setting started_at for
+	// Running and completed_at for Completed/Failed, reason if non-empty). A
+	// Completed or Failed restore does not change any more.
+	SetRestoreStatus(ctx context.Context, id string, status RestoreStatus, reason string, at time.Time) (Restore, error)
 }
 
 // InUseError says a backup cannot be deleted because operations use it.

@@ -34,6 +34,7 @@ func testCluster(id string) catalog.Cluster {
 		Region:      "eu-west-1",
 		ProjectID:   "proj-" + id,
 		NetworkID:   "net-" + id,
+		Status:      catalog.ClusterRunning,
 		CreatedAt:   t0,
 		Nodes: []catalog.Node{
 			// IDs deliberately out of alphabetical order: ordinal order wins.
@@ -112,6 +113,7 @@ func TestClusterDefaults(t *testing.T) {
 		c, err := s.GetCluster(ctx, "bare")
 		require.NoError(t, err)
 		assert.Equal(t, t0, c.CreatedAt)
+		assert.Equal(t, catalog.ClusterRunning, c.Status, "an empty status is stored as Running")
 		assert.NotNil(t, c.Nodes)
 		assert.Empty(t, c.Nodes)
 
@@ -172,7 +174,8 @@ func TestFaults(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, catalog.Faults{}, f)
 
-		want := catalog.Faults{SnapshotDelay: catalog.Duration(90 * time.Second), SnapshotFail: true, SnapshotHang: true}
+		want := catalog.Faults{SnapshotDelay: catalog.Duration(90 * time.Second), SnapshotFail: true, SnapshotHang: true,
+			RestoreDelay: catalog.Duration(2 * time.Minute), RestoreFail: true}
 		require.NoError(t, s.SetFaults(ctx, "c", want))
 		f, err = s.GetFaults(ctx, "c")
 		require.NoError(t, err)
@@ -181,6 +184,13 @@ func TestFaults(t *testing.T) {
 		f, err = s.GetFaults(ctx, "d")
 		require.NoError(t, err)
 		assert.Equal(t, catalog.Faults{}, f, "faults are per cluster")
+
+		// The restore faults alone round-trip too.
+		onlyRestore := catalog.Faults{RestoreDelay: catalog.Duration(1500 * time.Millisecond), RestoreFail: true}
+		require.NoError(t, s.SetFaults(ctx, "d", onlyRestore))
+		f, err = s.GetFaults(ctx, "d")
+		require.NoError(t, err)
+		assert.Equal(t, onlyRestore, f)
 
 		require.NoError(t, s.SetFaults(ctx, "c", catalog.Faults{}))
 		f, err = s.GetFaults(ctx, "c")

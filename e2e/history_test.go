@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -40,6 +41,10 @@ func recordHistory(t *testing.T, workflowID, name string) {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Child workflow IDs derive from the parent's ID: the replay needs it.
+	if err := os.WriteFile(strings.TrimSuffix(path, ".json")+".workflow-id", []byte(workflowID+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

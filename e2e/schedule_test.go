@@ -100,6 +100,9 @@ func TestScheduledJobKeepsNewestN(t *testing.T) {
 	m, err := e.Catalog.GetBackup(ctx, manual.BackupID)
 	require.NoError(t, err)
 	assert.Equal(t, catalog.BackupCompleted, m.Status, "manual backups are never pruned")
+	newest := got[catalog.BackupCompleted][0]
+	recordHistory(t, newest.WorkflowID, "backup_scheduled_with_prune")
+	recordHistory(t, newest.WorkflowID+"-prune", "prune")
 
 	// Deleted backups are hidden unless asked for.
 	visible, err := e.Catalog.ListBackups(ctx, catalog.BackupFilter{ClusterID: cl.ID})
@@ -259,41 +262,7 @@ func TestDeleteIsIdempotentWhenASnapshotIsAlreadyGone(t *testing.T) {
 	again, err := e.Strata.DeleteBackup(ctx, b.ID, true)
 	require.NoError(t, err, "deleting a deleted backup is a no-op")
 	assert.Equal(t, catalog.BackupDeleted, again.Status)
-}
-
-// The restore issue replaces this hold with a real restore; until then a
-// hold in the catalog is what a running restore places on its backup.
-func TestBackupHeldByARestoreSurvivesPruning(t *testing.T) {
-	e := server.NewEnv(t, stratatest.TestConfig())
-	ctx := ctxT(t)
-	cl := e.Cluster(strata.ClusterSpec{Nodes: 1})
-	job := newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Retention: catalog.Retention{KeepLast: 1}})
-	triggerAndWait(t, e, job.ID)
-	first := jobBackups(t, e, job.ID)[catalog.BackupCompleted]
-	require.Len(t, first, 1)
-	require.NoError(t, e.Catalog.AddHold(ctx, first[0].ID, "restore r-stub"))
-
-	triggerAndWait(t, e, job.ID)
-	got := jobBackups(t, e, job.ID)
-	assert.Len(t, got[catalog.BackupCompleted], 2, "the held backup survives pruning")
-	assert.Contains(t, ids(got[catalog.BackupCompleted]), first[0].ID)
-	plan, err := e.Strata.PrunePlan(ctx, job.ID)
-	require.NoError(t, err)
-	for _, d := range plan {
-		if d.BackupID == first[0].ID {
-			assert.False(t, d.Delete)
-			assert.Contains(t, d.Reason, "in use by restore r-stub")
-		}
-	}
-	_, err = e.Strata.DeleteBackup(ctx, first[0].ID, true)
-	require.Error(t, err, "a held backup cannot be deleted by hand either")
-	assert.Contains(t, err.Error(), "in use by restore r-stub")
-
-	require.NoError(t, e.Catalog.RemoveHold(ctx, first[0].ID, "restore r-stub"))
-	triggerAndWait(t, e, job.ID)
-	got = jobBackups(t, e, job.ID)
-	assert.Len(t, got[catalog.BackupCompleted], 1)
-	assert.Contains(t, ids(got[catalog.BackupDeleted]), first[0].ID)
+	recordHistory(t, workflows.DeleteWorkflowID(b.ID), "delete")
 }
 
 func TestOverlappingRunIsSkippedVisibly(t *testing.T) {

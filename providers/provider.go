@@ -73,6 +73,72 @@ type Provider interface {
 	// DeleteSnapshot deletes a snapshot; one that does not exist counts as
 	// deleted.
 	DeleteSnapshot(ctx context.Context, id string) error
+
+	// CreateVolume creates a volume from a snapshot, idempotently by
+	// spec.VolumeID (retrying returns the volume the first call created),
+	// and returns once the volume exists, possibly still being created.
+	// A size below the snapshot's is an Invalid error.
+	CreateVolume(ctx context.Context, spec VolumeSpec) (Volume, error)
+	// GetVolumes reports volumes by reference; unknown ones are absent.
+	GetVolumes(ctx context.Context, refs []string) ([]Volume, error)
+	// DeleteVolume deletes a volume; one that does not exist counts as
+	// deleted.
+	DeleteVolume(ctx context.Context, ref string) error
+}
+
+// VolumeSpec is a volume to create from a snapshot for a new cluster.
+type VolumeSpec struct {
+	// VolumeID is Strata's ID of the new volume; it makes creation
+	// idempotent (a deterministic client token or name at the cloud).
+	VolumeID   string
+	ClusterID  string
+	NodeID     string
+	SnapshotID string
+	SizeGB     int
+	Zone       string
+	// SourceClusterID is the backed-up cluster (whose fault settings the
+	// local provider applies).
+	SourceClusterID string
+}
+
+// VolumeState is a volume's state, mapped from the cloud's own.
+type VolumeState string
+
+const (
+	VolumeCreating  VolumeState = "creating"
+	VolumeAvailable VolumeState = "available"
+	VolumeFailed    VolumeState = "failed"
+)
+
+// Volume is what the provider reports about a volume it created.
+type Volume struct {
+	// Ref is the provider's reference (local: the directory; EBS: vol-…).
+	Ref      string
+	VolumeID string
+	State    VolumeState
+	SizeGB   int
+	Zone     string
+	Error    string
+}
+
+// NodeSpec is a node of a new cluster with its volumes.
+type NodeSpec struct {
+	ClusterID       string
+	NodeID          string
+	SourceClusterID string
+	// VolumeRefs are the provider references of the node's volumes.
+	VolumeRefs []string
+}
+
+// Provisioner brings up the nodes (VMs) of a new cluster on its volumes.
+// Each provider that can restore has one; implementations are idempotent.
+type Provisioner interface {
+	ProvisionNode(ctx context.Context, spec NodeSpec) error
+	// NodeHealthy reports whether a provisioned node is up.
+	NodeHealthy(ctx context.Context, clusterID, nodeID string) (bool, error)
+	// DeleteNode tears a node down; one that does not exist counts as
+	// deleted.
+	DeleteNode(ctx context.Context, clusterID, nodeID string) error
 }
 
 // ErrorKind classifies a provider failure by what a caller should do.

@@ -72,6 +72,9 @@ func runDev(ctx context.Context, o options, logger *zap.Logger) error {
 func ensureDemoClusters(ctx context.Context, d deps) ([]string, error) {
 	c := strata.New(nil, d.catalog)
 	c.Provisioners["local"] = d.local
+	if err := c.EnsureDefaults(ctx); err != nil {
+		return nil, fmt.Errorf("creating the default project and network: %w", err)
+	}
 	var created []string
 	for _, spec := range demoClusters {
 		if _, err := d.catalog.GetCluster(ctx, spec.ID); err == nil {

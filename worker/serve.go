@@ -92,10 +92,11 @@ func serve(ctx context.Context, tc client.Client, d deps, cfg activities.Config,
 		WorkerStopTimeout: 10 * time.Second,
 	})
 	workflows.Register(w, &activities.Activities{
-		Catalog:   d.catalog,
-		Providers: providers.Registry{d.local.Name(): d.local},
-		Config:    cfg,
-		Logger:    logger.Named("activities"),
+		Catalog:      d.catalog,
+		Providers:    providers.Registry{d.local.Name(): d.local},
+		Provisioners: map[string]providers.Provisioner{d.local.Name(): d.local.Provisioner()},
+		Config:       cfg,
+		Logger:       logger.Named("activities"),
 	})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting worker: %w", err)

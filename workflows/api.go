@@ -136,3 +136,60 @@ type PruneFailure struct {
 	BackupID string `json:"backupId"`
 	Reason   string `json:"reason"`
 }
+
+const (
+	// RestoreWorkflowName restores a backup into a new cluster.
+	RestoreWorkflowName = "RestoreWorkflow"
+)
+
+// RestoreRequest is RestoreWorkflow's input. Give exactly one of BackupID,
+// LatestOfJob (the job's newest Completed backup) or LatestOfCluster.
+// Empty fields default to the source cluster's.
+type RestoreRequest struct {
+	BackupID        string `json:"backupId,omitempty"`
+	LatestOfJob     string `json:"latestOfJob,omitempty"`
+	LatestOfCluster string `json:"latestOfCluster,omitempty"`
+	// Nodes of the new cluster; fewer than the source's restores the
+	// backup's preferred node onto every node, as does more.
+	Nodes int `json:"nodes,omitempty"`
+	// DiskGB of every new volume; at least the source volume's size.
+	DiskGB      int    `json:"diskGb,omitempty"`
+	NetworkID   string `json:"networkId,omitempty"`
+	ProjectID   string `json:"projectId,omitempty"`
+	Description string `json:"description,omitempty"`
+	// Region and Provider, when given, must be the source's: restores stay
+	// where their snapshots are.
+	Region    string `json:"region,omitempty"`
+	Provider  string `json:"provider,omitempty"`
+	RequestID string `json:"requestId,omitempty"`
+}
+
+// RestoreResult is RestoreWorkflow's result.
+type RestoreResult struct {
+	Restore catalog.Restore `json:"restore"`
+	Cluster catalog.Cluster `json:"cluster"`
+}
+
+// Restore steps, as query `status` reports them.
+const (
+	StepPlanning          = "Planning"
+	StepProtectingBackup  = "ProtectingBackup"
+	StepCreatingCluster   = "CreatingCluster"
+	StepCreatingVolumes   = "CreatingVolumes"
+	StepProvisioningNodes = "ProvisioningNodes"
+	StepCheckingNodes     = "CheckingNodes"
+)
+
+// RestoreProgress is the answer to RestoreWorkflow's query `status`.
+type RestoreProgress struct {
+	RestoreID       string                `json:"restoreId"`
+	BackupID        string                `json:"backupId"`
+	SourceClusterID string                `json:"sourceClusterId"`
+	ClusterID       string                `json:"clusterId"`
+	Step            string                `json:"step"`
+	Status          catalog.RestoreStatus `json:"status"`
+	Reason          string                `json:"reason,omitempty"`
+	VolumesCreated  int                   `json:"volumesCreated"`
+	VolumesTotal    int                   `json:"volumesTotal"`
+	WorkflowID      string                `json:"workflowId"`
+}

@@ -6,18 +6,28 @@ import (
 	"github.com/stratabackup/strata/activities"
 )
 
+// WorkflowRegistry is what workflows register on (a worker, or a replayer).
+type WorkflowRegistry interface {
+	RegisterWorkflowWithOptions(w interface{}, options workflow.RegisterOptions)
+}
+
 // Registry is the part of a Temporal worker that workflows and activities
 // are registered on (worker.Worker satisfies it).
 type Registry interface {
-	RegisterWorkflowWithOptions(w interface{}, options workflow.RegisterOptions)
+	WorkflowRegistry
 	RegisterActivity(a interface{})
 }
 
-// Register registers every Strata workflow, under its public name, and the
-// activities they call.
-func Register(r Registry, acts *activities.Activities) {
+// RegisterWorkflows registers every Strata workflow under its public name.
+func RegisterWorkflows(r WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(BackupWorkflow, workflow.RegisterOptions{Name: BackupWorkflowName})
 	r.RegisterWorkflowWithOptions(DeleteBackupWorkflow, workflow.RegisterOptions{Name: DeleteBackupWorkflowName})
 	r.RegisterWorkflowWithOptions(PruneWorkflow, workflow.RegisterOptions{Name: PruneWorkflowName})
+	r.RegisterWorkflowWithOptions(RestoreWorkflow, workflow.RegisterOptions{Name: RestoreWorkflowName})
+}
+
+// Register registers every Strata workflow and the activities they call.
+func Register(r Registry, acts *activities.Activities) {
+	RegisterWorkflows(r)
 	r.RegisterActivity(acts)
 }

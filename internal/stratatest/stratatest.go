@@ -117,6 +117,9 @@ func (s *Server) NewEnv(t *testing.T, cfg activities.Config) *Env {
 	e.Strata = strata.New(s.Client, e.Catalog)
 	e.Strata.TaskQueue = e.TaskQueue
 	e.Strata.Provisioners["local"] = e.Local
+	if err := e.Strata.EnsureDefaults(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	e.StartWorker()
 	t.Cleanup(e.StopWorker)
 	return e
@@ -142,7 +145,9 @@ func (e *Env) StartWorker() {
 	}
 	w := worker.New(e.Server.Client, e.TaskQueue, worker.Options{WorkflowPanicPolicy: worker.FailWorkflow})
 	workflows.Register(w, &activities.Activities{
-		Catalog: e.Catalog, Providers: providers.Registry{local.Name: e.Local}, Config: e.Config, Logger: e.logger,
+		Catalog: e.Catalog, Providers: providers.Registry{local.Name: e.Local},
+		Provisioners: map[string]providers.Provisioner{local.Name: e.Local.Provisioner()},
+		Config:       e.Config, Logger: e.logger,
 	})
 	if err := w.Start(); err != nil {
 		e.T.Fatal(err)

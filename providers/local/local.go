@@ -11,6 +11,11 @@
 //	snapshots/<snapshotID>/.tmp-<N>/       attempt N's copy in progress
 //	snapshots/<snapshotID>/data/           the copied files, once completed
 //	snapshots/<snapshotID>/manifest.json   files, sizes and sha256 of data/
+//	volumes/<volumeID>/...                 volumes created from snapshots (CreateVolume)
+//	volumes/.restored/<volumeID>.json      their metadata: snapshot, cluster, node, size, times
+//	volumes/.restore-<volumeID>-<N>/       a CreateVolume copy in progress, verified
+//	                                       against the manifest, then renamed into place
+//	nodes/<clusterID>/<nodeID>/node.json   nodes provisioned by Provider.Provisioner
 //
 // Snapshot state lives only on disk, so that any process on the same Root
 // (a restarted worker, a second worker, the CLI) sees the same snapshots and

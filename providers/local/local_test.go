@@ -100,12 +100,29 @@ func TestContract(t *testing.T) {
 		NewVolume: func(t *testing.T) providers.SnapshotSpec {
 			spec := volumeSpec(t, p, "cl-contract", 64<<10)
 			spec.BackupID = ""
+			spec.SizeGB = 4
 			return spec
 		},
 		MissingVolume: func(t *testing.T) providers.SnapshotSpec {
 			return providers.SnapshotSpec{ClusterID: "cl-contract", NodeID: "node-1", VolumeID: providertest.NewID("vol-missing")}
 		},
-		Timeout: waitTimeout,
+		Timeout:          waitTimeout,
+		Restore:          true,
+		SizesKnown:       true,
+		UnknownVolumeRef: filepath.Join(p.Root(), "volumes", "vol-00000000deadbeef"),
+		CheckRestored: func(t *testing.T, src providers.SnapshotSpec, v providers.Volume) {
+			want, err := DirChecksums(src.VolumeRef)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := DirChecksums(v.Ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(want) < 3 || !reflect.DeepEqual(got, want) {
+				t.Fatalf("restored volume %s checksums\n got %v\nwant %v", v.Ref, got, want)
+			}
+		},
 	})
 }
 

@@ -27,6 +27,19 @@ type Harness struct {
 	// UnknownID is a well-formed snapshot ID the provider does not know;
 	// default "snap-00000000deadbeef".
 	UnknownID string
+
+	// Restore opts in to the restore cases (CreateVolume, GetVolumes,
+	// DeleteVolume). Every provider that can restore must set it.
+	Restore bool
+	// SizesKnown says the provider knows a snapshot's source volume size
+	// (Snapshot.SizeGB), so that a smaller volume must be Invalid.
+	SizesKnown bool
+	// UnknownVolumeRef is a well-formed volume reference the provider does
+	// not know; default "vol-00000000deadbeef".
+	UnknownVolumeRef string
+	// CheckRestored, optional, checks that the volume restored from a
+	// snapshot of src holds src's data.
+	CheckRestored func(t *testing.T, src providers.SnapshotSpec, v providers.Volume)
 }
 
 // PollInterval is how often the suite polls a provider while waiting.
@@ -43,6 +56,9 @@ func Run(t *testing.T, h Harness) {
 	if h.UnknownID == "" {
 		h.UnknownID = "snap-00000000deadbeef"
 	}
+	if h.UnknownVolumeRef == "" {
+		h.UnknownVolumeRef = "vol-00000000deadbeef"
+	}
 	s := suite{h: h}
 	t.Run("StartReturnsSnapshotWithTags", s.startReturnsSnapshot)
 	t.Run("StartTwiceSequentially", s.startTwiceSequentially)
@@ -52,6 +68,9 @@ func Run(t *testing.T, h Harness) {
 	t.Run("ListByBackupAndCluster", s.listByBackupAndCluster)
 	t.Run("DeleteIsIdempotent", s.deleteIsIdempotent)
 	t.Run("MissingVolumeIsNotFound", s.missingVolume)
+	if h.Restore {
+		t.Run("Restore", s.restore)
+	}
 }
 
 type suite struct{ h Harness }

@@ -67,8 +67,16 @@ func (a *app) printCluster(cl catalog.Cluster) error {
 	if a.json {
 		return a.printJSON(cl)
 	}
-	fmt.Fprintf(a.out, "Cluster:     %s\nDescription: %s\nProvider:    %s (region %s)\nProject:     %s\nNetwork:     %s\nLock:        %s\n\n",
-		cl.ID, dash(cl.Description), cl.Provider, cl.Region, cl.ProjectID, cl.NetworkID, lockSummary(cl.Lock))
+	status := string(cl.Status)
+	if cl.StatusReason != "" {
+		status += ": " + cl.StatusReason
+	}
+	fmt.Fprintf(a.out, "Cluster:     %s\nDescription: %s\nStatus:      %s\nProvider:    %s (region %s)\nProject:     %s\nNetwork:     %s\nLock:        %s\n",
+		cl.ID, dash(cl.Description), status, cl.Provider, cl.Region, cl.ProjectID, cl.NetworkID, lockSummary(cl.Lock))
+	if cl.RestoredFrom != "" {
+		fmt.Fprintf(a.out, "Restored from backup %s\n", cl.RestoredFrom)
+	}
+	fmt.Fprintln(a.out)
 	var rows [][]string
 	for _, n := range cl.Nodes {
 		for _, v := range n.Volumes {
@@ -142,34 +150,36 @@ func (a *app) clusterHealth() *cobra.Command {
 }
 
 func (a *app) clusterFault() *cobra.Command {
-	var delay time.Duration
-	var fail, hang, clear bool
+	var delay, restoreDelay time.Duration
+	var fail, hang, restoreFail, clear bool
 	cmd := &cobra.Command{
-		Use:   "fault ID [--snapshot-delay D] [--snapshot-fail] [--snapshot-hang] [--clear]",
+		Use:   "fault ID [--snapshot-delay D] [--snapshot-fail] [--snapshot-hang] [--restore-delay D] [--restore-fail] [--clear]",
 		Short: "Set the local provider's fault injection for a cluster (replaces the current settings)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if clear && (delay != 0 || fail || hang) {
+			set := delay != 0 || fail || hang || restoreDelay != 0 || restoreFail
+			if clear && set {
 				return fmt.Errorf("--clear cannot be combined with other fault flags")
 			}
-			if !clear && delay == 0 && !fail && !hang {
-				return fmt.Errorf("give --snapshot-delay, --snapshot-fail, --snapshot-hang or --clear")
+			if !clear && !set {
+				return fmt.Errorf("give --snapshot-delay, --snapshot-fail, --snapshot-hang, --restore-delay, --restore-fail or --clear")
 			}
-			if delay < 0 {
-				return fmt.Errorf("--snapshot-delay %s must not be negative", delay)
+			if delay < 0 || restoreDelay < 0 {
+				return fmt.Errorf("--snapshot-delay and --restore-delay must not be negative")
 			}
 			c, err := a.connect(cmd, true)
 			if err != nil {
 				return err
 			}
-			f := catalog.Faults{SnapshotDelay: catalog.Duration(delay), SnapshotFail: fail, SnapshotHang: hang}
+			f := catalog.Faults{SnapshotDelay: catalog.Duration(delay), SnapshotFail: fail, SnapshotHang: hang,
+				RestoreDelay: catalog.Duration(restoreDelay), RestoreFail: restoreFail}
 			if err := c.SetFaults(cmd.Context(), args[0], f); err != nil {
 				return err
 			}
 			if a.json {
 				return a.printJSON(f)
 			}
-			fmt.Fprintf(a.out, "cluster %s faults: delay=%s fail=%t hang=%t\n", args[0], delay, fail, hang)
+			fmt.Fprintf(a.out, "cluster %s faults: snapshot delay=%s fail=%t hang=%t; restore delay=%s fail=%t\n", args[0], delay, fail, hang, restoreDelay, restoreFail)
 			return nil
 		},
 	}
@@ -177,6 +187,8 @@ func (a *app) clusterFault() *cobra.Command {
 	f.DurationVar(&delay, "snapshot-delay", 0, "each snapshot takes at least this long")
 	f.BoolVar(&fail, "snapshot-fail", false, "snapshots fail")
 	f.BoolVar(&hang, "snapshot-hang", false, "snapshots never complete")
+	f.DurationVar(&restoreDelay, "restore-delay", 0, "creating each volume from this cluster's snapshots takes at least this long")
+	f.BoolVar(&restoreFail, "restore-fail", false, "restores of this cluster's backups fail after creating their volumes")
 	f.BoolVar(&clear, "clear", false, "remove all faults")
 	return cmd
 }

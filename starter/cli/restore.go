@@ -1,0 +1,258 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/starter/strata"
+	"github.com/stratabackup/strata/workflows"
+)
+
+func (a *app) restoreCmd() *cobra.Command {
+	var req workflows.RestoreRequest
+	var wait bool
+	cmd := &cobra.Command{
+		Use:   "restore (--backup ID | --latest-of-job JOB | --latest-of-cluster CLUSTER) [--nodes N] [--disk-gb G] [--network NET] [--project PROJ] [--description D] [--region R] [--provider P] [--wait]",
+		Short: "Restore a backup into a new cluster (the source is never touched)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.connect(cmd, false)
+			if err != nil {
+				return err
+			}
+			run, err := c.StartRestore(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			if !wait {
+				if a.json {
+					return a.printJSON(run)
+				}
+				fmt.Fprintf(a.out, "restore %s started into new cluster %s (workflow %s)\nwatch it: go run ./starter restore show %s\n", run.RestoreID, run.ClusterID, run.WorkflowID, run.RestoreID)
+				return nil
+			}
+			res, err := run.Wait(cmd.Context())
+			var re *strata.RestoreError
+			if errors.As(err, &re) && re.Result != nil {
+				if a.json {
+					_ = a.printJSON(re.Result)
+				} else {
+					a.printRestore(*re.Result, nil)
+				}
+				return err
+			}
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(res)
+			}
+			a.printRestore(res, nil)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.BackupID, "backup", "", "the backup to restore")
+	f.StringVar(&req.LatestOfJob, "latest-of-job", "", "restore the job's newest Completed backup")
+	f.StringVar(&req.LatestOfCluster, "latest-of-cluster", "", "restore the cluster's newest Completed backup")
+	f.IntVar(&req.Nodes, "nodes", 0, "nodes of the new cluster (default: the source's)")
+	f.IntVar(&req.DiskGB, "disk-gb", 0, "size of every new volume, at least the source's (default: the source's)")
+	f.StringVar(&req.NetworkID, "network", "", "network (default: the source's)")
+	f.StringVar(&req.ProjectID, "project", "", "project (default: the source's)")
+	f.StringVar(&req.Description, "description", "", "description of the new cluster")
+	f.StringVar(&req.Region, "region", "", "must be the source's")
+	f.StringVar(&req.Provider, "provider", "", "must be the source's")
+	f.StringVar(&req.RequestID, "request-id", "", "idempotency key: the same key never starts a second restore")
+	f.BoolVar(&wait, "wait", false, "wait for the restore to end; exit 1 with the reason if it fails")
+	cmd.AddCommand(a.restoreShow(), a.restoreList(), a.restoreCancel())
+	return cmd
+}
+
+func (a *app) restoreShow() *cobra.Command {
+	return &cobra.Command{
+		Use: "show ID", Short: "Show a restore, its new cluster and live step", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect(cmd, false)
+			if err != nil {
+				return err
+			}
+			res, live, err := c.GetRestore(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(res)
+			}
+			a.printRestore(res, live)
+			return nil
+		},
+	}
+}
+
+func (a *app) restoreList() *cobra.Command {
+	var backup string
+	cmd := &cobra.Command{
+		Use: "list [--backup ID]", Short: "List restores, newest first", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.connect(cmd, true)
+			if err != nil {
+				return err
+			}
+			rs, err := c.ListRestores(cmd.Context(), backup)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				if rs == nil {
+					rs = []catalog.Restore{}
+				}
+				return a.printJSON(rs)
+			}
+			var rows [][]string
+			for _, r := range rs {
+				rows = append(rows, []string{r.ID, r.BackupID, r.SourceClusterID, r.ClusterID, string(r.Status), ts(&r.CreatedAt), ts(r.CompletedAt), dash(r.Reason)})
+			}
+			table(a.out, "ID\tBACKUP\tSOURCE\tCLUSTER\tSTATUS\tCREATED\tCOMPLETED\tREASON", rows)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&backup, "backup", "", "only restores of this backup")
+	return cmd
+}
+
+func (a *app) restoreCancel() *cobra.Command {
+	return &cobra.Command{
+		Use: "cancel ID", Short: "Cancel a running restore; what it created is deleted", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect(cmd, false)
+			if err != nil {
+				return err
+			}
+			if err := c.CancelRestore(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "cancellation of restore %s requested\n", args[0])
+			return nil
+		},
+	}
+}
+
+func (a *app) printRestore(res workflows.RestoreResult, live *workflows.RestoreProgress) {
+	r := res.Restore
+	fmt.Fprintf(a.out, "Restore:   %s\nBackup:    %s (of cluster %s)\nStatus:    %s\n", r.ID, r.BackupID, r.SourceClusterID, r.Status)
+	if live != nil {
+		fmt.Fprintf(a.out, "Step:      %s (%d of %d volumes created)\n", live.Step, live.VolumesCreated, live.VolumesTotal)
+	}
+	if r.Reason != "" {
+		fmt.Fprintf(a.out, "Reason:    %s\n", r.Reason)
+	}
+	fmt.Fprintf(a.out, "Created:   %s\nCompleted: %s\nWorkflow:  %s\n\nNew cluster:\n", ts(&r.CreatedAt), ts(r.CompletedAt), r.WorkflowID)
+	_ = a.printCluster(res.Cluster)
+}
+
+func (a *app) projectCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "project", Short: "Projects (clusters and networks belong to one)"}
+	cmd.AddCommand(&cobra.Command{
+		Use: "create NAME", Short: "Create a project", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect(cmd, true)
+			if err != nil {
+				return err
+			}
+			p, err := c.CreateProject(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(p)
+			}
+			fmt.Fprintf(a.out, "project %s\n", p.ID)
+			return nil
+		},
+	}, &cobra.Command{
+		Use: "list", Short: "List projects", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.connect(cmd, true)
+			if err != nil {
+				return err
+			}
+			ps, err := c.Catalog.ListProjects(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if a.json {
+				if ps == nil {
+					ps = []catalog.Project{}
+				}
+				return a.printJSON(ps)
+			}
+			var rows [][]string
+			for _, p := range ps {
+				rows = append(rows, []string{p.ID, ts(&p.CreatedAt)})
+			}
+			table(a.out, "ID\tCREATED", rows)
+			return nil
+		},
+	})
+	return cmd
+}
+
+func (a *app) networkCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "network", Short: "Networks (each in one project, provider and region)"}
+	var n catalog.Network
+	create := &cobra.Command{
+		Use: "create NAME --project P [--provider local] [--region local]", Short: "Create a network", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect(cmd, true)
+			if err != nil {
+				return err
+			}
+			n.ID = args[0]
+			got, err := c.CreateNetwork(cmd.Context(), n)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(got)
+			}
+			fmt.Fprintf(a.out, "network %s in project %s (%s/%s)\n", got.ID, got.ProjectID, got.Provider, got.Region)
+			return nil
+		},
+	}
+	create.Flags().StringVar(&n.ProjectID, "project", "", "project (required)")
+	create.Flags().StringVar(&n.Provider, "provider", "local", "provider")
+	create.Flags().StringVar(&n.Region, "region", "local", "region")
+	_ = create.MarkFlagRequired("project")
+	var project string
+	list := &cobra.Command{
+		Use: "list [--project P]", Short: "List networks", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.connect(cmd, true)
+			if err != nil {
+				return err
+			}
+			ns, err := c.Catalog.ListNetworks(cmd.Context(), project)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				if ns == nil {
+					ns = []catalog.Network{}
+				}
+				return a.printJSON(ns)
+			}
+			var rows [][]string
+			for _, n := range ns {
+				rows = append(rows, []string{n.ID, n.ProjectID, n.Provider, n.Region})
+			}
+			table(a.out, "ID\tPROJECT\tPROVIDER\tREGION", rows)
+			return nil
+		},
+	}
+	list.Flags().StringVar(&project, "project", "", "only this project's networks")
+	cmd.AddCommand(create, list)
+	return cmd
+}

@@ -1,0 +1,207 @@
+package strata
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/workflows"
+)
+
+// RestoreRun is a started restore.
+type RestoreRun struct {
+	RestoreID  string `json:"restoreId"`
+	ClusterID  string `json:"clusterId"`
+	WorkflowID string `json:"workflowId"`
+	RunID      string `json:"runId"`
+	c          *Client
+}
+
+// RestoreError is a restore that failed: Code is the reason code, and the
+// new cluster (marked Failed, its volumes and nodes deleted) and the restore
+// record say why.
+type RestoreError struct {
+	RestoreID string
+	Code      string
+	Reason    string
+	Result    *workflows.RestoreResult
+}
+
+func (e *RestoreError) Error() string {
+	return fmt.Sprintf("restore %s failed: %s", e.RestoreID, e.Reason)
+}
+
+// StartRestore starts restoring a backup into a new cluster. Every rule
+// (Completed backup with its snapshots, same provider and region, disk at
+// least the source's, existing project and network) is checked by the
+// workflow's first step before anything is created; Wait reports a
+// rejection as a *RestoreError with code InvalidRequest.
+func (c *Client) StartRestore(ctx context.Context, req workflows.RestoreRequest) (*RestoreRun, error) {
+	tc, err := c.temporal()
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, s := range []string{req.BackupID, req.LatestOfJob, req.LatestOfCluster} {
+		if s != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, errors.New("invalid restore: give exactly one of --backup, --latest-of-job or --latest-of-cluster")
+	}
+	if req.Nodes < 0 || req.DiskGB < 0 {
+		return nil, errors.New("invalid restore: --nodes and --disk-gb must not be negative")
+	}
+	if req.RequestID == "" {
+		req.RequestID = uuid.NewString()
+	}
+	wfID := "restore-" + req.RequestID
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: wfID, TaskQueue: c.TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		StaticSummary:            "Restore into a new cluster",
+	}, workflows.RestoreWorkflowName, req)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		run, err = tc.GetWorkflow(ctx, wfID, started.RunId), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("starting restore: %w", err)
+	}
+	restoreID, clusterID := workflows.RestoreIDsFor(wfID)
+	return &RestoreRun{RestoreID: restoreID, ClusterID: clusterID, WorkflowID: wfID, RunID: run.GetRunID(), c: c}, nil
+}
+
+// Wait blocks until the restore ends: the new cluster and the restore
+// record, or a *RestoreError.
+func (r *RestoreRun) Wait(ctx context.Context) (workflows.RestoreResult, error) {
+	var res workflows.RestoreResult
+	werr := r.c.Temporal.GetWorkflow(ctx, r.WorkflowID, "").Get(ctx, &res)
+	if werr == nil {
+		return res, nil
+	}
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	re := &RestoreError{RestoreID: r.RestoreID, Code: "Internal", Reason: werr.Error()}
+	var appErr *temporal.ApplicationError
+	var canceled *temporal.CanceledError
+	switch {
+	case errors.As(werr, &appErr):
+		re.Code, re.Reason = appErr.Type(), appErr.Message()
+	case errors.As(werr, &canceled):
+		re.Code, re.Reason = "Cancelled", "Cancelled: restore cancelled by request"
+	}
+	if rec, err := r.c.Catalog.GetRestore(ctx, r.RestoreID); err == nil {
+		out := workflows.RestoreResult{Restore: rec}
+		if rec.Reason != "" {
+			re.Reason = rec.Reason
+		}
+		if cl, err := r.c.Catalog.GetCluster(ctx, rec.ClusterID); err == nil {
+			out.Cluster = cl
+		}
+		re.Result = &out
+	}
+	return res, re
+}
+
+// GetRestore returns a restore record and its cluster, with the live step
+// while it runs.
+func (c *Client) GetRestore(ctx context.Context, id string) (workflows.RestoreResult, *workflows.RestoreProgress, error) {
+	var res workflows.RestoreResult
+	rec, err := c.Catalog.GetRestore(ctx, id)
+	if err != nil {
+		return res, nil, err
+	}
+	res.Restore = rec
+	if cl, err := c.Catalog.GetCluster(ctx, rec.ClusterID); err == nil {
+		res.Cluster = cl
+	}
+	if rec.Status == catalog.RestoreCompleted || rec.Status == catalog.RestoreFailed || c.Temporal == nil {
+		return res, nil, nil
+	}
+	v, err := c.Temporal.QueryWorkflow(ctx, rec.WorkflowID, "", workflows.QueryStatus)
+	if err != nil {
+		return res, nil, nil
+	}
+	var p workflows.RestoreProgress
+	if err := v.Get(&p); err != nil {
+		return res, nil, nil
+	}
+	return res, &p, nil
+}
+
+// CancelRestore cancels a running restore; what it created is torn down.
+func (c *Client) CancelRestore(ctx context.Context, id string) error {
+	tc, err := c.temporal()
+	if err != nil {
+		return err
+	}
+	rec, err := c.Catalog.GetRestore(ctx, id)
+	if err != nil {
+		return err
+	}
+	return tc.CancelWorkflow(ctx, rec.WorkflowID, "")
+}
+
+// ListRestores lists restores, newest first, of one backup or all.
+func (c *Client) ListRestores(ctx context.Context, backupID string) ([]catalog.Restore, error) {
+	return c.Catalog.ListRestores(ctx, backupID)
+}
+
+// CreateProject creates a project (idempotent).
+func (c *Client) CreateProject(ctx context.Context, id string) (catalog.Project, error) {
+	if !idPattern.MatchString(id) {
+		return catalog.Project{}, fmt.Errorf("project %q: use 1-40 lowercase letters, digits and inner hyphens", id)
+	}
+	if err := c.Catalog.CreateProject(ctx, catalog.Project{ID: id, CreatedAt: time.Now().UTC()}); err != nil {
+		return catalog.Project{}, err
+	}
+	return c.Catalog.GetProject(ctx, id)
+}
+
+// CreateNetwork creates a network in a project, on a provider and region.
+func (c *Client) CreateNetwork(ctx context.Context, n catalog.Network) (catalog.Network, error) {
+	if !idPattern.MatchString(n.ID) {
+		return n, fmt.Errorf("network %q: use 1-40 lowercase letters, digits and inner hyphens", n.ID)
+	}
+	if n.ProjectID == "" {
+		return n, errors.New("a network belongs to a project: give --project")
+	}
+	if _, err := c.Catalog.GetProject(ctx, n.ProjectID); err != nil {
+		return n, fmt.Errorf("network %s: %w (create it with `starter project create %s`)", n.ID, err, n.ProjectID)
+	}
+	if n.CreatedAt.IsZero() {
+		n.CreatedAt = time.Now().UTC()
+	}
+	if err := c.Catalog.CreateNetwork(ctx, n); err != nil {
+		if errors.Is(err, catalog.ErrExists) {
+			return n, fmt.Errorf("network %s already exists", n.ID)
+		}
+		return n, err
+	}
+	return c.Catalog.GetNetwork(ctx, n.ID)
+}
+
+// EnsureDefaults creates the "default" project and its "default" network on
+// the local provider, as dev mode has them.
+func (c *Client) EnsureDefaults(ctx context.Context) error {
+	if err := c.Catalog.CreateProject(ctx, catalog.Project{ID: "default", CreatedAt: time.Now().UTC()}); err != nil {
+		return err
+	}
+	err := c.Catalog.CreateNetwork(ctx, catalog.Network{ID: "default", ProjectID: "default", Provider: "local", Region: "local", CreatedAt: time.Now().UTC()})
+	if err != nil && !errors.Is(err, catalog.ErrExists) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,186 @@
+package workflows
+
+import (
+	"crypto/sha256"
+	"encoding/base32"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/catalog"
+)
+
+// RestoreIDsFor derives a restore's ID and its new cluster's ID from the
+// workflow ID, so retries and replays act on one restore and one cluster.
+func RestoreIDsFor(workflowID string) (restoreID, clusterID string) {
+	enc := func(salt string) string {
+		sum := sha256.Sum256([]byte(salt + workflowID))
+		return strings.ToLower(base32.HexEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:8]))[:10]
+	}
+	return "rs-" + enc("restore/"), "rc-" + enc("cluster/")
+}
+
+// RestoreWorkflow restores a backup into a new cluster with a new ID; the
+// source cluster is never touched. The saga:
+//
+//	plan (every rule checked, nothing created yet) → record the restore →
+//	hold the backup (no pruning or deletion while in use) → record the new
+//	cluster (Creating) → create every volume from its snapshot in parallel →
+//	provision the nodes → check them healthy → cluster Running, restore
+//	Completed → release the hold
+//
+// On any failure or cancellation, in reverse: nodes and volumes created are
+// deleted, the new cluster is marked Failed with the reason, the hold is
+// released and the restore marked Failed.
+func RestoreWorkflow(ctx workflow.Context, req RestoreRequest) (RestoreResult, error) {
+	wfID := workflow.GetInfo(ctx).WorkflowExecution.ID
+	restoreID, clusterID := RestoreIDsFor(wfID)
+	r := &restoreRun{progress: RestoreProgress{RestoreID: restoreID, ClusterID: clusterID, WorkflowID: wfID, Step: StepPlanning, Status: catalog.RestorePending}}
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (RestoreProgress, error) { return r.progress, nil }); err != nil {
+		return RestoreResult{}, err
+	}
+	return r.run(ctx, req)
+}
+
+type restoreRun struct {
+	progress RestoreProgress
+	plan     activities.RestorePlan
+	saga     saga
+}
+
+func (r *restoreRun) run(ctx workflow.Context, req RestoreRequest) (res RestoreResult, err error) {
+	defer func() {
+		if err != nil {
+			err = r.fail(ctx, err)
+		}
+	}()
+
+	// Plan: resolve the backup and check every rule before creating anything.
+	r.setStep(ctx, StepPlanning)
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "plan restore"), a.PlanRestore, activities.PlanRestoreInput{
+		ClusterID: r.progress.ClusterID,
+		Request: activities.RestoreSelector{
+			BackupID: req.BackupID, LatestOfJob: req.LatestOfJob, LatestOfCluster: req.LatestOfCluster, Nodes: req.Nodes,
+			DiskGB: req.DiskGB, NetworkID: req.NetworkID, ProjectID: req.ProjectID, Description: req.Description,
+			Region: req.Region, Provider: req.Provider,
+		},
+	}).Get(ctx, &r.plan); err != nil {
+		return res, err
+	}
+	r.progress.BackupID, r.progress.SourceClusterID = r.plan.BackupID, r.plan.SourceClusterID
+	r.progress.VolumesTotal = len(r.plan.Volumes())
+	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchAttrClusterID.ValueSet(r.plan.SourceClusterID)); err != nil {
+		return res, err
+	}
+
+	// Record the restore. Compensation: mark it Failed.
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "record restore"), a.CreateRestoreRecord, activities.CreateRestoreRecordInput{
+		RestoreID: r.progress.RestoreID, Plan: r.plan, WorkflowID: r.progress.WorkflowID, CreatedAt: workflow.Now(ctx),
+	}).Get(ctx, &res.Restore); err != nil {
+		return res, err
+	}
+	r.progress.Status = catalog.RestoreRunning
+	r.saga.add("mark restore Failed", func(ctx workflow.Context) error {
+		return workflow.ExecuteActivity(compensationOptions(ctx, "mark restore Failed"), a.FinishRestore, activities.FinishRestoreInput{
+			RestoreID: r.progress.RestoreID, Status: catalog.RestoreFailed, Reason: r.progress.Reason,
+		}).Get(ctx, nil)
+	})
+
+	// Hold the backup. Compensation: release it.
+	r.setStep(ctx, StepProtectingBackup)
+	hold := activities.HoldInput{BackupID: r.plan.BackupID, Holder: "restore " + r.progress.RestoreID}
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "hold backup "+r.plan.BackupID), a.HoldBackup, hold).Get(ctx, nil); err != nil {
+		return res, err
+	}
+	r.saga.add("release backup", func(ctx workflow.Context) error { return r.releaseBackup(ctx, hold, compensationOptions) })
+
+	// Record the new cluster, Creating. Compensation: mark it Failed.
+	r.setStep(ctx, StepCreatingCluster)
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "record cluster "+r.plan.ClusterID), a.CreateRestoredCluster, r.plan).Get(ctx, &res.Cluster); err != nil {
+		return res, err
+	}
+	r.saga.add("mark cluster Failed", func(ctx workflow.Context) error {
+		return workflow.ExecuteActivity(compensationOptions(ctx, "mark cluster Failed"), a.SetClusterStatus, activities.ClusterStatusInput{
+			ClusterID: r.plan.ClusterID, Status: catalog.ClusterFailed, Reason: r.progress.Reason,
+		}).Get(ctx, nil)
+	})
+
+	// Create the volumes. The compensation is registered first because the
+	// step can fail halfway: it deletes whatever volumes were recorded.
+	r.setStep(ctx, StepCreatingVolumes)
+	r.saga.add("delete volumes", func(ctx workflow.Context) error {
+		return workflow.ExecuteActivity(compensationOptions(ctx, "delete volumes"), a.DeleteVolumes, r.plan).Get(ctx, nil)
+	})
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    24 * time.Hour,
+		HeartbeatTimeout:       r.plan.HeartbeatTimeout,
+		ScheduleToCloseTimeout: 48 * time.Hour,
+		Summary:                fmt.Sprintf("create %d volumes", r.progress.VolumesTotal),
+		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+	}), a.CreateVolumes, r.plan).Get(ctx, nil); err != nil {
+		return res, err
+	}
+	r.progress.VolumesCreated = r.progress.VolumesTotal
+
+	// Provision the nodes. Compensation (registered first, for the same
+	// reason): tear them down.
+	r.setStep(ctx, StepProvisioningNodes)
+	r.saga.add("delete nodes", func(ctx workflow.Context) error {
+		return workflow.ExecuteActivity(compensationOptions(ctx, "delete nodes"), a.DeleteNodes, r.plan).Get(ctx, nil)
+	})
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "provision nodes"), a.ProvisionNodes, r.plan).Get(ctx, nil); err != nil {
+		return res, err
+	}
+
+	// Healthy: the cluster is Running.
+	r.setStep(ctx, StepCheckingNodes)
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "check nodes"), a.CheckRestoredNodes, r.plan).Get(ctx, &res.Cluster); err != nil {
+		return res, err
+	}
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "mark restore Completed"), a.FinishRestore, activities.FinishRestoreInput{
+		RestoreID: r.progress.RestoreID, Status: catalog.RestoreCompleted,
+	}).Get(ctx, &res.Restore); err != nil {
+		return res, err
+	}
+	r.saga = saga{}
+	r.progress.Status = catalog.RestoreCompleted
+	if err := r.releaseBackup(ctx, hold, stepOptions); err != nil {
+		workflow.GetLogger(ctx).Error("releasing the backup's hold failed", "backup", r.plan.BackupID, "error", err)
+	}
+	r.setStep(ctx, StepDone)
+	return res, nil
+}
+
+func (r *restoreRun) releaseBackup(ctx workflow.Context, hold activities.HoldInput, opts func(workflow.Context, string) workflow.Context) error {
+	return workflow.ExecuteActivity(opts(ctx, "release backup "+hold.BackupID), a.ReleaseBackup, hold).Get(ctx, nil)
+}
+
+func (r *restoreRun) fail(ctx workflow.Context, err error) error {
+	code, msg := reasonOf(ctx, err)
+	r.progress.Reason = code + ": " + msg
+	if len(r.saga.steps) > 0 {
+		r.setStep(ctx, StepCompensating)
+		r.saga.compensate(ctx)
+	}
+	r.progress.Status = catalog.RestoreFailed
+	r.setStep(ctx, StepDone)
+	if code == activities.ReasonCancelled {
+		return err
+	}
+	return temporal.NewNonRetryableApplicationError(r.progress.Reason, code, nil)
+}
+
+func (r *restoreRun) setStep(ctx workflow.Context, step string) {
+	r.progress.Step = step
+	p := r.progress
+	details := fmt.Sprintf("**Restore** `%s` of backup `%s` (cluster `%s`) into new cluster `%s`\n\n**Status:** %s · **Step:** %s · **Volumes:** %d of %d created",
+		p.RestoreID, p.BackupID, p.SourceClusterID, p.ClusterID, p.Status, p.Step, p.VolumesCreated, p.VolumesTotal)
+	if p.Reason != "" {
+		details += "\n\n**Reason:** " + p.Reason
+	}
+	workflow.SetCurrentDetails(ctx, details)
+}

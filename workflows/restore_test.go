@@ -1,0 +1,82 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/catalog"
+)
+
+type restoreCase struct {
+	env   *testsuite.TestWorkflowEnvironment
+	calls []string
+}
+
+// newRestoreCase mocks every step to succeed; first registers the mocks a
+// test exercises (the first matching mock wins).
+func newRestoreCase(t *testing.T, first func(e *testsuite.TestWorkflowEnvironment)) *restoreCase {
+	rc := &restoreCase{env: (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()}
+	rc.env.RegisterWorkflowWithOptions(RestoreWorkflow, workflow.RegisterOptions{Name: RestoreWorkflowName})
+	rc.env.RegisterActivity(&activities.Activities{})
+	rc.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		rc.calls = append(rc.calls, info.ActivityType.Name)
+	})
+	plan := activities.RestorePlan{BackupID: "bk-1", SourceClusterID: "src", ClusterID: "rc-1", Provider: "local",
+		Nodes: []activities.RestoreNode{{NodeID: "rc-1-n1", Volumes: []activities.RestoreVolume{{VolumeID: "rc-1-n1-v1", SnapshotID: "snap-1"}}}}}
+	e := rc.env
+	first(e)
+	e.OnActivity(a.PlanRestore, mock.Anything, mock.Anything).Return(plan, nil).Maybe()
+	e.OnActivity(a.CreateRestoreRecord, mock.Anything, mock.Anything).Return(catalog.Restore{ID: "rs-1", Status: catalog.RestoreRunning}, nil).Maybe()
+	e.OnActivity(a.HoldBackup, mock.Anything, mock.Anything).Return(nil).Maybe()
+	e.OnActivity(a.CreateRestoredCluster, mock.Anything, mock.Anything).Return(catalog.Cluster{ID: "rc-1", Status: catalog.ClusterCreating}, nil).Maybe()
+	e.OnActivity(a.CreateVolumes, mock.Anything, mock.Anything).Return(nil, nil).Maybe()
+	e.OnActivity(a.CheckRestoredNodes, mock.Anything, mock.Anything).Return(catalog.Cluster{ID: "rc-1", Status: catalog.ClusterRunning}, nil).Maybe()
+	e.OnActivity(a.FinishRestore, mock.Anything, mock.Anything).Return(catalog.Restore{ID: "rs-1"}, nil).Maybe()
+	e.OnActivity(a.ReleaseBackup, mock.Anything, mock.Anything).Return(nil).Maybe()
+	e.OnActivity(a.DeleteVolumes, mock.Anything, mock.Anything).Return(nil).Maybe()
+	e.OnActivity(a.DeleteNodes, mock.Anything, mock.Anything).Return(nil).Maybe()
+	e.OnActivity(a.SetClusterStatus, mock.Anything, mock.Anything).Return(nil).Maybe()
+	e.OnActivity(a.ProvisionNodes, mock.Anything, mock.Anything).Return(nil).Maybe()
+	return rc
+}
+
+func TestRestoreSuccess(t *testing.T) {
+	rc := newRestoreCase(t, func(*testsuite.TestWorkflowEnvironment) {})
+	rc.env.ExecuteWorkflow(RestoreWorkflowName, RestoreRequest{BackupID: "bk-1"})
+	require.NoError(t, rc.env.GetWorkflowError())
+	require.Equal(t, []string{"PlanRestore", "CreateRestoreRecord", "HoldBackup", "CreateRestoredCluster", "CreateVolumes",
+		"ProvisionNodes", "CheckRestoredNodes", "FinishRestore", "ReleaseBackup"}, rc.calls)
+}
+
+func TestRestoreFailureTearsDownInReverse(t *testing.T) {
+	rc := newRestoreCase(t, func(e *testsuite.TestWorkflowEnvironment) {
+		e.OnActivity(a.ProvisionNodes, mock.Anything, mock.Anything).Return(
+			temporal.NewNonRetryableApplicationError("injected", activities.ReasonProviderError, nil))
+	})
+	rc.env.ExecuteWorkflow(RestoreWorkflowName, RestoreRequest{BackupID: "bk-1"})
+	var appErr *temporal.ApplicationError
+	require.True(t, errors.As(rc.env.GetWorkflowError(), &appErr))
+	require.Equal(t, activities.ReasonProviderError, appErr.Type())
+	n := len(rc.calls)
+	require.Equal(t, []string{"DeleteNodes", "DeleteVolumes", "SetClusterStatus", "ReleaseBackup", "FinishRestore"}, rc.calls[n-5:])
+}
+
+func TestInvalidRestoreCreatesNothing(t *testing.T) {
+	rc := newRestoreCase(t, func(e *testsuite.TestWorkflowEnvironment) {
+		e.OnActivity(a.PlanRestore, mock.Anything, mock.Anything).Return(activities.RestorePlan{},
+			temporal.NewNonRetryableApplicationError("invalid restore", activities.ReasonInvalidRequest, nil))
+	})
+	rc.env.ExecuteWorkflow(RestoreWorkflowName, RestoreRequest{BackupID: "bk-1", Region: "elsewhere"})
+	require.Error(t, rc.env.GetWorkflowError())
+	require.Equal(t, []string{"PlanRestore"}, rc.calls)
+}
