@@ -30,6 +30,7 @@ type ValidateBackupInput struct {
 type BackupPlan struct {
 	ClusterID        string
 	Provider         string
+	Region           string
 	LabelTemplate    string
 	Timeout          time.Duration
 	LockTTL          time.Duration
@@ -51,7 +52,7 @@ func (a *Activities) ValidateBackup(ctx context.Context, in ValidateBackupInput)
 	if err != nil {
 		return BackupPlan{}, classify(err, "backup request")
 	}
-	if _, err := a.Providers.Get(cl.Provider); err != nil {
+	if _, err := a.Providers.For(cl.Provider, cl.Region); err != nil {
 		return BackupPlan{}, permanent(ReasonInvalidRequest, "cluster %s: %v", cl.ID, err)
 	}
 	vols := cl.Volumes()
@@ -65,6 +66,7 @@ func (a *Activities) ValidateBackup(ctx context.Context, in ValidateBackupInput)
 	return BackupPlan{
 		ClusterID:        cl.ID,
 		Provider:         cl.Provider,
+		Region:           cl.Region,
 		LabelTemplate:    labels.MustParse(in.Label).String(),
 		Timeout:          timeout,
 		LockTTL:          a.Config.LockTTL,
@@ -251,6 +253,7 @@ type SnapshotsInput struct {
 	BackupID  string
 	ClusterID string
 	Provider  string
+	Region    string
 	Volumes   []catalog.Volume
 }
 
@@ -258,7 +261,7 @@ type SnapshotsInput struct {
 // each snapshot ID the moment it exists. Providers make starting idempotent
 // per (backup, volume), so a retry adopts what an earlier attempt started.
 func (a *Activities) StartSnapshots(ctx context.Context, in SnapshotsInput) ([]catalog.Snapshot, error) {
-	p, err := a.Providers.Get(in.Provider)
+	p, err := a.Providers.For(in.Provider, in.Region)
 	if err != nil {
 		return nil, permanent(ReasonInvalidRequest, "backup %s: %v", in.BackupID, err)
 	}
@@ -296,6 +299,7 @@ type WaitSnapshotsInput struct {
 	BackupID     string
 	ClusterID    string
 	Provider     string
+	Region       string
 	Snapshots    []catalog.Snapshot
 	LockToken    int64
 	LockTTL      time.Duration
@@ -317,7 +321,7 @@ type WaitSnapshotsResult struct {
 // bounded number of history events however long snapshots take. A failed or
 // vanished snapshot fails it, not retried.
 func (a *Activities) WaitSnapshots(ctx context.Context, in WaitSnapshotsInput) (WaitSnapshotsResult, error) {
-	p, err := a.Providers.Get(in.Provider)
+	p, err := a.Providers.For(in.Provider, in.Region)
 	if err != nil {
 		return WaitSnapshotsResult{}, permanent(ReasonInvalidRequest, "backup %s: %v", in.BackupID, err)
 	}
@@ -472,6 +476,7 @@ type MarkDefunctInput struct {
 	BackupID  string
 	ClusterID string
 	Provider  string
+	Region    string
 	Reason    string
 }
 
@@ -481,7 +486,7 @@ type MarkDefunctInput struct {
 // complete and cost money, so they must be on the record for cleanup.
 func (a *Activities) MarkDefunct(ctx context.Context, in MarkDefunctInput) (catalog.Backup, error) {
 	if in.Provider != "" {
-		if p, err := a.Providers.Get(in.Provider); err == nil {
+		if p, err := a.Providers.For(in.Provider, in.Region); err == nil {
 			found, err := p.ListSnapshots(ctx, providers.SnapshotFilter{BackupID: in.BackupID})
 			if err != nil {
 				return catalog.Backup{}, classify(err, "backup "+in.BackupID)

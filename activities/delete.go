@@ -61,7 +61,7 @@ func (a *Activities) DeleteSnapshots(ctx context.Context, in BackupRef) error {
 	if err != nil {
 		return classify(err, "backup "+in.BackupID)
 	}
-	p, err := a.Providers.Get(cl.Provider)
+	p, err := a.Providers.For(cl.Provider, cl.Region)
 	if err != nil {
 		return permanent(ReasonInvalidState, "backup %s: %v", in.BackupID, err)
 	}

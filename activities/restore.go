@@ -174,7 +174,7 @@ func (a *Activities) PlanRestore(ctx context.Context, in PlanRestoreInput) (Rest
 		problems = append(problems, fmt.Sprintf("backup %s has no snapshots", b.ID))
 	}
 	if len(problems) == 0 {
-		problems = append(problems, a.checkSnapshots(ctx, plan.Provider, b.ID, needed)...)
+		problems = append(problems, a.checkSnapshots(ctx, plan.Provider, plan.Region, b.ID, needed)...)
 	}
 	if len(problems) > 0 {
 		return RestorePlan{}, permanent(ReasonInvalidRequest, "invalid restore of backup %s: %s", b.ID, strings.Join(dedupe(problems), "; "))
@@ -233,8 +233,8 @@ func (a *Activities) checkPlacement(ctx context.Context, plan RestorePlan) []str
 
 // checkSnapshots asks the provider, in one call, that every snapshot the
 // restore needs exists and is complete.
-func (a *Activities) checkSnapshots(ctx context.Context, provider, backupID string, ids []string) []string {
-	p, err := a.Providers.Get(provider)
+func (a *Activities) checkSnapshots(ctx context.Context, provider, region, backupID string, ids []string) []string {
+	p, err := a.Providers.For(provider, region)
 	if err != nil {
 		return []string{err.Error()}
 	}
@@ -367,7 +367,7 @@ func (a *Activities) SetClusterStatus(ctx context.Context, in ClusterStatusInput
 // number), and records each one as soon as it exists. Idempotent: a retry
 // finds the volumes an earlier attempt created.
 func (a *Activities) CreateVolumes(ctx context.Context, plan RestorePlan) ([]catalog.Volume, error) {
-	p, err := a.Providers.Get(plan.Provider)
+	p, err := a.Providers.For(plan.Provider, plan.Region)
 	if err != nil {
 		return nil, permanent(ReasonInvalidRequest, "restore into %s: %v", plan.ClusterID, err)
 	}
@@ -438,7 +438,7 @@ func heartbeatUntil(ctx context.Context, done <-chan struct{}) {
 // DeleteVolumes deletes the volumes of a failed restore that the catalog
 // recorded as created; one already gone counts as deleted.
 func (a *Activities) DeleteVolumes(ctx context.Context, plan RestorePlan) error {
-	p, err := a.Providers.Get(plan.Provider)
+	p, err := a.Providers.For(plan.Provider, plan.Region)
 	if err != nil {
 		return nil
 	}
@@ -472,7 +472,7 @@ func (a *Activities) DeleteVolumes(ctx context.Context, plan RestorePlan) error 
 // ProvisionNodes brings up every node of the new cluster on its volumes, in
 // parallel.
 func (a *Activities) ProvisionNodes(ctx context.Context, plan RestorePlan) error {
-	prov, ok := a.Provisioners[plan.Provider]
+	prov, ok := a.provisioner(plan.Provider, plan.Region)
 	if !ok {
 		return permanent(ReasonInvalidRequest, "restore into %s: provider %s has no provisioner on this worker", plan.ClusterID, plan.Provider)
 	}
@@ -502,7 +502,7 @@ func (a *Activities) ProvisionNodes(ctx context.Context, plan RestorePlan) error
 
 // DeleteNodes tears down the nodes of a failed restore.
 func (a *Activities) DeleteNodes(ctx context.Context, plan RestorePlan) error {
-	prov, ok := a.Provisioners[plan.Provider]
+	prov, ok := a.provisioner(plan.Provider, plan.Region)
 	if !ok {
 		return nil
 	}
@@ -518,7 +518,7 @@ func (a *Activities) DeleteNodes(ctx context.Context, plan RestorePlan) error {
 // CheckRestoredNodes waits for every new node to report healthy, marks it
 // so, and the cluster Running.
 func (a *Activities) CheckRestoredNodes(ctx context.Context, plan RestorePlan) (catalog.Cluster, error) {
-	prov, ok := a.Provisioners[plan.Provider]
+	prov, ok := a.provisioner(plan.Provider, plan.Region)
 	if !ok {
 		return catalog.Cluster{}, permanent(ReasonInvalidRequest, "provider %s has no provisioner on this worker", plan.Provider)
 	}
@@ -546,4 +546,14 @@ func (a *Activities) CheckRestoredNodes(ctx context.Context, plan RestorePlan) (
 	}
 	cl, err := a.Catalog.GetCluster(ctx, plan.ClusterID)
 	return cl, classify(err, "cluster "+plan.ClusterID)
+}
+
+// provisioner returns the provisioner for a provider in a region (keyed like
+// providers.Registry), and whether there is one.
+func (a *Activities) provisioner(provider, region string) (providers.Provisioner, bool) {
+	if p, ok := a.Provisioners[providers.Key(provider, region)]; ok {
+		return p, true
+	}
+	p, ok := a.Provisioners[provider]
+	return p, ok
 }

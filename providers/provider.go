@@ -200,8 +200,22 @@ func AsError(err error) (*Error, bool) {
 	return pe, ok
 }
 
-// Registry holds the providers a worker serves, by name.
+// Registry holds the providers a worker serves, keyed by name ("local") or
+// by name and region ("aws/us-east-1"): one cloud client per region, so one
+// worker serves local, AWS and GCP clusters in several regions at once.
 type Registry map[string]Provider
+
+// Key is the registry key of a provider in a region.
+func Key(name, region string) string { return name + "/" + region }
+
+// For returns the provider serving clusters of name in region: the
+// region's own entry, else the provider's region-less one.
+func (r Registry) For(name, region string) (Provider, error) {
+	if p, ok := r[Key(name, region)]; ok {
+		return p, nil
+	}
+	return r.Get(name)
+}
 
 // Get returns the named provider, or an error naming the known ones.
 func (r Registry) Get(name string) (Provider, error) {

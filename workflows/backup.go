@@ -223,7 +223,7 @@ func (r *backupRun) startAndWait(ctx workflow.Context, lock catalog.Lock) ([]cat
 		Summary:             fmt.Sprintf("start %d snapshots", len(r.plan.Volumes)),
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 	}), a.StartSnapshots, activities.SnapshotsInput{
-		BackupID: r.progress.BackupID, ClusterID: r.plan.ClusterID, Provider: r.plan.Provider, Volumes: r.plan.Volumes,
+		BackupID: r.progress.BackupID, ClusterID: r.plan.ClusterID, Provider: r.plan.Provider, Region: r.plan.Region, Volumes: r.plan.Volumes,
 	}).Get(ctx, &snaps); err != nil {
 		return nil, err
 	}
@@ -240,7 +240,7 @@ func (r *backupRun) startAndWait(ctx workflow.Context, lock catalog.Lock) ([]cat
 	for {
 		var res activities.WaitSnapshotsResult
 		if err := workflow.ExecuteActivity(waitCtx, a.WaitSnapshots, activities.WaitSnapshotsInput{
-			BackupID: r.progress.BackupID, ClusterID: r.plan.ClusterID, Provider: r.plan.Provider, Snapshots: snaps,
+			BackupID: r.progress.BackupID, ClusterID: r.plan.ClusterID, Provider: r.plan.Provider, Region: r.plan.Region, Snapshots: snaps,
 			LockToken: lock.Token, LockTTL: r.plan.LockTTL, PollInterval: r.plan.PollInterval, ProgressStep: r.plan.ProgressStep,
 		}).Get(ctx, &res); err != nil {
 			return nil, err
@@ -274,7 +274,7 @@ func (r *backupRun) fail(ctx workflow.Context, err error) error {
 func (r *backupRun) markDefunct(ctx workflow.Context) error {
 	var rec catalog.Backup
 	err := workflow.ExecuteActivity(compensationOptions(ctx, "mark Defunct"), a.MarkDefunct, activities.MarkDefunctInput{
-		BackupID: r.progress.BackupID, ClusterID: r.plan.ClusterID, Provider: r.plan.Provider, Reason: r.progress.Reason,
+		BackupID: r.progress.BackupID, ClusterID: r.plan.ClusterID, Provider: r.plan.Provider, Region: r.plan.Region, Reason: r.progress.Reason,
 	}).Get(ctx, &rec)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -221,23 +222,10 @@ func (a *app) reconnect(cmd *cobra.Command) (*strata.Client, error) {
 }
 
 func (a *app) backupCancel() *cobra.Command {
-	return &cobra.Command{
-		Use: "cancel ID", Short: "Cancel a running backup: it ends Defunct (Cancelled) and its lock is released", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect(cmd, false)
-			if err != nil {
-				return err
-			}
-			if err := c.CancelBackup(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(map[string]any{"backupId": args[0], "cancelRequested": true})
-			}
-			fmt.Fprintf(a.out, "cancellation of backup %s requested\n", args[0])
-			return nil
-		},
-	}
+	return a.actionCmd("cancel ID", "Cancel a running backup: it ends Defunct (Cancelled) and its lock is released", true,
+		"backupId", "cancelRequested", "cancellation of backup", "requested", func(ctx context.Context, c *strata.Client, id string) error {
+			return c.CancelBackup(ctx, id)
+		})
 }
 
 func (a *app) backupExtend() *cobra.Command {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,6 +9,10 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stratabackup/strata/starter/strata"
 )
 
 func (a *app) printJSON(v any) error {
@@ -46,6 +51,29 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// actionCmd is a command that does one thing to the object its argument
+// names, then acknowledges it: {"<idKey>": ID, "<done>": true} with --json,
+// else "<what> ID <verb>".
+func (a *app) actionCmd(use, short string, needTemporal bool, idKey, done, what, verb string, do func(ctx context.Context, c *strata.Client, id string) error) *cobra.Command {
+	return &cobra.Command{
+		Use: use, Short: short, Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect(cmd, !needTemporal)
+			if err != nil {
+				return err
+			}
+			if err := do(cmd.Context(), c, args[0]); err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(map[string]any{idKey: args[0], done: true})
+			}
+			fmt.Fprintf(a.out, "%s %s %s\n", what, args[0], verb)
+			return nil
+		},
+	}
 }
 
 // oneLine keeps CLI errors to the one line the README promises.

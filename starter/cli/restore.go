@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -124,20 +125,10 @@ func (a *app) restoreList() *cobra.Command {
 }
 
 func (a *app) restoreCancel() *cobra.Command {
-	return &cobra.Command{
-		Use: "cancel ID", Short: "Cancel a running restore; what it created is deleted", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect(cmd, false)
-			if err != nil {
-				return err
-			}
-			if err := c.CancelRestore(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.out, "cancellation of restore %s requested\n", args[0])
-			return nil
-		},
-	}
+	return a.actionCmd("cancel ID", "Cancel a running restore; what it created is deleted", true,
+		"restoreId", "cancelRequested", "cancellation of restore", "requested", func(ctx context.Context, c *strata.Client, id string) error {
+			return c.CancelRestore(ctx, id)
+		})
 }
 
 func (a *app) printRestore(res workflows.RestoreResult, live *workflows.RestoreProgress) {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -225,43 +226,17 @@ func (a *app) schedulePause(pause bool) *cobra.Command {
 }
 
 func (a *app) scheduleTrigger() *cobra.Command {
-	return &cobra.Command{
-		Use: "trigger ID", Short: "Run a job now (skipped if its previous run is still running)", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect(cmd, false)
-			if err != nil {
-				return err
-			}
-			if err := c.TriggerJob(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(map[string]any{"jobId": args[0], "triggered": true})
-			}
-			fmt.Fprintf(a.out, "job %s triggered\n", args[0])
-			return nil
-		},
-	}
+	return a.actionCmd("trigger ID", "Run a job now (skipped if its previous run is still running)", true,
+		"jobId", "triggered", "job", "triggered", func(ctx context.Context, c *strata.Client, id string) error {
+			return c.TriggerJob(ctx, id)
+		})
 }
 
 func (a *app) scheduleDelete() *cobra.Command {
-	return &cobra.Command{
-		Use: "delete ID", Short: "Delete a job and its schedule; its backups stay (delete them with `backup delete`)", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect(cmd, false)
-			if err != nil {
-				return err
-			}
-			if err := c.DeleteJob(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(map[string]any{"jobId": args[0], "deleted": true})
-			}
-			fmt.Fprintf(a.out, "job %s deleted; its backups stay\n", args[0])
-			return nil
-		},
-	}
+	return a.actionCmd("delete ID", "Delete a job and its schedule; its backups stay (delete them with `backup delete`)", true,
+		"jobId", "deleted", "job", "deleted; its backups stay", func(ctx context.Context, c *strata.Client, id string) error {
+			return c.DeleteJob(ctx, id)
+		})
 }
 
 func (a *app) schedulePrune() *cobra.Command {
