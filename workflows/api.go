@@ -193,3 +193,24 @@ type RestoreProgress struct {
 	VolumesTotal    int                   `json:"volumesTotal"`
 	WorkflowID      string                `json:"workflowId"`
 }
+
+// RegisterClusterWorkflowName registers an existing cloud cluster.
+const RegisterClusterWorkflowName = "RegisterClusterWorkflow"
+
+// RegisterClusterRequest is RegisterClusterWorkflow's input: an existing
+// cluster named by its nodes' volumes at the provider.
+type RegisterClusterRequest struct {
+	ID          string         `json:"id"`
+	Description string         `json:"description,omitempty"`
+	Provider    string         `json:"provider"`
+	Region      string         `json:"region"`
+	ProjectID   string         `json:"projectId"`
+	NetworkID   string         `json:"networkId"`
+	Nodes       []RegisterNode `json:"nodes"`
+}
+
+// RegisterNode is a node and its volumes' provider references.
+type RegisterNode struct {
+	ID      string   `json:"id"`
+	Volumes []string `json:"volumes"`
+}

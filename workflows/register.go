@@ -24,6 +24,7 @@ func RegisterWorkflows(r WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(DeleteBackupWorkflow, workflow.RegisterOptions{Name: DeleteBackupWorkflowName})
 	r.RegisterWorkflowWithOptions(PruneWorkflow, workflow.RegisterOptions{Name: PruneWorkflowName})
 	r.RegisterWorkflowWithOptions(RestoreWorkflow, workflow.RegisterOptions{Name: RestoreWorkflowName})
+	r.RegisterWorkflowWithOptions(RegisterClusterWorkflow, workflow.RegisterOptions{Name: RegisterClusterWorkflowName})
 }
 
 // Register registers every Strata workflow and the activities they call.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/starter/strata"
+	"github.com/stratabackup/strata/workflows"
 )
 
 func (a *app) clusterCmd() *cobra.Command {
@@ -90,9 +91,18 @@ func (a *app) printCluster(cl catalog.Cluster) error {
 func (a *app) clusterCreate() *cobra.Command {
 	var spec strata.ClusterSpec
 	var dataMB int
+	var nodes []string
 	cmd := &cobra.Command{
-		Use: "create", Short: "Create a cluster (local provider: volumes are directories with generated data)", Args: cobra.NoArgs,
+		Use:   "create [--provider local --nodes N --disk-gb G | --provider aws|gcp --region R --network NET --node NAME=VOLUME[,VOLUME...] ...]",
+		Short: "Create a local cluster (volumes are directories with generated data), or register an existing AWS or GCP cluster by its volumes",
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if spec.Provider != "" && spec.Provider != "local" {
+				return a.registerCluster(cmd, spec, nodes)
+			}
+			if len(nodes) > 0 {
+				return fmt.Errorf("--node registers existing cloud volumes: use it with --provider aws or gcp")
+			}
 			c, err := a.connect(cmd, true)
 			if err != nil {
 				return err
@@ -116,7 +126,31 @@ func (a *app) clusterCreate() *cobra.Command {
 	f.StringVar(&spec.ProjectID, "project", "", "project (default \"default\")")
 	f.StringVar(&spec.NetworkID, "network", "", "network (default \"default\")")
 	f.IntVar(&dataMB, "data-mb", 2, "MB of generated data per volume (local provider)")
+	f.StringArrayVar(&nodes, "node", nil, "aws/gcp: a node and its volumes, NAME=VOLUME[,VOLUME...] (EBS volume IDs; GCE zones/ZONE/disks/NAME); repeat per node")
 	return cmd
+}
+
+func (a *app) registerCluster(cmd *cobra.Command, spec strata.ClusterSpec, nodes []string) error {
+	req := workflows.RegisterClusterRequest{
+		ID: spec.ID, Description: spec.Description, Provider: spec.Provider, Region: spec.Region,
+		ProjectID: spec.ProjectID, NetworkID: spec.NetworkID,
+	}
+	for _, n := range nodes {
+		name, vols, ok := strings.Cut(n, "=")
+		if !ok || name == "" || vols == "" {
+			return fmt.Errorf("--node %q: write NAME=VOLUME[,VOLUME...]", n)
+		}
+		req.Nodes = append(req.Nodes, workflows.RegisterNode{ID: name, Volumes: strings.Split(vols, ",")})
+	}
+	c, err := a.connect(cmd, false)
+	if err != nil {
+		return err
+	}
+	cl, err := c.RegisterCluster(cmd.Context(), req)
+	if err != nil {
+		return err
+	}
+	return a.printCluster(cl)
 }
 
 func (a *app) clusterHealth() *cobra.Command {

@@ -10,7 +10,12 @@ import (
 	"strings"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/workflows"
 )
 
 // ClusterSpec describes a cluster to create.
@@ -171,4 +176,49 @@ func randomID(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))[:n]
+}
+
+// RegisterCluster records an existing cloud cluster (AWS or GCP) by its
+// nodes' volumes. The worker checks at the provider that every volume
+// exists and reads its zone and size, so this needs no cloud credentials.
+func (c *Client) RegisterCluster(ctx context.Context, req workflows.RegisterClusterRequest) (catalog.Cluster, error) {
+	tc, err := c.temporal()
+	if err != nil {
+		return catalog.Cluster{}, err
+	}
+	if req.ID == "" {
+		req.ID = "cl-" + randomID(8)
+	}
+	if !idPattern.MatchString(req.ID) {
+		return catalog.Cluster{}, fmt.Errorf("invalid cluster: id %q: use 1-40 lowercase letters, digits and inner hyphens", req.ID)
+	}
+	if req.Region == "" {
+		return catalog.Cluster{}, fmt.Errorf("invalid cluster: --region is required for provider %s", req.Provider)
+	}
+	if len(req.Nodes) == 0 {
+		return catalog.Cluster{}, errors.New("invalid cluster: give each node and its volumes: --node NAME=VOLUME[,VOLUME...]")
+	}
+	if req.ProjectID == "" {
+		req.ProjectID = "default"
+	}
+	if req.NetworkID == "" {
+		return catalog.Cluster{}, fmt.Errorf("invalid cluster: give --network (a network of project %s on %s/%s)", req.ProjectID, req.Provider, req.Region)
+	}
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: "register-" + req.ID, TaskQueue: c.TaskQueue,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		StaticSummary:         "Register cluster " + req.ID,
+	}, workflows.RegisterClusterWorkflowName, req)
+	if err != nil {
+		return catalog.Cluster{}, fmt.Errorf("registering cluster %s: %w", req.ID, err)
+	}
+	var cl catalog.Cluster
+	if err := run.Get(ctx, &cl); err != nil {
+		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) {
+			return cl, errors.New(appErr.Message())
+		}
+		return cl, err
+	}
+	return cl, nil
 }
