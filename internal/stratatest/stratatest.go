@@ -24,6 +24,7 @@ import (
 	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/catalog/catalogtest"
+	"github.com/stratabackup/strata/internal/fakeclouds"
 	"github.com/stratabackup/strata/internal/zapadapter"
 	"github.com/stratabackup/strata/providers"
 	"github.com/stratabackup/strata/providers/local"
@@ -95,8 +96,10 @@ type Env struct {
 	Local   *local.Provider
 	Strata  *strata.Client
 	Config  activities.Config
-	worker  worker.Worker
-	logger  *zap.Logger
+	// Clouds, when set, are the AWS and GCP fakes the worker also serves.
+	Clouds *fakeclouds.Clouds
+	worker worker.Worker
+	logger *zap.Logger
 }
 
 var queues atomic.Int64
@@ -104,12 +107,45 @@ var queues atomic.Int64
 // NewEnv builds an environment and starts its worker.
 func (s *Server) NewEnv(t *testing.T, cfg activities.Config) *Env {
 	t.Helper()
+	return s.newEnv(t, cfg, nil)
+}
+
+// Networks of the fake clouds' regions, in project "default".
+const (
+	AWSNetwork = "aws-net"
+	GCPNetwork = "gcp-net"
+)
+
+// NewCloudEnv is NewEnv whose worker also serves AWS and GCP clusters, on
+// in-process wire-level fakes of those clouds.
+func (s *Server) NewCloudEnv(t *testing.T, cfg activities.Config, snapshotDuration time.Duration) *Env {
+	t.Helper()
+	c, err := fakeclouds.Start(context.Background(), fakeclouds.Options{SnapshotDuration: snapshotDuration, Fast: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	e := s.newEnv(t, cfg, c)
+	for _, n := range []catalog.Network{
+		{ID: AWSNetwork, ProjectID: "default", Provider: "aws", Region: fakeclouds.AWSRegion},
+		{ID: GCPNetwork, ProjectID: "default", Provider: "gcp", Region: fakeclouds.GCPRegion},
+	} {
+		if _, err := e.Strata.CreateNetwork(context.Background(), n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
+}
+
+func (s *Server) newEnv(t *testing.T, cfg activities.Config, clouds *fakeclouds.Clouds) *Env {
+	t.Helper()
 	e := &Env{
 		T: t, Server: s, Config: cfg,
 		TaskQueue:  fmt.Sprintf("strata-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), queues.Add(1)),
 		CatalogDSN: catalogtest.SQLiteDSN(t),
 		DataDir:    t.TempDir(),
 		logger:     zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
+		Clouds:     clouds,
 	}
 	e.Catalog = catalogtest.Open(t, e.CatalogDSN)
 	e.Root = filepath.Join(e.DataDir, "local")
@@ -144,10 +180,13 @@ func (e *Env) StartWorker() {
 		e.Strata.Provisioners["local"] = e.Local
 	}
 	w := worker.New(e.Server.Client, e.TaskQueue, worker.Options{WorkflowPanicPolicy: worker.FailWorkflow})
+	reg := providers.Registry{local.Name: e.Local}
+	provs := map[string]providers.Provisioner{local.Name: e.Local.Provisioner()}
+	if e.Clouds != nil {
+		e.Clouds.Register(reg, provs)
+	}
 	workflows.Register(w, &activities.Activities{
-		Catalog: e.Catalog, Providers: providers.Registry{local.Name: e.Local},
-		Provisioners: map[string]providers.Provisioner{local.Name: e.Local.Provisioner()},
-		Config:       e.Config, Logger: e.logger,
+		Catalog: e.Catalog, Providers: reg, Provisioners: provs, Config: e.Config, Logger: e.logger,
 	})
 	if err := w.Start(); err != nil {
 		e.T.Fatal(err)
