@@ -10,8 +10,11 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.uber.org/zap"
 
+	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/devserver"
 	"github.com/stratabackup/strata/internal/devenv"
+	"github.com/stratabackup/strata/internal/fakeclouds"
 	"github.com/stratabackup/strata/internal/zapadapter"
 	"github.com/stratabackup/strata/starter/strata"
 	"github.com/stratabackup/strata/workflows"
@@ -50,6 +53,13 @@ func runDev(ctx context.Context, o options, logger *zap.Logger) error {
 	if err != nil {
 		return err
 	}
+	if o.fakeClouds {
+		more, err := startFakeClouds(ctx, &d, o, logger)
+		if err != nil {
+			return err
+		}
+		created = append(created, more...)
+	}
 
 	tc, err := client.DialContext(ctx, client.Options{
 		HostPort: srv.FrontendHostPort(), Namespace: srv.Namespace(), Logger: zapadapter.New(logger.Named("sdk")),
@@ -84,6 +94,55 @@ func ensureDemoClusters(ctx context.Context, d deps) ([]string, error) {
 			return nil, fmt.Errorf("creating demo cluster %s: %w", spec.ID, err)
 		}
 		created = append(created, spec.ID)
+	}
+	return created, nil
+}
+
+// startFakeClouds runs the AWS and GCP fakes in this process, serves them
+// like real regions, and registers a demo cluster on each. The fakes keep
+// state in memory: after a restart their demo volumes are seeded again
+// under the same IDs, but earlier snapshots are gone (restores of those
+// backups then fail validation, as they would at a real cloud).
+func startFakeClouds(ctx context.Context, d *deps, o options, logger *zap.Logger) ([]string, error) {
+	c, err := fakeclouds.Start(ctx, fakeclouds.Options{Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, c.Close)
+	c.Register(d.providers, d.provisioners)
+	cl := strata.New(nil, d.catalog)
+	for _, n := range []catalog.Network{
+		{ID: "aws-default", ProjectID: "default", Provider: "aws", Region: fakeclouds.AWSRegion},
+		{ID: "gcp-default", ProjectID: "default", Provider: "gcp", Region: fakeclouds.GCPRegion},
+	} {
+		if _, err := d.catalog.GetNetwork(ctx, n.ID); err != nil {
+			if _, err := cl.CreateNetwork(ctx, n); err != nil {
+				return nil, err
+			}
+		}
+	}
+	acts := d.activities(o.cfg, logger)
+	demos := []activities.RegisterClusterInput{
+		{ID: "demo-aws", Description: "demo cluster on the AWS fake", Provider: "aws", Region: fakeclouds.AWSRegion, ProjectID: "default", NetworkID: "aws-default"},
+		{ID: "demo-gcp", Description: "demo cluster on the GCP fake", Provider: "gcp", Region: fakeclouds.GCPRegion, ProjectID: "default", NetworkID: "gcp-default"},
+	}
+	for i := 1; i <= 3; i++ {
+		id := fmt.Sprintf("vol-0de%014d", i)
+		c.AWS.AddVolume(id, fakeclouds.AWSZone, 20)
+		demos[0].Nodes = append(demos[0].Nodes, activities.RegisterNode{ID: fmt.Sprintf("demo-aws-n%d", i), VolumeRefs: []string{id}})
+	}
+	demos[1].Nodes = []activities.RegisterNode{{ID: "demo-gcp-n1", VolumeRefs: []string{
+		c.GCP.AddDisk(fakeclouds.GCPZone, "demo-gcp-data", 20), c.GCP.AddDisk(fakeclouds.GCPZone, "demo-gcp-wal", 10),
+	}}}
+	var created []string
+	for _, in := range demos {
+		if _, err := d.catalog.GetCluster(ctx, in.ID); err == nil {
+			continue
+		}
+		if _, err := acts.RegisterCluster(ctx, in); err != nil {
+			return nil, fmt.Errorf("registering demo cluster %s: %w", in.ID, err)
+		}
+		created = append(created, in.ID)
 	}
 	return created, nil
 }

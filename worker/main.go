@@ -36,6 +36,12 @@ type options struct {
 	uiPort          int
 	logLevel        string
 	cfg             activities.Config
+	awsRegions      string
+	awsEndpoint     string
+	gcpProject      string
+	gcpRegions      string
+	gcpEndpoint     string
+	fakeClouds      bool
 }
 
 func main() {
@@ -66,6 +72,12 @@ func parseFlags(args []string) options {
 	fs.IntVar(&o.temporalPort, "temporal-port", 7233, "dev: the embedded Temporal frontend's port")
 	fs.IntVar(&o.uiPort, "ui-port", 8233, "dev: the Web UI's port (-1 disables the UI)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.awsRegions, "aws-regions", os.Getenv("STRATA_AWS_REGIONS"), "serve AWS clusters in these regions (comma-separated; credentials from the AWS default chain) (env STRATA_AWS_REGIONS)")
+	fs.StringVar(&o.awsEndpoint, "aws-endpoint", os.Getenv("STRATA_AWS_ENDPOINT"), "EC2 endpoint override, for private endpoints (env STRATA_AWS_ENDPOINT)")
+	fs.StringVar(&o.gcpProject, "gcp-project", envOr("STRATA_GCP_PROJECT", os.Getenv("GOOGLE_CLOUD_PROJECT")), "serve GCP clusters of this project (credentials: Application Default Credentials) (env STRATA_GCP_PROJECT or GOOGLE_CLOUD_PROJECT)")
+	fs.StringVar(&o.gcpRegions, "gcp-regions", os.Getenv("STRATA_GCP_REGIONS"), "GCP regions to serve (comma-separated) (env STRATA_GCP_REGIONS)")
+	fs.StringVar(&o.gcpEndpoint, "gcp-endpoint", os.Getenv("STRATA_GCP_ENDPOINT"), "Compute Engine endpoint override (env STRATA_GCP_ENDPOINT)")
+	fs.BoolVar(&o.fakeClouds, "fake-clouds", false, "dev: also run in-process AWS and GCP fakes with a demo cluster on each")
 	fs.DurationVar(&o.cfg.DefaultBackupTimeout, "backup-timeout", o.cfg.DefaultBackupTimeout, "snapshot deadline for backups that name none")
 	fs.DurationVar(&o.cfg.MaxBackupTimeout, "max-backup-timeout", o.cfg.MaxBackupTimeout, "longest timeout a backup may ask for")
 	fs.DurationVar(&o.cfg.LockTTL, "lock-ttl", o.cfg.LockTTL, "cluster lock lease; renewed while a backup runs, lapses this long after its holder died")
@@ -118,6 +130,9 @@ func run(ctx context.Context, o options, logger *zap.Logger) error {
 	o.dataDir = abs
 	if o.dev {
 		return runDev(ctx, o, logger)
+	}
+	if o.fakeClouds {
+		return errors.New("--fake-clouds goes with --dev")
 	}
 	if o.catalog == "" {
 		return errors.New("no catalog: give --catalog postgres://... (or STRATA_CATALOG), or run with --dev")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -17,17 +18,25 @@ import (
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/internal/zapadapter"
 	"github.com/stratabackup/strata/providers"
+	"github.com/stratabackup/strata/providers/aws"
+	"github.com/stratabackup/strata/providers/gcp"
 	"github.com/stratabackup/strata/providers/local"
 	"github.com/stratabackup/strata/workflows"
 )
 
 // deps are what the activities run on.
 type deps struct {
-	catalog catalog.Store
-	local   *local.Provider
+	catalog      catalog.Store
+	local        *local.Provider
+	providers    providers.Registry
+	provisioners map[string]providers.Provisioner
+	closers      []func()
 }
 
-func (d deps) Close() {
+func (d *deps) Close() {
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i]()
+	}
 	if d.local != nil {
 		_ = d.local.Close()
 	}
@@ -49,7 +58,50 @@ func openDeps(ctx context.Context, o options, logger *zap.Logger) (deps, error) 
 		return d, err
 	}
 	d.local = lp
+	d.providers = providers.Registry{lp.Name(): lp}
+	d.provisioners = map[string]providers.Provisioner{lp.Name(): lp.Provisioner()}
+	if err := openClouds(ctx, o, &d, logger); err != nil {
+		d.Close()
+		return d, err
+	}
 	return d, nil
+}
+
+// openClouds adds one provider per configured cloud region: one SDK client
+// and one set of rate-limit buckets per region, shared by all activities.
+func openClouds(ctx context.Context, o options, d *deps, logger *zap.Logger) error {
+	for _, region := range splitList(o.awsRegions) {
+		p, err := aws.New(ctx, aws.Options{Region: region, Endpoint: o.awsEndpoint, Logger: logger.Named("aws")})
+		if err != nil {
+			return fmt.Errorf("aws provider for %s: %w", region, err)
+		}
+		d.providers[providers.Key("aws", region)] = p
+		d.provisioners[providers.Key("aws", region)] = p.Provisioner()
+	}
+	regions := splitList(o.gcpRegions)
+	if len(regions) > 0 && o.gcpProject == "" {
+		return errors.New("--gcp-regions needs --gcp-project (or STRATA_GCP_PROJECT)")
+	}
+	for _, region := range regions {
+		p, err := gcp.New(ctx, gcp.Options{Project: o.gcpProject, Region: region, Endpoint: o.gcpEndpoint, Logger: logger.Named("gcp")})
+		if err != nil {
+			return fmt.Errorf("gcp provider for %s: %w", region, err)
+		}
+		d.providers[providers.Key("gcp", region)] = p
+		d.provisioners[providers.Key("gcp", region)] = p.Provisioner()
+		d.closers = append(d.closers, func() { p.Close() })
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func runProduction(ctx context.Context, o options, logger *zap.Logger) error {
@@ -91,13 +143,7 @@ func serve(ctx context.Context, tc client.Client, d deps, cfg activities.Config,
 		// before they are cancelled, so another worker resumes promptly.
 		WorkerStopTimeout: 10 * time.Second,
 	})
-	workflows.Register(w, &activities.Activities{
-		Catalog:      d.catalog,
-		Providers:    providers.Registry{d.local.Name(): d.local},
-		Provisioners: map[string]providers.Provisioner{d.local.Name(): d.local.Provisioner()},
-		Config:       cfg,
-		Logger:       logger.Named("activities"),
-	})
+	workflows.Register(w, d.activities(cfg, logger))
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting worker: %w", err)
 	}
@@ -105,6 +151,12 @@ func serve(ctx context.Context, tc client.Client, d deps, cfg activities.Config,
 	logger.Info("stopping worker")
 	w.Stop()
 	return nil
+}
+
+func (d deps) activities(cfg activities.Config, logger *zap.Logger) *activities.Activities {
+	return &activities.Activities{
+		Catalog: d.catalog, Providers: d.providers, Provisioners: d.provisioners, Config: cfg, Logger: logger.Named("activities"),
+	}
 }
 
 // checkSearchAttributes fails with the command to run when the namespace
