@@ -63,7 +63,8 @@ var clouds = []cloud{
 func cloudCluster(t *testing.T, e *stratatest.Env, c cloud, id string) (catalog.Cluster, []string) {
 	t.Helper()
 	var handles []string
-	req := workflows.RegisterClusterRequest{ID: id, Provider: c.name, Region: c.region, NetworkID: c.network}
+	// No network: the project's only network in that region is used.
+	req := workflows.RegisterClusterRequest{ID: id, Provider: c.name, Region: c.region}
 	for i := 1; i <= 2; i++ {
 		ref, h := c.newVolume(e, fmt.Sprintf("%s-disk-%d", id, i), 10+i)
 		handles = append(handles, h)
@@ -71,6 +72,7 @@ func cloudCluster(t *testing.T, e *stratatest.Env, c cloud, id string) (catalog.
 	}
 	cl, err := e.Strata.RegisterCluster(ctxT(t), req)
 	require.NoError(t, err)
+	require.Equal(t, c.network, cl.NetworkID)
 	return cl, handles
 }
 

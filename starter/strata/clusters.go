@@ -202,7 +202,22 @@ func (c *Client) RegisterCluster(ctx context.Context, req workflows.RegisterClus
 		req.ProjectID = "default"
 	}
 	if req.NetworkID == "" {
-		return catalog.Cluster{}, fmt.Errorf("invalid cluster: give --network (a network of project %s on %s/%s)", req.ProjectID, req.Provider, req.Region)
+		// The project's one network in that provider and region, if unique.
+		nets, err := c.Catalog.ListNetworks(ctx, req.ProjectID)
+		if err != nil {
+			return catalog.Cluster{}, err
+		}
+		var match []string
+		for _, n := range nets {
+			if n.Provider == req.Provider && n.Region == req.Region {
+				match = append(match, n.ID)
+			}
+		}
+		if len(match) != 1 {
+			return catalog.Cluster{}, fmt.Errorf("invalid cluster: give --network: project %s has %d networks on %s/%s %v (create one with `starter network create NAME --project %s --provider %s --region %s`)",
+				req.ProjectID, len(match), req.Provider, req.Region, match, req.ProjectID, req.Provider, req.Region)
+		}
+		req.NetworkID = match[0]
 	}
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: "register-" + req.ID, TaskQueue: c.TaskQueue,
