@@ -84,7 +84,7 @@ func (s *sqlStore) StartDeletion(ctx context.Context, backupID string, at time.T
 			return err
 		}
 		switch cur {
-		case BackupCompleted, BackupDefunct, BackupDeleting:
+		case BackupCompleted, BackupDefunct, BackupMissing, BackupDeleting:
 		default:
 			return &TransitionError{BackupID: backupID, From: cur, To: BackupDeleting}
 		}

@@ -189,12 +189,16 @@ const (
 	BackupDeleting BackupStatus = "Deleting"
 	// BackupDeleted: every snapshot is gone; the record stays for history.
 	BackupDeleted BackupStatus = "Deleted"
+	// BackupMissing: it was Completed, but the reconciler found some of its
+	// snapshots gone at the provider (deleted out of band): it cannot be
+	// restored.
+	BackupMissing BackupStatus = "Missing"
 )
 
 // Terminal reports whether the backup's own workflow has ended: it is
 // Completed or Defunct (or past them, being or having been deleted).
 func (s BackupStatus) Terminal() bool {
-	return s == BackupCompleted || s == BackupDefunct || s == BackupDeleting || s == BackupDeleted
+	return s == BackupCompleted || s == BackupDefunct || s == BackupMissing || s == BackupDeleting || s == BackupDeleted
 }
 
 // Backup is one backup of a cluster: one snapshot per volume.

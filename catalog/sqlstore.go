@@ -817,7 +817,7 @@ func (s *sqlStore) ListBackups(ctx context.Context, f BackupFilter) ([]Backup, e
 
 func validBackupStatus(st BackupStatus) bool {
 	switch st {
-	case BackupPending, BackupInProgress, BackupCompleted, BackupDefunct, BackupDeleting, BackupDeleted:
+	case BackupPending, BackupInProgress, BackupCompleted, BackupDefunct, BackupMissing, BackupDeleting, BackupDeleted:
 		return true
 	}
 	return false

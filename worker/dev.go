@@ -75,8 +75,11 @@ func runDev(ctx context.Context, o options, logger *zap.Logger) error {
 		return err
 	}
 	defer os.Remove(filepath.Join(o.dataDir, devenv.FileName))
+	if err := strata.New(tc, d.catalog).EnsureReconcileSchedule(ctx, o.reconcileEvery, o.reconcileGrace); err != nil {
+		return err
+	}
 	printBanner(o, srv, created)
-	return serve(ctx, tc, d, o.cfg, logger)
+	return serve(ctx, tc, &d, o.cfg, logger)
 }
 
 func ensureDemoClusters(ctx context.Context, d deps) ([]string, error) {

@@ -42,6 +42,8 @@ type options struct {
 	gcpRegions      string
 	gcpEndpoint     string
 	fakeClouds      bool
+	reconcileEvery  time.Duration
+	reconcileGrace  time.Duration
 }
 
 func main() {
@@ -77,6 +79,8 @@ func parseFlags(args []string) options {
 	fs.StringVar(&o.gcpProject, "gcp-project", envOr("STRATA_GCP_PROJECT", os.Getenv("GOOGLE_CLOUD_PROJECT")), "serve GCP clusters of this project (credentials: Application Default Credentials) (env STRATA_GCP_PROJECT or GOOGLE_CLOUD_PROJECT)")
 	fs.StringVar(&o.gcpRegions, "gcp-regions", os.Getenv("STRATA_GCP_REGIONS"), "GCP regions to serve (comma-separated) (env STRATA_GCP_REGIONS)")
 	fs.StringVar(&o.gcpEndpoint, "gcp-endpoint", os.Getenv("STRATA_GCP_ENDPOINT"), "Compute Engine endpoint override (env STRATA_GCP_ENDPOINT)")
+	fs.DurationVar(&o.reconcileEvery, "reconcile-every", time.Hour, "run the orphan-snapshot reconciler on a Temporal Schedule this often (0: no schedule)")
+	fs.DurationVar(&o.reconcileGrace, "reconcile-grace", time.Hour, "the reconciler leaves orphans younger than this alone")
 	fs.BoolVar(&o.fakeClouds, "fake-clouds", false, "dev: also run in-process AWS and GCP fakes with a demo cluster on each")
 	fs.DurationVar(&o.cfg.DefaultBackupTimeout, "backup-timeout", o.cfg.DefaultBackupTimeout, "snapshot deadline for backups that name none")
 	fs.DurationVar(&o.cfg.MaxBackupTimeout, "max-backup-timeout", o.cfg.MaxBackupTimeout, "longest timeout a backup may ask for")

@@ -21,6 +21,7 @@ import (
 	"github.com/stratabackup/strata/providers/aws"
 	"github.com/stratabackup/strata/providers/gcp"
 	"github.com/stratabackup/strata/providers/local"
+	"github.com/stratabackup/strata/starter/strata"
 	"github.com/stratabackup/strata/workflows"
 )
 
@@ -133,11 +134,14 @@ func runProduction(ctx context.Context, o options, logger *zap.Logger) error {
 		return err
 	}
 	logger.Info("strata worker starting", zap.String("temporal", opts.HostPort), zap.String("namespace", opts.Namespace), zap.String("taskQueue", workflows.TaskQueue))
-	return serve(ctx, tc, d, o.cfg, logger)
+	if err := strata.New(tc, d.catalog).EnsureReconcileSchedule(ctx, o.reconcileEvery, o.reconcileGrace); err != nil {
+		return err
+	}
+	return serve(ctx, tc, &d, o.cfg, logger)
 }
 
 // serve runs the worker until ctx ends.
-func serve(ctx context.Context, tc client.Client, d deps, cfg activities.Config, logger *zap.Logger) error {
+func serve(ctx context.Context, tc client.Client, d *deps, cfg activities.Config, logger *zap.Logger) error {
 	w := worker.New(tc, workflows.TaskQueue, worker.Options{
 		// Give running activities a moment to record their last heartbeat
 		// before they are cancelled, so another worker resumes promptly.

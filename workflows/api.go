@@ -8,6 +8,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/retention"
 )
@@ -213,4 +214,25 @@ type RegisterClusterRequest struct {
 type RegisterNode struct {
 	ID      string   `json:"id"`
 	Volumes []string `json:"volumes"`
+}
+
+const (
+	// ReconcileWorkflowName finds and deletes orphan snapshots and marks
+	// backups whose snapshots are gone. The worker runs it on the Temporal
+	// Schedule ReconcileScheduleID.
+	ReconcileWorkflowName = "ReconcileWorkflow"
+	ReconcileScheduleID   = "strata-reconcile"
+)
+
+// ReconcileRequest is ReconcileWorkflow's input.
+type ReconcileRequest struct {
+	// Grace: orphans younger than this are left alone (default 1h).
+	Grace  catalog.Duration `json:"grace,omitempty"`
+	DryRun bool             `json:"dryRun,omitempty"`
+}
+
+// ReconcileResult says what a reconciliation found and, unless dry-run, did.
+type ReconcileResult struct {
+	Plan    activities.ReconcilePlan `json:"plan"`
+	Applied bool                     `json:"applied"`
 }

@@ -25,6 +25,7 @@ func RegisterWorkflows(r WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(PruneWorkflow, workflow.RegisterOptions{Name: PruneWorkflowName})
 	r.RegisterWorkflowWithOptions(RestoreWorkflow, workflow.RegisterOptions{Name: RestoreWorkflowName})
 	r.RegisterWorkflowWithOptions(RegisterClusterWorkflow, workflow.RegisterOptions{Name: RegisterClusterWorkflowName})
+	r.RegisterWorkflowWithOptions(ReconcileWorkflow, workflow.RegisterOptions{Name: ReconcileWorkflowName})
 }
 
 // Register registers every Strata workflow and the activities they call.

@@ -1,0 +1,217 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/providers"
+)
+
+// PlanReconcileInput asks for a reconciliation plan at a time.
+type PlanReconcileInput struct {
+	Grace time.Duration
+	Now   time.Time
+}
+
+// Orphan is a snapshot at a provider that no live backup owns.
+type Orphan struct {
+	Provider   string    `json:"provider"`
+	SnapshotID string    `json:"snapshotId"`
+	BackupID   string    `json:"backupId"`
+	ClusterID  string    `json:"clusterId"`
+	VolumeID   string    `json:"volumeId"`
+	CreatedAt  time.Time `json:"createdAt"`
+	Reason     string    `json:"reason"`
+}
+
+// Missing is a Completed backup's snapshot that is gone at its provider.
+type Missing struct {
+	BackupID   string `json:"backupId"`
+	ClusterID  string `json:"clusterId"`
+	VolumeID   string `json:"volumeId"`
+	SnapshotID string `json:"snapshotId"`
+}
+
+// ReconcilePlan is what a reconciliation deletes and marks.
+type ReconcilePlan struct {
+	Orphans []Orphan  `json:"orphans"`
+	Missing []Missing `json:"missing"`
+	// Skipped counts snapshots left alone: younger than the grace period,
+	// or owned by a backup that is still running or being deleted.
+	Skipped int `json:"skipped"`
+}
+
+// PlanReconcile compares every provider's Strata-tagged snapshots with the
+// catalog. Orphans: snapshots of Defunct or Deleted backups, or of backups
+// the catalog does not know, older than the grace period (a timed-out
+// backup's snapshot may complete, and cost money, long after the backup
+// ended). Missing: snapshots of Completed backups that are gone.
+func (a *Activities) PlanReconcile(ctx context.Context, in PlanReconcileInput) (ReconcilePlan, error) {
+	plan := ReconcilePlan{Orphans: []Orphan{}, Missing: []Missing{}}
+	backups := map[string]*catalog.Backup{}
+	lookup := func(id string) (*catalog.Backup, error) {
+		if b, ok := backups[id]; ok {
+			return b, nil
+		}
+		b, err := a.Catalog.GetBackup(ctx, id)
+		if catalog.IsNotFound(err) {
+			backups[id] = nil
+			return nil, nil
+		}
+		if err != nil {
+			return nil, classify(err, "backup "+id)
+		}
+		backups[id] = &b
+		return &b, nil
+	}
+	for _, key := range sortedKeys(a.Providers) {
+		p := a.Providers[key]
+		snaps, err := p.ListSnapshots(ctx, providers.SnapshotFilter{})
+		if err != nil {
+			return plan, classify(err, "listing snapshots at "+key)
+		}
+		for _, s := range snaps {
+			b, err := lookup(s.BackupID)
+			if err != nil {
+				return plan, err
+			}
+			var why string
+			switch {
+			case b == nil:
+				why = "backup unknown to the catalog"
+			case b.Status == catalog.BackupDefunct:
+				why = "backup is Defunct: " + b.Reason
+			case b.Status == catalog.BackupDeleted:
+				why = "backup is Deleted"
+			default:
+				continue // Completed, Missing, running or being deleted: not an orphan
+			}
+			if in.Now.Sub(s.CreatedAt) < in.Grace {
+				plan.Skipped++
+				continue
+			}
+			plan.Orphans = append(plan.Orphans, Orphan{Provider: key, SnapshotID: s.ID, BackupID: s.BackupID, ClusterID: s.ClusterID,
+				VolumeID: s.VolumeID, CreatedAt: s.CreatedAt, Reason: why})
+		}
+	}
+	missing, err := a.findMissing(ctx)
+	if err != nil {
+		return plan, err
+	}
+	plan.Missing = append(plan.Missing, missing...)
+	return plan, nil
+}
+
+// findMissing asks each provider, in one batched call per cluster, for the
+// snapshots of every Completed backup.
+func (a *Activities) findMissing(ctx context.Context) ([]Missing, error) {
+	done, err := a.Catalog.ListBackups(ctx, catalog.BackupFilter{Statuses: []catalog.BackupStatus{catalog.BackupCompleted}})
+	if err != nil {
+		return nil, classify(err, "listing Completed backups")
+	}
+	byCluster := map[string][]catalog.Backup{}
+	for _, b := range done {
+		byCluster[b.ClusterID] = append(byCluster[b.ClusterID], b)
+	}
+	var out []Missing
+	for _, clusterID := range sortedKeys(byCluster) {
+		cl, err := a.Catalog.GetCluster(ctx, clusterID)
+		if err != nil {
+			return nil, classify(err, "cluster "+clusterID)
+		}
+		p, err := a.Providers.For(cl.Provider, cl.Region)
+		if err != nil {
+			continue // this worker does not serve that cloud region
+		}
+		var ids []string
+		for _, b := range byCluster[clusterID] {
+			for _, s := range b.Snapshots {
+				ids = append(ids, s.SnapshotID)
+			}
+		}
+		got, err := p.GetSnapshots(ctx, ids)
+		if err != nil {
+			return nil, classify(err, "cluster "+clusterID)
+		}
+		exists := map[string]bool{}
+		for _, s := range got {
+			exists[s.ID] = true
+		}
+		for _, b := range byCluster[clusterID] {
+			for _, s := range b.Snapshots {
+				if !exists[s.SnapshotID] {
+					out = append(out, Missing{BackupID: b.ID, ClusterID: b.ClusterID, VolumeID: s.VolumeID, SnapshotID: s.SnapshotID})
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// ApplyReconcile deletes the orphans (gone already counts as deleted) and
+// records them on their backups when the catalog knows them, and marks the
+// backups with missing snapshots Missing. Idempotent.
+func (a *Activities) ApplyReconcile(ctx context.Context, plan ReconcilePlan) error {
+	var errs []error
+	for _, o := range plan.Orphans {
+		p, ok := a.Providers[o.Provider]
+		if !ok {
+			continue
+		}
+		if err := p.DeleteSnapshot(ctx, o.SnapshotID); err != nil {
+			errs = append(errs, classify(err, fmt.Sprintf("orphan snapshot %s (backup %s)", o.SnapshotID, o.BackupID)))
+			continue
+		}
+		if b, err := a.Catalog.GetBackup(ctx, o.BackupID); err == nil {
+			_ = a.Catalog.UpsertSnapshots(ctx, b.ID, []catalog.Snapshot{{NodeID: nodeOf(b, o.VolumeID), VolumeID: o.VolumeID, SnapshotID: o.SnapshotID, Status: catalog.SnapshotDeleted}})
+		}
+		a.log().Info("orphan snapshot deleted", zap.String("snapshot", o.SnapshotID), zap.String("backup", o.BackupID), zap.String("reason", o.Reason))
+	}
+	marked := map[string]bool{}
+	for _, m := range plan.Missing {
+		if marked[m.BackupID] {
+			continue
+		}
+		marked[m.BackupID] = true
+		var gone []string
+		for _, x := range plan.Missing {
+			if x.BackupID == m.BackupID {
+				gone = append(gone, x.SnapshotID+" ("+x.VolumeID+")")
+			}
+		}
+		_, err := a.Catalog.TransitionBackup(ctx, m.BackupID, catalog.Transition{
+			To: catalog.BackupMissing, From: []catalog.BackupStatus{catalog.BackupCompleted}, At: a.now(),
+			Reason: "SnapshotMissing: snapshots gone at the provider: " + strings.Join(gone, ", "),
+		})
+		var te *catalog.TransitionError
+		if err != nil && !errors.As(err, &te) {
+			errs = append(errs, classify(err, "backup "+m.BackupID))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func nodeOf(b catalog.Backup, volumeID string) string {
+	for _, s := range b.Snapshots {
+		if s.VolumeID == volumeID {
+			return s.NodeID
+		}
+	}
+	return ""
+}

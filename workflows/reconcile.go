@@ -1,0 +1,42 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/stratabackup/strata/activities"
+)
+
+// DefaultReconcileGrace leaves young orphans alone: a snapshot of a backup
+// that just failed may still be settling at the provider.
+const DefaultReconcileGrace = time.Hour
+
+// ReconcileWorkflow plans (every provider's Strata-tagged snapshots against
+// the catalog), then, unless dry-run, deletes orphans and marks backups
+// whose snapshots are gone Missing.
+func ReconcileWorkflow(ctx workflow.Context, req ReconcileRequest) (ReconcileResult, error) {
+	grace := req.Grace.D()
+	if grace == 0 {
+		grace = DefaultReconcileGrace
+	}
+	var res ReconcileResult
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 10 * time.Minute, Summary: "plan reconciliation",
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute, MaximumAttempts: 10},
+	}), a.PlanReconcile, activities.PlanReconcileInput{Grace: grace, Now: workflow.Now(ctx)}).Get(ctx, &res.Plan); err != nil {
+		return res, err
+	}
+	if req.DryRun || (len(res.Plan.Orphans) == 0 && len(res.Plan.Missing) == 0) {
+		return res, nil
+	}
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Minute, Summary: "delete orphans, mark missing",
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumInterval: 2 * time.Minute, MaximumAttempts: 8},
+	}), a.ApplyReconcile, res.Plan).Get(ctx, nil); err != nil {
+		return res, err
+	}
+	res.Applied = true
+	return res, nil
+}
