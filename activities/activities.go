@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/notify"
 	"github.com/stratabackup/strata/providers"
 )
 
@@ -37,6 +38,8 @@ type Config struct {
 	// shows progress without one history event per poll). Zero reports only
 	// completions.
 	ProgressStep int
+	// UIURL is the Temporal Web UI's base URL, for links in notifications.
+	UIURL string
 }
 
 // DefaultConfig is what the worker uses unless told otherwise.
@@ -60,7 +63,9 @@ type Activities struct {
 	// Provisioners bring up restored clusters' nodes, by provider name.
 	Provisioners map[string]providers.Provisioner
 	Config       Config
-	Logger       *zap.Logger
+	// Notifier delivers notifications (nil: a default one).
+	Notifier *notify.Sender
+	Logger   *zap.Logger
 	// Now is the clock for records (defaults to time.Now).
 	Now func() time.Time
 }

@@ -31,6 +31,7 @@ type BackupPlan struct {
 	ClusterID        string
 	Provider         string
 	Region           string
+	ProjectID        string
 	LabelTemplate    string
 	Timeout          time.Duration
 	LockTTL          time.Duration
@@ -67,6 +68,7 @@ func (a *Activities) ValidateBackup(ctx context.Context, in ValidateBackupInput)
 		ClusterID:        cl.ID,
 		Provider:         cl.Provider,
 		Region:           cl.Region,
+		ProjectID:        cl.ProjectID,
 		LabelTemplate:    labels.MustParse(in.Label).String(),
 		Timeout:          timeout,
 		LockTTL:          a.Config.LockTTL,

@@ -174,6 +174,26 @@ var migrations = []migration{
 			`CREATE INDEX restores_created_idx ON restores (created_at DESC)`,
 		},
 	},
+	{
+		version: 4,
+		name:    "notification channels",
+		stmts: []string{
+			`CREATE TABLE channels (
+				id                TEXT PRIMARY KEY,
+				project_id        TEXT NOT NULL REFERENCES projects (id),
+				kind              TEXT NOT NULL,
+				url               TEXT NOT NULL DEFAULT '',
+				secret            TEXT NOT NULL DEFAULT '',
+				email             TEXT NOT NULL DEFAULT '',
+				smtp_host         TEXT NOT NULL DEFAULT '',
+				smtp_user         TEXT NOT NULL DEFAULT '',
+				smtp_password_env TEXT NOT NULL DEFAULT '',
+				sender            TEXT NOT NULL DEFAULT '',
+				created_at        BIGINT NOT NULL
+			)`,
+			`CREATE INDEX channels_project_idx ON channels (project_id, id)`,
+		},
+	},
 }
 
 // migrate applies the migrations this database lacks, each recorded in

@@ -322,3 +322,21 @@ type Transition struct {
 	// PreferredNodeID, when set, is recorded.
 	PreferredNodeID string
 }
+
+// Channel is where a project's notifications go: a generic webhook (JSON,
+// HMAC-signed with Secret), a chat incoming webhook, or email over SMTP. The
+// SMTP password is never stored: SMTPPasswordEnv names an environment
+// variable of the worker.
+type Channel struct {
+	ID              string    `json:"id"`
+	ProjectID       string    `json:"projectId"`
+	Kind            string    `json:"kind"`
+	URL             string    `json:"url,omitempty"`
+	Secret          string    `json:"-"`
+	Email           string    `json:"email,omitempty"`
+	SMTPHost        string    `json:"smtpHost,omitempty"`
+	SMTPUser        string    `json:"smtpUser,omitempty"`
+	SMTPPasswordEnv string    `json:"smtpPasswordEnv,omitempty"`
+	From            string    `json:"from,omitempty"`
+	CreatedAt       time.Time `json:"createdAt"`
+}

@@ -110,6 +110,14 @@ type Store interface {
 	// Running and completed_at for Completed/Failed, reason if non-empty). A
 	// Completed or Failed restore does not change any more.
 	SetRestoreStatus(ctx context.Context, id string, status RestoreStatus, reason string, at time.Time) (Restore, error)
+
+	// CreateChannel: ErrExists for a duplicate ID, *NotFoundError{Kind:
+	// "project"} for an unknown project.
+	CreateChannel(ctx context.Context, c Channel) error
+	// ListChannels lists a project's channels (all with projectID ""), by ID.
+	ListChannels(ctx context.Context, projectID string) ([]Channel, error)
+	// DeleteChannel: *NotFoundError for an unknown channel.
+	DeleteChannel(ctx context.Context, id string) error
 }
 
 // InUseError says a backup cannot be deleted because operations use it.

@@ -178,12 +178,9 @@ func (s *Sender) smtpErr(ctx context.Context, ch Channel, step string, err error
 	return permanent(ch, 0, err)
 }
 
+// isLocalhost mirrors net/smtp's rule for allowing PLAIN auth without TLS.
 func isLocalhost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return host == "localhost" || host == "127.0.0.1" || host == "::1"
 }
 
 func localName() string {
@@ -193,7 +190,13 @@ func localName() string {
 // MessageID is the Message-ID of the email for an event: the same event
 // gives the same Message-ID, so mail clients can fold duplicates.
 func MessageID(ev Event) string {
-	return "<" + ev.ID + "@strata.invalid>"
+	id := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_' {
+			return r
+		}
+		return '_'
+	}, ev.ID)
+	return "<" + id + "@strata.invalid>"
 }
 
 // emailMessage renders the RFC 5322 message: headers, then a quoted-printable

@@ -44,6 +44,9 @@ func runDev(ctx context.Context, o options, logger *zap.Logger) error {
 	}
 	defer srv.Stop()
 
+	if o.cfg.UIURL == "" {
+		o.cfg.UIURL = srv.UIURL()
+	}
 	d, err := openDeps(ctx, o, logger)
 	if err != nil {
 		return err

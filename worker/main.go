@@ -81,6 +81,7 @@ func parseFlags(args []string) options {
 	fs.StringVar(&o.gcpEndpoint, "gcp-endpoint", os.Getenv("STRATA_GCP_ENDPOINT"), "Compute Engine endpoint override (env STRATA_GCP_ENDPOINT)")
 	fs.DurationVar(&o.reconcileEvery, "reconcile-every", time.Hour, "run the orphan-snapshot reconciler on a Temporal Schedule this often (0: no schedule)")
 	fs.DurationVar(&o.reconcileGrace, "reconcile-grace", time.Hour, "the reconciler leaves orphans younger than this alone")
+	fs.StringVar(&o.cfg.UIURL, "ui-url", os.Getenv("STRATA_UI_URL"), "Temporal Web UI base URL for links in notifications (env STRATA_UI_URL; dev: the embedded UI)")
 	fs.BoolVar(&o.fakeClouds, "fake-clouds", false, "dev: also run in-process AWS and GCP fakes with a demo cluster on each")
 	fs.DurationVar(&o.cfg.DefaultBackupTimeout, "backup-timeout", o.cfg.DefaultBackupTimeout, "snapshot deadline for backups that name none")
 	fs.DurationVar(&o.cfg.MaxBackupTimeout, "max-backup-timeout", o.cfg.MaxBackupTimeout, "longest timeout a backup may ask for")

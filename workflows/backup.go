@@ -14,6 +14,7 @@ import (
 
 	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/notify"
 )
 
 // a is only used to name activities; the worker registers the real struct.
@@ -264,6 +265,15 @@ func (r *backupRun) fail(ctx workflow.Context, err error) error {
 		r.saga.compensate(ctx)
 	}
 	r.setStep(ctx, StepDone)
+	if r.progress.Status == catalog.BackupDefunct {
+		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		sendEvent(dctx, notify.Event{
+			ID: eventID(ctx, notify.BackupDefunct, r.progress.BackupID), Type: notify.BackupDefunct,
+			ProjectID: r.plan.ProjectID, ClusterID: r.plan.ClusterID, BackupID: r.progress.BackupID, JobID: r.req.JobID,
+			Reason:  r.progress.Reason,
+			Summary: fmt.Sprintf("Backup %s of cluster %s is Defunct: %s", r.progress.BackupID, r.plan.ClusterID, code),
+		})
+	}
 	if code == activities.ReasonCancelled {
 		return err
 	}

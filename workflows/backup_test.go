@@ -18,6 +18,7 @@ import (
 
 	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/notify"
 )
 
 // BackupSuite covers every branch of the backup saga with mocked
@@ -28,6 +29,7 @@ type BackupSuite struct {
 	env    *testsuite.TestWorkflowEnvironment
 	calls  []string
 	reason string
+	events []notify.Event
 }
 
 func TestBackupSuite(t *testing.T) { suite.Run(t, new(BackupSuite)) }
@@ -54,7 +56,13 @@ func (s *BackupSuite) SetupTest() {
 	s.env = s.NewTestWorkflowEnvironment()
 	s.env.RegisterWorkflowWithOptions(BackupWorkflow, workflow.RegisterOptions{Name: BackupWorkflowName})
 	s.env.RegisterActivity(&activities.Activities{})
-	s.calls, s.reason = nil, ""
+	s.env.RegisterWorkflowWithOptions(NotifyWorkflow, workflow.RegisterOptions{Name: NotifyWorkflowName})
+	s.env.RegisterWorkflowWithOptions(PruneWorkflow, workflow.RegisterOptions{Name: PruneWorkflowName})
+	s.calls, s.reason, s.events = nil, "", nil
+	s.env.OnWorkflow(NotifyWorkflowName, mock.Anything, mock.Anything).Return(func(_ workflow.Context, ev notify.Event) (NotifyResult, error) {
+		s.events = append(s.events, ev)
+		return NotifyResult{}, nil
+	}).Maybe()
 	s.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
 		s.calls = append(s.calls, info.ActivityType.Name)
 	})
@@ -135,6 +143,7 @@ func (s *BackupSuite) TestInvalidRequestCreatesNothing() {
 	s.run()
 	s.Contains(s.failure(activities.ReasonInvalidRequest), "unknown variable")
 	s.Equal([]string{"ValidateBackup"}, s.calls, "no record, no lock, no compensation")
+	s.Empty(s.events, "a rejected request is the caller's error, not a notification")
 }
 
 func (s *BackupSuite) TestClusterLocked() {
@@ -146,6 +155,10 @@ func (s *BackupSuite) TestClusterLocked() {
 	s.Zero(s.count("ReleaseLock"), "a lock we never took is not released")
 	s.Equal(1, s.count("MarkDefunct"))
 	s.True(strings.HasPrefix(s.defunctReason(), "ClusterLocked: "), s.defunctReason())
+	s.Require().Len(s.events, 1, "a Defunct backup notifies")
+	s.Equal(notify.BackupDefunct, s.events[0].Type)
+	s.Equal(s.defunctReason(), s.events[0].Reason)
+	s.NotEmpty(s.events[0].ID)
 }
 
 func (s *BackupSuite) TestUnhealthyCompensatesInReverse() {
@@ -297,7 +310,6 @@ func TestBackupIDForIsStableAndDistinct(t *testing.T) {
 }
 
 func (s *BackupSuite) TestJobBackupPrunesAfterSuccess() {
-	s.env.RegisterWorkflowWithOptions(PruneWorkflow, workflow.RegisterOptions{Name: PruneWorkflowName})
 	s.happy()
 	pruned := ""
 	s.env.OnWorkflow(PruneWorkflowName, mock.Anything, mock.Anything).Return(func(_ workflow.Context, req PruneRequest) (PruneResult, error) {
@@ -311,7 +323,6 @@ func (s *BackupSuite) TestJobBackupPrunesAfterSuccess() {
 }
 
 func (s *BackupSuite) TestFailedJobBackupDoesNotPrune() {
-	s.env.RegisterWorkflowWithOptions(PruneWorkflow, workflow.RegisterOptions{Name: PruneWorkflowName})
 	s.env.OnActivity(a.CheckHealth, mock.Anything, mock.Anything).Return(activities.HealthResult{},
 		temporal.NewNonRetryableApplicationError("unhealthy", activities.ReasonClusterUnhealthy, nil))
 	s.happy()

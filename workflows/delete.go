@@ -10,6 +10,7 @@ import (
 
 	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/notify"
 )
 
 // DeleteBackupWorkflow deletes a backup, in order and idempotently:
@@ -44,6 +45,11 @@ func DeleteBackupWorkflow(ctx workflow.Context, req DeleteBackupRequest) (catalo
 		if code == activities.ReasonCancelled {
 			return b, err
 		}
+		sendEvent(dctx, notify.Event{
+			ID: eventID(ctx, notify.DeletionFailing, req.BackupID), Type: notify.DeletionFailing,
+			ClusterID: b.ClusterID, BackupID: req.BackupID, JobID: b.JobID, Reason: reason,
+			Summary: "Deleting backup " + req.BackupID + " keeps failing; retry with `starter backup delete " + req.BackupID + "`",
+		})
 		return b, temporal.NewNonRetryableApplicationError(reason, activities.ReasonDeleteFailed, nil)
 	}
 	err = workflow.ExecuteActivity(stepOptions(ctx, "mark Deleted"), a.FinishDeletion, activities.BackupRef{BackupID: req.BackupID}).Get(ctx, &b)

@@ -26,6 +26,7 @@ func RegisterWorkflows(r WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(RestoreWorkflow, workflow.RegisterOptions{Name: RestoreWorkflowName})
 	r.RegisterWorkflowWithOptions(RegisterClusterWorkflow, workflow.RegisterOptions{Name: RegisterClusterWorkflowName})
 	r.RegisterWorkflowWithOptions(ReconcileWorkflow, workflow.RegisterOptions{Name: ReconcileWorkflowName})
+	r.RegisterWorkflowWithOptions(NotifyWorkflow, workflow.RegisterOptions{Name: NotifyWorkflowName})
 }
 
 // Register registers every Strata workflow and the activities they call.

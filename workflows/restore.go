@@ -12,6 +12,7 @@ import (
 
 	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/notify"
 )
 
 // RestoreIDsFor derives a restore's ID and its new cluster's ID from the
@@ -168,6 +169,15 @@ func (r *restoreRun) fail(ctx workflow.Context, err error) error {
 	}
 	r.progress.Status = catalog.RestoreFailed
 	r.setStep(ctx, StepDone)
+	if r.plan.BackupID != "" && code != activities.ReasonInvalidRequest {
+		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		sendEvent(dctx, notify.Event{
+			ID: eventID(ctx, notify.RestoreFailed, r.progress.RestoreID), Type: notify.RestoreFailed,
+			ProjectID: r.plan.ProjectID, ClusterID: r.plan.SourceClusterID, BackupID: r.plan.BackupID, RestoreID: r.progress.RestoreID,
+			Reason:  r.progress.Reason,
+			Summary: fmt.Sprintf("Restore %s of backup %s into new cluster %s failed: %s", r.progress.RestoreID, r.plan.BackupID, r.plan.ClusterID, code),
+		})
+	}
 	if code == activities.ReasonCancelled {
 		return err
 	}

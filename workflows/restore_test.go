@@ -28,6 +28,8 @@ func newRestoreCase(t *testing.T, first func(e *testsuite.TestWorkflowEnvironmen
 	rc := &restoreCase{env: (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()}
 	rc.env.RegisterWorkflowWithOptions(RestoreWorkflow, workflow.RegisterOptions{Name: RestoreWorkflowName})
 	rc.env.RegisterActivity(&activities.Activities{})
+	rc.env.RegisterWorkflowWithOptions(NotifyWorkflow, workflow.RegisterOptions{Name: NotifyWorkflowName})
+	rc.env.OnWorkflow(NotifyWorkflowName, mock.Anything, mock.Anything).Return(NotifyResult{}, nil).Maybe()
 	rc.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
 		rc.calls = append(rc.calls, info.ActivityType.Name)
 	})

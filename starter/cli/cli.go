@@ -42,7 +42,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	pf.StringVar(&a.dial.Namespace, "namespace", "", "Temporal namespace (default $TEMPORAL_NAMESPACE, else the dev setup's)")
 	pf.StringVar(&a.taskQueue, "task-queue", "", "Strata's task queue (default \"strata\")")
 	pf.BoolVar(&a.json, "json", false, "print JSON (stable camelCase fields, see README)")
-	root.AddCommand(a.clusterCmd(), a.backupCmd(), a.scheduleCmd(), a.restoreCmd(), a.projectCmd(), a.networkCmd(), a.reconcileCmd())
+	root.AddCommand(a.clusterCmd(), a.backupCmd(), a.scheduleCmd(), a.restoreCmd(), a.projectCmd(), a.networkCmd(), a.reconcileCmd(), a.notifyCmd())
 	err := root.ExecuteContext(ctx)
 	if a.client != nil {
 		_ = a.client.Close()

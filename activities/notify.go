@@ -1,0 +1,97 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/notify"
+)
+
+// ListChannelIDs returns the IDs of the event's project's notification
+// channels; only IDs enter workflow history, never URLs or secrets.
+func (a *Activities) ListChannelIDs(ctx context.Context, ev notify.Event) ([]string, error) {
+	chs, err := a.channelsFor(ctx, ev)
+	if err != nil {
+		return nil, err
+	}
+	only, _ := ev.Details[OnlyChannel].(string)
+	ids := make([]string, 0, len(chs))
+	for _, c := range chs {
+		if only == "" || c.ID == only {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids, nil
+}
+
+// OnlyChannel in an event's details restricts delivery to that channel
+// (`starter notify test`).
+const OnlyChannel = "onlyChannel"
+
+// DeliverInput is one event for one channel.
+type DeliverInput struct {
+	ChannelID string
+	Event     notify.Event
+}
+
+// Deliver sends one event to one channel, once; the activity's retry
+// policy makes delivery at-least-once, and the event ID lets receivers drop
+// duplicates. The channel (with its secrets) is read here, in the worker.
+func (a *Activities) Deliver(ctx context.Context, in DeliverInput) error {
+	chs, err := a.channelsFor(ctx, in.Event)
+	if err != nil {
+		return err
+	}
+	var ch *catalog.Channel
+	for i := range chs {
+		if chs[i].ID == in.ChannelID {
+			ch = &chs[i]
+		}
+	}
+	if ch == nil {
+		return nil // removed since: nothing to deliver to
+	}
+	ev := in.Event
+	if ev.UIURL == "" && a.Config.UIURL != "" {
+		if wf, ok := ev.Details["workflowId"].(string); ok && wf != "" {
+			ev.UIURL = fmt.Sprintf("%s/namespaces/%s/workflows/%s", strings.TrimRight(a.Config.UIURL, "/"),
+				url.PathEscape(activity.GetInfo(ctx).WorkflowNamespace), url.PathEscape(wf))
+		}
+	}
+	sender := a.Notifier
+	if sender == nil {
+		sender = &notify.Sender{}
+	}
+	err = sender.Send(ctx, notify.Channel{
+		ID: ch.ID, ProjectID: ch.ProjectID, Kind: notify.Kind(ch.Kind), URL: ch.URL, Secret: ch.Secret,
+		Email: ch.Email, SMTPHost: ch.SMTPHost, SMTPUser: ch.SMTPUser, SMTPPasswordEnv: ch.SMTPPasswordEnv, From: ch.From,
+	}, ev)
+	if err != nil && !notify.IsRetryable(err) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), "DeliveryFailed", err)
+	}
+	return err
+}
+
+// channelsFor lists the channels of the event's project, or of its
+// cluster's project when the event names only the cluster.
+func (a *Activities) channelsFor(ctx context.Context, ev notify.Event) ([]catalog.Channel, error) {
+	project := ev.ProjectID
+	if project == "" && ev.ClusterID != "" {
+		cl, err := a.Catalog.GetCluster(ctx, ev.ClusterID)
+		if err != nil {
+			return nil, classify(err, "cluster "+ev.ClusterID)
+		}
+		project = cl.ProjectID
+	}
+	if project == "" {
+		return nil, nil
+	}
+	chs, err := a.Catalog.ListChannels(ctx, project)
+	return chs, classify(err, "project "+project)
+}

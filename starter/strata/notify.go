@@ -1,0 +1,81 @@
+package strata
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/notify"
+	"github.com/stratabackup/strata/workflows"
+)
+
+// AddChannel validates and stores a notification channel of a project.
+func (c *Client) AddChannel(ctx context.Context, ch catalog.Channel) (catalog.Channel, error) {
+	if err := toNotify(ch).Validate(); err != nil {
+		return ch, fmt.Errorf("invalid channel: %w", err)
+	}
+	if _, err := c.Catalog.GetProject(ctx, ch.ProjectID); err != nil {
+		return ch, fmt.Errorf("invalid channel: project %q: %w", ch.ProjectID, err)
+	}
+	if ch.ID == "" {
+		ch.ID = "ch-" + randomID(8)
+	}
+	ch.CreatedAt = time.Now().UTC()
+	return ch, c.Catalog.CreateChannel(ctx, ch)
+}
+
+// ListChannels lists a project's channels (all with "").
+func (c *Client) ListChannels(ctx context.Context, projectID string) ([]catalog.Channel, error) {
+	return c.Catalog.ListChannels(ctx, projectID)
+}
+
+// RemoveChannel deletes a channel.
+func (c *Client) RemoveChannel(ctx context.Context, id string) error {
+	return c.Catalog.DeleteChannel(ctx, id)
+}
+
+// TestChannel delivers a test event to one channel through the worker (as
+// real events are: same retries, the worker's secrets) and waits.
+func (c *Client) TestChannel(ctx context.Context, id string) (workflows.NotifyResult, error) {
+	var res workflows.NotifyResult
+	tc, err := c.temporal()
+	if err != nil {
+		return res, err
+	}
+	chs, err := c.Catalog.ListChannels(ctx, "")
+	if err != nil {
+		return res, err
+	}
+	var ch *catalog.Channel
+	for i := range chs {
+		if chs[i].ID == id {
+			ch = &chs[i]
+		}
+	}
+	if ch == nil {
+		return res, fmt.Errorf("channel %q not found (see `starter notify list`)", id)
+	}
+	now := time.Now().UTC()
+	ev := notify.Event{
+		ID: notify.EventID("test", id, now.String()), Type: "test", Time: now, ProjectID: ch.ProjectID,
+		Summary: "Test notification from Strata", Details: map[string]any{activities.OnlyChannel: id},
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "notify-" + ev.ID, TaskQueue: c.TaskQueue, StaticSummary: "Test notification"},
+		workflows.NotifyWorkflowName, ev)
+	if err != nil {
+		return res, err
+	}
+	err = run.Get(ctx, &res)
+	return res, err
+}
+
+func toNotify(ch catalog.Channel) notify.Channel {
+	return notify.Channel{ID: ch.ID, ProjectID: ch.ProjectID, Kind: notify.Kind(ch.Kind), URL: ch.URL, Secret: ch.Secret,
+		Email: ch.Email, SMTPHost: ch.SMTPHost, SMTPUser: ch.SMTPUser, SMTPPasswordEnv: ch.SMTPPasswordEnv, From: ch.From}
+}
