@@ -40,6 +40,9 @@ type Config struct {
 	ProgressStep int
 	// UIURL is the Temporal Web UI's base URL, for links in notifications.
 	UIURL string
+	// FreshnessMultiple: a job is stale when its newest Completed backup is
+	// older than this many intervals.
+	FreshnessMultiple float64
 }
 
 // DefaultConfig is what the worker uses unless told otherwise.
@@ -52,6 +55,7 @@ func DefaultConfig() Config {
 		HeartbeatTimeout:     30 * time.Second,
 		MaxReplicationLag:    30 * time.Second,
 		ProgressStep:         25,
+		FreshnessMultiple:    2,
 	}
 }
 
@@ -63,6 +67,8 @@ type Activities struct {
 	// Provisioners bring up restored clusters' nodes, by provider name.
 	Provisioners map[string]providers.Provisioner
 	Config       Config
+	// ScheduleCounts reads schedules' skipped and missed runs (monitor).
+	ScheduleCounts ScheduleCounts
 	// Notifier delivers notifications (nil: a default one).
 	Notifier *notify.Sender
 	Logger   *zap.Logger

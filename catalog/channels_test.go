@@ -43,3 +43,19 @@ func TestChannels(t *testing.T) {
 		assert.Len(t, got, 1)
 	})
 }
+
+func TestJobMonitor(t *testing.T) {
+	catalogtest.Each(t, func(t *testing.T, s catalog.Store) {
+		ctx := context.Background()
+		mustCluster(t, s, "c")
+		require.NoError(t, s.CreateJob(ctx, catalog.Job{ID: "j", ClusterID: "c", ScheduleID: "strata-j", Retention: catalog.Retention{KeepLast: 1}}))
+		j, err := s.GetJob(ctx, "j")
+		require.NoError(t, err)
+		assert.Equal(t, catalog.JobMonitor{}, j.Monitor)
+		require.NoError(t, s.SetJobMonitor(ctx, "j", catalog.JobMonitor{Stale: true, SeenSkipped: 2, SeenMissed: 1}))
+		j, err = s.GetJob(ctx, "j")
+		require.NoError(t, err)
+		assert.Equal(t, catalog.JobMonitor{Stale: true, SeenSkipped: 2, SeenMissed: 1}, j.Monitor)
+		requireNotFound(t, s.SetJobMonitor(ctx, "nope", catalog.JobMonitor{}), "job", "nope")
+	})
+}

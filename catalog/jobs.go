@@ -13,7 +13,8 @@ import (
 // Every and Offset are stored in whole milliseconds.
 
 const jobColumns = `id, cluster_id, schedule_id, every_ms, offset_ms, label,
-	keep_last, keep_hourly, keep_daily, keep_weekly, paused, created_at, updated_at, deleted_at`
+	keep_last, keep_hourly, keep_daily, keep_weekly, paused, created_at, updated_at, deleted_at,
+	stale, seen_skipped, seen_missed`
 
 func scanJob(sc scanner) (Job, error) {
 	var (
@@ -24,7 +25,7 @@ func scanJob(sc scanner) (Job, error) {
 	)
 	if err := sc.Scan(&j.ID, &j.ClusterID, &j.ScheduleID, &every, &offset, &j.Label,
 		&j.Retention.KeepLast, &j.Retention.KeepHourly, &j.Retention.KeepDaily, &j.Retention.KeepWeekly,
-		&j.Paused, &created, &updated, &deleted); err != nil {
+		&j.Paused, &created, &updated, &deleted, &j.Monitor.Stale, &j.Monitor.SeenSkipped, &j.Monitor.SeenMissed); err != nil {
 		return Job{}, err
 	}
 	j.Every = Duration(time.Duration(every) * time.Millisecond)
@@ -145,5 +146,21 @@ func (s *sqlStore) DeleteJob(ctx context.Context, id string, at time.Time) error
 			return &NotFoundError{Kind: "job", ID: id}
 		}
 		return err // already deleted: nothing to do
+	})
+}
+
+func (s *sqlStore) SetJobMonitor(ctx context.Context, id string, m JobMonitor) error {
+	return s.write(ctx, func(r runner) error {
+		res, err := r.exec(ctx, `UPDATE jobs SET stale = ?, seen_skipped = ?, seen_missed = ? WHERE id = ?`,
+			m.Stale, m.SeenSkipped, m.SeenMissed, id)
+		if err != nil {
+			return fmt.Errorf("catalog: job %s monitor: %w", id, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return &NotFoundError{Kind: "job", ID: id}
+		}
+		return nil
 	})
 }

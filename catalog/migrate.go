@@ -194,6 +194,15 @@ var migrations = []migration{
 			`CREATE INDEX channels_project_idx ON channels (project_id, id)`,
 		},
 	},
+	{
+		version: 5,
+		name:    "job monitoring state",
+		stmts: []string{
+			`ALTER TABLE jobs ADD COLUMN stale BOOLEAN NOT NULL DEFAULT FALSE`,
+			`ALTER TABLE jobs ADD COLUMN seen_skipped INTEGER NOT NULL DEFAULT 0`,
+			`ALTER TABLE jobs ADD COLUMN seen_missed INTEGER NOT NULL DEFAULT 0`,
+		},
+	},
 }
 
 // migrate applies the migrations this database lacks, each recorded in

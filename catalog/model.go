@@ -307,6 +307,17 @@ type Job struct {
 	UpdatedAt  time.Time `json:"updatedAt"`
 	// DeletedAt is set when the job was deleted; its backups stay.
 	DeletedAt *time.Time `json:"deletedAt,omitempty"`
+	// Monitor is what the monitor last saw of the job.
+	Monitor JobMonitor `json:"monitor"`
+}
+
+// JobMonitor is the monitor's memory of a job, so each change is notified
+// once: whether the job is stale (no Completed backup within its freshness
+// bound), and the schedule's skipped and missed counts already reported.
+type JobMonitor struct {
+	Stale       bool `json:"stale"`
+	SeenSkipped int  `json:"seenSkipped"`
+	SeenMissed  int  `json:"seenMissed"`
 }
 
 // Transition moves a backup to a new status if it is currently in one of

@@ -81,6 +81,8 @@ type Store interface {
 	UpdateJob(ctx context.Context, j Job) error
 	// DeleteJob marks a job deleted; its backups are kept. Idempotent.
 	DeleteJob(ctx context.Context, id string, at time.Time) error
+	// SetJobMonitor records what the monitor has seen of a job.
+	SetJobMonitor(ctx context.Context, id string, m JobMonitor) error
 
 	// SetClusterStatus sets a cluster's status and reason.
 	SetClusterStatus(ctx context.Context, clusterID string, status ClusterStatus, reason string) error

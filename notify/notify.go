@@ -37,6 +37,8 @@ const (
 	OrphansDeleted     = "orphans.deleted"
 	FreshnessViolated  = "freshness.violated"
 	FreshnessRecovered = "freshness.recovered"
+	// BackupMissing: a Completed backup's snapshots are gone at the provider.
+	BackupMissing = "backup.missing"
 )
 
 // Event is what is delivered. Its JSON shape (camelCase) is stable. ID is

@@ -78,7 +78,7 @@ func runDev(ctx context.Context, o options, logger *zap.Logger) error {
 		return err
 	}
 	defer os.Remove(filepath.Join(o.dataDir, devenv.FileName))
-	if err := strata.New(tc, d.catalog).EnsureReconcileSchedule(ctx, o.reconcileEvery, o.reconcileGrace); err != nil {
+	if err := ensureSchedules(ctx, tc, d, o); err != nil {
 		return err
 	}
 	printBanner(o, srv, created)

@@ -134,7 +134,7 @@ func runProduction(ctx context.Context, o options, logger *zap.Logger) error {
 		return err
 	}
 	logger.Info("strata worker starting", zap.String("temporal", opts.HostPort), zap.String("namespace", opts.Namespace), zap.String("taskQueue", workflows.TaskQueue))
-	if err := strata.New(tc, d.catalog).EnsureReconcileSchedule(ctx, o.reconcileEvery, o.reconcileGrace); err != nil {
+	if err := ensureSchedules(ctx, tc, d, o); err != nil {
 		return err
 	}
 	return serve(ctx, tc, &d, o.cfg, logger)
@@ -147,7 +147,9 @@ func serve(ctx context.Context, tc client.Client, d *deps, cfg activities.Config
 		// before they are cancelled, so another worker resumes promptly.
 		WorkerStopTimeout: 10 * time.Second,
 	})
-	workflows.Register(w, d.activities(cfg, logger))
+	acts := d.activities(cfg, logger)
+	acts.ScheduleCounts = strata.ScheduleCounts(tc)
+	workflows.Register(w, acts)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting worker: %w", err)
 	}
@@ -161,6 +163,16 @@ func (d deps) activities(cfg activities.Config, logger *zap.Logger) *activities.
 	return &activities.Activities{
 		Catalog: d.catalog, Providers: d.providers, Provisioners: d.provisioners, Config: cfg, Logger: logger.Named("activities"),
 	}
+}
+
+// ensureSchedules creates or updates the worker's own Temporal Schedules:
+// the orphan reconciler and the jobs monitor.
+func ensureSchedules(ctx context.Context, tc client.Client, d deps, o options) error {
+	c := strata.New(tc, d.catalog)
+	if err := c.EnsureReconcileSchedule(ctx, o.reconcileEvery, o.reconcileGrace); err != nil {
+		return err
+	}
+	return c.EnsureMonitorSchedule(ctx, o.monitorEvery, o.cfg.FreshnessMultiple)
 }
 
 // checkSearchAttributes fails with the command to run when the namespace

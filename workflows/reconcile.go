@@ -38,5 +38,8 @@ func ReconcileWorkflow(ctx workflow.Context, req ReconcileRequest) (ReconcileRes
 		return res, err
 	}
 	res.Applied = true
+	for _, ev := range activities.ReconcileEvents(res.Plan) {
+		sendEvent(ctx, ev)
+	}
 	return res, nil
 }

@@ -187,6 +187,7 @@ func (e *Env) StartWorker() {
 	}
 	workflows.Register(w, &activities.Activities{
 		Catalog: e.Catalog, Providers: reg, Provisioners: provs, Config: e.Config, Logger: e.logger,
+		ScheduleCounts: strata.ScheduleCounts(e.Server.Client),
 	})
 	if err := w.Start(); err != nil {
 		e.T.Fatal(err)

@@ -140,6 +140,11 @@ func (a *app) printJob(v strata.JobView) error {
 		return nil
 	}
 	fmt.Fprintf(a.out, "Runs:       %d taken, %d missed (outside the catch-up window), %d skipped (previous run still running)\n", s.Runs, s.MissedCatchup, s.SkippedOverlap)
+	fresh := "fresh"
+	if v.Monitor.Stale {
+		fresh = "STALE: no Completed backup within the freshness bound (see the monitor's notifications)"
+	}
+	fmt.Fprintf(a.out, "Freshness:  %s\n", fresh)
 	if len(s.Running) > 0 {
 		fmt.Fprintf(a.out, "Running:    %s\n", strings.Join(s.Running, ", "))
 	}

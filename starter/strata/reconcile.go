@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -11,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/notify"
 	"github.com/stratabackup/strata/workflows"
 )
 
@@ -39,6 +41,20 @@ func (c *Client) Reconcile(ctx context.Context, grace time.Duration, dryRun bool
 // EnsureReconcileSchedule creates (or updates) the Temporal Schedule that
 // runs the reconciler every interval; the worker calls it on start.
 func (c *Client) EnsureReconcileSchedule(ctx context.Context, every, grace time.Duration) error {
+	return c.ensureSchedule(ctx, workflows.ReconcileScheduleID, every, workflows.ReconcileWorkflowName,
+		workflows.ReconcileRequest{Grace: catalog.Duration(grace)}, "Reconcile snapshots")
+}
+
+// EnsureMonitorSchedule creates (or updates) the Temporal Schedule that
+// checks jobs' freshness and skipped or missed runs every interval.
+func (c *Client) EnsureMonitorSchedule(ctx context.Context, every time.Duration, freshnessMultiple float64) error {
+	return c.ensureSchedule(ctx, workflows.MonitorScheduleID, every, workflows.MonitorWorkflowName,
+		workflows.MonitorRequest{FreshnessMultiple: freshnessMultiple}, "Monitor jobs")
+}
+
+// ensureSchedule creates or updates one of the worker's own schedules
+// (overlap SKIP, catch-up of one interval). Zero every means none.
+func (c *Client) ensureSchedule(ctx context.Context, id string, every time.Duration, workflow string, arg any, summary string) error {
 	tc, err := c.temporal()
 	if err != nil {
 		return err
@@ -48,16 +64,13 @@ func (c *Client) EnsureReconcileSchedule(ctx context.Context, every, grace time.
 	}
 	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}}
 	action := &client.ScheduleWorkflowAction{
-		ID: "reconcile", Workflow: workflows.ReconcileWorkflowName, TaskQueue: c.TaskQueue,
-		Args:          []interface{}{workflows.ReconcileRequest{Grace: catalog.Duration(grace)}},
-		StaticSummary: "Reconcile snapshots",
+		ID: strings.TrimPrefix(id, "strata-"), Workflow: workflow, TaskQueue: c.TaskQueue, Args: []interface{}{arg}, StaticSummary: summary,
 	}
 	_, err = tc.ScheduleClient().Create(ctx, client.ScheduleOptions{
-		ID: workflows.ReconcileScheduleID, Spec: spec, Action: action,
-		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP, CatchupWindow: every,
+		ID: id, Spec: spec, Action: action, Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP, CatchupWindow: every,
 	})
 	if errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-		err = tc.ScheduleClient().GetHandle(ctx, workflows.ReconcileScheduleID).Update(ctx, client.ScheduleUpdateOptions{
+		err = tc.ScheduleClient().GetHandle(ctx, id).Update(ctx, client.ScheduleUpdateOptions{
 			DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
 				s := in.Description.Schedule
 				s.Spec, s.Action = &spec, action
@@ -66,7 +79,37 @@ func (c *Client) EnsureReconcileSchedule(ctx context.Context, every, grace time.
 		})
 	}
 	if err != nil {
-		return fmt.Errorf("reconcile schedule: %w", err)
+		return fmt.Errorf("schedule %s: %w", id, err)
 	}
 	return nil
+}
+
+// ScheduleCounts reads a schedule's skipped and missed run counts.
+func ScheduleCounts(tc client.Client) func(ctx context.Context, id string) (int, int, error) {
+	return func(ctx context.Context, id string) (int, int, error) {
+		d, err := tc.ScheduleClient().GetHandle(ctx, id).Describe(ctx)
+		if err != nil {
+			return 0, 0, err
+		}
+		return d.Info.NumActionsSkippedOverlap, d.Info.NumActionsMissedCatchupWindow, nil
+	}
+}
+
+// CheckJobs runs the jobs monitor now (as its schedule does) and returns
+// the events it sent: freshness violated or recovered, runs skipped or
+// missed since the last check.
+func (c *Client) CheckJobs(ctx context.Context, freshnessMultiple float64) ([]notify.Event, error) {
+	tc, err := c.temporal()
+	if err != nil {
+		return nil, err
+	}
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: "monitor-" + time.Now().UTC().Format("20060102T150405.000Z"), TaskQueue: c.TaskQueue, StaticSummary: "Monitor jobs",
+	}, workflows.MonitorWorkflowName, workflows.MonitorRequest{FreshnessMultiple: freshnessMultiple})
+	if err != nil {
+		return nil, err
+	}
+	var events []notify.Event
+	err = run.Get(ctx, &events)
+	return events, err
 }

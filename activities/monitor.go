@@ -1,0 +1,120 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/notify"
+)
+
+// ScheduleCounts reads a Temporal Schedule's skipped (overlap) and missed
+// (outside the catch-up window) run counts; the worker provides it.
+type ScheduleCounts func(ctx context.Context, scheduleID string) (skipped, missed int, err error)
+
+// CheckJobsInput asks the monitor to look at every job at a time.
+type CheckJobsInput struct {
+	Now time.Time
+	// FreshnessMultiple: a job is stale when its newest Completed backup is
+	// older than this many intervals.
+	FreshnessMultiple float64
+}
+
+// CheckJobs looks at every live job: freshness (its newest Completed
+// backup within FreshnessMultiple × its interval; paused jobs are not
+// checked) and its schedule's skipped and missed runs. It records what it
+// saw on the job and returns one event per change: a violation once, its
+// recovery once, and each new batch of skipped or missed runs.
+func (a *Activities) CheckJobs(ctx context.Context, in CheckJobsInput) ([]notify.Event, error) {
+	jobs, err := a.Catalog.ListJobs(ctx, "")
+	if err != nil {
+		return nil, classify(err, "listing jobs")
+	}
+	var events []notify.Event
+	for _, j := range jobs {
+		m := j.Monitor
+		latest, err := a.Catalog.ListBackups(ctx, catalog.BackupFilter{JobID: j.ID, Statuses: []catalog.BackupStatus{catalog.BackupCompleted}, Limit: 1})
+		if err != nil {
+			return nil, classify(err, "job "+j.ID)
+		}
+		ref := j.CreatedAt
+		if len(latest) > 0 && latest[0].CompletedAt != nil {
+			ref = *latest[0].CompletedAt
+		}
+		bound := time.Duration(in.FreshnessMultiple * float64(j.Every.D()))
+		stale := !j.Paused && bound > 0 && in.Now.Sub(ref) > bound
+		base := notify.Event{ClusterID: j.ClusterID, JobID: j.ID, Details: map[string]any{"lastCompletedAt": ref, "bound": bound.String()}}
+		if stale != m.Stale {
+			ev := base
+			if stale {
+				ev.Type = notify.FreshnessViolated
+				ev.Summary = fmt.Sprintf("Job %s of cluster %s has no Completed backup since %s (bound %s)", j.ID, j.ClusterID, ref.UTC().Format(time.RFC3339), bound)
+			} else {
+				ev.Type = notify.FreshnessRecovered
+				ev.Summary = fmt.Sprintf("Job %s of cluster %s is fresh again (Completed backup at %s)", j.ID, j.ClusterID, ref.UTC().Format(time.RFC3339))
+			}
+			ev.ID = notify.EventID(ev.Type, j.ID, ref.String())
+			events = append(events, ev)
+			m.Stale = stale
+		}
+		if a.ScheduleCounts != nil {
+			skipped, missed, err := a.ScheduleCounts(ctx, j.ScheduleID)
+			if err != nil {
+				a.log().Warn("describing a job's schedule failed", zap.String("job", j.ID), zap.Error(err))
+			} else {
+				if skipped > m.SeenSkipped {
+					ev := base
+					ev.Type, ev.ID = notify.ScheduleRunSkipped, notify.EventID(notify.ScheduleRunSkipped, j.ID, fmt.Sprint(skipped))
+					ev.Summary = fmt.Sprintf("Job %s skipped %d run(s): its previous backup was still running", j.ID, skipped-m.SeenSkipped)
+					events = append(events, ev)
+				}
+				if missed > m.SeenMissed {
+					ev := base
+					ev.Type, ev.ID = notify.ScheduleRunMissed, notify.EventID(notify.ScheduleRunMissed, j.ID, fmt.Sprint(missed))
+					ev.Summary = fmt.Sprintf("Job %s missed %d run(s): the worker or Temporal was down past the catch-up window", j.ID, missed-m.SeenMissed)
+					events = append(events, ev)
+				}
+				m.SeenSkipped, m.SeenMissed = skipped, missed
+			}
+		}
+		if m != j.Monitor {
+			if err := a.Catalog.SetJobMonitor(ctx, j.ID, m); err != nil {
+				return nil, classify(err, "job "+j.ID)
+			}
+		}
+	}
+	return events, nil
+}
+
+// ReconcileEvents are the notifications a reconciliation sends: orphans
+// deleted, per cluster, and each backup found Missing.
+func ReconcileEvents(plan ReconcilePlan) []notify.Event {
+	var events []notify.Event
+	perCluster := map[string][]string{}
+	for _, o := range plan.Orphans {
+		perCluster[o.ClusterID] = append(perCluster[o.ClusterID], o.SnapshotID)
+	}
+	for _, cl := range sortedKeys(perCluster) {
+		ids := perCluster[cl]
+		events = append(events, notify.Event{
+			ID: notify.EventID(notify.OrphansDeleted, cl, fmt.Sprint(ids)), Type: notify.OrphansDeleted, ClusterID: cl,
+			Summary: fmt.Sprintf("Deleted %d orphan snapshot(s) of cluster %s", len(ids), cl), Details: map[string]any{"snapshots": ids},
+		})
+	}
+	seen := map[string]bool{}
+	for _, m := range plan.Missing {
+		if seen[m.BackupID] {
+			continue
+		}
+		seen[m.BackupID] = true
+		events = append(events, notify.Event{
+			ID: notify.EventID(notify.BackupMissing, m.BackupID), Type: notify.BackupMissing, ClusterID: m.ClusterID, BackupID: m.BackupID,
+			Reason:  "SnapshotMissing: snapshot " + m.SnapshotID + " of volume " + m.VolumeID + " is gone at the provider",
+			Summary: fmt.Sprintf("Backup %s of cluster %s is Missing: its snapshots were deleted outside Strata", m.BackupID, m.ClusterID),
+		})
+	}
+	return events
+}

@@ -1,0 +1,80 @@
+package e2e
+
+import (
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/internal/stratatest"
+	"github.com/stratabackup/strata/notify"
+	"github.com/stratabackup/strata/starter/strata"
+)
+
+func types(evs []notify.Event) []string {
+	var out []string
+	for _, e := range evs {
+		out = append(out, e.Type)
+	}
+	return out
+}
+
+func TestMonitorNotifiesFreshnessOnceAndSkippedRuns(t *testing.T) {
+	e := server.NewEnv(t, stratatest.TestConfig())
+	ctx := ctxT(t)
+	hook := &receiver{accepted: map[string]int{}}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	_, err := e.Strata.AddChannel(ctx, catalog.Channel{ProjectID: "default", Kind: "webhook", URL: srv.URL})
+	require.NoError(t, err)
+	cl := e.Cluster(strata.ClusterSpec{Nodes: 1})
+	job := newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Retention: catalog.Retention{KeepLast: 3}})
+	// A bound of 0.001 × 1h = 3.6 s stands in for "2 intervals".
+	const multiple = 0.001
+	stratatest.Eventually(t, 10*time.Second, "the job to outlive its freshness bound", func() bool {
+		return time.Since(job.CreatedAt) > 4*time.Second
+	})
+
+	evs, err := e.Strata.CheckJobs(ctx, multiple)
+	require.NoError(t, err)
+	assert.Equal(t, []string{notify.FreshnessViolated}, types(evs))
+	evs, err = e.Strata.CheckJobs(ctx, multiple)
+	require.NoError(t, err)
+	assert.Empty(t, evs, "a violation is notified once")
+	v, err := e.Strata.GetJob(ctx, job.ID)
+	require.NoError(t, err)
+	assert.True(t, v.Monitor.Stale, "visible on the job")
+
+	triggerAndWait(t, e, job.ID)
+	evs, err = e.Strata.CheckJobs(ctx, multiple)
+	require.NoError(t, err)
+	assert.Equal(t, []string{notify.FreshnessRecovered}, types(evs), "and its recovery once")
+
+	// An overlapping run is skipped: notified once.
+	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, catalog.Faults{SnapshotDelay: catalog.Duration(2 * time.Second)}))
+	before, err := e.Strata.GetJob(ctx, job.ID)
+	require.NoError(t, err)
+	last := before.Schedule.RecentRuns[len(before.Schedule.RecentRuns)-1].StartedAt.Truncate(time.Second)
+	stratatest.Eventually(t, 3*time.Second, "a new second", func() bool { return time.Now().Truncate(time.Second).After(last) })
+	require.NoError(t, e.Strata.TriggerJob(ctx, job.ID))
+	stratatest.Eventually(t, 30*time.Second, "the run to be running", func() bool {
+		v, err := e.Strata.GetJob(ctx, job.ID)
+		return err == nil && len(v.Schedule.Running) == 1
+	})
+	require.NoError(t, e.Strata.TriggerJob(ctx, job.ID))
+	stratatest.Eventually(t, 30*time.Second, "the second trigger to be skipped", func() bool {
+		v, err := e.Strata.GetJob(ctx, job.ID)
+		return err == nil && v.Schedule.SkippedOverlap == 1
+	})
+	evs, err = e.Strata.CheckJobs(ctx, 1000) // freshness out of the way
+	require.NoError(t, err)
+	assert.Contains(t, types(evs), notify.ScheduleRunSkipped)
+	evs, err = e.Strata.CheckJobs(ctx, 1000)
+	require.NoError(t, err)
+	assert.NotContains(t, types(evs), notify.ScheduleRunSkipped, "each skip is notified once")
+
+	stratatest.Eventually(t, 30*time.Second, "the webhook to receive violated, recovered and skipped", func() bool { return hook.count() >= 3 })
+}
