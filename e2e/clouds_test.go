@@ -154,6 +154,15 @@ func TestCloudSnapshotFailures(t *testing.T) {
 				assert.NotEmpty(t, s.SnapshotID, "every snapshot created is on the record")
 			}
 			requireUnlocked(t, e, cl.ID)
+
+			// The reconciler finds the Defunct backups' snapshots by their
+			// tags/labels at the cloud and deletes them.
+			res, err := e.Strata.Reconcile(ctx, time.Nanosecond, false)
+			require.NoError(t, err)
+			assert.GreaterOrEqual(t, len(res.Plan.Orphans), 2)
+			left, err := c.provider(e).ListSnapshots(ctx, providers.SnapshotFilter{BackupID: be.BackupID})
+			require.NoError(t, err)
+			assert.Empty(t, left, "the timed-out backup's snapshots are gone at %s", c.name)
 		})
 	}
 }
