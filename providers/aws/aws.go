@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"sync"
 	"time"
@@ -199,11 +200,7 @@ func (p *Provider) Client() *ec2.Client { return p.client }
 func (p *Provider) Calls() map[string]int {
 	p.callsMu.Lock()
 	defer p.callsMu.Unlock()
-	out := make(map[string]int, len(p.calls))
-	for k, v := range p.calls {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(p.calls)
 }
 
 // addMiddleware puts the rate limiter and call counter after the SDK's
