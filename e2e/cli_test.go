@@ -160,7 +160,22 @@ func TestCLISchedules(t *testing.T) {
 	require.Len(t, groups[0].Backups, 2, "--all shows the Deleted one too")
 	assert.Equal(t, "Deleted", groups[0].Backups[1]["status"])
 
-	code, out, errOut := starter(t, e, "schedule", "show", id)
+	var jobs []map[string]any
+	starterJSON(t, e, &jobs, "schedule", "list", "--cluster", "sched-db")
+	require.Len(t, jobs, 1)
+	assert.Equal(t, id, jobs[0]["id"])
+	var clusters, nets, rs []map[string]any
+	starterJSON(t, e, &clusters, "cluster", "list")
+	assert.Len(t, clusters, 1)
+	starterJSON(t, e, &nets, "network", "list", "--project", "default")
+	assert.Equal(t, "default", nets[0]["id"])
+	starterJSON(t, e, &rs, "restore", "list")
+	assert.NotNil(t, rs, "an empty list is [] in JSON")
+	code, out, errOut := starter(t, e, "schedule", "list")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "keep last 1")
+
+	code, out, errOut = starter(t, e, "schedule", "show", id)
 	require.Equal(t, 0, code, errOut)
 	assert.Contains(t, out, "Runs:       2 taken, 0 missed")
 

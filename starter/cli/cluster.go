@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -20,31 +21,14 @@ func (a *app) clusterCmd() *cobra.Command {
 }
 
 func (a *app) clusterList() *cobra.Command {
-	return &cobra.Command{
-		Use: "list", Short: "List clusters", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.connect(cmd, true)
-			if err != nil {
-				return err
-			}
-			cls, err := c.ListClusters(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if a.json {
-				if cls == nil {
-					cls = []catalog.Cluster{}
-				}
-				return a.printJSON(cls)
-			}
-			var rows [][]string
-			for _, cl := range cls {
-				rows = append(rows, []string{cl.ID, cl.Provider, cl.Region, strconv.Itoa(len(cl.Nodes)), strconv.Itoa(len(cl.Volumes())), healthSummary(cl), lockSummary(cl.Lock), dash(cl.Description)})
-			}
-			table(a.out, "ID\tPROVIDER\tREGION\tNODES\tVOLUMES\tHEALTH\tLOCK\tDESCRIPTION", rows)
-			return nil
+	return listCmd(a, "list", "List clusters", "", "",
+		func(ctx context.Context, c *strata.Client, _ string) ([]catalog.Cluster, error) {
+			return c.ListClusters(ctx)
 		},
-	}
+		"ID\tPROVIDER\tREGION\tNODES\tVOLUMES\tHEALTH\tLOCK\tDESCRIPTION",
+		func(cl catalog.Cluster) []string {
+			return []string{cl.ID, cl.Provider, cl.Region, strconv.Itoa(len(cl.Nodes)), strconv.Itoa(len(cl.Volumes())), healthSummary(cl), lockSummary(cl.Lock), dash(cl.Description)}
+		})
 }
 
 func (a *app) clusterShow() *cobra.Command {

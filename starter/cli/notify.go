@@ -54,34 +54,17 @@ func (a *app) notifyCmd() *cobra.Command {
 	f.StringVar(&ch.SMTPUser, "smtp-user", "", "SMTP user")
 	f.StringVar(&ch.SMTPPasswordEnv, "smtp-password-env", "", "environment variable of the worker holding the SMTP password (never stored)")
 	f.StringVar(&ch.From, "from", "", "sender address")
-	var project string
-	list := &cobra.Command{
-		Use: "list [--project P]", Short: "List channels", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.connect(cmd, true)
-			if err != nil {
-				return err
-			}
-			chs, err := c.ListChannels(cmd.Context(), project)
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(chs)
-			}
-			var rows [][]string
-			for _, c := range chs {
-				dest := c.URL
-				if c.Kind == "email" {
-					dest = c.Email + " via " + c.SMTPHost
-				}
-				rows = append(rows, []string{c.ID, c.ProjectID, c.Kind, dest})
-			}
-			table(a.out, "ID\tPROJECT\tKIND\tDESTINATION", rows)
-			return nil
+	list := listCmd(a, "list [--project P]", "List channels", "project", "only this project's channels",
+		func(ctx context.Context, c *strata.Client, project string) ([]catalog.Channel, error) {
+			return c.ListChannels(ctx, project)
 		},
-	}
-	list.Flags().StringVar(&project, "project", "", "only this project's channels")
+		"ID\tPROJECT\tKIND\tDESTINATION", func(c catalog.Channel) []string {
+			dest := c.URL
+			if c.Kind == "email" {
+				dest = c.Email + " via " + c.SMTPHost
+			}
+			return []string{c.ID, c.ProjectID, c.Kind, dest}
+		})
 	remove := a.actionCmd("remove ID", "Remove a channel", false, "channelId", "removed", "channel", "removed",
 		func(ctx context.Context, c *strata.Client, id string) error { return c.RemoveChannel(ctx, id) })
 	test := &cobra.Command{

@@ -76,6 +76,42 @@ func (a *app) actionCmd(use, short string, needTemporal bool, idKey, done, what,
 	}
 }
 
+// listCmd is a command that lists things: --json prints them ([] for
+// none), else a table. filter is the one optional flag (e.g. --cluster),
+// whose value fetch receives.
+func listCmd[T any](a *app, use, short, filterFlag, filterHelp string, fetch func(ctx context.Context, c *strata.Client, filter string) ([]T, error), header string, row func(T) []string) *cobra.Command {
+	var filter string
+	cmd := &cobra.Command{
+		Use: use, Short: short, Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.connect(cmd, true)
+			if err != nil {
+				return err
+			}
+			items, err := fetch(cmd.Context(), c, filter)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				if items == nil {
+					items = []T{}
+				}
+				return a.printJSON(items)
+			}
+			rows := make([][]string, 0, len(items))
+			for _, it := range items {
+				rows = append(rows, row(it))
+			}
+			table(a.out, header, rows)
+			return nil
+		},
+	}
+	if filterFlag != "" {
+		cmd.Flags().StringVar(&filter, filterFlag, "", filterHelp)
+	}
+	return cmd
+}
+
 // oneLine keeps CLI errors to the one line the README promises.
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")

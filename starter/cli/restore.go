@@ -94,34 +94,14 @@ func (a *app) restoreShow() *cobra.Command {
 }
 
 func (a *app) restoreList() *cobra.Command {
-	var backup string
-	cmd := &cobra.Command{
-		Use: "list [--backup ID]", Short: "List restores, newest first", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.connect(cmd, true)
-			if err != nil {
-				return err
-			}
-			rs, err := c.ListRestores(cmd.Context(), backup)
-			if err != nil {
-				return err
-			}
-			if a.json {
-				if rs == nil {
-					rs = []catalog.Restore{}
-				}
-				return a.printJSON(rs)
-			}
-			var rows [][]string
-			for _, r := range rs {
-				rows = append(rows, []string{r.ID, r.BackupID, r.SourceClusterID, r.ClusterID, string(r.Status), ts(&r.CreatedAt), ts(r.CompletedAt), dash(r.Reason)})
-			}
-			table(a.out, "ID\tBACKUP\tSOURCE\tCLUSTER\tSTATUS\tCREATED\tCOMPLETED\tREASON", rows)
-			return nil
+	return listCmd(a, "list [--backup ID]", "List restores, newest first", "backup", "only restores of this backup",
+		func(ctx context.Context, c *strata.Client, backup string) ([]catalog.Restore, error) {
+			return c.ListRestores(ctx, backup)
 		},
-	}
-	cmd.Flags().StringVar(&backup, "backup", "", "only restores of this backup")
-	return cmd
+		"ID\tBACKUP\tSOURCE\tCLUSTER\tSTATUS\tCREATED\tCOMPLETED\tREASON",
+		func(r catalog.Restore) []string {
+			return []string{r.ID, r.BackupID, r.SourceClusterID, r.ClusterID, string(r.Status), ts(&r.CreatedAt), ts(r.CompletedAt), dash(r.Reason)}
+		})
 }
 
 func (a *app) restoreCancel() *cobra.Command {
@@ -163,31 +143,11 @@ func (a *app) projectCmd() *cobra.Command {
 			fmt.Fprintf(a.out, "project %s\n", p.ID)
 			return nil
 		},
-	}, &cobra.Command{
-		Use: "list", Short: "List projects", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.connect(cmd, true)
-			if err != nil {
-				return err
-			}
-			ps, err := c.Catalog.ListProjects(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if a.json {
-				if ps == nil {
-					ps = []catalog.Project{}
-				}
-				return a.printJSON(ps)
-			}
-			var rows [][]string
-			for _, p := range ps {
-				rows = append(rows, []string{p.ID, ts(&p.CreatedAt)})
-			}
-			table(a.out, "ID\tCREATED", rows)
-			return nil
+	}, listCmd(a, "list", "List projects", "", "",
+		func(ctx context.Context, c *strata.Client, _ string) ([]catalog.Project, error) {
+			return c.Catalog.ListProjects(ctx)
 		},
-	})
+		"ID\tCREATED", func(p catalog.Project) []string { return []string{p.ID, ts(&p.CreatedAt)} }))
 	return cmd
 }
 
@@ -217,33 +177,11 @@ func (a *app) networkCmd() *cobra.Command {
 	create.Flags().StringVar(&n.Provider, "provider", "local", "provider")
 	create.Flags().StringVar(&n.Region, "region", "local", "region")
 	_ = create.MarkFlagRequired("project")
-	var project string
-	list := &cobra.Command{
-		Use: "list [--project P]", Short: "List networks", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.connect(cmd, true)
-			if err != nil {
-				return err
-			}
-			ns, err := c.Catalog.ListNetworks(cmd.Context(), project)
-			if err != nil {
-				return err
-			}
-			if a.json {
-				if ns == nil {
-					ns = []catalog.Network{}
-				}
-				return a.printJSON(ns)
-			}
-			var rows [][]string
-			for _, n := range ns {
-				rows = append(rows, []string{n.ID, n.ProjectID, n.Provider, n.Region})
-			}
-			table(a.out, "ID\tPROJECT\tPROVIDER\tREGION", rows)
-			return nil
+	list := listCmd(a, "list [--project P]", "List networks", "project", "only this project's networks",
+		func(ctx context.Context, c *strata.Client, project string) ([]catalog.Network, error) {
+			return c.Catalog.ListNetworks(ctx, project)
 		},
-	}
-	list.Flags().StringVar(&project, "project", "", "only this project's networks")
+		"ID\tPROJECT\tPROVIDER\tREGION", func(n catalog.Network) []string { return []string{n.ID, n.ProjectID, n.Provider, n.Region} })
 	cmd.AddCommand(create, list)
 	return cmd
 }

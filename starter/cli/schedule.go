@@ -81,34 +81,14 @@ func (a *app) scheduleCreate() *cobra.Command {
 }
 
 func (a *app) scheduleList() *cobra.Command {
-	var cluster string
-	cmd := &cobra.Command{
-		Use: "list [--cluster ID]", Short: "List jobs", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.connect(cmd, true)
-			if err != nil {
-				return err
-			}
-			jobs, err := c.ListJobs(cmd.Context(), cluster)
-			if err != nil {
-				return err
-			}
-			if a.json {
-				if jobs == nil {
-					jobs = []catalog.Job{}
-				}
-				return a.printJSON(jobs)
-			}
-			var rows [][]string
-			for _, j := range jobs {
-				rows = append(rows, []string{j.ID, j.ClusterID, j.Every.String(), j.Offset.String(), retention.Describe(j.Retention), strconv.FormatBool(j.Paused), j.Label})
-			}
-			table(a.out, "ID\tCLUSTER\tEVERY\tOFFSET\tRETENTION\tPAUSED\tLABEL", rows)
-			return nil
+	return listCmd(a, "list [--cluster ID]", "List jobs", "cluster", "only this cluster's jobs",
+		func(ctx context.Context, c *strata.Client, cluster string) ([]catalog.Job, error) {
+			return c.ListJobs(ctx, cluster)
 		},
-	}
-	cmd.Flags().StringVar(&cluster, "cluster", "", "only this cluster's jobs")
-	return cmd
+		"ID\tCLUSTER\tEVERY\tOFFSET\tRETENTION\tPAUSED\tLABEL",
+		func(j catalog.Job) []string {
+			return []string{j.ID, j.ClusterID, j.Every.String(), j.Offset.String(), retention.Describe(j.Retention), strconv.FormatBool(j.Paused), j.Label}
+		})
 }
 
 func (a *app) scheduleShow() *cobra.Command {
