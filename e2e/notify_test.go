@@ -85,6 +85,8 @@ func TestFailuresReachNotificationChannels(t *testing.T) {
 	assert.Equal(t, 3, hook.attempts, "retried with backoff until accepted")
 	hook.mu.Unlock()
 	assert.Equal(t, notify.BackupDefunct, ev.Type)
+	recordHistory(t, run.WorkflowID, "backup_defunct_notified")
+	recordHistory(t, "notify-"+ev.ID, "notify")
 	assert.Equal(t, be.BackupID, ev.BackupID)
 	assert.Equal(t, cl.ID, ev.ClusterID)
 	assert.Equal(t, be.Backup.Reason, ev.Reason)
