@@ -104,7 +104,7 @@ func (c *Client) WaitBackup(ctx context.Context, id string) (catalog.Backup, err
 	if err != nil {
 		return catalog.Backup{}, err
 	}
-	backupID, wfID, err := c.resolveBackup(ctx, id)
+	backupID, wfID, _, err := c.resolveBackup(ctx, id)
 	if err != nil {
 		return catalog.Backup{}, err
 	}
@@ -134,25 +134,35 @@ func (c *Client) WaitBackup(ctx context.Context, id string) (catalog.Backup, err
 	return catalog.Backup{}, be
 }
 
-// resolveBackup accepts a backup ID or its workflow ID.
-func (c *Client) resolveBackup(ctx context.Context, id string) (backupID, workflowID string, err error) {
+// resolveBackup accepts a backup ID or its workflow ID. rec is the record
+// when finding the workflow meant reading it (nil for a workflow ID), so
+// callers that need it read it once.
+func (c *Client) resolveBackup(ctx context.Context, id string) (backupID, workflowID string, rec *catalog.Backup, err error) {
 	if !strings.HasPrefix(id, "bk-") {
-		return workflows.BackupIDFor(id), id, nil
+		return workflows.BackupIDFor(id), id, nil, nil
 	}
 	b, err := c.Catalog.GetBackup(ctx, id)
 	if err != nil {
-		return "", "", err
+		return "", "", nil, err
 	}
-	return b.ID, b.WorkflowID, nil
+	return b.ID, b.WorkflowID, &b, nil
+}
+
+// record returns rec, or reads the backup when resolveBackup did not.
+func (c *Client) record(ctx context.Context, backupID string, rec *catalog.Backup) (catalog.Backup, error) {
+	if rec != nil {
+		return *rec, nil
+	}
+	return c.Catalog.GetBackup(ctx, backupID)
 }
 
 // GetBackup returns a backup record by backup ID or workflow ID.
 func (c *Client) GetBackup(ctx context.Context, id string) (catalog.Backup, error) {
-	backupID, _, err := c.resolveBackup(ctx, id)
+	backupID, _, rec, err := c.resolveBackup(ctx, id)
 	if err != nil {
 		return catalog.Backup{}, err
 	}
-	return c.Catalog.GetBackup(ctx, backupID)
+	return c.record(ctx, backupID, rec)
 }
 
 // ListBackups lists backups, newest first.
@@ -163,11 +173,11 @@ func (c *Client) ListBackups(ctx context.Context, f catalog.BackupFilter) ([]cat
 // BackupStatus is a running backup's live progress (query `status`), or a
 // finished one's final state from the catalog.
 func (c *Client) BackupStatus(ctx context.Context, id string) (workflows.BackupProgress, error) {
-	backupID, wfID, err := c.resolveBackup(ctx, id)
+	backupID, wfID, rec, err := c.resolveBackup(ctx, id)
 	if err != nil {
 		return workflows.BackupProgress{}, err
 	}
-	b, berr := c.Catalog.GetBackup(ctx, backupID)
+	b, berr := c.record(ctx, backupID, rec)
 	if berr == nil && b.Status.Terminal() {
 		return progressFromRecord(b), nil
 	}
@@ -210,11 +220,11 @@ func (c *Client) CancelBackup(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	backupID, wfID, err := c.resolveBackup(ctx, id)
+	backupID, wfID, rec, err := c.resolveBackup(ctx, id)
 	if err != nil {
 		return err
 	}
-	if b, err := c.Catalog.GetBackup(ctx, backupID); err == nil && b.Status.Terminal() {
+	if b, err := c.record(ctx, backupID, rec); err == nil && b.Status.Terminal() {
 		return fmt.Errorf("backup %s already ended %s; nothing to cancel", backupID, b.Status)
 	}
 	if err := tc.CancelWorkflow(ctx, wfID, ""); err != nil {
@@ -231,7 +241,7 @@ func (c *Client) ExtendBackupTimeout(ctx context.Context, id string, req workflo
 	if err != nil {
 		return res, err
 	}
-	backupID, wfID, err := c.resolveBackup(ctx, id)
+	backupID, wfID, _, err := c.resolveBackup(ctx, id)
 	if err != nil {
 		return res, err
 	}
