@@ -33,10 +33,14 @@ type Config struct {
 	// MaxReplicationLag: a node reporting more lag is unhealthy. Zero means
 	// lag is not checked.
 	MaxReplicationLag time.Duration
-	// ProgressStep is the progress granularity, in percent, at which the
-	// wait activity reports back to the workflow (so that query `status`
-	// shows progress without one history event per poll). Zero reports only
-	// completions.
+	// ProgressStep, when positive, makes the wait activity also report back
+	// to the workflow at each snapshot's completion and every ProgressStep
+	// percent, so query `status` shows live progress at the cost of history
+	// events (about six per report). Zero, the default, reports only when
+	// every snapshot is done, so a backup's history is the same size however
+	// long its snapshots take; live progress is then in the wait activity's
+	// heartbeat details (Web UI, `temporal workflow describe`) and in the
+	// catalog (`starter backup show`), updated every poll.
 	ProgressStep int
 	// UIURL is the Temporal Web UI's base URL, for links in notifications.
 	UIURL string
@@ -54,7 +58,7 @@ func DefaultConfig() Config {
 		PollInterval:         5 * time.Second,
 		HeartbeatTimeout:     30 * time.Second,
 		MaxReplicationLag:    30 * time.Second,
-		ProgressStep:         25,
+		ProgressStep:         0,
 		FreshnessMultiple:    2,
 	}
 }

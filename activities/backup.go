@@ -318,10 +318,10 @@ type WaitSnapshotsResult struct {
 
 // WaitSnapshots polls the provider for all of a backup's snapshots in one
 // call per interval, records progress, heartbeats, and renews the cluster
-// lease. It returns when all completed, or early when a snapshot completed
-// or crossed a ProgressStep boundary, so the workflow can show progress at a
-// bounded number of history events however long snapshots take. A failed or
-// vanished snapshot fails it, not retried.
+// lease. It returns when all completed; with a positive ProgressStep also
+// early when a snapshot completed or crossed a ProgressStep boundary, so the
+// workflow can show progress at a bounded number of history events. A
+// failed or vanished snapshot fails it, not retried.
 func (a *Activities) WaitSnapshots(ctx context.Context, in WaitSnapshotsInput) (WaitSnapshotsResult, error) {
 	p, err := a.Providers.For(in.Provider, in.Region)
 	if err != nil {
@@ -414,7 +414,7 @@ func (a *Activities) pollOnce(ctx context.Context, p providers.Provider, in Wait
 		if next == *s {
 			continue
 		}
-		if next.Status != s.Status || crossed(s.Progress, next.Progress, in.ProgressStep) {
+		if in.ProgressStep > 0 && (next.Status != s.Status || crossed(s.Progress, next.Progress, in.ProgressStep)) {
 			reportable = true
 		}
 		*s = next

@@ -11,6 +11,7 @@ import (
 var server *stratatest.Server
 
 func TestMain(m *testing.M) {
+	stratatest.RunWorkerProcessIfAsked()
 	var err error
 	server, err = stratatest.StartServer()
 	if err != nil {

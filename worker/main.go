@@ -92,7 +92,7 @@ func parseFlags(args []string) options {
 	fs.DurationVar(&o.cfg.PollInterval, "poll-interval", o.cfg.PollInterval, "how often snapshot progress is polled")
 	fs.DurationVar(&o.cfg.HeartbeatTimeout, "heartbeat-timeout", o.cfg.HeartbeatTimeout, "a snapshot wait silent this long is retried on another worker")
 	fs.DurationVar(&o.cfg.MaxReplicationLag, "max-replication-lag", o.cfg.MaxReplicationLag, "nodes lagging more are unhealthy (0: not checked)")
-	fs.IntVar(&o.cfg.ProgressStep, "progress-step", o.cfg.ProgressStep, "report snapshot progress to the workflow in steps of this many percent (0: completions only)")
+	fs.IntVar(&o.cfg.ProgressStep, "progress-step", o.cfg.ProgressStep, "also report snapshot progress to the workflow at each snapshot's completion and every this many percent, at about six history events a report (0: only when all are done; live progress stays in heartbeats and the catalog)")
 	_ = fs.Parse(args)
 	if o.dev && !flagSet(fs, "poll-interval") {
 		// Local snapshots take seconds, not minutes.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
@@ -142,11 +141,7 @@ func runProduction(ctx context.Context, o options, logger *zap.Logger) error {
 
 // serve runs the worker until ctx ends.
 func serve(ctx context.Context, tc client.Client, d *deps, cfg activities.Config, logger *zap.Logger) error {
-	w := worker.New(tc, workflows.TaskQueue, worker.Options{
-		// Give running activities a moment to record their last heartbeat
-		// before they are cancelled, so another worker resumes promptly.
-		WorkerStopTimeout: 10 * time.Second,
-	})
+	w := worker.New(tc, workflows.TaskQueue, workflows.WorkerOptions(workflows.WorkerTuning{}))
 	acts := d.activities(cfg, logger)
 	acts.ScheduleCounts = strata.ScheduleCounts(tc)
 	workflows.Register(w, acts)

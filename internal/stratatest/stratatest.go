@@ -71,6 +71,13 @@ func StartServer() (*Server, error) {
 // Stop stops the server.
 func (s *Server) Stop() { s.TS.Stop() }
 
+// HostPort is the server's frontend address, for clients in other
+// processes.
+func (s *Server) HostPort() string { return s.TS.GetFrontendHostPort() }
+
+// Namespace is the namespace Strata runs in.
+func (s *Server) Namespace() string { return s.TS.GetDefaultNamespace() }
+
 // TestConfig is the activity configuration tests run with: fast polls, a
 // short heartbeat timeout so a stopped worker's activities move quickly.
 func TestConfig() activities.Config {
@@ -162,11 +169,53 @@ func (s *Server) newEnv(t *testing.T, cfg activities.Config, clouds *fakeclouds.
 }
 
 func (e *Env) newLocal() *local.Provider {
-	p, err := local.New(local.Options{Root: e.Root, Faults: e.Catalog.GetFaults, StaleAfter: time.Second, Logger: e.logger})
+	p, err := newLocalProvider(e.Root, e.Catalog, e.logger)
 	if err != nil {
 		e.T.Fatal(err)
 	}
 	return p
+}
+
+// newLocalProvider is the local provider of a test worker, in-process or
+// in a worker process: faults from the catalog, a copy whose owner went
+// quiet for a second is resumed.
+func newLocalProvider(root string, cat catalog.Store, logger *zap.Logger) (*local.Provider, error) {
+	return local.New(local.Options{Root: root, Faults: cat.GetFaults, StaleAfter: time.Second, Logger: logger})
+}
+
+// workerSpec is what a test worker runs on.
+type workerSpec struct {
+	client    client.Client
+	taskQueue string
+	// identity is the worker's Identity; empty means the client's.
+	identity string
+	catalog  catalog.Store
+	local    *local.Provider
+	clouds   *fakeclouds.Clouds
+	config   activities.Config
+	logger   *zap.Logger
+}
+
+// newWorker builds (but does not start) a test worker: Env.StartWorker's
+// and a worker process's, so that the two cannot drift apart.
+func newWorker(s workerSpec) worker.Worker {
+	// The production worker's options, so that tests (and the benchmarks'
+	// worker processes) measure what the worker command runs; failing a
+	// workflow on a panic is the one test-only override: a test should see
+	// the panic, not a workflow blocked until it times out.
+	opts := workflows.WorkerOptions(workflows.WorkerTuning{Identity: s.identity})
+	opts.WorkflowPanicPolicy = worker.FailWorkflow
+	w := worker.New(s.client, s.taskQueue, opts)
+	reg := providers.Registry{local.Name: s.local}
+	provs := map[string]providers.Provisioner{local.Name: s.local.Provisioner()}
+	if s.clouds != nil {
+		s.clouds.Register(reg, provs)
+	}
+	workflows.Register(w, &activities.Activities{
+		Catalog: s.catalog, Providers: reg, Provisioners: provs, Config: s.config, Logger: s.logger,
+		ScheduleCounts: strata.ScheduleCounts(s.client),
+	})
+	return w
 }
 
 // StartWorker starts a worker (after StopWorker: a new one, with a new
@@ -179,15 +228,9 @@ func (e *Env) StartWorker() {
 		e.Local = e.newLocal()
 		e.Strata.Provisioners["local"] = e.Local
 	}
-	w := worker.New(e.Server.Client, e.TaskQueue, worker.Options{WorkflowPanicPolicy: worker.FailWorkflow})
-	reg := providers.Registry{local.Name: e.Local}
-	provs := map[string]providers.Provisioner{local.Name: e.Local.Provisioner()}
-	if e.Clouds != nil {
-		e.Clouds.Register(reg, provs)
-	}
-	workflows.Register(w, &activities.Activities{
-		Catalog: e.Catalog, Providers: reg, Provisioners: provs, Config: e.Config, Logger: e.logger,
-		ScheduleCounts: strata.ScheduleCounts(e.Server.Client),
+	w := newWorker(workerSpec{
+		client: e.Server.Client, taskQueue: e.TaskQueue, catalog: e.Catalog, local: e.Local,
+		clouds: e.Clouds, config: e.Config, logger: e.logger,
 	})
 	if err := w.Start(); err != nil {
 		e.T.Fatal(err)

@@ -1,0 +1,120 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+)
+
+// TestBreakdown (STRATA_BENCH_BREAKDOWN=1) prints where a backup's time
+// goes at 20 in flight: per activity type, time queued and time running.
+func TestBreakdown(t *testing.T) {
+	if os.Getenv("STRATA_BENCH_BREAKDOWN") == "" {
+		t.Skip("set STRATA_BENCH_BREAKDOWN=1")
+	}
+	e := newEnv(t, benchConfig())
+	ctx := context.Background()
+	clusters := e.addClusters(20, 3, 2)
+	var mu sync.Mutex
+	var ids []string
+	c0 := cpuTime()
+	_, err := runInFlight(ctx, 20, 60, func(ctx context.Context, slot int) error {
+		_, id, err := e.backup(ctx, clusters[slot])
+		mu.Lock()
+		ids = append(ids, id)
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1 := cpuTime()
+	var mids []string
+	_, err = runInFlight(ctx, 20, 60, func(ctx context.Context, slot int) error {
+		id, err := e.minimal(ctx, 9)
+		mu.Lock()
+		mids = append(mids, id)
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := cpuTime()
+	fmt.Printf("CPU per backup %s, per minimal %s\n", (c1-c0)/60, (c2-c1)/60)
+	breakdown(t, "backup", ids)
+	breakdown(t, "minimal", mids)
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func breakdown(t *testing.T, what string, ids []string) {
+	queued := map[string]time.Duration{}
+	running := map[string]time.Duration{}
+	count := map[string]int{}
+	var wft, wftQueued, total time.Duration
+	var wfts int
+	for _, id := range ids {
+		iter := server.Client.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		sched := map[int64]time.Time{}
+		names := map[int64]string{}
+		started := map[int64]time.Time{}
+		var first, last time.Time
+		var wftSched, wftStart time.Time
+		for iter.HasNext() {
+			ev, err := iter.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts := ev.GetEventTime().AsTime()
+			if first.IsZero() {
+				first = ts
+			}
+			last = ts
+			switch ev.GetEventType() {
+			case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+				sched[ev.GetEventId()] = ts
+				names[ev.GetEventId()] = ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName()
+			case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+				sid := ev.GetActivityTaskStartedEventAttributes().GetScheduledEventId()
+				started[sid] = ts
+				queued[names[sid]] += ts.Sub(sched[sid])
+			case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+				sid := ev.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()
+				running[names[sid]] += ts.Sub(started[sid])
+				count[names[sid]]++
+			case enumspb.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+				wftSched = ts
+			case enumspb.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+				wftStart = ts
+				wftQueued += ts.Sub(wftSched)
+			case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+				wft += ts.Sub(wftStart)
+				wfts++
+			}
+		}
+		total += last.Sub(first)
+	}
+	n := time.Duration(len(ids))
+	var keys []string
+	for k := range count {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	fmt.Printf("%s: %d runs, mean total %s; WFT queued %s run %s per WFT (%d per run)\n", what, len(ids), total/n, wftQueued/time.Duration(wfts), wft/time.Duration(wfts), wfts/len(ids))
+	for _, k := range keys {
+		c := time.Duration(count[k])
+		fmt.Printf("  %-20s x%.1f queued %8s running %8s\n", k, float64(count[k])/float64(len(ids)), queued[k]/c, running[k]/c)
+	}
+}

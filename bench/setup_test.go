@@ -1,0 +1,191 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	"go.uber.org/zap"
+
+	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/catalog/catalogtest"
+	"github.com/stratabackup/strata/internal/stratatest"
+	"github.com/stratabackup/strata/providers"
+	"github.com/stratabackup/strata/providers/local"
+	"github.com/stratabackup/strata/starter/strata"
+	"github.com/stratabackup/strata/workflows"
+)
+
+var server *stratatest.Server
+
+func TestMain(m *testing.M) {
+	stratatest.RunWorkerProcessIfAsked()
+	var err error
+	server, err = stratatest.StartServer()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting Temporal test server:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	server.Stop()
+	printReport(os.Stdout)
+	os.Exit(code)
+}
+
+// benchConfig is the production configuration but for the poll interval:
+// at zero provider latency a 5 s poll would measure the poll, not Strata.
+func benchConfig() activities.Config {
+	c := activities.DefaultConfig()
+	c.PollInterval = 50 * time.Millisecond
+	return c
+}
+
+// env is one benchmark's Strata: its own task queue, SQLite catalog file,
+// local provider and one worker that serves both Strata and the minimal
+// workflow, with the worker options the real worker uses.
+type env struct {
+	tb       testing.TB
+	queue    string
+	catalog  catalog.Store
+	local    *local.Provider
+	strata   *strata.Client
+	tc       client.Client
+	worker   worker.Worker
+	clusters []string
+}
+
+var queues atomic.Int64
+
+func newEnv(tb testing.TB, cfg activities.Config) *env {
+	tb.Helper()
+	e := &env{tb: tb, tc: server.Client, queue: fmt.Sprintf("bench-%d", queues.Add(1))}
+	e.catalog = catalogtest.Open(tb, catalogtest.SQLiteDSN(tb))
+	lp, err := local.New(local.Options{Root: filepath.Join(tb.TempDir(), "local"), Faults: e.catalog.GetFaults, Logger: zap.NewNop()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = lp.Close() })
+	e.local = lp
+	e.strata = strata.New(server.Client, e.catalog)
+	e.strata.TaskQueue = e.queue
+	e.strata.Provisioners[local.Name] = lp
+	if err := e.strata.EnsureDefaults(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	w := worker.New(server.Client, e.queue, workflows.WorkerOptions(workflows.WorkerTuning{}))
+	workflows.Register(w, &activities.Activities{
+		Catalog: e.catalog, Providers: providers.Registry{local.Name: lp},
+		Provisioners: map[string]providers.Provisioner{local.Name: lp.Provisioner()},
+		Config:       cfg, Logger: zap.NewNop(), ScheduleCounts: strata.ScheduleCounts(server.Client),
+	})
+	w.RegisterWorkflowWithOptions(minimalWorkflow, workflow.RegisterOptions{Name: minimalWorkflowName})
+	w.RegisterActivityWithOptions(noop, activity.RegisterOptions{Name: noopActivityName})
+	if err := w.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(w.Stop)
+	e.worker = w
+	return e
+}
+
+// addClusters creates n local clusters of nodes×volumes volumes each.
+func (e *env) addClusters(n, nodes, volumes int) []string {
+	e.tb.Helper()
+	var ids []string
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("c%d-%dx%d-%d", len(e.clusters), nodes, volumes, i)
+		if _, err := e.strata.CreateCluster(context.Background(), strata.ClusterSpec{
+			ID: id, Nodes: nodes, VolumesPerNode: volumes, DiskGB: 10, DataBytes: 4 << 10,
+		}); err != nil {
+			e.tb.Fatal(err)
+		}
+		e.clusters = append(e.clusters, id)
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// backup runs one manual backup of cluster to completion.
+func (e *env) backup(ctx context.Context, cluster string) (catalog.Backup, string, error) {
+	run, err := e.strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cluster})
+	if err != nil {
+		return catalog.Backup{}, "", err
+	}
+	b, err := run.Wait(ctx)
+	return b, run.WorkflowID, err
+}
+
+var minimalIDs atomic.Int64
+
+// minimal runs the minimal workflow with n activities to completion.
+func (e *env) minimal(ctx context.Context, n int) (string, error) {
+	id := fmt.Sprintf("bench-minimal-%d", minimalIDs.Add(1))
+	run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: e.queue}, minimalWorkflowName, n)
+	if err != nil {
+		return "", err
+	}
+	return id, run.Get(ctx, nil)
+}
+
+// runInFlight runs total calls of one with inFlight of them at a time; slot
+// is the caller's index in [0, inFlight), so each slot can own a cluster.
+func runInFlight(ctx context.Context, inFlight, total int, one func(ctx context.Context, slot int) error) (time.Duration, error) {
+	var (
+		next     atomic.Int64
+		wg       sync.WaitGroup
+		firstErr error
+		mu       sync.Mutex
+	)
+	start := time.Now()
+	for slot := 0; slot < inFlight; slot++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(total) {
+				if err := one(ctx, slot); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start), firstErr
+}
+
+// historyStats counts a closed workflow's events and activities.
+type historyStats struct {
+	Events, Activities int
+}
+
+func history(ctx context.Context, tb testing.TB, workflowID string) historyStats {
+	tb.Helper()
+	var s historyStats
+	iter := server.Client.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		s.Events++
+		if ev.GetEventType() == enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED {
+			s.Activities++
+		}
+	}
+	return s
+}
