@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -365,4 +366,46 @@ func TestSameRequestIDRunsOneBackup(t *testing.T) {
 	bs, err := e.Catalog.ListBackups(ctx, catalog.BackupFilter{ClusterID: cl.ID})
 	require.NoError(t, err)
 	assert.Len(t, bs, 1)
+}
+
+// The starter sets cluster and Pending status at start, so the workflow
+// does not upsert them again (one event and one visibility write less per
+// backup); a run that fails before it has a record does not stay Pending.
+func TestStartSearchAttributesAreNotUpsertedAgain(t *testing.T) {
+	e := server.NewEnv(t, stratatest.TestConfig())
+	ctx := ctxT(t)
+	cl := e.Cluster(strata.ClusterSpec{Nodes: 1})
+
+	run, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID})
+	require.NoError(t, err)
+	_, err = run.Wait(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 2, countEvents(t, run.WorkflowID, enumspb.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES), "only InProgress and Completed are upserted")
+
+	wr, err := server.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		TaskQueue: e.TaskQueue,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SearchAttrClusterID.ValueSet(cl.ID), workflows.SearchAttrBackupStatus.ValueSet(string(catalog.BackupPending))),
+	}, workflows.BackupWorkflowName, workflows.BackupRequest{ClusterID: cl.ID, Label: "{cluster:nope}"})
+	require.NoError(t, err)
+	require.Error(t, wr.Get(ctx, nil))
+	desc, err := server.Client.DescribeWorkflowExecution(ctx, wr.GetID(), "")
+	require.NoError(t, err)
+	fields := desc.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()
+	assert.NotContains(t, fields, workflows.SearchAttrBackupStatus.GetName(), "a rejected backup must not stay Pending")
+	assert.Contains(t, fields, workflows.SearchAttrClusterID.GetName())
+}
+
+func countEvents(t *testing.T, workflowID string, typ enumspb.EventType) int {
+	t.Helper()
+	iter := server.Client.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	n := 0
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		require.NoError(t, err)
+		if ev.GetEventType() == typ {
+			n++
+		}
+	}
+	return n
 }

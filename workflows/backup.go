@@ -263,6 +263,10 @@ func (r *backupRun) fail(ctx workflow.Context, err error) error {
 	if len(r.saga.steps) > 0 {
 		r.setStep(ctx, StepCompensating)
 		r.saga.compensate(ctx)
+	} else if r.progress.Status == catalog.BackupPending {
+		// Failed before it had a record (invalid request).
+		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		r.clearStartedStatus(dctx)
 	}
 	r.setStep(ctx, StepDone)
 	if r.progress.Status == catalog.BackupDefunct {

@@ -99,6 +99,11 @@ func (r *backupRun) countCompleted() {
 func (r *backupRun) setStatus(ctx workflow.Context, s catalog.BackupStatus) error {
 	r.progress.Status = s
 	r.renderDetails(ctx)
+	if s == catalog.BackupPending && r.startedPending(ctx) {
+		// Strata's starters set these at start: an upsert would repeat them
+		// at the cost of an event and a visibility write per backup.
+		return nil
+	}
 	updates := []temporal.SearchAttributeUpdate{SearchAttrBackupStatus.ValueSet(string(s))}
 	if s == catalog.BackupPending {
 		updates = append(updates, SearchAttrClusterID.ValueSet(r.plan.ClusterID))
@@ -107,6 +112,29 @@ func (r *backupRun) setStatus(ctx workflow.Context, s catalog.BackupStatus) erro
 		}
 	}
 	return workflow.UpsertTypedSearchAttributes(ctx, updates...)
+}
+
+// startedPending reports whether the run was started with every search
+// attribute the Pending upsert would set (as the starter and job schedules
+// do; a run started by hand may have none).
+func (r *backupRun) startedPending(ctx workflow.Context) bool {
+	sa := workflow.GetTypedSearchAttributes(ctx)
+	status, _ := sa.GetKeyword(SearchAttrBackupStatus)
+	cluster, _ := sa.GetKeyword(SearchAttrClusterID)
+	job, _ := sa.GetKeyword(SearchAttrJobID)
+	return status == string(catalog.BackupPending) && cluster == r.plan.ClusterID && job == r.req.JobID
+}
+
+// clearStartedStatus removes the Pending status a starter set when the
+// backup failed before it had a record, so no closed run claims to be
+// Pending.
+func (r *backupRun) clearStartedStatus(ctx workflow.Context) {
+	if status, _ := workflow.GetTypedSearchAttributes(ctx).GetKeyword(SearchAttrBackupStatus); status == "" {
+		return
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchAttrBackupStatus.ValueUnset()); err != nil {
+		workflow.GetLogger(ctx).Warn("clearing backup status search attribute failed", "error", err)
+	}
 }
 
 // renderDetails sets the Web UI's "current details" for this run.

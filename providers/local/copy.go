@@ -241,7 +241,7 @@ func (j *job) work(ctx context.Context) error {
 		return ctx.Err()
 	}
 
-	if err := writeJSONAtomic(tmp, manifestFile, man); err != nil {
+	if err := writeJSON(tmp, manifestFile, man); err != nil {
 		return fmt.Errorf("snapshot %s: write manifest: %w", m.ID, err)
 	}
 	if j.superseded() {
@@ -261,6 +261,12 @@ func (j *job) work(ctx context.Context) error {
 		return fmt.Errorf("snapshot %s: move manifest into place: %w", m.ID, err)
 	}
 	os.RemoveAll(tmp)
+	// A completed snapshot must survive a crash right after it is recorded:
+	// its files, manifest and directory entries are made durable here, in
+	// one sync, not one per file.
+	if err := syncTree(j.dir); err != nil {
+		return fmt.Errorf("snapshot %s: sync copy to disk: %w", m.ID, err)
+	}
 	return pc.waitUntil(ctx, deadline)
 }
 
@@ -342,10 +348,8 @@ func copyFile(ctx context.Context, src, dst string, perm fs.FileMode, pc *pacer)
 			return "", rerr
 		}
 	}
-	// A completed snapshot must survive a crash right after it is recorded.
-	if err := out.Sync(); err != nil {
-		return "", err
-	}
+	// Not synced here: work makes the whole copy durable with one
+	// filesystem sync once it is in place, before it is recorded Completed.
 	if err := out.Close(); err != nil {
 		return "", err
 	}

@@ -102,6 +102,16 @@ func writeMeta(dir string, m metadata) error {
 // process see the old or the new file, never a torn one. It deliberately
 // does not create dir: a snapshot deleted under a copier must stay deleted.
 func writeJSONAtomic(dir, name string, v any) error {
+	return writeJSONFile(dir, name, v, true)
+}
+
+// writeJSON is writeJSONAtomic without the sync, for files that a later
+// syncTree makes durable.
+func writeJSON(dir, name string, v any) error {
+	return writeJSONFile(dir, name, v, false)
+}
+
+func writeJSONFile(dir, name string, v any, sync bool) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
@@ -112,7 +122,7 @@ func writeJSONAtomic(dir, name string, v any) error {
 	}
 	tmp := f.Name()
 	_, err = f.Write(append(b, '\n'))
-	if err == nil {
+	if err == nil && sync {
 		// Without the sync a crash could leave the renamed file empty.
 		err = f.Sync()
 	}

@@ -67,7 +67,10 @@ func (c *Client) StartBackup(ctx context.Context, req workflows.BackupRequest) (
 		req.RequestID = uuid.NewString()
 	}
 	wfID := WorkflowIDForRequest(req.RequestID)
-	attrs := []temporal.SearchAttributeUpdate{workflows.SearchAttrClusterID.ValueSet(req.ClusterID)}
+	attrs := []temporal.SearchAttributeUpdate{
+		workflows.SearchAttrClusterID.ValueSet(req.ClusterID),
+		workflows.SearchAttrBackupStatus.ValueSet(string(catalog.BackupPending)),
+	}
 	if req.JobID != "" {
 		attrs = append(attrs, workflows.SearchAttrJobID.ValueSet(req.JobID))
 	}

@@ -107,7 +107,8 @@ func (c *Client) scheduleAction(j catalog.Job) *client.ScheduleWorkflowAction {
 		Args:      []interface{}{workflows.BackupRequest{ClusterID: j.ClusterID, JobID: j.ID, Label: j.Label}},
 		TaskQueue: c.TaskQueue,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.SearchAttrClusterID.ValueSet(j.ClusterID), workflows.SearchAttrJobID.ValueSet(j.ID)),
+			workflows.SearchAttrClusterID.ValueSet(j.ClusterID), workflows.SearchAttrJobID.ValueSet(j.ID),
+			workflows.SearchAttrBackupStatus.ValueSet(string(catalog.BackupPending))),
 		StaticSummary: fmt.Sprintf("Scheduled backup of cluster %s (job %s)", j.ClusterID, j.ID),
 	}
 }
