@@ -48,3 +48,12 @@ func ExecForTest(ctx context.Context, st Store, q string, args ...any) error {
 	_, err := s.direct().exec(ctx, q, args...)
 	return err
 }
+
+// UseDetailsChunkForTest makes ListBackups load snapshots and holds n
+// backups a query until the returned function restores the default (not
+// for parallel tests).
+func UseDetailsChunkForTest(n int) (restore func()) {
+	old := detailsChunk
+	detailsChunk = n
+	return func() { detailsChunk = old }
+}

@@ -203,6 +203,20 @@ var migrations = []migration{
 			`ALTER TABLE jobs ADD COLUMN seen_missed INTEGER NOT NULL DEFAULT 0`,
 		},
 	},
+	{
+		version: 6,
+		name:    "backup indexes by job or cluster and status",
+		stmts: []string{
+			// The newest backup of a job or cluster in one status (the
+			// monitor's latest Completed backup of each job, a restore of a
+			// cluster's latest): without them SQLite walks
+			// backups_status_created_idx, every Completed backup of every
+			// cluster, until it meets one of the job's (all of them for a
+			// job with none).
+			`CREATE INDEX backups_job_status_created_idx ON backups (job_id, status, created_at DESC, idx DESC, id DESC)`,
+			`CREATE INDEX backups_cluster_status_created_idx ON backups (cluster_id, status, created_at DESC, idx DESC, id DESC)`,
+		},
+	},
 }
 
 // migrate applies the migrations this database lacks, each recorded in

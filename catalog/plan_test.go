@@ -23,6 +23,11 @@ func TestListBackupsPlanSQLite(t *testing.T) {
 		{catalog.BackupFilter{ClusterID: "c", IncludeDeleted: true}, "backups_cluster_created_idx"},
 		{catalog.BackupFilter{JobID: "j", Limit: 10}, "backups_job_created_idx"},
 		{catalog.BackupFilter{ManualOnly: true, Limit: 10}, "backups_job_created_idx"},
+		// The monitor's latest Completed backup of a job, and a restore's of
+		// a cluster: not backups_status_created_idx (every cluster's).
+		{catalog.BackupFilter{JobID: "j", Statuses: []catalog.BackupStatus{catalog.BackupCompleted}, Limit: 1}, "backups_job_status_created_idx"},
+		{catalog.BackupFilter{ClusterID: "c", Statuses: []catalog.BackupStatus{catalog.BackupCompleted}, Limit: 1}, "backups_cluster_status_created_idx"},
+		{catalog.BackupFilter{Statuses: []catalog.BackupStatus{catalog.BackupCompleted}}, "backups_status_created_idx"},
 	} {
 		plan, err := catalog.SQLitePlanForTest(ctx, s, tc.f)
 		require.NoError(t, err)

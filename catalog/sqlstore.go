@@ -1,11 +1,13 @@
 package catalog
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -586,20 +588,10 @@ func scanBackup(sc scanner) (Backup, error) {
 	return b, nil
 }
 
-// snapshotsQuery selects snapshots of the backups whose IDs the subquery
-// where yields, by backup then in the cluster's node and volume order.
-func snapshotsQuery(where string) string {
-	return `SELECT s.backup_id, s.node_id, s.volume_id, s.snapshot_id, s.status, s.progress, s.size_gb, s.error
-		FROM backup_snapshots s
-		JOIN backups b ON b.id = s.backup_id
-		LEFT JOIN nodes n ON n.cluster_id = b.cluster_id AND n.id = s.node_id
-		LEFT JOIN volumes v ON v.cluster_id = b.cluster_id AND v.id = s.volume_id
-		WHERE ` + where + `
-		ORDER BY s.backup_id, COALESCE(n.ordinal, 2147483647), COALESCE(v.ordinal, 2147483647), s.volume_id`
-}
-
-// attachSnapshots runs a snapshots query and attaches the rows to backups.
-func attachSnapshots(ctx context.Context, r runner, backups []Backup, query string, args ...any) error {
+// attachSnapshots loads the snapshots of backups (where selects them on
+// backup_snapshots, unqualified columns) and attaches them, each backup's
+// in its cluster's node and volume order (see sortSnapshots).
+func attachSnapshots(ctx context.Context, r runner, backups []Backup, where string, args ...any) error {
 	if len(backups) == 0 {
 		return nil
 	}
@@ -607,7 +599,8 @@ func attachSnapshots(ctx context.Context, r runner, backups []Backup, query stri
 	for i, b := range backups {
 		idx[b.ID] = i
 	}
-	rows, err := r.query(ctx, query, args...)
+	rows, err := r.query(ctx, `SELECT backup_id, node_id, volume_id, snapshot_id, status, progress, size_gb, error
+		FROM backup_snapshots WHERE `+where, args...)
 	if err != nil {
 		return fmt.Errorf("catalog: list snapshots: %w", err)
 	}
@@ -627,6 +620,110 @@ func attachSnapshots(ctx context.Context, r runner, backups []Backup, query stri
 	return rows.Err()
 }
 
+// ordinals are the node and volume ordinals of clusters, loaded once per
+// cluster for ordering snapshots.
+type ordinals struct {
+	loaded map[string]bool
+	nodes  map[[2]string]int // cluster ID, node ID
+	vols   map[[2]string]int // cluster ID, volume ID
+}
+
+func newOrdinals() *ordinals {
+	return &ordinals{loaded: map[string]bool{}, nodes: map[[2]string]int{}, vols: map[[2]string]int{}}
+}
+
+// load reads the ordinals of the clusters of backups not loaded yet.
+func (o *ordinals) load(ctx context.Context, r runner, backups []Backup) error {
+	var ids []any
+	for _, b := range backups {
+		if !o.loaded[b.ClusterID] {
+			o.loaded[b.ClusterID] = true
+			ids = append(ids, b.ClusterID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	rows, err := r.query(ctx, `SELECT n.cluster_id, n.id, n.ordinal, v.id, v.ordinal
+		FROM nodes n LEFT JOIN volumes v ON v.cluster_id = n.cluster_id AND v.node_id = n.id
+		WHERE n.cluster_id IN (`+placeholders(len(ids))+`)`, ids...)
+	if err != nil {
+		return fmt.Errorf("catalog: list volumes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			clusterID, nodeID string
+			nodeOrd           int
+			volID             sql.NullString
+			volOrd            sql.NullInt64
+		)
+		if err := rows.Scan(&clusterID, &nodeID, &nodeOrd, &volID, &volOrd); err != nil {
+			return err
+		}
+		o.nodes[[2]string{clusterID, nodeID}] = nodeOrd
+		if volID.Valid {
+			o.vols[[2]string{clusterID, volID.String}] = int(volOrd.Int64)
+		}
+	}
+	return rows.Err()
+}
+
+// sortSnapshots orders a backup's snapshots by their node's ordinal in the
+// cluster, then their volume's ordinal on its node (snapshots of nodes or
+// volumes the cluster no longer has last), then volume ID (byte order).
+func (o *ordinals) sortSnapshots(b *Backup) {
+	const unknown = math.MaxInt32
+	ord := func(m map[[2]string]int, id string) int {
+		if v, ok := m[[2]string{b.ClusterID, id}]; ok {
+			return v
+		}
+		return unknown
+	}
+	slices.SortFunc(b.Snapshots, func(x, y Snapshot) int {
+		return cmp.Or(
+			cmp.Compare(ord(o.nodes, x.NodeID), ord(o.nodes, y.NodeID)),
+			cmp.Compare(ord(o.vols, x.VolumeID), ord(o.vols, y.VolumeID)),
+			strings.Compare(x.VolumeID, y.VolumeID))
+	})
+}
+
+// detailsChunk is how many backup IDs one snapshots or holds query names
+// (far below either engine's limit on parameters; a var for tests).
+var detailsChunk = 500
+
+// attachDetails loads the snapshots and holds of backups by their IDs (a
+// few hundred a query), within the caller's transaction. Naming the IDs,
+// rather than repeating the list's filter in an IN (SELECT ...) subquery,
+// keeps every lookup on the primary keys of backup_snapshots and
+// backup_holds, whatever the planner thinks of the filter; snapshots are
+// ordered here, from each cluster's ordinals read once, rather than by
+// joining every snapshot row to nodes and volumes.
+func attachDetails(ctx context.Context, r runner, backups []Backup) error {
+	ords := newOrdinals()
+	for lo := 0; lo < len(backups); lo += detailsChunk {
+		part := backups[lo:min(lo+detailsChunk, len(backups))]
+		ids := make([]any, len(part))
+		for i, b := range part {
+			ids[i] = b.ID
+		}
+		in := `backup_id IN (` + placeholders(len(ids)) + `)`
+		if err := attachSnapshots(ctx, r, part, in, ids...); err != nil {
+			return err
+		}
+		if err := attachHolds(ctx, r, part, in, ids...); err != nil {
+			return err
+		}
+		if err := ords.load(ctx, r, part); err != nil {
+			return err
+		}
+		for i := range part {
+			ords.sortSnapshots(&part[i])
+		}
+	}
+	return nil
+}
+
 // getBackup loads one backup and its snapshots; *NotFoundError if missing.
 func (s *sqlStore) getBackup(ctx context.Context, r runner, id string) (Backup, error) {
 	b, err := scanBackup(r.queryRow(ctx, `SELECT `+backupColumns+` FROM backups b WHERE b.id = ?`, id))
@@ -637,10 +734,7 @@ func (s *sqlStore) getBackup(ctx context.Context, r runner, id string) (Backup, 
 		return Backup{}, fmt.Errorf("catalog: get backup %s: %w", id, err)
 	}
 	list := []Backup{b}
-	if err := attachSnapshots(ctx, r, list, snapshotsQuery(`s.backup_id = ?`), id); err != nil {
-		return Backup{}, err
-	}
-	if err := attachHolds(ctx, r, list, `backup_id = ?`, id); err != nil {
+	if err := attachDetails(ctx, r, list); err != nil {
 		return Backup{}, err
 	}
 	return list[0], nil
@@ -739,8 +833,7 @@ func (s *sqlStore) GetBackup(ctx context.Context, id string) (Backup, error) {
 }
 
 // backupFilterSQL renders f as a WHERE clause (empty when f matches
-// everything) and its arguments. Conditions name columns unqualified: they
-// are used both on "backups b" and in subqueries on backups.
+// everything) and its arguments, on "backups b" (columns unqualified).
 func backupFilterSQL(f BackupFilter) (string, []any) {
 	var (
 		conds []string
@@ -780,7 +873,6 @@ func (s *sqlStore) ListBackups(ctx context.Context, f BackupFilter) ([]Backup, e
 	if f.Limit > 0 {
 		limit = " LIMIT " + strconv.Itoa(f.Limit)
 	}
-	selectIDs := `SELECT id FROM backups` + where + ` ORDER BY created_at DESC, idx DESC, id DESC` + limit
 
 	var out []Backup
 	err := s.read(ctx, func(r runner) error {
@@ -801,10 +893,7 @@ func (s *sqlStore) ListBackups(ctx context.Context, f BackupFilter) ([]Backup, e
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if err := attachSnapshots(ctx, r, out, snapshotsQuery(`s.backup_id IN (`+selectIDs+`)`), args...); err != nil {
-			return err
-		}
-		return attachHolds(ctx, r, out, `backup_id IN (`+selectIDs+`)`, args...)
+		return attachDetails(ctx, r, out)
 	})
 	if err != nil {
 		return nil, err
