@@ -332,9 +332,13 @@ func (a *Activities) WaitSnapshots(ctx context.Context, in WaitSnapshotsInput) (
 	if interval <= 0 {
 		interval = time.Second
 	}
+	// Polls start fast and back off to the interval: a snapshot that takes
+	// a moment is seen within a moment, and one that takes minutes costs
+	// four extra polls, not hundreds of waits polling flat out.
+	wait := firstPollWait(interval)
 	lastRenew := time.Now()
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	for {
 		changed, reportable, err := a.pollOnce(ctx, p, in, snaps)
 		if err != nil {
@@ -361,9 +365,17 @@ func (a *Activities) WaitSnapshots(ctx context.Context, in WaitSnapshotsInput) (
 		select {
 		case <-ctx.Done():
 			return WaitSnapshotsResult{}, ctx.Err()
-		case <-ticker.C:
+		case <-timer.C:
 		}
+		wait = min(2*wait, interval)
+		timer.Reset(wait)
 	}
+}
+
+// firstPollWait is the wait before the second poll: a sixteenth of the
+// interval (at least 10ms), doubling up to the interval from there.
+func firstPollWait(interval time.Duration) time.Duration {
+	return min(interval, max(interval/16, 10*time.Millisecond))
 }
 
 // pollOnce reads every unfinished snapshot in one provider call and updates

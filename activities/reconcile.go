@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.uber.org/zap"
 
 	"github.com/stratabackup/strata/catalog"
@@ -110,47 +111,48 @@ func (a *Activities) PlanReconcile(ctx context.Context, in PlanReconcileInput) (
 }
 
 // findMissing asks each provider, in one batched call per cluster, for the
-// snapshots of every Completed backup.
+// snapshots of every Completed backup. It goes a cluster at a time, so its
+// memory is one cluster's backups however large the catalog.
 func (a *Activities) findMissing(ctx context.Context) ([]Missing, error) {
-	done, err := a.Catalog.ListBackups(ctx, catalog.BackupFilter{Statuses: []catalog.BackupStatus{catalog.BackupCompleted}})
+	clusters, err := a.Catalog.ListClusters(ctx)
 	if err != nil {
-		return nil, classify(err, "listing Completed backups")
+		return nil, classify(err, "listing clusters")
 	}
-	byCluster := map[string][]catalog.Backup{}
-	for _, b := range done {
-		byCluster[b.ClusterID] = append(byCluster[b.ClusterID], b)
-	}
-	var out []Missing
-	for _, clusterID := range sortedKeys(byCluster) {
-		cl, err := a.Catalog.GetCluster(ctx, clusterID)
-		if err != nil {
-			return nil, classify(err, "cluster "+clusterID)
-		}
+	out := []Missing{}
+	for _, cl := range clusters {
 		p, err := a.Providers.For(cl.Provider, cl.Region)
 		if err != nil {
 			continue // this worker does not serve that cloud region
 		}
+		done, err := a.Catalog.ListBackups(ctx, catalog.BackupFilter{ClusterID: cl.ID, Statuses: []catalog.BackupStatus{catalog.BackupCompleted}})
+		if err != nil {
+			return nil, classify(err, "listing Completed backups of cluster "+cl.ID)
+		}
 		var ids []string
-		for _, b := range byCluster[clusterID] {
+		for _, b := range done {
 			for _, s := range b.Snapshots {
 				ids = append(ids, s.SnapshotID)
 			}
 		}
+		if len(ids) == 0 {
+			continue
+		}
 		got, err := p.GetSnapshots(ctx, ids)
 		if err != nil {
-			return nil, classify(err, "cluster "+clusterID)
+			return nil, classify(err, "cluster "+cl.ID)
 		}
-		exists := map[string]bool{}
+		exists := make(map[string]bool, len(got))
 		for _, s := range got {
 			exists[s.ID] = true
 		}
-		for _, b := range byCluster[clusterID] {
+		for _, b := range done {
 			for _, s := range b.Snapshots {
 				if !exists[s.SnapshotID] {
 					out = append(out, Missing{BackupID: b.ID, ClusterID: b.ClusterID, VolumeID: s.VolumeID, SnapshotID: s.SnapshotID})
 				}
 			}
 		}
+		activity.RecordHeartbeat(ctx, cl.ID)
 	}
 	return out, nil
 }

@@ -82,7 +82,7 @@ func runDev(ctx context.Context, o options, logger *zap.Logger) error {
 		return err
 	}
 	printBanner(o, srv, created)
-	return serve(ctx, tc, &d, o.cfg, logger)
+	return serve(ctx, tc, &d, o.cfg, o.tuning, logger)
 }
 
 func ensureDemoClusters(ctx context.Context, d deps) ([]string, error) {

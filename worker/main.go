@@ -24,6 +24,7 @@ import (
 
 	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/internal/devenv"
+	"github.com/stratabackup/strata/workflows"
 )
 
 type options struct {
@@ -36,6 +37,7 @@ type options struct {
 	uiPort          int
 	logLevel        string
 	cfg             activities.Config
+	tuning          workflows.WorkerTuning
 	awsRegions      string
 	awsEndpoint     string
 	gcpProject      string
@@ -93,6 +95,10 @@ func parseFlags(args []string) options {
 	fs.DurationVar(&o.cfg.HeartbeatTimeout, "heartbeat-timeout", o.cfg.HeartbeatTimeout, "a snapshot wait silent this long is retried on another worker")
 	fs.DurationVar(&o.cfg.MaxReplicationLag, "max-replication-lag", o.cfg.MaxReplicationLag, "nodes lagging more are unhealthy (0: not checked)")
 	fs.IntVar(&o.cfg.ProgressStep, "progress-step", o.cfg.ProgressStep, "also report snapshot progress to the workflow at each snapshot's completion and every this many percent, at about six history events a report (0: only when all are done; live progress stays in heartbeats and the catalog)")
+	fs.IntVar(&o.tuning.MaxConcurrentActivities, "max-concurrent-activities", workflows.DefaultMaxConcurrentActivities, "activities this worker runs at once (a snapshot wait holds one for the snapshot's duration); more wait in the task queue")
+	fs.IntVar(&o.tuning.MaxConcurrentWorkflowTasks, "max-concurrent-workflow-tasks", workflows.DefaultMaxConcurrentWorkflowTasks, "workflow tasks this worker runs at once")
+	fs.IntVar(&o.tuning.StickyCacheSize, "sticky-cache-size", workflows.DefaultStickyCacheSize, "workflows kept in memory between their tasks; others are replayed from history when they next run")
+	fs.Float64Var(&o.tuning.ActivitiesPerSecond, "activities-per-second", 0, "cap on activities started per second by this worker (0: none; cloud API limits are enforced per region by the providers)")
 	_ = fs.Parse(args)
 	if o.dev && !flagSet(fs, "poll-interval") {
 		// Local snapshots take seconds, not minutes.

@@ -136,12 +136,14 @@ func runProduction(ctx context.Context, o options, logger *zap.Logger) error {
 	if err := ensureSchedules(ctx, tc, d, o); err != nil {
 		return err
 	}
-	return serve(ctx, tc, &d, o.cfg, logger)
+	return serve(ctx, tc, &d, o.cfg, o.tuning, logger)
 }
 
 // serve runs the worker until ctx ends.
-func serve(ctx context.Context, tc client.Client, d *deps, cfg activities.Config, logger *zap.Logger) error {
-	w := worker.New(tc, workflows.TaskQueue, workflows.WorkerOptions(workflows.WorkerTuning{}))
+func serve(ctx context.Context, tc client.Client, d *deps, cfg activities.Config, tuning workflows.WorkerTuning, logger *zap.Logger) error {
+	workflows.ConfigureProcess(tuning)
+	logger.Info("worker settings", zap.Stringer("tuning", tuning))
+	w := worker.New(tc, workflows.TaskQueue, workflows.WorkerOptions(tuning))
 	acts := d.activities(cfg, logger)
 	acts.ScheduleCounts = strata.ScheduleCounts(tc)
 	workflows.Register(w, acts)
