@@ -21,6 +21,7 @@ import (
 	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/internal/zapadapter"
+	"github.com/stratabackup/strata/workflows"
 )
 
 // EnvWorkerProcess is the environment variable that makes a test binary a
@@ -52,6 +53,9 @@ type ProcessConfig struct {
 	Config activities.Config `json:"config"`
 	// Name names the process in its logs and starts its worker's Identity.
 	Name string `json:"name"`
+	// Tuning is the worker's tuning (zero: the production defaults); its
+	// Identity is set by the process.
+	Tuning workflows.WorkerTuning `json:"tuning"`
 }
 
 // ProcessIdentity is the worker Identity of a process named name with this
@@ -130,7 +134,7 @@ func serveProcess(cfg ProcessConfig, logger *zap.Logger) error {
 	}
 	defer tc.Close()
 	w := newWorker(workerSpec{
-		client: tc, taskQueue: cfg.TaskQueue, identity: identity,
+		client: tc, taskQueue: cfg.TaskQueue, identity: identity, tuning: cfg.Tuning,
 		catalog: cat, local: lp, config: cfg.Config, logger: logger,
 	})
 	if err := w.Start(); err != nil {

@@ -189,11 +189,14 @@ type workerSpec struct {
 	taskQueue string
 	// identity is the worker's Identity; empty means the client's.
 	identity string
-	catalog  catalog.Store
-	local    *local.Provider
-	clouds   *fakeclouds.Clouds
-	config   activities.Config
-	logger   *zap.Logger
+	// tuning is the worker's tuning (zero: the production defaults); the
+	// process-wide part applies only if this is the process's first worker.
+	tuning  workflows.WorkerTuning
+	catalog catalog.Store
+	local   *local.Provider
+	clouds  *fakeclouds.Clouds
+	config  activities.Config
+	logger  *zap.Logger
 }
 
 // newWorker builds (but does not start) a test worker: Env.StartWorker's
@@ -203,7 +206,10 @@ func newWorker(s workerSpec) worker.Worker {
 	// worker processes) measure what the worker command runs; failing a
 	// workflow on a panic is the one test-only override: a test should see
 	// the panic, not a workflow blocked until it times out.
-	opts := workflows.WorkerOptions(workflows.WorkerTuning{Identity: s.identity})
+	tuning := s.tuning
+	tuning.Identity = s.identity
+	workflows.ConfigureProcess(tuning)
+	opts := workflows.WorkerOptions(tuning)
 	opts.WorkflowPanicPolicy = worker.FailWorkflow
 	w := worker.New(s.client, s.taskQueue, opts)
 	reg := providers.Registry{local.Name: s.local}
