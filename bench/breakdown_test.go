@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -21,16 +22,20 @@ func TestBreakdown(t *testing.T) {
 	}
 	e := newEnv(t, benchConfig())
 	ctx := context.Background()
-	clusters := e.addClusters(20, 3, 2)
+	inFlight := 20
+	if v, err := strconv.Atoi(os.Getenv("STRATA_BENCH_INFLIGHT")); err == nil && v > 0 {
+		inFlight = v
+	}
+	clusters := e.addClusters(inFlight, 3, 2)
 	var mu sync.Mutex
 	var ids []string
 	only := os.Getenv("STRATA_BENCH_BREAKDOWN")
 	c0 := cpuTime()
-	total := 60
+	total := 3 * inFlight
 	if only == "minimal" {
 		total = 0
 	}
-	_, err := runInFlight(ctx, 20, total, func(ctx context.Context, slot int) error {
+	_, err := runInFlight(ctx, inFlight, total, func(ctx context.Context, slot int) error {
 		_, id, err := e.backup(ctx, clusters[slot])
 		mu.Lock()
 		ids = append(ids, id)
@@ -42,11 +47,11 @@ func TestBreakdown(t *testing.T) {
 	}
 	c1 := cpuTime()
 	var mids []string
-	total = 60
+	total = 3 * inFlight
 	if only == "backup" {
 		total = 0
 	}
-	_, err = runInFlight(ctx, 20, total, func(ctx context.Context, slot int) error {
+	_, err = runInFlight(ctx, inFlight, total, func(ctx context.Context, slot int) error {
 		id, err := e.minimal(ctx, 9)
 		mu.Lock()
 		mids = append(mids, id)
@@ -57,7 +62,7 @@ func TestBreakdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	c2 := cpuTime()
-	fmt.Printf("CPU per backup %s, per minimal %s\n", (c1-c0)/60, (c2-c1)/60)
+	fmt.Printf("CPU per backup %s, per minimal %s\n", (c1-c0)/time.Duration(max(1, len(ids))), (c2-c1)/time.Duration(max(1, len(mids))))
 	if len(ids) > 0 {
 		breakdown(t, "backup", ids)
 	}

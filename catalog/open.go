@@ -152,7 +152,7 @@ func openSQLite(ctx context.Context, path string, o options) (*sqlStore, error) 
 			}
 		}
 	}
-	db, err := sql.Open("sqlite", sqliteDSN(path))
+	db, err := newStmtCacheDB("sqlite", sqliteDSN(path))
 	if err != nil {
 		return nil, fmt.Errorf("catalog: open sqlite %s: %w", path, err)
 	}

@@ -149,7 +149,7 @@ func (j *job) heartbeat(ctx context.Context, log *zap.Logger) metadata {
 		m := cur
 		m.Progress = pr
 		m.Heartbeat = time.Now().UTC()
-		if err := writeMeta(j.dir, m); err != nil {
+		if err := writePendingMeta(j.dir, m); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				j.gone.Store(true)
 				j.cancel()

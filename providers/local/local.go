@@ -306,7 +306,7 @@ func (p *Provider) create(dir string, m metadata) (created bool, err error) {
 	if err := createClaim(staging, m.Attempt, p.instanceID); err != nil {
 		return false, fsError(err, "create snapshot %s of volume %s", m.ID, m.VolumeID)
 	}
-	if err := writeMeta(staging, m); err != nil {
+	if err := writePendingMeta(staging, m); err != nil {
 		return false, fsError(err, "create snapshot %s of volume %s", m.ID, m.VolumeID)
 	}
 

@@ -98,6 +98,14 @@ func writeMeta(dir string, m metadata) error {
 	return writeJSONAtomic(dir, metaFile, m)
 }
 
+// writePendingMeta records a Pending snapshot's metadata without a sync:
+// what it says (started, progress, heartbeat) need not survive a power
+// loss, which would lose the unsynced rename of its directory anyway. Only
+// the outcome is synced, after the copy it vouches for.
+func writePendingMeta(dir string, m metadata) error {
+	return writeJSON(dir, metaFile, m)
+}
+
 // writeJSONAtomic replaces dir/name in one rename so that readers in any
 // process see the old or the new file, never a torn one. It deliberately
 // does not create dir: a snapshot deleted under a copier must stay deleted.
