@@ -147,7 +147,9 @@ func (c *cachingConn) PrepareContext(ctx context.Context, query string) (driver.
 	return c.inner.(driver.ConnPrepareContext).PrepareContext(ctx, query)
 }
 
-func (c *cachingConn) Begin() (driver.Tx, error) { return c.BeginTx(context.Background(), driver.TxOptions{}) }
+func (c *cachingConn) Begin() (driver.Tx, error) {
+	return c.BeginTx(context.Background(), driver.TxOptions{})
+}
 
 func (c *cachingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	if b, ok := c.inner.(driver.ConnBeginTx); ok {
