@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/sdk/activity"
 	"go.uber.org/zap"
 
 	"github.com/stratabackup/strata/catalog"
@@ -152,7 +151,6 @@ func (a *Activities) findMissing(ctx context.Context) ([]Missing, error) {
 				}
 			}
 		}
-		activity.RecordHeartbeat(ctx, cl.ID)
 	}
 	return out, nil
 }

@@ -34,7 +34,6 @@ var (
 	fleetSticky   = flag.Int("fleet.sticky", 0, "BenchmarkFleet: worker sticky cache size (0: workflows.DefaultStickyCacheSize)")
 	fleetWFTSlots = flag.Int("fleet.wftslots", 0, "BenchmarkFleet: worker workflow-task slots (0: the default)")
 	fleetActSlots = flag.Int("fleet.actslots", 0, "BenchmarkFleet: worker activity slots (0: the default)")
-	fleetMemLimit = flag.Int64("fleet.memlimit", 0, "BenchmarkFleet: worker Go memory limit in MiB (0: none)")
 	fleetWindow   = flag.Int("fleet.window", 0, "BenchmarkFleet: at most this many backups triggered and not yet completed (0: trigger all at once, as the top of the hour would)")
 	fleetDeadline = flag.Duration("fleet.deadline", 45*time.Minute, "BenchmarkFleet: how long the triggered hour may take")
 )
@@ -141,7 +140,7 @@ func runFleet(b *testing.B, n, nodes, volumes int) {
 	// One worker process, production worker options (newWorker).
 	tuning := workflows.WorkerTuning{
 		StickyCacheSize: *fleetSticky, MaxConcurrentWorkflowTasks: *fleetWFTSlots,
-		MaxConcurrentActivities: *fleetActSlots, MemoryLimit: *fleetMemLimit << 20,
+		MaxConcurrentActivities: *fleetActSlots,
 	}
 	p, err := stratatest.StartWorkerProcess(stratatest.ProcessConfig{
 		HostPort: server.HostPort(), Namespace: server.Namespace(), TaskQueue: queue,

@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"fmt"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -37,10 +36,6 @@ type WorkerTuning struct {
 	// activities (default 0: no cap; providers have their own API rate
 	// limits).
 	ActivitiesPerSecond float64
-	// MemoryLimit is the Go runtime's soft memory limit in bytes, as
-	// GOMEMLIMIT (default 0: GOMEMLIMIT if set, otherwise none). Process-
-	// wide, so ConfigureProcess applies it.
-	MemoryLimit int64
 }
 
 // The defaults of WorkerTuning's zero fields.
@@ -83,12 +78,8 @@ func (t WorkerTuning) String() string {
 	if t.ActivitiesPerSecond > 0 {
 		rate = fmt.Sprintf("%g", t.ActivitiesPerSecond)
 	}
-	mem := "GOMEMLIMIT or none"
-	if t.MemoryLimit > 0 {
-		mem = fmt.Sprintf("%d MiB", t.MemoryLimit>>20)
-	}
-	return fmt.Sprintf("activity slots %d, workflow-task slots %d, sticky cache %d workflows, activities/s %s, memory limit %s",
-		t.MaxConcurrentActivities, t.MaxConcurrentWorkflowTasks, t.StickyCacheSize, rate, mem)
+	return fmt.Sprintf("activity slots %d, workflow-task slots %d, sticky cache %d workflows, activities/s %s",
+		t.MaxConcurrentActivities, t.MaxConcurrentWorkflowTasks, t.StickyCacheSize, rate)
 }
 
 // WorkerOptions are the options every Strata worker runs with: the worker
@@ -113,16 +104,13 @@ func WorkerOptions(t WorkerTuning) worker.Options {
 
 var configureOnce sync.Once
 
-// ConfigureProcess applies t's process-wide settings (the sticky workflow
-// cache's size, the memory limit). The SDK reads the cache size when the
+// ConfigureProcess applies t's process-wide setting, the sticky workflow
+// cache's size (the Go runtime's memory limit is GOMEMLIMIT's). The SDK reads the cache size when the
 // process's first worker is created, so call it before that; only the
 // first call has an effect.
 func ConfigureProcess(t WorkerTuning) {
 	configureOnce.Do(func() {
 		t = t.WithDefaults()
 		worker.SetStickyWorkflowCacheSize(t.StickyCacheSize)
-		if t.MemoryLimit > 0 {
-			debug.SetMemoryLimit(t.MemoryLimit)
-		}
 	})
 }

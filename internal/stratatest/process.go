@@ -270,7 +270,9 @@ func (p *WorkerProcess) Kill() error {
 
 // Stop sends SIGTERM, so that the worker stops gracefully, and waits for
 // the process to exit (killing it after ProcessStopTimeout). It returns
-// the process's state: SysUsage() is its rusage (Maxrss, Utime, Stime).
+// the process's state: SysUsage() is its rusage (Utime, Stime; its Maxrss
+// also counts what the child shared with this process before exec, so
+// read a peak from /proc/<pid>/status VmHWM instead).
 // The error is non-nil when the process did not exit cleanly.
 func (p *WorkerProcess) Stop() (*os.ProcessState, error) {
 	select {

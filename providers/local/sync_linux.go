@@ -1,8 +1,9 @@
 package local
 
 import (
-	"golang.org/x/sys/unix"
 	"os"
+
+	"golang.org/x/sys/unix"
 )
 
 // syncTree makes everything written under dir durable, file contents and
