@@ -6,6 +6,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -52,7 +53,7 @@ func TestBreakdown(t *testing.T) {
 		total = 0
 	}
 	_, err = runInFlight(ctx, inFlight, total, func(ctx context.Context, slot int) error {
-		id, err := e.minimal(ctx, 9)
+		id, err := e.minimal(ctx, strings.Repeat(string(stepActivity), 9))
 		mu.Lock()
 		mids = append(mids, id)
 		mu.Unlock()

@@ -372,8 +372,8 @@ func waitFleet(ctx context.Context, queue string, n int, deadline time.Time, p *
 	}
 }
 
-// scheduledBackupActivities counts the activities of one scheduled backup
-// and of its prune.
+// scheduledBackupActivities counts the steps (activities and local
+// activities) of one scheduled backup and of its prune.
 func scheduledBackupActivities(ctx context.Context, tb testing.TB, queue string) int {
 	resp, err := server.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 		Query:    fmt.Sprintf("TaskQueue = '%s' AND WorkflowType = '%s' AND ExecutionStatus = 'Completed'", queue, workflows.BackupWorkflowName),
@@ -383,7 +383,7 @@ func scheduledBackupActivities(ctx context.Context, tb testing.TB, queue string)
 		tb.Fatalf("listing a scheduled backup: %v", err)
 	}
 	id := resp.GetExecutions()[0].GetExecution().GetWorkflowId()
-	return history(ctx, tb, id).Activities + history(ctx, tb, id+"-prune").Activities
+	return len(history(ctx, tb, id).Steps) + len(history(ctx, tb, id+"-prune").Steps)
 }
 
 // describeWorker is the worker settings the benchmark ran with.

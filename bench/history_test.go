@@ -13,7 +13,7 @@ import (
 
 // historyFigures are the events of one completed backup per snapshot
 // duration, of one restore, and of minimal workflows with as many
-// activities.
+// activities as each has steps.
 type historyFigures struct {
 	backup         map[time.Duration]historyStats
 	restore        historyStats
@@ -23,7 +23,7 @@ type historyFigures struct {
 
 // measureHistory backs up one 3-node, 2-volume cluster per snapshot
 // duration (concurrently: they don't share a cluster), restores the first
-// backup, and runs the minimal workflow with each one's activity count.
+// backup, and runs the minimal workflow with each one's step count.
 func measureHistory(tb testing.TB, durations []time.Duration) historyFigures {
 	e := newEnv(tb, benchConfig())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -70,12 +70,12 @@ func measureHistory(tb testing.TB, durations []time.Duration) historyFigures {
 	}
 	f.restore = history(ctx, tb, run.WorkflowID)
 
-	id, err := e.minimal(ctx, f.backup[durations[0]].Activities)
+	id, err := e.minimal(ctx, allActivities(f.backup[durations[0]].Steps))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	f.minimalBackup = history(ctx, tb, id)
-	if id, err = e.minimal(ctx, f.restore.Activities); err != nil {
+	if id, err = e.minimal(ctx, allActivities(f.restore.Steps)); err != nil {
 		tb.Fatal(err)
 	}
 	f.minimalRestore = history(ctx, tb, id)
@@ -113,12 +113,12 @@ func BenchmarkHistory(b *testing.B) {
 	for _, d := range durations {
 		s := f.backup[d]
 		r := float64(s.Events) / float64(f.minimalBackup.Events)
-		addRow(row{Section: section, Name: fmt.Sprintf("backup, %s snapshots (%d activities) vs minimal", d, s.Activities),
+		addRow(row{Section: section, Name: fmt.Sprintf("backup, %s snapshots (%s) vs minimal", d, s.describeSteps()),
 			Value: fmt.Sprintf("%d vs %d = %.2fx", s.Events, f.minimalBackup.Events, r), Target: "<= 1.30x, = 0s count",
 			Verdict: verdict(r <= 1.3 && s == f.backup[0])})
 	}
 	r := float64(f.restore.Events) / float64(f.minimalRestore.Events)
-	addRow(row{Section: section, Name: fmt.Sprintf("restore, 6 volumes (%d activities) vs minimal", f.restore.Activities),
+	addRow(row{Section: section, Name: fmt.Sprintf("restore, 6 volumes (%s) vs minimal", f.restore.describeSteps()),
 		Value: fmt.Sprintf("%d vs %d = %.2fx", f.restore.Events, f.minimalRestore.Events, r), Target: "<= 1.30x", Verdict: verdict(r <= 1.3)})
 	b.ReportMetric(float64(f.backup[0].Events), "backup-events")
 	b.ReportMetric(float64(f.restore.Events), "restore-events")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -130,10 +131,10 @@ func (e *env) backup(ctx context.Context, cluster string) (catalog.Backup, strin
 
 var minimalIDs atomic.Int64
 
-// minimal runs the minimal workflow with n activities to completion.
-func (e *env) minimal(ctx context.Context, n int) (string, error) {
+// minimal runs the minimal workflow with these steps to completion.
+func (e *env) minimal(ctx context.Context, steps string) (string, error) {
 	id := fmt.Sprintf("bench-minimal-%d", minimalIDs.Add(1))
-	run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: e.queue}, minimalWorkflowName, n)
+	run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: e.queue}, minimalWorkflowName, steps)
 	if err != nil {
 		return "", err
 	}
@@ -170,10 +171,27 @@ func runInFlight(ctx context.Context, inFlight, total int, one func(ctx context.
 	return time.Since(start), firstErr
 }
 
-// historyStats counts a closed workflow's events and activities.
+// historyStats counts a closed workflow's events and lists its steps in
+// order: 'A' per activity, 'L' per local activity.
 type historyStats struct {
-	Events, Activities int
+	Events int
+	Steps  string
 }
+
+func (s historyStats) Activities() int      { return strings.Count(s.Steps, string(stepActivity)) }
+func (s historyStats) LocalActivities() int { return strings.Count(s.Steps, string(stepLocalActivity)) }
+
+// describeSteps is "9 steps: 2 activities + 7 local".
+func (s historyStats) describeSteps() string {
+	if s.LocalActivities() == 0 {
+		return fmt.Sprintf("%d activities", s.Activities())
+	}
+	return fmt.Sprintf("%d steps: %d activities + %d local", len(s.Steps), s.Activities(), s.LocalActivities())
+}
+
+// localActivityMarker is the marker the Go SDK records a local activity's
+// result in.
+const localActivityMarker = "LocalActivity"
 
 func history(ctx context.Context, tb testing.TB, workflowID string) historyStats {
 	tb.Helper()
@@ -185,8 +203,13 @@ func history(ctx context.Context, tb testing.TB, workflowID string) historyStats
 			tb.Fatal(err)
 		}
 		s.Events++
-		if ev.GetEventType() == enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED {
-			s.Activities++
+		switch ev.GetEventType() {
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+			s.Steps += string(stepActivity)
+		case enumspb.EVENT_TYPE_MARKER_RECORDED:
+			if ev.GetMarkerRecordedEventAttributes().GetMarkerName() == localActivityMarker {
+				s.Steps += string(stepLocalActivity)
+			}
 		}
 	}
 	return s

@@ -9,42 +9,52 @@ import (
 
 // BenchmarkThroughput: completed backups per second of 3-node clusters with
 // 2 volumes per node, at 1, 20 and 100 in flight, next to the minimal
-// workflow running as many no-op activities as a backup runs, on the same
-// worker and server. Backups and minimal runs alternate in halves so drift
-// hits both. Target: at least 0.8x the minimal workflow at 20 and 100.
+// workflow running as many no-op activities as a backup has steps, on the
+// same worker and server. Target: at least 0.8x the minimal workflow at 20
+// and 100. A second minimal workflow runs the backup's own mix of
+// activities and local activities, so the report also shows what Strata
+// adds over the floor of its own design. The three alternate in halves so
+// drift hits all of them.
 func BenchmarkThroughput(b *testing.B) {
 	e := newEnv(b, benchConfig())
 	ctx := context.Background()
 	clusters := e.addClusters(100, 3, 2)
-	// What one backup costs in activities, measured, not assumed.
+	// What one backup costs in steps, measured, not assumed.
 	_, wfID, err := e.backup(ctx, clusters[0])
 	if err != nil {
 		b.Fatal(err)
 	}
-	acts := history(ctx, b, wfID).Activities
+	steps := history(ctx, b, wfID)
+	floor := allActivities(steps.Steps)
+	mixed := steps.LocalActivities() > 0
 
 	for _, inFlight := range []int{1, 20, 100} {
 		b.Run(fmt.Sprintf("inflight=%d", inFlight), func(b *testing.B) {
 			total := max(10, 4*inFlight)
-			var backupTime, minimalTime time.Duration
+			var backupTime, minimalTime, mixTime time.Duration
+			run := func(into *time.Duration, one func(ctx context.Context, slot int) error) {
+				d, err := runInFlight(ctx, inFlight, total/2, one)
+				if err != nil {
+					b.Fatal(err)
+				}
+				*into += d
+			}
 			for i := 0; i < b.N; i++ {
 				for half := 0; half < 2; half++ {
-					d, err := runInFlight(ctx, inFlight, total/2, func(ctx context.Context, slot int) error {
-						_, err := e.minimal(ctx, acts)
+					run(&minimalTime, func(ctx context.Context, slot int) error {
+						_, err := e.minimal(ctx, floor)
 						return err
 					})
-					if err != nil {
-						b.Fatal(err)
+					if mixed {
+						run(&mixTime, func(ctx context.Context, slot int) error {
+							_, err := e.minimal(ctx, steps.Steps)
+							return err
+						})
 					}
-					minimalTime += d
-					d, err = runInFlight(ctx, inFlight, total/2, func(ctx context.Context, slot int) error {
+					run(&backupTime, func(ctx context.Context, slot int) error {
 						_, _, err := e.backup(ctx, clusters[slot])
 						return err
 					})
-					if err != nil {
-						b.Fatal(err)
-					}
-					backupTime += d
 				}
 			}
 			n := float64(b.N * (total / 2) * 2)
@@ -58,9 +68,17 @@ func BenchmarkThroughput(b *testing.B) {
 			if inFlight >= 20 {
 				target, ok = ">= 0.80x", ratio >= 0.8
 			}
-			addRow(row{Section: "Throughput (3 nodes x 2 volumes, local provider, zero latency)",
-				Name:  fmt.Sprintf("%3d in flight: backups/s vs minimal/s (%d activities)", inFlight, acts),
+			const section = "Throughput (3 nodes x 2 volumes, local provider, zero latency)"
+			addRow(row{Section: section,
+				Name:  fmt.Sprintf("%3d in flight: backups/s vs minimal/s (%d activities)", inFlight, len(floor)),
 				Value: fmt.Sprintf("%.1f vs %.1f = %.2fx", backups, minimal, ratio), Target: target, Verdict: verdictIf(target, ok)})
+			if mixed {
+				mix := n / mixTime.Seconds()
+				b.ReportMetric(backups/mix, "ratio-same-mix")
+				addRow(row{Section: section,
+					Name:  fmt.Sprintf("%3d in flight: backups/s vs minimal/s, same mix (%s)", inFlight, steps.describeSteps()),
+					Value: fmt.Sprintf("%.1f vs %.1f = %.2fx", backups, mix, backups/mix), Target: "-"})
+			}
 		})
 	}
 }

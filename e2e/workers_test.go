@@ -23,20 +23,25 @@ import (
 	"github.com/stratabackup/strata/workflows"
 )
 
-// activityStart is one ActivityTaskStarted event: which worker ran which
-// activity (the attempt that closed it: retries are not in the history).
-type activityStart struct {
+// taskStart is one ActivityTaskStarted or WorkflowTaskStarted event: which
+// worker ran which activity or workflow task (the attempt that closed it:
+// retries are not in the history). Local activities run inside workflow
+// tasks, so a workflow task's worker is also theirs.
+type taskStart struct {
 	Type, Identity string
 	Attempt        int32
 	At             time.Time
 }
 
-// activityStarts reads a workflow's history for the activities it ran.
-func activityStarts(t *testing.T, ctx context.Context, workflowID string) []activityStart {
+// workflowTask is taskStart.Type of a workflow task.
+const workflowTask = "workflow task"
+
+// taskStarts reads a workflow's history for the tasks it ran.
+func taskStarts(t *testing.T, ctx context.Context, workflowID string) []taskStart {
 	t.Helper()
 	iter := server.Client.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	scheduled := map[int64]string{}
-	var out []activityStart
+	var out []taskStart
 	for iter.HasNext() {
 		ev, err := iter.Next()
 		require.NoError(t, err)
@@ -45,7 +50,10 @@ func activityStarts(t *testing.T, ctx context.Context, workflowID string) []acti
 			scheduled[ev.GetEventId()] = ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName()
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:
 			a := ev.GetActivityTaskStartedEventAttributes()
-			out = append(out, activityStart{Type: scheduled[a.GetScheduledEventId()], Identity: a.GetIdentity(), Attempt: a.GetAttempt(), At: ev.GetEventTime().AsTime()})
+			out = append(out, taskStart{Type: scheduled[a.GetScheduledEventId()], Identity: a.GetIdentity(), Attempt: a.GetAttempt(), At: ev.GetEventTime().AsTime()})
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+			a := ev.GetWorkflowTaskStartedEventAttributes()
+			out = append(out, taskStart{Type: workflowTask, Identity: a.GetIdentity(), At: ev.GetEventTime().AsTime()})
 		}
 	}
 	return out
@@ -87,14 +95,14 @@ func TestWorkersShareLoad(t *testing.T) {
 			assert.Equal(t, catalog.SnapshotCompleted, s.Status)
 		}
 		requireUnlocked(t, e, clusters[i].ID)
-		for _, s := range activityStarts(t, ctx, run.WorkflowID) {
+		for _, s := range taskStarts(t, ctx, run.WorkflowID) {
 			ran[s.Identity]++
 		}
 	}
-	t.Logf("activities run per worker: %v", ran)
-	assert.Len(t, ran, 2, "only workers A and B ran activities")
-	assert.Positive(t, ran[a.Identity], "worker A ran activities")
-	assert.Positive(t, ran[b.Identity], "worker B ran activities")
+	t.Logf("workflow and activity tasks run per worker: %v", ran)
+	assert.Len(t, ran, 2, "only workers A and B ran tasks")
+	assert.Positive(t, ran[a.Identity], "worker A ran tasks")
+	assert.Positive(t, ran[b.Identity], "worker B ran tasks")
 
 	for _, p := range []*stratatest.WorkerProcess{a, b} {
 		st, err := p.Stop()
@@ -189,21 +197,30 @@ func TestWorkersOneKilledMidBackupTheOtherFinishesIt(t *testing.T) {
 
 	var afterKill, onB int
 	var timeline []string
-	for _, s := range activityStarts(t, ctx, run.WorkflowID) {
+	var last taskStart
+	for _, s := range taskStarts(t, ctx, run.WorkflowID) {
 		if s.At.After(killed) {
 			afterKill++
-			timeline = append(timeline, fmt.Sprintf("%s (attempt %d) +%s", s.Type, s.Attempt, s.At.Sub(killed).Round(100*time.Millisecond)))
+			what := s.Type
+			if s.Attempt > 0 {
+				what = fmt.Sprintf("%s (attempt %d)", s.Type, s.Attempt)
+			}
+			timeline = append(timeline, fmt.Sprintf("%s +%s", what, s.At.Sub(killed).Round(100*time.Millisecond)))
 			assert.Equal(t, b.Identity, s.Identity, "%s ran after A was killed, on B", s.Type)
 		}
 		if s.Identity == b.Identity {
 			onB++
 		}
-		if s.Type == "WaitSnapshots" || s.Type == "CompleteBackup" {
+		if s.Type == "WaitSnapshots" {
 			assert.Equal(t, b.Identity, s.Identity, "%s finished on B", s.Type)
 		}
+		if s.Type == workflowTask {
+			last = s
+		}
 	}
-	assert.Positive(t, afterKill, "activities ran after the kill")
-	t.Logf("completed %s after the kill; %d activities on B, started after the kill: %s; copies: %s",
+	assert.Equal(t, b.Identity, last.Identity, "the last workflow task (it marks the backup Completed and releases the lock) ran on B")
+	assert.Positive(t, afterKill, "tasks ran after the kill")
+	t.Logf("completed %s after the kill; %d tasks on B, started after the kill: %s; copies: %s",
 		recovery.Round(100*time.Millisecond), onB, strings.Join(timeline, ", "), copyAttempts(t, lp, atProvider))
 }
 

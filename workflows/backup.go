@@ -50,9 +50,12 @@ func BackupWorkflow(ctx workflow.Context, req BackupRequest) (BackupResult, erro
 }
 
 type backupRun struct {
-	req      BackupRequest
-	plan     activities.BackupPlan
-	progress BackupProgress
+	req BackupRequest
+	// localSteps: the short catalog steps run as local activities (runs
+	// started before localStepsChange ran them as activities).
+	localSteps bool
+	plan       activities.BackupPlan
+	progress   BackupProgress
 	// deadline is zero until the backup is InProgress; extendTimeout moves it.
 	deadline time.Time
 	// startedAt is when the backup went InProgress; timeouts count from it.
@@ -67,8 +70,10 @@ func (r *backupRun) run(ctx workflow.Context) (result BackupResult, err error) {
 		}
 	}()
 
+	r.localSteps = workflow.GetVersion(ctx, localStepsChange, workflow.DefaultVersion, 1) >= 1
+
 	// Validate: nothing exists yet, so nothing to compensate.
-	if err := workflow.ExecuteActivity(stepOptions(ctx, "validate request"), a.ValidateBackup, activities.ValidateBackupInput{
+	if err := r.step(ctx, "validate request", a.ValidateBackup, activities.ValidateBackupInput{
 		ClusterID: r.req.ClusterID, Label: r.req.Label, Timeout: r.req.Timeout.D(),
 	}).Get(ctx, &r.plan); err != nil {
 		return BackupResult{}, err
@@ -77,7 +82,7 @@ func (r *backupRun) run(ctx workflow.Context) (result BackupResult, err error) {
 	// Record the backup as Pending. Compensation: mark it Defunct.
 	r.setStep(ctx, StepRecording)
 	var rec catalog.Backup
-	if err := workflow.ExecuteActivity(stepOptions(ctx, "record backup"), a.CreateBackupRecord, activities.CreateBackupRecordInput{
+	if err := r.step(ctx, "record backup", a.CreateBackupRecord, activities.CreateBackupRecordInput{
 		BackupID: r.progress.BackupID, ClusterID: r.plan.ClusterID, JobID: r.req.JobID, RequestID: r.req.RequestID,
 		WorkflowID: r.progress.WorkflowID, LabelTemplate: r.plan.LabelTemplate, CreatedAt: workflow.Now(ctx),
 	}).Get(ctx, &rec); err != nil {
@@ -98,17 +103,19 @@ func (r *backupRun) run(ctx workflow.Context) (result BackupResult, err error) {
 	// release it (a no-op if the lease lapsed and someone else has it now).
 	r.setStep(ctx, StepLocking)
 	var lock catalog.Lock
-	if err := workflow.ExecuteActivity(stepOptions(ctx, "lock cluster "+r.plan.ClusterID), a.AcquireLock, activities.LockInput{
+	if err := r.step(ctx, "lock cluster "+r.plan.ClusterID, a.AcquireLock, activities.LockInput{
 		ClusterID: r.plan.ClusterID, Holder: "backup " + r.progress.BackupID, TTL: r.plan.LockTTL,
 	}).Get(ctx, &lock); err != nil {
 		return BackupResult{}, err
 	}
-	r.saga.add("release cluster lock", func(ctx workflow.Context) error { return r.releaseLock(ctx, lock, compensationOptions) })
+	r.saga.add("release cluster lock", func(ctx workflow.Context) error {
+		return workflow.ExecuteActivity(compensationOptions(ctx, "release lock on "+r.plan.ClusterID), a.ReleaseLock, r.releaseInput(lock)).Get(ctx, nil)
+	})
 
 	// Check every node is healthy.
 	r.setStep(ctx, StepCheckingHealth)
 	var health activities.HealthResult
-	if err := workflow.ExecuteActivity(stepOptions(ctx, "check health of "+r.plan.ClusterID), a.CheckHealth, activities.HealthInput{
+	if err := r.step(ctx, "check health of "+r.plan.ClusterID, a.CheckHealth, activities.HealthInput{
 		ClusterID: r.plan.ClusterID, MaxLag: r.plan.MaxLag,
 	}).Get(ctx, &health); err != nil {
 		return BackupResult{}, err
@@ -117,7 +124,7 @@ func (r *backupRun) run(ctx workflow.Context) (result BackupResult, err error) {
 	// InProgress: the snapshot deadline starts now.
 	r.startedAt = workflow.Now(ctx)
 	r.deadline = r.startedAt.Add(r.plan.Timeout)
-	if err := workflow.ExecuteActivity(stepOptions(ctx, "mark InProgress"), a.MarkInProgress, activities.MarkInProgressInput{
+	if err := r.step(ctx, "mark InProgress", a.MarkInProgress, activities.MarkInProgressInput{
 		BackupID: r.progress.BackupID, Deadline: r.deadline, PreferredNodeID: health.PreferredNodeID,
 	}).Get(ctx, nil); err != nil {
 		return BackupResult{}, err
@@ -135,13 +142,13 @@ func (r *backupRun) run(ctx workflow.Context) (result BackupResult, err error) {
 
 	// Completed, then release the lock.
 	r.setStep(ctx, StepCompleting)
-	if err := workflow.ExecuteActivity(stepOptions(ctx, "mark Completed"), a.CompleteBackup, activities.CompleteInput{
+	if err := r.step(ctx, "mark Completed", a.CompleteBackup, activities.CompleteInput{
 		BackupID: r.progress.BackupID, Snapshots: snaps,
 	}).Get(ctx, &rec); err != nil {
 		return BackupResult{}, err
 	}
 	r.saga = saga{}
-	if err := r.releaseLock(ctx, lock, stepOptions); err != nil {
+	if err := r.step(ctx, "release lock on "+r.plan.ClusterID, a.ReleaseLock, r.releaseInput(lock)).Get(ctx, nil); err != nil {
 		// The backup is good; the lease lapses by itself within its TTL.
 		workflow.GetLogger(ctx).Error("releasing cluster lock failed", "cluster", r.plan.ClusterID, "error", err)
 	}
@@ -199,7 +206,7 @@ func (r *backupRun) snapshotWithinDeadline(ctx workflow.Context, lock catalog.Lo
 		}
 		if !r.deadline.Equal(recorded) && !done {
 			recorded = r.deadline
-			if err := workflow.ExecuteActivity(stepOptions(ctx, "record extended deadline"), a.RecordDeadline, activities.RecordDeadlineInput{
+			if err := r.step(ctx, "record extended deadline", a.RecordDeadline, activities.RecordDeadlineInput{
 				BackupID: r.progress.BackupID, Deadline: recorded,
 			}).Get(ctx, nil); err != nil {
 				workflow.GetLogger(ctx).Warn("recording extended deadline failed", "error", err)
@@ -298,10 +305,16 @@ func (r *backupRun) markDefunct(ctx workflow.Context) error {
 	return r.setStatus(ctx, rec.Status)
 }
 
-func (r *backupRun) releaseLock(ctx workflow.Context, lock catalog.Lock, opts func(workflow.Context, string) workflow.Context) error {
-	return workflow.ExecuteActivity(opts(ctx, "release lock on "+r.plan.ClusterID), a.ReleaseLock, activities.ReleaseInput{
-		ClusterID: r.plan.ClusterID, Token: lock.Token,
-	}).Get(ctx, nil)
+func (r *backupRun) releaseInput(lock catalog.Lock) activities.ReleaseInput {
+	return activities.ReleaseInput{ClusterID: r.plan.ClusterID, Token: lock.Token}
+}
+
+// step runs one of the saga's short forward catalog steps.
+func (r *backupRun) step(ctx workflow.Context, summary string, fn, in any) workflow.Future {
+	if r.localSteps {
+		return workflow.ExecuteLocalActivity(localStepOptions(ctx, summary), fn, in)
+	}
+	return workflow.ExecuteActivity(stepOptions(ctx, summary), fn, in)
 }
 
 // finished reports a backup that ended: its record for Completed, an error

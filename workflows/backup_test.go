@@ -28,6 +28,7 @@ type BackupSuite struct {
 	testsuite.WorkflowTestSuite
 	env    *testsuite.TestWorkflowEnvironment
 	calls  []string
+	local  []string // the calls that ran as local activities
 	reason string
 	events []notify.Event
 }
@@ -58,13 +59,18 @@ func (s *BackupSuite) SetupTest() {
 	s.env.RegisterActivity(&activities.Activities{})
 	s.env.RegisterWorkflowWithOptions(NotifyWorkflow, workflow.RegisterOptions{Name: NotifyWorkflowName})
 	s.env.RegisterWorkflowWithOptions(PruneWorkflow, workflow.RegisterOptions{Name: PruneWorkflowName})
-	s.calls, s.reason, s.events = nil, "", nil
+	s.calls, s.local, s.reason, s.events = nil, nil, "", nil
 	s.env.OnWorkflow(NotifyWorkflowName, mock.Anything, mock.Anything).Return(func(_ workflow.Context, ev notify.Event) (NotifyResult, error) {
 		s.events = append(s.events, ev)
 		return NotifyResult{}, nil
 	}).Maybe()
 	s.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
 		s.calls = append(s.calls, info.ActivityType.Name)
+	})
+	// The short catalog steps are local activities (localStepsChange).
+	s.env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
+		s.calls = append(s.calls, info.ActivityType.Name)
+		s.local = append(s.local, info.ActivityType.Name)
 	})
 }
 
@@ -135,6 +141,8 @@ func (s *BackupSuite) TestSuccess() {
 	s.Equal(1, s.count("ReleaseLock"), "lock released once")
 	s.Zero(s.count("MarkDefunct"))
 	s.Equal([]string{"ValidateBackup", "CreateBackupRecord", "AcquireLock", "CheckHealth", "MarkInProgress", "StartSnapshots", "WaitSnapshots", "CompleteBackup", "ReleaseLock"}, s.calls)
+	s.Equal([]string{"ValidateBackup", "CreateBackupRecord", "AcquireLock", "CheckHealth", "MarkInProgress", "CompleteBackup", "ReleaseLock"}, s.local,
+		"catalog steps run as local activities; the provider steps as activities")
 }
 
 func (s *BackupSuite) TestInvalidRequestCreatesNothing() {
@@ -169,6 +177,8 @@ func (s *BackupSuite) TestUnhealthyCompensatesInReverse() {
 	s.Contains(s.failure(activities.ReasonClusterUnhealthy), "c1-n2")
 	n := len(s.calls)
 	s.Equal([]string{"ReleaseLock", "MarkDefunct"}, s.calls[n-2:], "compensations run in reverse")
+	s.NotContains(s.local, "ReleaseLock", "compensations are activities: pending in the UI, retried for a day")
+	s.NotContains(s.local, "MarkDefunct")
 	s.Zero(s.count("StartSnapshots"))
 }
 

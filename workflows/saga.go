@@ -57,6 +57,34 @@ func stepOptions(ctx workflow.Context, summary string) workflow.Context {
 	})
 }
 
+// localStepsChange is the version from which a backup runs its short
+// catalog steps (validate, record, lock, health, InProgress, Completed,
+// release) as local activities: each is a few milliseconds of catalog work,
+// and as an activity it cost two trips through the server's task queues
+// and three history events, which was most of what a backup added to
+// Temporal's own floor (see bench/). The two provider steps stay
+// activities: they need the worker's per-account rate limit, heartbeats,
+// and a pending-activity entry while snapshots run. Compensations stay
+// activities too, so a backup failing during an outage shows its pending
+// compensation in the UI and retries it for a day.
+const localStepsChange = "local-catalog-steps"
+
+// localStepOptions are stepOptions for a local activity. Attempts are
+// bounded by the workflow task's timeout; the SDK spaces longer retries
+// with timers, so a catalog outage is ridden out just the same.
+func localStepOptions(ctx workflow.Context, summary string) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout:    5 * time.Second,
+		ScheduleToCloseTimeout: 10 * time.Minute,
+		Summary:                summary,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    30 * time.Second,
+		},
+	})
+}
+
 // compensationOptions retry for a day: releasing a lock and recording a
 // failure must outlast any plausible catalog or provider outage.
 func compensationOptions(ctx workflow.Context, summary string) workflow.Context {

@@ -182,6 +182,15 @@ type Provider struct {
 
 	batch *batcher
 
+	// Close cancels closing (so in-flight calls return at once), waits for
+	// them under life, and only then closes the clients: a call after
+	// Close, say a batch flush a timer fired, gets an error, never a
+	// client that is already closed.
+	closing  context.Context
+	closeNow context.CancelFunc
+	life     sync.RWMutex
+	closed   bool
+
 	nodesMu sync.Mutex
 	nodes   map[string][]string
 }
@@ -227,12 +236,37 @@ func New(ctx context.Context, o Options) (*Provider, error) {
 		return nil, fmt.Errorf("gcp: disks client: %w", err)
 	}
 	p.batch = newBatcher(p)
+	p.closing, p.closeNow = context.WithCancel(context.Background())
 	return p, nil
 }
 
-// Close releases the clients.
+// Close cancels the calls in flight, waits for them to return and releases
+// the clients. Calls after Close fail with a Transient error (an activity
+// that gets one is retried, by then on another worker).
 func (p *Provider) Close() error {
+	p.closeNow()
+	p.life.Lock()
+	defer p.life.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
 	return errors.Join(p.snaps.Close(), p.disks.Close())
+}
+
+// call runs fn unless the provider is closed, with a ctx that Close
+// cancels.
+func (p *Provider) call(ctx context.Context, fn func(ctx context.Context) error) error {
+	p.life.RLock()
+	defer p.life.RUnlock()
+	if p.closed {
+		return &providers.Error{Provider: ProviderName, Kind: providers.Transient, Message: "gcp: provider is closed (the worker is shutting down)"}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(p.closing, cancel)
+	defer stop()
+	return fn(ctx)
 }
 
 // Name is "gcp".
@@ -261,12 +295,15 @@ func (p *Provider) do(ctx context.Context, b bucket, method string, fn func(ctx 
 		p.mu.Lock()
 		p.calls[method]++
 		p.mu.Unlock()
-		err := fn(ctx)
+		err := p.call(ctx, fn)
 		if err == nil {
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctxError(ctx, err)
+		}
+		if p.closing.Err() != nil {
+			return classify(err) // no retries during shutdown
 		}
 		pe := classify(err)
 		last = pe

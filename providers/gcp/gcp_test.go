@@ -498,3 +498,35 @@ func TestRunningOperationFailureSurfacesLater(t *testing.T) {
 		t.Fatalf("snapshot ended %+v, want completed", done)
 	}
 }
+
+// A worker closes its providers at shutdown while activities may still
+// poll: a batch flushed after Close, and any call after it, get a
+// Transient error (the activity retries elsewhere), never a closed client.
+func TestCallsDuringAndAfterCloseFail(t *testing.T) {
+	f := newFake(t)
+	p := newProvider(t, f, func(o *gcp.Options) { o.PollBatchWindow = 200 * time.Millisecond })
+	s, err := p.StartSnapshot(ctx(t), newSpec(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := make(chan error, 1)
+	go func() {
+		_, err := p.GetSnapshots(ctx(t), []string{s.ID})
+		pending <- err
+	}()
+	if err := p.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := <-pending; !isKind(err, providers.Transient) {
+		t.Errorf("GetSnapshots pending at Close returned %v, want a Transient error", err)
+	}
+	if _, err := p.GetSnapshots(ctx(t), []string{s.ID}); !isKind(err, providers.Transient) {
+		t.Errorf("GetSnapshots after Close returned %v, want a Transient error", err)
+	}
+	if _, err := p.ListSnapshots(ctx(t), providers.SnapshotFilter{BackupID: s.BackupID}); !isKind(err, providers.Transient) {
+		t.Errorf("ListSnapshots after Close returned %v, want a Transient error", err)
+	}
+	if err := p.Close(); err != nil {
+		t.Errorf("a second Close: %v", err)
+	}
+}
