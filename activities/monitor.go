@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -86,7 +87,82 @@ func (a *Activities) CheckJobs(ctx context.Context, in CheckJobsInput) ([]notify
 			}
 		}
 	}
-	return events, nil
+	if len(events) <= StormThreshold {
+		return events, nil
+	}
+	clusters, err := a.Catalog.ListClusters(ctx)
+	if err != nil {
+		return nil, classify(err, "listing clusters")
+	}
+	project := make(map[string]string, len(clusters))
+	for _, c := range clusters {
+		project[c.ID] = c.ProjectID
+	}
+	return CoalesceStorms(events, func(clusterID string) string { return project[clusterID] }, StormThreshold), nil
+}
+
+// StormThreshold is how many events of one type for one project a monitor
+// run sends one by one; beyond it they become one summary event.
+const StormThreshold = 20
+
+// stormListed is how many job IDs a summary event lists in its details.
+const stormListed = 100
+
+// CoalesceStorms replaces each group of more than limit events of one type
+// for one project (a fleet-wide outage makes every job stale at once) by
+// one event for the project, in the place of the group's first: a channel
+// gets one message instead of thousands, and the monitor's result and
+// history stay bounded however large the fleet. Smaller groups pass
+// through unchanged.
+func CoalesceStorms(events []notify.Event, projectOf func(clusterID string) string, limit int) []notify.Event {
+	type key struct{ project, typ string }
+	groups := map[key][]notify.Event{}
+	for _, ev := range events {
+		k := key{projectOf(ev.ClusterID), ev.Type}
+		groups[k] = append(groups[k], ev)
+	}
+	out := make([]notify.Event, 0, len(events))
+	done := map[key]bool{}
+	for _, ev := range events {
+		k := key{projectOf(ev.ClusterID), ev.Type}
+		g := groups[k]
+		if len(g) <= limit || k.project == "" {
+			out = append(out, ev)
+			continue
+		}
+		if done[k] {
+			continue
+		}
+		done[k] = true
+		var jobs []string
+		for _, e := range g {
+			jobs = append(jobs, e.JobID)
+		}
+		listed := jobs[:min(len(jobs), stormListed)]
+		first := strings.Join(jobs[:min(len(jobs), 5)], ", ")
+		out = append(out, notify.Event{
+			ID:        notify.EventID(k.typ, k.project, "storm", fmt.Sprint(jobs)),
+			Type:      k.typ,
+			ProjectID: k.project,
+			Summary:   fmt.Sprintf("%d jobs of project %s: %s (%s, …)", len(g), k.project, stormPhrase(k.typ), first),
+			Details:   map[string]any{"jobCount": len(g), "jobs": listed, "jobsTruncated": len(jobs) > len(listed)},
+		})
+	}
+	return out
+}
+
+func stormPhrase(typ string) string {
+	switch typ {
+	case notify.FreshnessViolated:
+		return "no Completed backup within their freshness bound"
+	case notify.FreshnessRecovered:
+		return "fresh again"
+	case notify.ScheduleRunSkipped:
+		return "skipped runs because their previous backup was still running"
+	case notify.ScheduleRunMissed:
+		return "missed runs: the worker or Temporal was down past the catch-up window"
+	}
+	return typ
 }
 
 // ReconcileEvents are the notifications a reconciliation sends: orphans

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/internal/stratatest"
 	"github.com/stratabackup/strata/notify"
@@ -77,4 +79,38 @@ func TestMonitorNotifiesFreshnessOnceAndSkippedRuns(t *testing.T) {
 	assert.NotContains(t, types(evs), notify.ScheduleRunSkipped, "each skip is notified once")
 
 	stratatest.Eventually(t, 30*time.Second, "the webhook to receive violated, recovered and skipped", func() bool { return hook.count() >= 3 })
+}
+
+// A fleet-wide outage makes every job of a project stale at once: the
+// project's channels get one summary, not one message per job.
+func TestMonitorSendsOneSummaryForAStormOfStaleJobs(t *testing.T) {
+	e := server.NewEnv(t, stratatest.TestConfig())
+	ctx := ctxT(t)
+	hook := &receiver{accepted: map[string]int{}}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	_, err := e.Strata.AddChannel(ctx, catalog.Channel{ProjectID: "default", Kind: "webhook", URL: srv.URL})
+	require.NoError(t, err)
+	n := activities.StormThreshold + 5
+	var newest time.Time
+	for range n {
+		cl := e.Cluster(strata.ClusterSpec{Nodes: 1})
+		newest = newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Retention: catalog.Retention{KeepLast: 3}}).CreatedAt
+	}
+	const multiple = 0.001 // a bound of 3.6 s
+	stratatest.Eventually(t, 10*time.Second, "every job to outlive its freshness bound", func() bool {
+		return time.Since(newest) > 4*time.Second
+	})
+
+	evs, err := e.Strata.CheckJobs(ctx, multiple)
+	require.NoError(t, err)
+	require.Len(t, evs, 1, "one summary event: %v", types(evs))
+	assert.Equal(t, notify.FreshnessViolated, evs[0].Type)
+	assert.Equal(t, "default", evs[0].ProjectID)
+	assert.Contains(t, evs[0].Summary, fmt.Sprintf("%d jobs of project default", n))
+	stratatest.Eventually(t, 30*time.Second, "the webhook to receive the summary", func() bool { return hook.count() == 1 })
+	evs, err = e.Strata.CheckJobs(ctx, multiple)
+	require.NoError(t, err)
+	assert.Empty(t, evs, "each job's violation was recorded: notified once")
+	assert.Equal(t, 1, hook.count())
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -244,4 +245,75 @@ func copyAttempts(t *testing.T, lp *local.Provider, snaps []providers.Snapshot) 
 		out = append(out, fmt.Sprintf("%s attempt %d", s.VolumeID, m.Attempt))
 	}
 	return strings.Join(out, ", ")
+}
+
+// TestWorkerKilledInTheCatalogStepsTheOtherFinishes: the short catalog
+// steps run as local activities inside one workflow task. Worker process A
+// is killed in the middle of them (the catalog's write lock is held by
+// someone else, so A is stuck recording the backup); nothing of that task
+// reached the history, so worker B runs the steps again after the task
+// times out, and they are idempotent: one backup, Completed, one snapshot
+// per volume, the lock released.
+func TestWorkerKilledInTheCatalogStepsTheOtherFinishes(t *testing.T) {
+	e := server.NewEnv(t, stratatest.TestConfig())
+	ctx := ctxT(t)
+	cl := e.Cluster(strata.ClusterSpec{ID: "killed-in-steps", Nodes: 1, VolumesPerNode: 2})
+	e.StopWorker()
+	a := e.StartWorkerProcess("A")
+
+	// Another writer holds the catalog's write lock (readers go on: WAL).
+	db, err := sql.Open("sqlite", strings.TrimPrefix(e.CatalogDSN, "sqlite:"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	blocker, err := db.Conn(ctx)
+	require.NoError(t, err)
+	_, err = blocker.ExecContext(ctx, "BEGIN IMMEDIATE")
+	require.NoError(t, err)
+
+	run, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID})
+	require.NoError(t, err)
+	stratatest.Eventually(t, 30*time.Second, "A to be running the backup's first workflow task", func() bool {
+		d, err := server.Client.DescribeWorkflowExecution(ctx, run.WorkflowID, "")
+		return err == nil && d.GetPendingWorkflowTask().GetState() == enumspb.PENDING_WORKFLOW_TASK_STATE_STARTED
+	})
+	_, err = e.Catalog.GetBackup(ctx, run.BackupID)
+	require.True(t, catalog.IsNotFound(err), "the backup cannot be recorded while the catalog is locked (got %v)", err)
+	killed := time.Now()
+	require.NoError(t, a.Kill())
+	_, err = blocker.ExecContext(ctx, "ROLLBACK")
+	require.NoError(t, err)
+	require.NoError(t, blocker.Close())
+	b := e.StartWorkerProcess("B")
+
+	done, err := run.Wait(ctx)
+	require.NoError(t, err)
+	t.Logf("completed %s after the kill", time.Since(killed).Round(100*time.Millisecond))
+	assert.Equal(t, catalog.BackupCompleted, done.Status)
+	require.Len(t, done.Snapshots, 2)
+	requireUnlocked(t, e, cl.ID)
+	bs, err := e.Catalog.ListBackups(ctx, catalog.BackupFilter{ClusterID: cl.ID})
+	require.NoError(t, err)
+	assert.Len(t, bs, 1, "one backup record")
+	lp, err := local.New(local.Options{Root: e.Root})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = lp.Close() })
+	atProvider, err := lp.ListSnapshots(ctx, providers.SnapshotFilter{BackupID: run.BackupID})
+	require.NoError(t, err)
+	assert.Len(t, atProvider, 2, "one snapshot per volume at the provider")
+
+	var timedOut bool
+	iter := server.Client.GetWorkflowHistory(ctx, run.WorkflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		require.NoError(t, err)
+		timedOut = timedOut || ev.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT
+	}
+	assert.True(t, timedOut, "A's workflow task timed out, so none of its local activities reached the history")
+	ran := map[string]int{}
+	for _, s := range taskStarts(t, ctx, run.WorkflowID) {
+		ran[s.Identity]++
+	}
+	assert.Equal(t, 1, ran[a.Identity], "A ran only the workflow task that timed out")
+	assert.Len(t, ran, 2, "everything else ran on B: %v", ran)
+	assert.Positive(t, ran[b.Identity])
 }
