@@ -55,40 +55,29 @@ type ReconcilePlan struct {
 // ended). Missing: snapshots of Completed backups that are gone.
 func (a *Activities) PlanReconcile(ctx context.Context, in PlanReconcileInput) (ReconcilePlan, error) {
 	plan := ReconcilePlan{Orphans: []Orphan{}, Missing: []Missing{}}
-	backups := map[string]*catalog.Backup{}
-	lookup := func(id string) (*catalog.Backup, error) {
-		if b, ok := backups[id]; ok {
-			return b, nil
-		}
-		b, err := a.Catalog.GetBackup(ctx, id)
-		if catalog.IsNotFound(err) {
-			backups[id] = nil
-			return nil, nil
-		}
-		if err != nil {
-			return nil, classify(err, "backup "+id)
-		}
-		backups[id] = &b
-		return &b, nil
-	}
+	// owners holds what the plan needs of each snapshot's backup (its
+	// status and reason, not the record): at a fleet's hundreds of
+	// thousands of snapshots, the backups are looked up in chunks of
+	// catalog.MaxFilterIDs, not one by one.
+	owners := map[string]backupOwner{}
 	for _, key := range sortedKeys(a.Providers) {
 		p := a.Providers[key]
 		snaps, err := p.ListSnapshots(ctx, providers.SnapshotFilter{})
 		if err != nil {
 			return plan, classify(err, "listing snapshots at "+key)
 		}
+		if err := a.lookupOwners(ctx, snaps, owners); err != nil {
+			return plan, err
+		}
 		for _, s := range snaps {
-			b, err := lookup(s.BackupID)
-			if err != nil {
-				return plan, err
-			}
+			b := owners[s.BackupID]
 			var why string
 			switch {
-			case b == nil:
+			case !b.known:
 				why = "backup unknown to the catalog"
-			case b.Status == catalog.BackupDefunct:
-				why = "backup is Defunct: " + b.Reason
-			case b.Status == catalog.BackupDeleted:
+			case b.status == catalog.BackupDefunct:
+				why = "backup is Defunct: " + b.reason
+			case b.status == catalog.BackupDeleted:
 				why = "backup is Deleted"
 			default:
 				continue // Completed, Missing, running or being deleted: not an orphan
@@ -109,47 +98,113 @@ func (a *Activities) PlanReconcile(ctx context.Context, in PlanReconcileInput) (
 	return plan, nil
 }
 
-// findMissing asks each provider, in one batched call per cluster, for the
-// snapshots of every Completed backup. It goes a cluster at a time, so its
-// memory is one cluster's backups however large the catalog.
+// backupOwner is a snapshot's backup as the orphan scan sees it.
+type backupOwner struct {
+	known  bool
+	status catalog.BackupStatus
+	reason string
+}
+
+// lookupOwners adds the backups of snaps that owners does not have yet,
+// catalog.MaxFilterIDs per query; a backup the catalog does not know is
+// recorded as unknown.
+func (a *Activities) lookupOwners(ctx context.Context, snaps []providers.Snapshot, owners map[string]backupOwner) error {
+	var ids []string
+	for _, s := range snaps {
+		if _, ok := owners[s.BackupID]; !ok {
+			owners[s.BackupID] = backupOwner{}
+			ids = append(ids, s.BackupID)
+		}
+	}
+	for i := 0; i < len(ids); i += catalog.MaxFilterIDs {
+		chunk := ids[i:min(i+catalog.MaxFilterIDs, len(ids))]
+		found, err := a.Catalog.ListBackups(ctx, catalog.BackupFilter{IDs: chunk, IncludeDeleted: true})
+		if err != nil {
+			return classify(err, fmt.Sprintf("looking up %d backups", len(chunk)))
+		}
+		for _, b := range found {
+			owners[b.ID] = backupOwner{known: true, status: b.Status, reason: b.Reason}
+		}
+	}
+	return nil
+}
+
+// missingBatch is how many snapshot IDs findMissing asks a provider about
+// at once: clusters' Completed backups are pooled, so that a fleet of small
+// clusters costs a few large calls per provider, not one call per cluster.
+const missingBatch = 1000
+
+// findMissing asks each provider, in batches pooled across clusters, for
+// the snapshots of every Completed backup. Its memory is one batch per
+// provider however large the catalog.
 func (a *Activities) findMissing(ctx context.Context) ([]Missing, error) {
 	clusters, err := a.Catalog.ListClusters(ctx)
 	if err != nil {
 		return nil, classify(err, "listing clusters")
 	}
+	// One pool per provider instance (a region-less provider serves
+	// clusters of any region), in the order first seen.
+	type pool struct {
+		p    providers.Provider
+		key  string
+		refs []Missing // what each snapshot would be reported as
+	}
+	pools := map[providers.Provider]*pool{}
+	var order []*pool
 	out := []Missing{}
-	for _, cl := range clusters {
-		p, err := a.Providers.For(cl.Provider, cl.Region)
+	check := func(pl *pool) error {
+		if len(pl.refs) == 0 {
+			return nil
+		}
+		ids := make([]string, len(pl.refs))
+		for i, r := range pl.refs {
+			ids[i] = r.SnapshotID
+		}
+		got, err := pl.p.GetSnapshots(ctx, ids)
 		if err != nil {
-			continue // this worker does not serve that cloud region
-		}
-		done, err := a.Catalog.ListBackups(ctx, catalog.BackupFilter{ClusterID: cl.ID, Statuses: []catalog.BackupStatus{catalog.BackupCompleted}})
-		if err != nil {
-			return nil, classify(err, "listing Completed backups of cluster "+cl.ID)
-		}
-		var ids []string
-		for _, b := range done {
-			for _, s := range b.Snapshots {
-				ids = append(ids, s.SnapshotID)
-			}
-		}
-		if len(ids) == 0 {
-			continue
-		}
-		got, err := p.GetSnapshots(ctx, ids)
-		if err != nil {
-			return nil, classify(err, "cluster "+cl.ID)
+			return classify(err, fmt.Sprintf("checking %d snapshots at %s", len(ids), pl.key))
 		}
 		exists := make(map[string]bool, len(got))
 		for _, s := range got {
 			exists[s.ID] = true
 		}
+		for _, r := range pl.refs {
+			if !exists[r.SnapshotID] {
+				out = append(out, r)
+			}
+		}
+		pl.refs = pl.refs[:0]
+		return nil
+	}
+	for _, cl := range clusters {
+		p, err := a.Providers.For(cl.Provider, cl.Region)
+		if err != nil {
+			continue // this worker does not serve that cloud region
+		}
+		pl := pools[p]
+		if pl == nil {
+			pl = &pool{p: p, key: providers.Key(cl.Provider, cl.Region)}
+			pools[p] = pl
+			order = append(order, pl)
+		}
+		done, err := a.Catalog.ListBackups(ctx, catalog.BackupFilter{ClusterID: cl.ID, Statuses: []catalog.BackupStatus{catalog.BackupCompleted}})
+		if err != nil {
+			return nil, classify(err, "listing Completed backups of cluster "+cl.ID)
+		}
 		for _, b := range done {
 			for _, s := range b.Snapshots {
-				if !exists[s.SnapshotID] {
-					out = append(out, Missing{BackupID: b.ID, ClusterID: b.ClusterID, VolumeID: s.VolumeID, SnapshotID: s.SnapshotID})
-				}
+				pl.refs = append(pl.refs, Missing{BackupID: b.ID, ClusterID: b.ClusterID, VolumeID: s.VolumeID, SnapshotID: s.SnapshotID})
 			}
+		}
+		if len(pl.refs) >= missingBatch {
+			if err := check(pl); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, pl := range order {
+		if err := check(pl); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

@@ -268,6 +268,9 @@ type NewBackup struct {
 // BackupFilter selects backups; zero fields match everything. Results are
 // newest first.
 type BackupFilter struct {
+	// IDs selects only these backups (at most MaxFilterIDs; unknown IDs are
+	// left out of the result).
+	IDs       []string
 	ClusterID string
 	JobID     string
 	// ManualOnly selects backups with no job (JobID must be empty).
@@ -278,6 +281,9 @@ type BackupFilter struct {
 	IncludeDeleted bool
 	Limit          int
 }
+
+// MaxFilterIDs is how many IDs one BackupFilter may name.
+const MaxFilterIDs = 1000
 
 // Retention is a job's retention policy: either KeepLast, or tiers. Only
 // Completed backups of the job count towards it.

@@ -839,6 +839,12 @@ func backupFilterSQL(f BackupFilter) (string, []any) {
 		conds []string
 		args  []any
 	)
+	if len(f.IDs) > 0 {
+		conds = append(conds, "id IN ("+placeholders(len(f.IDs))+")")
+		for _, id := range f.IDs {
+			args = append(args, id)
+		}
+	}
 	if f.ClusterID != "" {
 		conds = append(conds, "cluster_id = ?")
 		args = append(args, f.ClusterID)
@@ -868,6 +874,9 @@ func backupFilterSQL(f BackupFilter) (string, []any) {
 }
 
 func (s *sqlStore) ListBackups(ctx context.Context, f BackupFilter) ([]Backup, error) {
+	if len(f.IDs) > MaxFilterIDs {
+		return nil, fmt.Errorf("catalog: list backups: %d IDs in one filter, at most %d", len(f.IDs), MaxFilterIDs)
+	}
 	where, args := backupFilterSQL(f)
 	limit := ""
 	if f.Limit > 0 {

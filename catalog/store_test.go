@@ -739,6 +739,10 @@ func TestListBackups(t *testing.T) {
 		assert.Equal(t, []string{"b1", "a3"}, ids(catalog.BackupFilter{Limit: 2}))
 		assert.Equal(t, []string{"a2"}, ids(catalog.BackupFilter{ClusterID: "a", Limit: 1, Statuses: []catalog.BackupStatus{catalog.BackupInProgress}}))
 		assert.Equal(t, []string{}, ids(catalog.BackupFilter{ClusterID: "nope"}))
+		assert.Equal(t, []string{"b1", "a1"}, ids(catalog.BackupFilter{IDs: []string{"a1", "b1", "unknown"}}), "by ID, newest first")
+		assert.Equal(t, []string{"a1"}, ids(catalog.BackupFilter{IDs: []string{"a1", "b1"}, ClusterID: "a"}))
+		_, err = s.ListBackups(ctx, catalog.BackupFilter{IDs: make([]string, catalog.MaxFilterIDs+1)})
+		assert.ErrorContains(t, err, "at most 1000")
 
 		// Snapshots come with the list, also across a limit.
 		list, err := s.ListBackups(ctx, catalog.BackupFilter{})
