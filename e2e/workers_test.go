@@ -309,6 +309,7 @@ func TestWorkerKilledInTheCatalogStepsTheOtherFinishes(t *testing.T) {
 		timedOut = timedOut || ev.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT
 	}
 	assert.True(t, timedOut, "A's workflow task timed out, so none of its local activities reached the history")
+	recordHistory(t, run.WorkflowID, "backup_killed_in_catalog_steps")
 	ran := map[string]int{}
 	for _, s := range taskStarts(t, ctx, run.WorkflowID) {
 		ran[s.Identity]++
