@@ -267,6 +267,24 @@ func runFleet(b *testing.B, n, nodes, volumes int) {
 		missed += v.Schedule.MissedCatchup
 	}
 
+	// The fleet's periodic upkeep on the same worker: one monitor run
+	// (each job's freshness query and schedule description) and one
+	// reconciliation plan (every snapshot's owner, every Completed
+	// backup's snapshots at the provider), as their schedules would run
+	// them.
+	monStart := time.Now()
+	evs, err := sc.CheckJobs(ctx, 2)
+	if err != nil {
+		b.Fatalf("monitor over the fleet: %v", err)
+	}
+	monTime := time.Since(monStart)
+	recStart := time.Now()
+	rec, err := sc.Reconcile(ctx, time.Hour, true)
+	if err != nil {
+		b.Fatalf("reconciliation plan over the fleet: %v", err)
+	}
+	recTime := time.Since(recStart)
+
 	// Not the exited process's rusage Maxrss: it counts the parent's pages
 	// the child shared between fork and exec, so it reads as the parent's
 	// RSS (the in-process Temporal server's).
@@ -304,6 +322,8 @@ func runFleet(b *testing.B, n, nodes, volumes int) {
 	add("worker RSS at start of the hour", mb(rssStart), "", "")
 	add("worker peak RSS (VmRSS every 250 ms / VmHWM)", fmt.Sprintf("%s / %s", mb(peakRSS.Load()), mb(hwm)), "< 500 MB", verdict(peak*1024 < fleetRSSTarget))
 	add("worker peak RSS above start, per 1,000 backups", mb(int64(float64(peak-rssStart)/per1k)), "", "")
+	add(fmt.Sprintf("monitor run over %d jobs (freshness query + schedule describe each)", n), fmt.Sprintf("%s, %d events", monTime.Round(10*time.Millisecond), len(evs)), "", "")
+	add(fmt.Sprintf("reconciliation plan over %d backups (dry run)", len(completed)), fmt.Sprintf("%s, %d orphans, %d missing", recTime.Round(10*time.Millisecond), len(rec.Plan.Orphans), len(rec.Plan.Missing)), "", "")
 	add("worker settings", describeWorker(tuning), "", "")
 }
 
