@@ -14,18 +14,18 @@ import (
 
 const jobColumns = `id, cluster_id, schedule_id, every_ms, offset_ms, label,
 	keep_last, keep_hourly, keep_daily, keep_weekly, paused, created_at, updated_at, deleted_at,
-	stale, seen_skipped, seen_missed`
+	stale, seen_skipped, seen_missed, schedule_checked_at`
 
 func scanJob(sc scanner) (Job, error) {
 	var (
 		j                Job
 		every, offset    int64
 		created, updated int64
-		deleted          sql.NullInt64
+		deleted, checked sql.NullInt64
 	)
 	if err := sc.Scan(&j.ID, &j.ClusterID, &j.ScheduleID, &every, &offset, &j.Label,
 		&j.Retention.KeepLast, &j.Retention.KeepHourly, &j.Retention.KeepDaily, &j.Retention.KeepWeekly,
-		&j.Paused, &created, &updated, &deleted, &j.Monitor.Stale, &j.Monitor.SeenSkipped, &j.Monitor.SeenMissed); err != nil {
+		&j.Paused, &created, &updated, &deleted, &j.Monitor.Stale, &j.Monitor.SeenSkipped, &j.Monitor.SeenMissed, &checked); err != nil {
 		return Job{}, err
 	}
 	j.Every = Duration(time.Duration(every) * time.Millisecond)
@@ -33,6 +33,7 @@ func scanJob(sc scanner) (Job, error) {
 	j.CreatedAt = fromMS(created)
 	j.UpdatedAt = fromMS(updated)
 	j.DeletedAt = fromNullMS(deleted)
+	j.Monitor.ScheduleCheckedAt = fromNullMS(checked)
 	return j, nil
 }
 
@@ -151,8 +152,12 @@ func (s *sqlStore) DeleteJob(ctx context.Context, id string, at time.Time) error
 
 func (s *sqlStore) SetJobMonitor(ctx context.Context, id string, m JobMonitor) error {
 	return s.write(ctx, func(r runner) error {
-		res, err := r.exec(ctx, `UPDATE jobs SET stale = ?, seen_skipped = ?, seen_missed = ? WHERE id = ?`,
-			m.Stale, m.SeenSkipped, m.SeenMissed, id)
+		var checked any
+		if m.ScheduleCheckedAt != nil {
+			checked = ms(*m.ScheduleCheckedAt)
+		}
+		res, err := r.exec(ctx, `UPDATE jobs SET stale = ?, seen_skipped = ?, seen_missed = ?, schedule_checked_at = ? WHERE id = ?`,
+			m.Stale, m.SeenSkipped, m.SeenMissed, checked, id)
 		if err != nil {
 			return fmt.Errorf("catalog: job %s monitor: %w", id, err)
 		}

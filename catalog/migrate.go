@@ -217,6 +217,13 @@ var migrations = []migration{
 			`CREATE INDEX backups_cluster_status_created_idx ON backups (cluster_id, status, created_at DESC, idx DESC, id DESC)`,
 		},
 	},
+	{
+		version: 7,
+		name:    "when the monitor last read each job's schedule",
+		stmts: []string{
+			`ALTER TABLE jobs ADD COLUMN schedule_checked_at BIGINT`,
+		},
+	},
 }
 
 // migrate applies the migrations this database lacks, each recorded in

@@ -324,6 +324,9 @@ type JobMonitor struct {
 	Stale       bool `json:"stale"`
 	SeenSkipped int  `json:"seenSkipped"`
 	SeenMissed  int  `json:"seenMissed"`
+	// ScheduleCheckedAt is when the monitor last read the job's schedule
+	// (its skipped and missed counts); nil if never.
+	ScheduleCheckedAt *time.Time `json:"scheduleCheckedAt,omitempty"`
 }
 
 // Transition moves a backup to a new status if it is currently in one of
