@@ -33,9 +33,9 @@ type CheckJobsInput struct {
 // most. Reading a schedule is a query to its scheduler workflow (about
 // 15 ms of Temporal's time each, measured at 10,000 jobs), so a run that
 // read every schedule would grow with the fleet until it outlasted its
-// interval; this keeps a run's cost flat, and at 10,000 jobs each schedule
-// is still read every 10 runs (50 minutes at the default --monitor-every),
-// a suspect one (below) at the next run.
+// interval; this keeps a run's cost flat. At 10,000 jobs with no suspects
+// (below) each schedule is read every 10 runs, 50 minutes at the default
+// --monitor-every; a suspect one at the next run.
 const DefaultScheduleChecks = 1000
 
 // scheduleReaders is how many schedules are read at once.
