@@ -57,8 +57,9 @@ func (a *Activities) CheckJobs(ctx context.Context, in CheckJobsInput) ([]notify
 	var events []notify.Event
 	monitors := make([]catalog.JobMonitor, len(jobs))
 	suspect := make([]bool, len(jobs))
-	// What each job's events say: its newest Completed backup, its bound.
-	refs, bounds := make([]time.Time, len(jobs)), make([]time.Duration, len(jobs))
+	// Each job's events start from base: the job, its newest Completed
+	// backup and its bound.
+	base := make([]notify.Event, len(jobs))
 	for i, j := range jobs {
 		m := j.Monitor
 		latest, err := a.Catalog.ListBackups(ctx, catalog.BackupFilter{JobID: j.ID, Statuses: []catalog.BackupStatus{catalog.BackupCompleted}, Limit: 1})
@@ -73,10 +74,10 @@ func (a *Activities) CheckJobs(ctx context.Context, in CheckJobsInput) ([]notify
 			suspect[i] = len(latest) == 0 || latest[0].CreatedAt.Before(last)
 		}
 		bound := time.Duration(in.FreshnessMultiple * float64(j.Every.D()))
-		refs[i], bounds[i] = ref, bound
+		base[i] = notify.Event{ClusterID: j.ClusterID, JobID: j.ID, Details: map[string]any{"lastCompletedAt": ref, "bound": bound.String()}}
 		stale := !j.Paused && bound > 0 && in.Now.Sub(ref) > bound
 		if stale != m.Stale {
-			ev := jobEvent(j, ref, bound)
+			ev := base[i]
 			if stale {
 				ev.Type = notify.FreshnessViolated
 				ev.Summary = fmt.Sprintf("Job %s of cluster %s has no Completed backup since %s (bound %s)", j.ID, j.ClusterID, ref.UTC().Format(time.RFC3339), bound)
@@ -98,9 +99,9 @@ func (a *Activities) CheckJobs(ctx context.Context, in CheckJobsInput) ([]notify
 		}
 		counts := a.readSchedules(ctx, jobs, scheduleOrder(jobs, suspect, limit))
 		for i, j := range jobs {
-			c, ok := counts[i]
-			if !ok {
-				continue
+			c := counts[i]
+			if c == nil {
+				continue // not read this run
 			}
 			m := &monitors[i]
 			at := in.Now
@@ -109,15 +110,14 @@ func (a *Activities) CheckJobs(ctx context.Context, in CheckJobsInput) ([]notify
 				a.log().Warn("describing a job's schedule failed", zap.String("job", j.ID), zap.Error(c.err))
 				continue
 			}
-			base := jobEvent(j, refs[i], bounds[i])
 			if c.skipped > m.SeenSkipped {
-				ev := base
+				ev := base[i]
 				ev.Type, ev.ID = notify.ScheduleRunSkipped, notify.EventID(notify.ScheduleRunSkipped, j.ID, fmt.Sprint(c.skipped))
 				ev.Summary = fmt.Sprintf("Job %s skipped %d run(s): its previous backup was still running", j.ID, c.skipped-m.SeenSkipped)
 				events = append(events, ev)
 			}
 			if c.missed > m.SeenMissed {
-				ev := base
+				ev := base[i]
 				ev.Type, ev.ID = notify.ScheduleRunMissed, notify.EventID(notify.ScheduleRunMissed, j.ID, fmt.Sprint(c.missed))
 				ev.Summary = fmt.Sprintf("Job %s missed %d run(s): the worker or Temporal was down past the catch-up window", j.ID, c.missed-m.SeenMissed)
 				events = append(events, ev)
@@ -147,10 +147,6 @@ func (a *Activities) CheckJobs(ctx context.Context, in CheckJobsInput) ([]notify
 	return CoalesceStorms(events, func(clusterID string) string { return project[clusterID] }, StormThreshold), nil
 }
 
-func jobEvent(j catalog.Job, ref time.Time, bound time.Duration) notify.Event {
-	return notify.Event{ClusterID: j.ClusterID, JobID: j.ID, Details: map[string]any{"lastCompletedAt": ref, "bound": bound.String()}}
-}
-
 func sameMonitor(a, b catalog.JobMonitor) bool {
 	return a.Stale == b.Stale && a.SeenSkipped == b.SeenSkipped && a.SeenMissed == b.SeenMissed &&
 		(a.ScheduleCheckedAt == nil) == (b.ScheduleCheckedAt == nil) &&
@@ -164,12 +160,8 @@ func lastScheduledRun(j catalog.Job, t time.Time) time.Time {
 	if every <= 0 {
 		return time.Time{}
 	}
-	since := t.Sub(time.Unix(0, 0).Add(offset))
-	n := since / every
-	if since < 0 && since%every != 0 {
-		n--
-	}
-	return time.Unix(0, 0).Add(offset + n*every)
+	epoch := time.Unix(0, 0).Add(offset)
+	return epoch.Add(t.Sub(epoch) / every * every)
 }
 
 // scheduleOrder picks up to limit job indexes to read the schedule of:
@@ -201,20 +193,17 @@ type scheduleCount struct {
 }
 
 // readSchedules reads the chosen jobs' schedules, scheduleReaders at a
-// time, keyed by job index.
-func (a *Activities) readSchedules(ctx context.Context, jobs []catalog.Job, chosen []int) map[int]scheduleCount {
-	out := make(map[int]scheduleCount, len(chosen))
-	var mu sync.Mutex
+// time; the result is by job index, nil for a job not chosen.
+func (a *Activities) readSchedules(ctx context.Context, jobs []catalog.Job, chosen []int) []*scheduleCount {
+	out := make([]*scheduleCount, len(jobs))
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range min(scheduleReaders, len(chosen)) {
 		wg.Go(func() {
 			for i := range next {
-				var c scheduleCount
+				c := &scheduleCount{}
 				c.skipped, c.missed, c.err = a.ScheduleCounts(ctx, jobs[i].ScheduleID)
-				mu.Lock()
-				out[i] = c
-				mu.Unlock()
+				out[i] = c // each index is one goroutine's
 			}
 		})
 	}

@@ -6,7 +6,6 @@ import (
 	"os"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -28,40 +27,41 @@ func TestBreakdown(t *testing.T) {
 		inFlight = v
 	}
 	clusters := e.addClusters(inFlight, 3, 2)
-	var mu sync.Mutex
-	var ids []string
+	// The minimal workflow runs as many activities as a backup has steps,
+	// measured as in BenchmarkThroughput.
+	_, wfID, err := e.backup(ctx, clusters[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	floor := allActivities(history(ctx, t, wfID).Steps)
 	only := os.Getenv("STRATA_BENCH_BREAKDOWN")
+	// runs runs 3 × inFlight of one (none if only names the other kind)
+	// and returns their workflow IDs.
+	runs := func(skip string, one func(ctx context.Context, slot int) (string, error)) []string {
+		total := 3 * inFlight
+		if only == skip {
+			total = 0
+		}
+		var mu sync.Mutex
+		var ids []string
+		if _, err := runInFlight(ctx, inFlight, total, func(ctx context.Context, slot int) error {
+			id, err := one(ctx, slot)
+			mu.Lock()
+			ids = append(ids, id)
+			mu.Unlock()
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
 	c0 := cpuTime()
-	total := 3 * inFlight
-	if only == "minimal" {
-		total = 0
-	}
-	_, err := runInFlight(ctx, inFlight, total, func(ctx context.Context, slot int) error {
+	ids := runs("minimal", func(ctx context.Context, slot int) (string, error) {
 		_, id, err := e.backup(ctx, clusters[slot])
-		mu.Lock()
-		ids = append(ids, id)
-		mu.Unlock()
-		return err
+		return id, err
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	c1 := cpuTime()
-	var mids []string
-	total = 3 * inFlight
-	if only == "backup" {
-		total = 0
-	}
-	_, err = runInFlight(ctx, inFlight, total, func(ctx context.Context, slot int) error {
-		id, err := e.minimal(ctx, strings.Repeat(string(stepActivity), 9))
-		mu.Lock()
-		mids = append(mids, id)
-		mu.Unlock()
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mids := runs("backup", func(ctx context.Context, _ int) (string, error) { return e.minimal(ctx, floor) })
 	c2 := cpuTime()
 	fmt.Printf("CPU per backup %s, per minimal %s\n", (c1-c0)/time.Duration(max(1, len(ids))), (c2-c1)/time.Duration(max(1, len(mids))))
 	if len(ids) > 0 {

@@ -24,14 +24,22 @@ func types(evs []notify.Event) []string {
 	return out
 }
 
+// webhookChannel is a webhook receiver, registered as a channel of
+// project default.
+func webhookChannel(t *testing.T, e *stratatest.Env) *receiver {
+	t.Helper()
+	hook := &receiver{accepted: map[string]int{}}
+	srv := httptest.NewServer(hook)
+	t.Cleanup(srv.Close)
+	_, err := e.Strata.AddChannel(ctxT(t), catalog.Channel{ProjectID: "default", Kind: "webhook", URL: srv.URL})
+	require.NoError(t, err)
+	return hook
+}
+
 func TestMonitorNotifiesFreshnessOnceAndSkippedRuns(t *testing.T) {
 	e := server.NewEnv(t, stratatest.TestConfig())
 	ctx := ctxT(t)
-	hook := &receiver{accepted: map[string]int{}}
-	srv := httptest.NewServer(hook)
-	defer srv.Close()
-	_, err := e.Strata.AddChannel(ctx, catalog.Channel{ProjectID: "default", Kind: "webhook", URL: srv.URL})
-	require.NoError(t, err)
+	hook := webhookChannel(t, e)
 	cl := e.Cluster(strata.ClusterSpec{Nodes: 1})
 	job := newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Retention: catalog.Retention{KeepLast: 3}})
 	// A bound of 0.001 × 1h = 3.6 s stands in for "2 intervals".
@@ -86,11 +94,7 @@ func TestMonitorNotifiesFreshnessOnceAndSkippedRuns(t *testing.T) {
 func TestMonitorSendsOneSummaryForAStormOfStaleJobs(t *testing.T) {
 	e := server.NewEnv(t, stratatest.TestConfig())
 	ctx := ctxT(t)
-	hook := &receiver{accepted: map[string]int{}}
-	srv := httptest.NewServer(hook)
-	defer srv.Close()
-	_, err := e.Strata.AddChannel(ctx, catalog.Channel{ProjectID: "default", Kind: "webhook", URL: srv.URL})
-	require.NoError(t, err)
+	hook := webhookChannel(t, e)
 	n := activities.StormThreshold + 5
 	var newest time.Time
 	for range n {

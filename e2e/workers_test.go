@@ -173,11 +173,7 @@ func TestWorkersOneKilledMidBackupTheOtherFinishesIt(t *testing.T) {
 	}
 	requireUnlocked(t, e, cl.ID)
 
-	lp, err := local.New(local.Options{Root: e.Root})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = lp.Close() })
-	atProvider, err := lp.ListSnapshots(ctx, providers.SnapshotFilter{BackupID: run.BackupID})
-	require.NoError(t, err)
+	lp, atProvider := snapshotsAtProvider(t, e, run.BackupID)
 	require.Len(t, atProvider, 4, "exactly one snapshot per volume exists at the provider")
 	ids := map[string]bool{}
 	for _, s := range done.Snapshots {
@@ -223,6 +219,19 @@ func TestWorkersOneKilledMidBackupTheOtherFinishesIt(t *testing.T) {
 	assert.Positive(t, afterKill, "tasks ran after the kill")
 	t.Logf("completed %s after the kill; %d tasks on B, started after the kill: %s; copies: %s",
 		recovery.Round(100*time.Millisecond), onB, strings.Join(timeline, ", "), copyAttempts(t, lp, atProvider))
+}
+
+// snapshotsAtProvider lists a backup's snapshots at the env's local
+// provider, read by a provider instance of its own (the workers' ran in
+// their processes).
+func snapshotsAtProvider(t *testing.T, e *stratatest.Env, backupID string) (*local.Provider, []providers.Snapshot) {
+	t.Helper()
+	lp, err := local.New(local.Options{Root: e.Root})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = lp.Close() })
+	snaps, err := lp.ListSnapshots(ctxT(t), providers.SnapshotFilter{BackupID: backupID})
+	require.NoError(t, err)
+	return lp, snaps
 }
 
 // copyAttempts describes how often each snapshot's copy was (re)started,
@@ -294,11 +303,7 @@ func TestWorkerKilledInTheCatalogStepsTheOtherFinishes(t *testing.T) {
 	bs, err := e.Catalog.ListBackups(ctx, catalog.BackupFilter{ClusterID: cl.ID})
 	require.NoError(t, err)
 	assert.Len(t, bs, 1, "one backup record")
-	lp, err := local.New(local.Options{Root: e.Root})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = lp.Close() })
-	atProvider, err := lp.ListSnapshots(ctx, providers.SnapshotFilter{BackupID: run.BackupID})
-	require.NoError(t, err)
+	_, atProvider := snapshotsAtProvider(t, e, run.BackupID)
 	assert.Len(t, atProvider, 2, "one snapshot per volume at the provider")
 
 	var timedOut bool

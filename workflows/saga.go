@@ -41,19 +41,23 @@ func (s *saga) compensate(ctx workflow.Context) {
 	s.steps = nil
 }
 
+// stepWindow and stepRetry bound a forward catalog step, an activity or a
+// local one, across all its attempts.
+const stepWindow = 10 * time.Minute
+
+func stepRetry() *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second}
+}
+
 // stepOptions are for short forward steps (catalog reads and writes): a
 // catalog outage of a few minutes is ridden out, a longer one fails the
 // backup (and its compensations wait much longer, see compensationOptions).
 func stepOptions(ctx workflow.Context, summary string) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout:    30 * time.Second,
-		ScheduleToCloseTimeout: 10 * time.Minute,
+		ScheduleToCloseTimeout: stepWindow,
 		Summary:                summary,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    30 * time.Second,
-		},
+		RetryPolicy:            stepRetry(),
 	})
 }
 
@@ -75,13 +79,9 @@ const localStepsChange = "local-catalog-steps"
 func localStepOptions(ctx workflow.Context, summary string) workflow.Context {
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout:    5 * time.Second,
-		ScheduleToCloseTimeout: 10 * time.Minute,
+		ScheduleToCloseTimeout: stepWindow,
 		Summary:                summary,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    30 * time.Second,
-		},
+		RetryPolicy:            stepRetry(),
 	})
 }
 
