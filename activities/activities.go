@@ -12,6 +12,7 @@ import (
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/notify"
 	"github.com/stratabackup/strata/providers"
+	"github.com/stratabackup/strata/validate"
 )
 
 // Config holds the worker-wide defaults and bounds that activities resolve
@@ -25,6 +26,9 @@ type Config struct {
 	// LockTTL is the lease a backup holds on its cluster; it is renewed
 	// while the backup runs and lapses this long after its holder died.
 	LockTTL time.Duration
+	// MaxLockTTL is the longest lease any lock may ask for (LockTTL
+	// included).
+	MaxLockTTL time.Duration
 	// PollInterval is how often snapshot progress is read from the provider.
 	PollInterval time.Duration
 	// HeartbeatTimeout is how soon a silent snapshot-wait activity is retried
@@ -55,12 +59,18 @@ func DefaultConfig() Config {
 		DefaultBackupTimeout: time.Hour,
 		MaxBackupTimeout:     7 * 24 * time.Hour,
 		LockTTL:              2 * time.Minute,
+		MaxLockTTL:           validate.DefaultMaxLockTTL,
 		PollInterval:         5 * time.Second,
 		HeartbeatTimeout:     30 * time.Second,
 		MaxReplicationLag:    30 * time.Second,
 		ProgressStep:         0,
 		FreshnessMultiple:    2,
 	}
+}
+
+// Limits are the input bounds this configuration sets.
+func (c Config) Limits() validate.Limits {
+	return validate.Limits{MaxBackupTimeout: c.MaxBackupTimeout, MaxLockTTL: c.MaxLockTTL}
 }
 
 // Activities are registered on the worker as one struct: its methods are

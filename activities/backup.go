@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -16,24 +17,36 @@ import (
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/labels"
 	"github.com/stratabackup/strata/providers"
+	"github.com/stratabackup/strata/validate"
 )
 
-// ValidateBackupInput is the request as the workflow received it.
+// ValidateBackupInput is the request as the workflow received it, and what
+// the workflow knows of how it was started.
 type ValidateBackupInput struct {
 	ClusterID string
 	Label     string
 	Timeout   time.Duration
+	JobID     string
+	RequestID string
+	// WorkflowID is the backup's workflow ID.
+	WorkflowID string
+	// ScheduledBy is the TemporalScheduledById search attribute the
+	// server sets on runs a Temporal Schedule starts ("" otherwise).
+	ScheduledBy string
 }
 
 // BackupPlan is a validated request with every default resolved: what the
 // rest of the saga runs on.
 type BackupPlan struct {
-	ClusterID        string
-	Provider         string
-	Region           string
-	ProjectID        string
-	LabelTemplate    string
-	Timeout          time.Duration
+	ClusterID     string
+	Provider      string
+	Region        string
+	ProjectID     string
+	LabelTemplate string
+	Timeout       time.Duration
+	// MaxTimeout bounds extensions of Timeout (zero: not bounded, as for
+	// backups planned before it existed).
+	MaxTimeout       time.Duration
 	LockTTL          time.Duration
 	PollInterval     time.Duration
 	HeartbeatTimeout time.Duration
@@ -44,21 +57,32 @@ type BackupPlan struct {
 
 // ValidateBackup checks a request before anything is created, so that bad
 // input fails at once with an error that says what to fix and leaves no
-// record behind.
+// record behind: every field's bound, the cluster, the label as it renders
+// for that cluster, and a job's claim to the run.
 func (a *Activities) ValidateBackup(ctx context.Context, in ValidateBackupInput) (BackupPlan, error) {
-	if err := ValidateBackupRequest(in.ClusterID, in.Label, in.Timeout, a.Config); err != nil {
-		return BackupPlan{}, permanent(ReasonInvalidRequest, "%v", err)
+	req := validate.Backup{ClusterID: in.ClusterID, Label: in.Label, Timeout: in.Timeout, JobID: in.JobID, RequestID: in.RequestID}
+	if err := req.Check(a.Config.Limits()); err != nil {
+		return BackupPlan{}, InvalidRequest("%v", err)
 	}
 	cl, err := a.Catalog.GetCluster(ctx, in.ClusterID)
 	if err != nil {
 		return BackupPlan{}, classify(err, "backup request")
 	}
+	if in.JobID != "" {
+		if err := a.checkJobRun(ctx, in, cl); err != nil {
+			return BackupPlan{}, err
+		}
+	}
 	if _, err := a.Providers.For(cl.Provider, cl.Region); err != nil {
-		return BackupPlan{}, permanent(ReasonInvalidRequest, "cluster %s: %v", cl.ID, err)
+		return BackupPlan{}, InvalidRequest("cluster %s: %v", cl.ID, err)
 	}
 	vols := cl.Volumes()
 	if len(vols) == 0 {
-		return BackupPlan{}, permanent(ReasonInvalidRequest, "cluster %s has no volumes to back up", cl.ID)
+		return BackupPlan{}, InvalidRequest("cluster %s has no volumes to back up", cl.ID)
+	}
+	tmpl := labels.MustParse(in.Label)
+	if msg := validate.RenderedLabel(tmpl, labels.Vars{ClusterID: cl.ID, ClusterDescription: cl.Description, Provider: cl.Provider}); msg != "" {
+		return BackupPlan{}, InvalidRequest("invalid backup request: %s", msg)
 	}
 	timeout := in.Timeout
 	if timeout == 0 {
@@ -69,8 +93,9 @@ func (a *Activities) ValidateBackup(ctx context.Context, in ValidateBackupInput)
 		Provider:         cl.Provider,
 		Region:           cl.Region,
 		ProjectID:        cl.ProjectID,
-		LabelTemplate:    labels.MustParse(in.Label).String(),
+		LabelTemplate:    tmpl.String(),
 		Timeout:          timeout,
+		MaxTimeout:       a.Config.Limits().BackupTimeout(),
 		LockTTL:          a.Config.LockTTL,
 		PollInterval:     a.Config.PollInterval,
 		HeartbeatTimeout: a.Config.HeartbeatTimeout,
@@ -80,28 +105,33 @@ func (a *Activities) ValidateBackup(ctx context.Context, in ValidateBackupInput)
 	}, nil
 }
 
-// ValidateBackupRequest checks the parts of a backup request that need no
-// catalog; the starter runs it too, before it starts a workflow.
-func ValidateBackupRequest(clusterID, label string, timeout time.Duration, cfg Config) error {
-	var problems []string
-	if strings.TrimSpace(clusterID) == "" {
-		problems = append(problems, "clusterId is required")
+// checkJobRun admits a backup that names a job only when that job's own
+// Temporal Schedule started it, for the job's own cluster: a job's prune
+// deletes the job's backups, so a run that could claim any job could make
+// another cluster's retention delete real backups.
+func (a *Activities) checkJobRun(ctx context.Context, in ValidateBackupInput, cl catalog.Cluster) error {
+	job, err := a.Catalog.GetJob(ctx, in.JobID)
+	if catalog.IsNotFound(err) {
+		return InvalidRequest("invalid backup request: job %s not found", in.JobID)
 	}
-	if _, err := labels.Parse(label); err != nil {
-		problems = append(problems, fmt.Sprintf("label template %q: %v", label, err))
+	if err != nil {
+		return classify(err, "job "+in.JobID)
 	}
-	if timeout < 0 {
-		problems = append(problems, fmt.Sprintf("timeout %s is negative: give a positive duration such as \"30m\"", timeout))
-	} else if timeout > 0 && timeout < time.Second {
-		problems = append(problems, fmt.Sprintf("timeout %s is too short: give at least \"1s\"", timeout))
-	} else if cfg.MaxBackupTimeout > 0 && timeout > cfg.MaxBackupTimeout {
-		problems = append(problems, fmt.Sprintf("timeout %s exceeds the maximum %s", timeout, cfg.MaxBackupTimeout))
-	}
-	if len(problems) > 0 {
-		return errors.New("invalid backup request: " + strings.Join(problems, "; "))
+	manual := "; start a manual backup without jobId"
+	switch {
+	case job.DeletedAt != nil:
+		return InvalidRequest("invalid backup request: job %s was deleted%s", job.ID, manual)
+	case job.ClusterID != cl.ID:
+		return InvalidRequest("invalid backup request: job %s backs up cluster %s, not %s%s", job.ID, job.ClusterID, cl.ID, manual)
+	case in.ScheduledBy != job.ScheduleID || !strings.HasPrefix(in.WorkflowID, JobRunWorkflowIDPrefix(job.ID)):
+		return InvalidRequest("invalid backup request: only job %s's own Temporal Schedule (%s) may start a backup that names it%s", job.ID, job.ScheduleID, manual)
 	}
 	return nil
 }
+
+// JobRunWorkflowIDPrefix starts the workflow ID of every run a job's
+// schedule starts (the schedule appends the run's time).
+func JobRunWorkflowIDPrefix(jobID string) string { return "backup-" + jobID + "-" }
 
 // CreateBackupRecordInput creates the Pending record.
 type CreateBackupRecordInput struct {
@@ -130,7 +160,13 @@ func (a *Activities) CreateBackupRecord(ctx context.Context, in CreateBackupReco
 		ID: in.BackupID, ClusterID: in.ClusterID, JobID: in.JobID, RequestID: in.RequestID,
 		WorkflowID: in.WorkflowID, CreatedAt: in.CreatedAt,
 		Label: func(index int64) (string, error) {
-			return tmpl.Render(labels.Vars{Index: index, ClusterID: cl.ID, ClusterDescription: cl.Description, Provider: cl.Provider, Time: in.CreatedAt}), nil
+			label := tmpl.Render(labels.Vars{Index: index, ClusterID: cl.ID, ClusterDescription: cl.Description, Provider: cl.Provider, Time: in.CreatedAt})
+			if n := utf8.RuneCountInString(label); n > validate.MaxLabelLen {
+				// Validation bounds it first; this keeps a cluster whose
+				// description changed since from storing a long label.
+				return "", InvalidRequest("label of backup %s renders to %d characters: at most %d", in.BackupID, n, validate.MaxLabelLen)
+			}
+			return label, nil
 		},
 	})
 	if err != nil {
@@ -216,11 +252,29 @@ func (a *Activities) CheckHealth(ctx context.Context, in HealthInput) (HealthRes
 	return HealthResult{PreferredNodeID: preferred}, nil
 }
 
+// LockRef is the cluster lease a backup's writes are fenced by: each write
+// happens only while LockToken is the cluster's current lease (and extends
+// it by LockTTL), else it fails LockLost. A zero token (an activity
+// scheduled before fencing existed) writes unfenced.
+type LockRef struct {
+	ClusterID string
+	LockToken int64
+	LockTTL   time.Duration
+}
+
+func (l LockRef) fence() *catalog.Fence {
+	if l.LockToken == 0 {
+		return nil
+	}
+	return &catalog.Fence{ClusterID: l.ClusterID, Token: l.LockToken, TTL: l.LockTTL}
+}
+
 // MarkInProgressInput starts the snapshot phase of a backup.
 type MarkInProgressInput struct {
 	BackupID        string
 	Deadline        time.Time
 	PreferredNodeID string
+	LockRef
 }
 
 // MarkInProgress moves the backup from Pending to InProgress and records its
@@ -229,7 +283,7 @@ func (a *Activities) MarkInProgress(ctx context.Context, in MarkInProgressInput)
 	d := in.Deadline
 	_, err := a.Catalog.TransitionBackup(ctx, in.BackupID, catalog.Transition{
 		To: catalog.BackupInProgress, From: []catalog.BackupStatus{catalog.BackupPending},
-		At: a.now(), Deadline: &d, PreferredNodeID: in.PreferredNodeID,
+		At: a.now(), Deadline: &d, PreferredNodeID: in.PreferredNodeID, Fence: in.fence(),
 	})
 	return classify(err, "backup "+in.BackupID)
 }
@@ -238,6 +292,7 @@ func (a *Activities) MarkInProgress(ctx context.Context, in MarkInProgressInput)
 type RecordDeadlineInput struct {
 	BackupID string
 	Deadline time.Time
+	LockRef
 }
 
 // RecordDeadline records an extended deadline, so `backup show` agrees with
@@ -245,28 +300,37 @@ type RecordDeadlineInput struct {
 func (a *Activities) RecordDeadline(ctx context.Context, in RecordDeadlineInput) error {
 	d := in.Deadline
 	_, err := a.Catalog.TransitionBackup(ctx, in.BackupID, catalog.Transition{
-		To: catalog.BackupInProgress, At: a.now(), Deadline: &d,
+		To: catalog.BackupInProgress, At: a.now(), Deadline: &d, Fence: in.fence(),
 	})
 	return classify(err, "backup "+in.BackupID)
 }
 
 // SnapshotsInput names a backup's volumes at its provider.
 type SnapshotsInput struct {
-	BackupID  string
-	ClusterID string
-	Provider  string
-	Region    string
-	Volumes   []catalog.Volume
+	BackupID string
+	Provider string
+	Region   string
+	Volumes  []catalog.Volume
+	// LockRef names the cluster and fences the snapshot records.
+	LockRef
 }
 
 // StartSnapshots starts a snapshot of every volume in parallel and records
 // each snapshot ID the moment it exists. Providers make starting idempotent
 // per (backup, volume), so a retry adopts what an earlier attempt started.
-func (a *Activities) StartSnapshots(ctx context.Context, in SnapshotsInput) ([]catalog.Snapshot, error) {
+func (a *Activities) StartSnapshots(ctx context.Context, in SnapshotsInput) (_ []catalog.Snapshot, err error) {
 	p, err := a.Providers.For(in.Provider, in.Region)
 	if err != nil {
 		return nil, permanent(ReasonInvalidRequest, "backup %s: %v", in.BackupID, err)
 	}
+	// A cloud may take as long as the snapshot itself to answer (GCE's
+	// insert operation): the lease must not lapse meanwhile.
+	ctx, release := a.keepLease(ctx, in.LockRef)
+	defer func() {
+		if lost := release(); lost != nil {
+			err = lost
+		}
+	}()
 	out := make([]catalog.Snapshot, len(in.Volumes))
 	errs := make([]error, len(in.Volumes))
 	var wg sync.WaitGroup
@@ -283,7 +347,7 @@ func (a *Activities) StartSnapshots(ctx context.Context, in SnapshotsInput) ([]c
 				return
 			}
 			out[i] = toCatalog(s, v)
-			errs[i] = classify(a.Catalog.UpsertSnapshots(ctx, in.BackupID, []catalog.Snapshot{out[i]}), "backup "+in.BackupID)
+			errs[i] = classify(a.Catalog.UpsertSnapshots(ctx, in.BackupID, []catalog.Snapshot{out[i]}, in.fence()), "backup "+in.BackupID)
 		}()
 	}
 	wg.Wait()
@@ -296,15 +360,53 @@ func (a *Activities) StartSnapshots(ctx context.Context, in SnapshotsInput) ([]c
 	return out, nil
 }
 
+// keepLease renews ref's lease every quarter of its TTL until release is
+// called. A lease found lost (it lapsed and someone else holds the lock)
+// cancels the returned context, so the activity stops at once, and release
+// returns LockLost. A zero token holds no lease: nothing to renew.
+func (a *Activities) keepLease(ctx context.Context, ref LockRef) (context.Context, func() error) {
+	if ref.LockToken == 0 || ref.LockTTL <= 0 {
+		return ctx, func() error { return nil }
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var lost error
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(ref.LockTTL / 4)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if _, err := a.Catalog.RenewLock(ctx, ref.ClusterID, ref.LockToken, ref.LockTTL); errors.Is(err, catalog.ErrLockLost) {
+				lost = classify(err, "cluster "+ref.ClusterID)
+				cancel()
+				return
+			}
+		}
+	}()
+	return ctx, func() error {
+		close(done)
+		<-stopped
+		cancel()
+		return lost
+	}
+}
+
 // WaitSnapshotsInput is the state the wait resumes from.
 type WaitSnapshotsInput struct {
-	BackupID     string
-	ClusterID    string
-	Provider     string
-	Region       string
-	Snapshots    []catalog.Snapshot
-	LockToken    int64
-	LockTTL      time.Duration
+	BackupID  string
+	Provider  string
+	Region    string
+	Snapshots []catalog.Snapshot
+	// LockRef is the lease the wait renews and fences its records by.
+	LockRef
 	PollInterval time.Duration
 	ProgressStep int
 }
@@ -322,11 +424,17 @@ type WaitSnapshotsResult struct {
 // early when a snapshot completed or crossed a ProgressStep boundary, so the
 // workflow can show progress at a bounded number of history events. A
 // failed or vanished snapshot fails it, not retried.
-func (a *Activities) WaitSnapshots(ctx context.Context, in WaitSnapshotsInput) (WaitSnapshotsResult, error) {
+func (a *Activities) WaitSnapshots(ctx context.Context, in WaitSnapshotsInput) (res WaitSnapshotsResult, err error) {
 	p, err := a.Providers.For(in.Provider, in.Region)
 	if err != nil {
 		return WaitSnapshotsResult{}, permanent(ReasonInvalidRequest, "backup %s: %v", in.BackupID, err)
 	}
+	ctx, release := a.keepLease(ctx, in.LockRef)
+	defer func() {
+		if lost := release(); lost != nil {
+			res, err = WaitSnapshotsResult{}, lost
+		}
+	}()
 	snaps := append([]catalog.Snapshot(nil), in.Snapshots...)
 	interval := in.PollInterval
 	if interval <= 0 {
@@ -336,7 +444,6 @@ func (a *Activities) WaitSnapshots(ctx context.Context, in WaitSnapshotsInput) (
 	// a moment is seen within a moment, and one that takes minutes costs
 	// four extra polls, not hundreds of waits polling flat out.
 	wait := firstPollWait(interval)
-	lastRenew := time.Now()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
@@ -345,7 +452,11 @@ func (a *Activities) WaitSnapshots(ctx context.Context, in WaitSnapshotsInput) (
 			return WaitSnapshotsResult{}, err
 		}
 		if len(changed) > 0 {
-			if err := a.Catalog.UpsertSnapshots(ctx, in.BackupID, changed); err != nil {
+			err := a.Catalog.UpsertSnapshots(ctx, in.BackupID, changed, in.fence())
+			if errors.Is(err, catalog.ErrLockLost) {
+				return WaitSnapshotsResult{}, classify(err, "cluster "+in.ClusterID)
+			}
+			if err != nil {
 				a.log().Warn("recording snapshot progress failed; will retry", zap.String("backup", in.BackupID), zap.Error(err))
 			}
 		}
@@ -355,12 +466,6 @@ func (a *Activities) WaitSnapshots(ctx context.Context, in WaitSnapshotsInput) (
 		}
 		if reportable {
 			return WaitSnapshotsResult{Snapshots: snaps}, nil
-		}
-		if in.LockTTL > 0 && time.Since(lastRenew) >= in.LockTTL/4 {
-			if _, err := a.Catalog.RenewLock(ctx, in.ClusterID, in.LockToken, in.LockTTL); err != nil {
-				return WaitSnapshotsResult{}, classify(err, "cluster "+in.ClusterID)
-			}
-			lastRenew = time.Now()
 		}
 		select {
 		case <-ctx.Done():
@@ -415,7 +520,7 @@ func (a *Activities) pollOnce(ctx context.Context, p providers.Provider, in Wait
 		ps, ok := byID[s.SnapshotID]
 		if !ok {
 			s.Status, s.Error = catalog.SnapshotFailed, "snapshot no longer exists at the provider"
-			_ = a.Catalog.UpsertSnapshots(ctx, in.BackupID, []catalog.Snapshot{*s})
+			_ = a.Catalog.UpsertSnapshots(ctx, in.BackupID, []catalog.Snapshot{*s}, in.fence())
 			return nil, false, permanent(ReasonSnapshotMissing, "snapshot %s of volume %s (backup %s) disappeared at provider %s before it completed", s.SnapshotID, s.VolumeID, in.BackupID, in.Provider)
 		}
 		next := *s
@@ -432,7 +537,7 @@ func (a *Activities) pollOnce(ctx context.Context, p providers.Provider, in Wait
 		*s = next
 		changed = append(changed, next)
 		if next.Status == catalog.SnapshotFailed {
-			_ = a.Catalog.UpsertSnapshots(ctx, in.BackupID, changed)
+			_ = a.Catalog.UpsertSnapshots(ctx, in.BackupID, changed, in.fence())
 			return nil, false, permanent(ReasonSnapshotFailed, "snapshot %s of volume %s (node %s, backup %s) failed at provider %s: %s", s.SnapshotID, s.VolumeID, s.NodeID, in.BackupID, in.Provider, ps.Error)
 		}
 	}
@@ -467,16 +572,17 @@ func progressSummary(snaps []catalog.Snapshot) map[string]int {
 type CompleteInput struct {
 	BackupID  string
 	Snapshots []catalog.Snapshot
+	LockRef
 }
 
 // CompleteBackup records the final snapshots and moves the backup to
-// Completed.
+// Completed, both only while the backup still holds its cluster's lock.
 func (a *Activities) CompleteBackup(ctx context.Context, in CompleteInput) (catalog.Backup, error) {
-	if err := a.Catalog.UpsertSnapshots(ctx, in.BackupID, in.Snapshots); err != nil {
+	if err := a.Catalog.UpsertSnapshots(ctx, in.BackupID, in.Snapshots, in.fence()); err != nil {
 		return catalog.Backup{}, classify(err, "backup "+in.BackupID)
 	}
 	b, err := a.Catalog.TransitionBackup(ctx, in.BackupID, catalog.Transition{
-		To: catalog.BackupCompleted, From: []catalog.BackupStatus{catalog.BackupInProgress}, At: a.now(),
+		To: catalog.BackupCompleted, From: []catalog.BackupStatus{catalog.BackupInProgress}, At: a.now(), Fence: in.fence(),
 	})
 	if err != nil {
 		return catalog.Backup{}, classify(err, "backup "+in.BackupID)
@@ -522,7 +628,7 @@ func (a *Activities) MarkDefunct(ctx context.Context, in MarkDefunctInput) (cata
 					}
 				}
 				sort.Slice(add, func(i, j int) bool { return add[i].VolumeID < add[j].VolumeID })
-				if err := a.Catalog.UpsertSnapshots(ctx, in.BackupID, add); err != nil {
+				if err := a.Catalog.UpsertSnapshots(ctx, in.BackupID, add, nil); err != nil {
 					return catalog.Backup{}, classify(err, "backup "+in.BackupID)
 				}
 			}

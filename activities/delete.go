@@ -12,6 +12,7 @@ import (
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/providers"
 	"github.com/stratabackup/strata/retention"
+	"github.com/stratabackup/strata/validate"
 )
 
 // Reason codes of deletion and pruning.
@@ -26,11 +27,24 @@ const (
 // BackupRef names a backup.
 type BackupRef struct {
 	BackupID string
+	// WorkflowID, when set, is the deletion's workflow ID, which must be
+	// DeleteWorkflowID(BackupID): one deletion of a backup at a time.
+	WorkflowID string
 }
+
+// DeleteWorkflowID is the workflow ID of a backup's deletion.
+func DeleteWorkflowID(backupID string) string { return "delete-" + backupID }
 
 // StartDeletion moves the backup to Deleting. A backup a restore holds, or
 // one still running, is refused without retry.
 func (a *Activities) StartDeletion(ctx context.Context, in BackupRef) (catalog.Backup, error) {
+	if msg := validate.ID("backupId", in.BackupID); msg != "" {
+		return catalog.Backup{}, InvalidRequest("invalid delete request: %s", msg)
+	}
+	if in.WorkflowID != "" && in.WorkflowID != DeleteWorkflowID(in.BackupID) {
+		return catalog.Backup{}, InvalidRequest("invalid delete request: start the deletion of backup %s under workflow ID %s (one deletion of a backup at a time), not %s",
+			in.BackupID, DeleteWorkflowID(in.BackupID), validate.Quote(in.WorkflowID))
+	}
 	b, err := a.Catalog.StartDeletion(ctx, in.BackupID, a.now())
 	var inUse *catalog.InUseError
 	var te *catalog.TransitionError
@@ -105,7 +119,7 @@ func (a *Activities) DeleteSnapshots(ctx context.Context, in BackupRef) error {
 			if t.recorded {
 				s := t.snap
 				s.Status = catalog.SnapshotDeleted
-				errs[i] = classify(a.Catalog.UpsertSnapshots(ctx, b.ID, []catalog.Snapshot{s}), subject)
+				errs[i] = classify(a.Catalog.UpsertSnapshots(ctx, b.ID, []catalog.Snapshot{s}, nil), subject)
 			}
 		}()
 	}
@@ -159,8 +173,13 @@ func (a *Activities) PlanPrune(ctx context.Context, in PlanPruneInput) ([]retent
 	return PlanPrune(ctx, a.Catalog, in.JobID, in.Now)
 }
 
-// PlanPrune is shared by the activity and `schedule prune --dry-run`.
+// PlanPrune is shared by the activity and `schedule prune --dry-run`. Only
+// backups of the job's own cluster are counted or deleted: a backup that
+// names the job but is of another cluster is listed as kept.
 func PlanPrune(ctx context.Context, cat catalog.Store, jobID string, now time.Time) ([]retention.Decision, error) {
+	if msg := validate.ID("jobId", jobID); msg != "" {
+		return nil, InvalidRequest("invalid prune request: %s", msg)
+	}
 	job, err := cat.GetJob(ctx, jobID)
 	if catalog.IsNotFound(err) {
 		return nil, permanent(ReasonJobNotFound, "job %s not found", jobID)
@@ -175,5 +194,15 @@ func PlanPrune(ctx context.Context, cat catalog.Store, jobID string, now time.Ti
 	if err != nil {
 		return nil, classify(err, "job "+jobID)
 	}
-	return retention.Plan(job.Retention, backups, now), nil
+	own := backups[:0:0]
+	var foreign []retention.Decision
+	for _, b := range backups {
+		if b.ClusterID == job.ClusterID {
+			own = append(own, b)
+			continue
+		}
+		foreign = append(foreign, retention.Decision{BackupID: b.ID, Label: b.Label, Status: b.Status, CreatedAt: b.CreatedAt,
+			Reason: fmt.Sprintf("%s (cluster %s, job's cluster %s)", retention.ReasonOtherCluster, b.ClusterID, job.ClusterID)})
+	}
+	return append(retention.Plan(job.Retention, own, now), foreign...), nil
 }

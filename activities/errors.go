@@ -9,6 +9,7 @@ import (
 
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/providers"
+	"github.com/stratabackup/strata/validate"
 )
 
 // Reason codes: the error types of Strata's application errors, and the
@@ -40,6 +41,12 @@ func permanent(reason, format string, args ...any) error {
 	return temporal.NewApplicationErrorWithOptions(fmt.Sprintf(format, args...), reason, opts)
 }
 
+// InvalidRequest is a rejected input: non-retryable, benign (a caller's
+// mistake must not page anyone), and short whatever the input.
+func InvalidRequest(format string, args ...any) error {
+	return permanent(ReasonInvalidRequest, "%s", validate.Truncate(fmt.Sprintf(format, args...), validate.MaxMessageLen))
+}
+
 // classify turns an error from the catalog or a provider into an
 // application error whose type is a reason code and whose retryability says
 // whether trying again can help. subject names what was being worked on
@@ -51,6 +58,10 @@ func classify(err error, subject string) error {
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
 		return err
+	}
+	var invalid *validate.Error
+	if errors.As(err, &invalid) {
+		return InvalidRequest("%v", invalid)
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err

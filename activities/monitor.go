@@ -12,6 +12,7 @@ import (
 
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/notify"
+	"github.com/stratabackup/strata/validate"
 )
 
 // ScheduleCounts reads a Temporal Schedule's skipped (overlap) and missed
@@ -50,6 +51,9 @@ const scheduleReaders = 8
 // event per change: a violation once, its recovery once, and each new
 // batch of skipped or missed runs.
 func (a *Activities) CheckJobs(ctx context.Context, in CheckJobsInput) ([]notify.Event, error) {
+	if msg := validate.FreshnessMultiple(in.FreshnessMultiple); msg != "" {
+		return nil, InvalidRequest("invalid monitor request: %s", msg)
+	}
 	jobs, err := a.Catalog.ListJobs(ctx, "")
 	if err != nil {
 		return nil, classify(err, "listing jobs")
@@ -62,7 +66,9 @@ func (a *Activities) CheckJobs(ctx context.Context, in CheckJobsInput) ([]notify
 	base := make([]notify.Event, len(jobs))
 	for i, j := range jobs {
 		m := j.Monitor
-		latest, err := a.Catalog.ListBackups(ctx, catalog.BackupFilter{JobID: j.ID, Statuses: []catalog.BackupStatus{catalog.BackupCompleted}, Limit: 1})
+		// Only the job's own cluster's backups count: a run that named the
+		// job for another cluster must not make it look fresh.
+		latest, err := a.Catalog.ListBackups(ctx, catalog.BackupFilter{JobID: j.ID, ClusterID: j.ClusterID, Statuses: []catalog.BackupStatus{catalog.BackupCompleted}, Limit: 1})
 		if err != nil {
 			return nil, classify(err, "job "+j.ID)
 		}

@@ -16,6 +16,9 @@ import (
 // ListChannelIDs returns the IDs of the event's project's notification
 // channels; only IDs enter workflow history, never URLs or secrets.
 func (a *Activities) ListChannelIDs(ctx context.Context, ev notify.Event) ([]string, error) {
+	if err := ev.Check(); err != nil {
+		return nil, InvalidRequest("%v", err)
+	}
 	chs, err := a.channelsFor(ctx, ev)
 	if err != nil {
 		return nil, err

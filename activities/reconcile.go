@@ -12,6 +12,7 @@ import (
 
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/providers"
+	"github.com/stratabackup/strata/validate"
 )
 
 // PlanReconcileInput asks for a reconciliation plan at a time.
@@ -55,6 +56,9 @@ type ReconcilePlan struct {
 // ended). Missing: snapshots of Completed backups that are gone.
 func (a *Activities) PlanReconcile(ctx context.Context, in PlanReconcileInput) (ReconcilePlan, error) {
 	plan := ReconcilePlan{Orphans: []Orphan{}, Missing: []Missing{}}
+	if msg := validate.Grace(in.Grace); msg != "" {
+		return plan, InvalidRequest("invalid reconcile request: %s", msg)
+	}
 	// owners holds what the plan needs of each snapshot's backup (its
 	// status and reason, not the record): at a fleet's hundreds of
 	// thousands of snapshots, the backups are looked up in chunks of
@@ -234,7 +238,7 @@ func (a *Activities) ApplyReconcile(ctx context.Context, plan ReconcilePlan) err
 			continue
 		}
 		if b, err := a.Catalog.GetBackup(ctx, o.BackupID); err == nil {
-			_ = a.Catalog.UpsertSnapshots(ctx, b.ID, []catalog.Snapshot{{NodeID: nodeOf(b, o.VolumeID), VolumeID: o.VolumeID, SnapshotID: o.SnapshotID, Status: catalog.SnapshotDeleted}})
+			_ = a.Catalog.UpsertSnapshots(ctx, b.ID, []catalog.Snapshot{{NodeID: nodeOf(b, o.VolumeID), VolumeID: o.VolumeID, SnapshotID: o.SnapshotID, Status: catalog.SnapshotDeleted}}, nil)
 		}
 		a.log().Info("orphan snapshot deleted", zap.String("snapshot", o.SnapshotID), zap.String("backup", o.BackupID), zap.String("reason", o.Reason))
 	}

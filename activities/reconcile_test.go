@@ -61,7 +61,7 @@ func TestPlanReconcilePoolsClustersIntoFewProviderCalls(t *testing.T) {
 			Label: func(int64) (string, error) { return bk, nil }})
 		require.NoError(t, err)
 		snap := "snap-" + id
-		require.NoError(t, cat.UpsertSnapshots(ctx, bk, []catalog.Snapshot{{NodeID: id + "-n1", VolumeID: id + "-v", SnapshotID: snap, Status: catalog.SnapshotCompleted}}))
+		require.NoError(t, cat.UpsertSnapshots(ctx, bk, []catalog.Snapshot{{NodeID: id + "-n1", VolumeID: id + "-v", SnapshotID: snap, Status: catalog.SnapshotCompleted}}, nil))
 		to := catalog.BackupCompleted
 		if i == 5 {
 			to = catalog.BackupDefunct

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/validate"
 )
 
 // RegisterClusterInput names an existing cloud cluster by its volumes.
@@ -31,10 +32,14 @@ type RegisterNode struct {
 // provider that every volume exists, reading each one's zone and size from
 // there. It runs on the worker, which holds the cloud credentials.
 func (a *Activities) RegisterCluster(ctx context.Context, in RegisterClusterInput) (catalog.Cluster, error) {
-	var problems []string
-	if in.ID == "" || len(in.Nodes) == 0 {
-		problems = append(problems, "a cluster ID and at least one --node NAME=VOLUME[,VOLUME...] are required")
+	req := validate.Register{ID: in.ID, Description: in.Description, Provider: in.Provider, Region: in.Region, ProjectID: in.ProjectID, NetworkID: in.NetworkID}
+	for _, n := range in.Nodes {
+		req.Nodes = append(req.Nodes, validate.RegisterNode{ID: n.ID, Volumes: n.VolumeRefs})
 	}
+	if err := req.Check(); err != nil {
+		return catalog.Cluster{}, InvalidRequest("%v", err)
+	}
+	var problems []string
 	p, err := a.Providers.For(in.Provider, in.Region)
 	if err != nil {
 		return catalog.Cluster{}, permanent(ReasonInvalidRequest, "invalid cluster %s: %v", in.ID, err)
@@ -43,9 +48,6 @@ func (a *Activities) RegisterCluster(ctx context.Context, in RegisterClusterInpu
 	problems = append(problems, a.checkPlacement(ctx, probe)...)
 	var refs []string
 	for _, n := range in.Nodes {
-		if n.ID == "" || len(n.VolumeRefs) == 0 {
-			problems = append(problems, fmt.Sprintf("node %q needs a name and at least one volume", n.ID))
-		}
 		refs = append(refs, n.VolumeRefs...)
 	}
 	if len(problems) > 0 {
@@ -81,12 +83,37 @@ func (a *Activities) RegisterCluster(ctx context.Context, in RegisterClusterInpu
 	}
 	if err := a.Catalog.CreateCluster(ctx, cl); err != nil {
 		if errors.Is(err, catalog.ErrExists) {
-			if got, gerr := a.Catalog.GetCluster(ctx, in.ID); gerr == nil && got.Provider == in.Provider && len(got.Nodes) == len(in.Nodes) {
+			if got, gerr := a.Catalog.GetCluster(ctx, in.ID); gerr == nil && sameVolumes(got, cl) {
 				return got, nil // a retry of this registration
 			}
-			return catalog.Cluster{}, permanent(ReasonInvalidRequest, "cluster %s already exists", in.ID)
+			return catalog.Cluster{}, InvalidRequest("invalid cluster %s: it already exists", in.ID)
+		}
+		var inUse *catalog.VolumeInUseError
+		if errors.As(err, &inUse) {
+			return catalog.Cluster{}, InvalidRequest("invalid cluster %s: %v", in.ID, inUse)
 		}
 		return catalog.Cluster{}, classify(err, "cluster "+in.ID)
 	}
 	return a.Catalog.GetCluster(ctx, in.ID)
+}
+
+// sameVolumes reports whether an existing cluster is the one a
+// registration describes (a retried registration), node by node and
+// volume by volume at the same provider and region.
+func sameVolumes(got, want catalog.Cluster) bool {
+	if got.Provider != want.Provider || got.Region != want.Region || len(got.Nodes) != len(want.Nodes) {
+		return false
+	}
+	for i, n := range got.Nodes {
+		w := want.Nodes[i]
+		if n.ID != w.ID || len(n.Volumes) != len(w.Volumes) {
+			return false
+		}
+		for j, v := range n.Volumes {
+			if v.Path != w.Volumes[j].Path {
+				return false
+			}
+		}
+	}
+	return true
 }

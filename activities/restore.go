@@ -13,6 +13,7 @@ import (
 
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/providers"
+	"github.com/stratabackup/strata/validate"
 )
 
 // ReasonRestoreFailed is the reason code of a restore that failed after it
@@ -32,6 +33,7 @@ type RestoreSelector struct {
 	Description     string
 	Region          string
 	Provider        string
+	RequestID       string
 }
 
 // PlanRestoreInput asks for a validated plan.
@@ -86,6 +88,13 @@ func (p RestorePlan) Volumes() []RestoreVolume {
 // exist and the network is in that project, provider and region.
 func (a *Activities) PlanRestore(ctx context.Context, in PlanRestoreInput) (RestorePlan, error) {
 	req := in.Request
+	if err := (validate.Restore{
+		BackupID: req.BackupID, LatestOfJob: req.LatestOfJob, LatestOfCluster: req.LatestOfCluster, Nodes: req.Nodes,
+		DiskGB: req.DiskGB, NetworkID: req.NetworkID, ProjectID: req.ProjectID, Description: req.Description,
+		Region: req.Region, Provider: req.Provider, RequestID: req.RequestID,
+	}).Check(); err != nil {
+		return RestorePlan{}, InvalidRequest("%v", err)
+	}
 	b, err := a.resolveBackup(ctx, req)
 	if err != nil {
 		return RestorePlan{}, err
@@ -215,18 +224,26 @@ func (a *Activities) resolveBackup(ctx context.Context, req RestoreSelector) (ca
 }
 
 func (a *Activities) checkPlacement(ctx context.Context, plan RestorePlan) []string {
+	return CheckPlacement(ctx, a.Catalog, plan.ProjectID, plan.NetworkID, plan.Provider, plan.Region)
+}
+
+// CheckPlacement lists what is wrong with placing a cluster in a project and
+// network: both must exist, and the network must be in that project and on
+// the cluster's provider and region.
+func CheckPlacement(ctx context.Context, cat catalog.Store, projectID, networkID, provider, region string) []string {
 	var problems []string
-	if _, err := a.Catalog.GetProject(ctx, plan.ProjectID); err != nil {
-		problems = append(problems, fmt.Sprintf("project %q: %v (see `starter project list`)", plan.ProjectID, err))
+	if _, err := cat.GetProject(ctx, projectID); err != nil {
+		problems = append(problems, fmt.Sprintf("project %s: %v (see `starter project list`)", validate.Quote(projectID), err))
 	}
-	n, err := a.Catalog.GetNetwork(ctx, plan.NetworkID)
+	n, err := cat.GetNetwork(ctx, networkID)
 	switch {
 	case err != nil:
-		problems = append(problems, fmt.Sprintf("network %q: %v (see `starter network list`)", plan.NetworkID, err))
-	case n.ProjectID != plan.ProjectID:
-		problems = append(problems, fmt.Sprintf("network %q belongs to project %q, not %q", n.ID, n.ProjectID, plan.ProjectID))
-	case n.Provider != plan.Provider || n.Region != plan.Region:
-		problems = append(problems, fmt.Sprintf("network %q is on %s/%s, not the source's %s/%s", n.ID, n.Provider, n.Region, plan.Provider, plan.Region))
+		problems = append(problems, fmt.Sprintf("network %s: %v (see `starter network list`)", validate.Quote(networkID), err))
+	case n.ProjectID != projectID:
+		problems = append(problems, fmt.Sprintf("network %q belongs to project %q, not %s", n.ID, n.ProjectID, validate.Quote(projectID)))
+	case n.Provider != provider || n.Region != region:
+		problems = append(problems, fmt.Sprintf("network %q is on %s/%s, not %s/%s (give a network there, or create one with `starter network create`)",
+			n.ID, n.Provider, n.Region, provider, region))
 	}
 	return problems
 }

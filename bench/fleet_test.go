@@ -279,7 +279,8 @@ func runFleet(b *testing.B, n, nodes, volumes int) {
 	}
 	monTime := time.Since(monStart)
 	recStart := time.Now()
-	rec, err := sc.Reconcile(ctx, time.Hour, true)
+	grace := time.Hour
+	rec, err := sc.Reconcile(ctx, &grace, true)
 	if err != nil {
 		b.Fatalf("reconciliation plan over the fleet: %v", err)
 	}

@@ -89,7 +89,7 @@ func TestDeletionLifecycle(t *testing.T) {
 			{NodeID: "c-n2", VolumeID: "c-n2-va", SnapshotID: "snap-a", Status: catalog.SnapshotCompleted, Progress: 100, SizeGB: 20},
 			{NodeID: "c-n1", VolumeID: "c-n1-v", SnapshotID: "", Status: catalog.SnapshotFailed, Progress: 40, Error: "disk gone"},
 		}
-		require.NoError(t, s.UpsertSnapshots(ctx, "bk", snaps))
+		require.NoError(t, s.UpsertSnapshots(ctx, "bk", snaps, nil))
 		done.Snapshots = snaps
 
 		t1 := t0.Add(time.Hour)

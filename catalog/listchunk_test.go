@@ -30,7 +30,7 @@ func TestListBackupsDetailsAcrossChunks(t *testing.T) {
 				snaps = append(snaps, catalog.Snapshot{NodeID: "a-n2", VolumeID: []string{"a-n2-vb", "a-n2-va", "a-n1-v"}[k],
 					SnapshotID: fmt.Sprintf("%s-s%d", id, k), Status: catalog.SnapshotCompleted})
 			}
-			require.NoError(t, s.UpsertSnapshots(ctx, id, snaps))
+			require.NoError(t, s.UpsertSnapshots(ctx, id, snaps, nil))
 			_, err = s.TransitionBackup(ctx, id, catalog.Transition{To: catalog.BackupCompleted, From: []catalog.BackupStatus{catalog.BackupPending}})
 			require.NoError(t, err)
 			if i%2 == 1 {

@@ -224,6 +224,25 @@ var migrations = []migration{
 			`ALTER TABLE jobs ADD COLUMN schedule_checked_at BIGINT`,
 		},
 	},
+	{
+		version: 8,
+		name:    "default project and network, volumes by provider reference",
+		stmts: []string{
+			// Every catalog has them, whatever mode created it: `cluster
+			// create` and restores default to them.
+			`INSERT INTO projects (id, created_at) VALUES ('default', CAST(strftime('%s', 'now') AS BIGINT) * 1000) ON CONFLICT (id) DO NOTHING`,
+			`INSERT INTO networks (id, project_id, provider, region, created_at)
+				VALUES ('default', 'default', 'local', 'local', CAST(strftime('%s', 'now') AS BIGINT) * 1000) ON CONFLICT (id) DO NOTHING`,
+			// A volume belongs to at most one live cluster (CreateCluster).
+			`CREATE INDEX volumes_path_idx ON volumes (path)`,
+		},
+		postgres: []string{
+			`INSERT INTO projects (id, created_at) VALUES ('default', CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT)) ON CONFLICT (id) DO NOTHING`,
+			`INSERT INTO networks (id, project_id, provider, region, created_at)
+				VALUES ('default', 'default', 'local', 'local', CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT)) ON CONFLICT (id) DO NOTHING`,
+			`CREATE INDEX volumes_path_idx ON volumes (path)`,
+		},
+	},
 }
 
 // migrate applies the migrations this database lacks, each recorded in

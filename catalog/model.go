@@ -7,6 +7,8 @@ package catalog
 import (
 	"encoding/json"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -40,17 +42,34 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 		}
 		v, err := time.ParseDuration(str)
 		if err != nil {
-			return fmt.Errorf("invalid duration %q: use a Go duration such as \"90s\", \"30m\" or \"2h\"", str)
+			return fmt.Errorf("invalid duration %s: use a Go duration such as \"90s\", \"30m\" or \"2h\"", shortLiteral(strconv.Quote(str)))
 		}
 		*d = Duration(v)
 		return nil
 	}
 	var secs float64
 	if err := json.Unmarshal(b, &secs); err != nil {
-		return fmt.Errorf("invalid duration %s: use a string such as \"30m\" or a number of seconds", s)
+		return fmt.Errorf("invalid duration %s: use a string such as \"30m\" or a number of seconds", shortLiteral(s))
+	}
+	// A float64 of seconds past int64 nanoseconds would wrap around to a
+	// negative duration: refuse it rather than let 1e30 mean "very short".
+	if math.IsNaN(secs) || math.Abs(secs) > maxDurationSeconds {
+		return fmt.Errorf("invalid duration %s seconds: out of range (at most %d seconds, about %d years)", shortLiteral(s), int64(maxDurationSeconds), int64(maxDurationSeconds)/(365*24*3600))
 	}
 	*d = Duration(secs * float64(time.Second))
 	return nil
+}
+
+// maxDurationSeconds is the largest number of seconds a Duration holds
+// (int64 nanoseconds), rounded down to stay clear of float rounding.
+const maxDurationSeconds = 9.2e9
+
+// shortLiteral cuts an echoed JSON literal to a few dozen bytes.
+func shortLiteral(s string) string {
+	if len(s) <= 40 {
+		return s
+	}
+	return fmt.Sprintf("%s… (%d bytes)", strings.ToValidUTF8(s[:40], ""), len(s))
 }
 
 // Cluster is a managed database cluster: nodes with attached volumes on one
@@ -341,6 +360,20 @@ type Transition struct {
 	Deadline *time.Time
 	// PreferredNodeID, when set, is recorded.
 	PreferredNodeID string
+	// Fence, when set, makes the transition happen only while its lock
+	// holds (ErrLockLost otherwise), as every write a backup makes after
+	// locking its cluster must.
+	Fence *Fence
+}
+
+// Fence names the lock a write depends on: the write happens only if Token
+// is ClusterID's current, unexpired lease, which it extends to at least TTL
+// from now. A lock that lapsed and was taken by someone else can then never
+// see a stale holder's write land after it.
+type Fence struct {
+	ClusterID string
+	Token     int64
+	TTL       time.Duration
 }
 
 // Channel is where a project's notifications go: a generic webhook (JSON,

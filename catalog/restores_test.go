@@ -94,9 +94,16 @@ func TestProjects(t *testing.T) {
 		clock := catalogtest.NewClock(t0)
 		s := catalogtest.Open(t, dsn, catalog.WithClock(clock.Now))
 
+		// A new catalog has the default project (and network), whatever
+		// mode created it.
 		list, err := s.ListProjects(ctx)
 		require.NoError(t, err)
-		assert.Equal(t, []catalog.Project{}, list)
+		require.Len(t, list, 1)
+		assert.Equal(t, "default", list[0].ID)
+		assert.WithinDuration(t, time.Now(), list[0].CreatedAt, time.Hour, "created when the catalog was")
+		def, err := s.GetNetwork(ctx, "default")
+		require.NoError(t, err)
+		assert.Equal(t, catalog.Network{ID: "default", ProjectID: "default", Provider: "local", Region: "local", CreatedAt: def.CreatedAt}, def)
 
 		require.NoError(t, s.CreateProject(ctx, catalog.Project{ID: "p2"}))
 		require.NoError(t, s.CreateProject(ctx, catalog.Project{ID: "p1", CreatedAt: t0.Add(-time.Hour)}))
@@ -109,7 +116,8 @@ func TestProjects(t *testing.T) {
 		assert.Equal(t, catalog.Project{ID: "p2", CreatedAt: t0}, p)
 		list, err = s.ListProjects(ctx)
 		require.NoError(t, err)
-		assert.Equal(t, []catalog.Project{{ID: "p1", CreatedAt: t0.Add(-time.Hour)}, {ID: "p2", CreatedAt: t0}}, list)
+		assert.Equal(t, []catalog.Project{list[0], {ID: "p1", CreatedAt: t0.Add(-time.Hour)}, {ID: "p2", CreatedAt: t0}}, list)
+		assert.Equal(t, "default", list[0].ID)
 
 		_, err = s.GetProject(ctx, "nope")
 		requireNotFound(t, err, "project", "nope")
@@ -136,7 +144,7 @@ func TestNetworks(t *testing.T) {
 		require.NoError(t, s.CreateProject(ctx, catalog.Project{ID: "p1"}))
 		require.NoError(t, s.CreateProject(ctx, catalog.Project{ID: "p2"}))
 
-		assert.Equal(t, []string{}, networkIDs(t, s, ""))
+		assert.Equal(t, []string{"default"}, networkIDs(t, s, ""))
 
 		n1 := catalog.Network{ID: "net-b", ProjectID: "p1", Provider: "local", Region: "eu-west-1"}
 		require.NoError(t, s.CreateNetwork(ctx, n1))
@@ -149,7 +157,7 @@ func TestNetworks(t *testing.T) {
 		require.NoError(t, s.CreateNetwork(ctx, n2))
 		require.NoError(t, s.CreateNetwork(ctx, catalog.Network{ID: "net-c", ProjectID: "p2", Provider: "gcp", Region: "europe-west1"}))
 
-		assert.Equal(t, []string{"net-a", "net-b", "net-c"}, networkIDs(t, s, ""))
+		assert.Equal(t, []string{"default", "net-a", "net-b", "net-c"}, networkIDs(t, s, ""))
 		assert.Equal(t, []string{"net-a", "net-b"}, networkIDs(t, s, "p1"))
 		assert.Equal(t, []string{"net-c"}, networkIDs(t, s, "p2"))
 		assert.Equal(t, []string{}, networkIDs(t, s, "nope"))

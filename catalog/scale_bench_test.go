@@ -191,7 +191,7 @@ func scaleBackupCycle(ctx context.Context, s catalog.Store) error {
 				SnapshotID: "snap-" + id + fmt.Sprint(n, v), Status: catalog.SnapshotPending})
 		}
 	}
-	if err := s.UpsertSnapshots(ctx, b.ID, snaps); err != nil {
+	if err := s.UpsertSnapshots(ctx, b.ID, snaps, nil); err != nil {
 		return err
 	}
 	if _, err := s.TransitionBackup(ctx, b.ID, catalog.Transition{To: catalog.BackupInProgress, From: []catalog.BackupStatus{catalog.BackupPending}}); err != nil {
@@ -200,7 +200,7 @@ func scaleBackupCycle(ctx context.Context, s catalog.Store) error {
 	for i := range snaps {
 		snaps[i].Status, snaps[i].Progress = catalog.SnapshotCompleted, 100
 	}
-	if err := s.UpsertSnapshots(ctx, b.ID, snaps); err != nil {
+	if err := s.UpsertSnapshots(ctx, b.ID, snaps, nil); err != nil {
 		return err
 	}
 	_, err = s.TransitionBackup(ctx, b.ID, catalog.Transition{To: catalog.BackupCompleted, From: []catalog.BackupStatus{catalog.BackupInProgress}})

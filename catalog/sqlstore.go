@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/stratabackup/strata/validate"
 )
 
 type dialect int
@@ -198,6 +200,9 @@ func (s *sqlStore) CreateCluster(ctx context.Context, c Cluster) error {
 		return fmt.Errorf("catalog: cluster %s: unknown status %q", c.ID, c.Status)
 	}
 	return s.write(ctx, func(r runner) error {
+		if err := s.checkVolumesFree(ctx, r, c); err != nil {
+			return err
+		}
 		res, err := r.exec(ctx, `INSERT INTO clusters
 			(id, description, provider, region, project_id, network_id, faults, created_at,
 			 status, status_reason, restored_from)
@@ -233,6 +238,39 @@ func (s *sqlStore) CreateCluster(ctx context.Context, c Cluster) error {
 		}
 		return nil
 	})
+}
+
+// volumeLockKey is the first key of the Postgres advisory locks that
+// serialise claims on one volume reference ("VOLU").
+const volumeLockKey int32 = 0x564f4c55
+
+// checkVolumesFree refuses a new cluster any of whose volumes (by provider
+// reference) already belongs to a live cluster of the same provider: two
+// clusters backing up and restoring one disk would each believe it theirs.
+// A Failed cluster (a restore that was torn down) does not count.
+func (s *sqlStore) checkVolumesFree(ctx context.Context, r runner, c Cluster) error {
+	for _, v := range c.Volumes() {
+		if v.Path == "" {
+			continue
+		}
+		if s.dialect == dialectPostgres {
+			if _, err := r.exec(ctx, `SELECT pg_advisory_xact_lock(?, hashtext(?))`, volumeLockKey, v.Path); err != nil {
+				return fmt.Errorf("catalog: cluster %s: lock volume %s: %w", c.ID, v.Path, err)
+			}
+		}
+		var owner string
+		err := r.queryRow(ctx, `SELECT v.cluster_id FROM volumes v JOIN clusters c ON c.id = v.cluster_id
+			WHERE v.path = ? AND c.provider = ? AND c.status <> ? AND c.id <> ? LIMIT 1`,
+			v.Path, c.Provider, string(ClusterFailed), c.ID).Scan(&owner)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return fmt.Errorf("catalog: cluster %s: check volume %s: %w", c.ID, v.Path, err)
+		default:
+			return &VolumeInUseError{Ref: v.Path, ClusterID: owner}
+		}
+	}
+	return nil
 }
 
 func (s *sqlStore) GetCluster(ctx context.Context, id string) (Cluster, error) {
@@ -537,6 +575,31 @@ func (s *sqlStore) ReleaseLock(ctx context.Context, clusterID string, token int6
 		return fmt.Errorf("catalog: release lock of cluster %s: %w", clusterID, err)
 	}
 	return nil
+}
+
+func (s *sqlStore) ReleaseOutsideLock(ctx context.Context, clusterID string, token int64) error {
+	return s.write(ctx, func(r runner) error {
+		if ok, err := s.clusterExists(ctx, r, clusterID); err != nil {
+			return fmt.Errorf("catalog: unlock cluster %s: %w", clusterID, err)
+		} else if !ok {
+			return &NotFoundError{Kind: "cluster", ID: clusterID}
+		}
+		var holder string
+		var cur int64
+		err := r.queryRow(ctx, `SELECT holder, token FROM locks WHERE cluster_id = ? AND expires_at > ?`, clusterID, ms(s.now())).Scan(&holder, &cur)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("cluster %s is not locked", clusterID)
+		case err != nil:
+			return fmt.Errorf("catalog: unlock cluster %s: %w", clusterID, err)
+		case validate.IsOperationHolder(holder):
+			return &OperationLockError{ClusterID: clusterID, Holder: holder}
+		case cur != token:
+			return fmt.Errorf("token %d is not the current lock on cluster %s (held by %q with another token); nothing released", token, clusterID, holder)
+		}
+		_, err = r.exec(ctx, `DELETE FROM locks WHERE cluster_id = ? AND token = ?`, clusterID, token)
+		return err
+	})
 }
 
 func (s *sqlStore) GetLock(ctx context.Context, clusterID string) (*Lock, error) {
@@ -931,6 +994,9 @@ func (s *sqlStore) TransitionBackup(ctx context.Context, id string, t Transition
 	}
 	var out Backup
 	err := s.write(ctx, func(r runner) error {
+		if err := s.checkFence(ctx, r, t.Fence); err != nil {
+			return err
+		}
 		var cur BackupStatus
 		err := r.queryRow(ctx, `SELECT status FROM backups WHERE id = ?`+s.forUpdate(), id).Scan(&cur)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -977,13 +1043,39 @@ func (s *sqlStore) TransitionBackup(ctx context.Context, id string, t Transition
 	return out, err
 }
 
-func (s *sqlStore) UpsertSnapshots(ctx context.Context, backupID string, snaps []Snapshot) error {
+// checkFence fails with ErrLockLost unless f's token is its cluster's
+// current, unexpired lease, and extends that lease to at least f.TTL from
+// now: a fenced write both proves and keeps its holder's lock. A nil f (or
+// token 0) is no fence.
+func (s *sqlStore) checkFence(ctx context.Context, r runner, f *Fence) error {
+	if f == nil || f.Token == 0 {
+		return nil
+	}
+	now := ms(s.now())
+	until := now + f.TTL.Milliseconds()
+	res, err := r.exec(ctx, `UPDATE locks SET expires_at = CASE WHEN expires_at < ? THEN ? ELSE expires_at END
+		WHERE cluster_id = ? AND token = ? AND expires_at > ?`, until, until, f.ClusterID, f.Token, now)
+	if err != nil {
+		return fmt.Errorf("catalog: check lock of cluster %s: %w", f.ClusterID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return ErrLockLost
+	}
+	return nil
+}
+
+func (s *sqlStore) UpsertSnapshots(ctx context.Context, backupID string, snaps []Snapshot, fence *Fence) error {
 	for _, sn := range snaps {
 		if sn.VolumeID == "" {
 			return fmt.Errorf("catalog: backup %s: snapshot has no volume ID", backupID)
 		}
 	}
 	return s.write(ctx, func(r runner) error {
+		if err := s.checkFence(ctx, r, fence); err != nil {
+			return err
+		}
 		var one int
 		err := r.queryRow(ctx, `SELECT 1 FROM backups WHERE id = ?`, backupID).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {

@@ -14,6 +14,9 @@ import (
 type Store interface {
 	Close() error
 
+	// CreateCluster inserts a cluster; ErrExists for a duplicate ID,
+	// *VolumeInUseError when one of its volumes (by Path) belongs to a live
+	// cluster of the same provider.
 	CreateCluster(ctx context.Context, c Cluster) error
 	// GetCluster returns the cluster with its nodes, volumes and current
 	// (unexpired) lock; *NotFoundError if there is none.
@@ -34,6 +37,10 @@ type Store interface {
 	// ReleaseLock frees the lease only if token is the current one; a stale
 	// or repeated release returns nil and frees nothing.
 	ReleaseLock(ctx context.Context, clusterID string, token int64) error
+	// ReleaseOutsideLock releases an outside operation's lock (`cluster
+	// unlock`): only if token is the current lease, and never a lock a
+	// Strata operation holds (*OperationLockError: it releases its own).
+	ReleaseOutsideLock(ctx context.Context, clusterID string, token int64) error
 	// GetLock returns the current unexpired lease, or nil.
 	GetLock(ctx context.Context, clusterID string) (*Lock, error)
 
@@ -47,8 +54,9 @@ type Store interface {
 	// neither t.To nor in t.From.
 	TransitionBackup(ctx context.Context, id string, t Transition) (Backup, error)
 	// UpsertSnapshots records or updates snapshots of a backup, keyed by
-	// volume ID.
-	UpsertSnapshots(ctx context.Context, backupID string, snaps []Snapshot) error
+	// volume ID; with a fence, only while the fence's lock holds
+	// (ErrLockLost otherwise).
+	UpsertSnapshots(ctx context.Context, backupID string, snaps []Snapshot, fence *Fence) error
 
 	// StartDeletion moves a Completed or Defunct backup to Deleting (a
 	// Deleting one stays, clearing DeletionError, so a failed deletion can
@@ -132,6 +140,16 @@ func (e *InUseError) Error() string {
 	return fmt.Sprintf("backup %s is in use by %s and cannot be deleted until they finish", e.BackupID, strings.Join(e.Holders, ", "))
 }
 
+// VolumeInUseError says a volume already belongs to a live cluster.
+type VolumeInUseError struct {
+	Ref       string
+	ClusterID string
+}
+
+func (e *VolumeInUseError) Error() string {
+	return fmt.Sprintf("volume %s already belongs to cluster %s", e.Ref, e.ClusterID)
+}
+
 // NotFoundError says which record does not exist.
 type NotFoundError struct {
 	Kind string // "cluster", "node", "backup"
@@ -155,6 +173,16 @@ type LockedError struct {
 
 func (e *LockedError) Error() string {
 	return fmt.Sprintf("cluster %s is locked by %q until %s", e.ClusterID, e.Holder, e.ExpiresAt.UTC().Format(time.RFC3339))
+}
+
+// OperationLockError refuses to release a lock a Strata operation holds.
+type OperationLockError struct {
+	ClusterID string
+	Holder    string
+}
+
+func (e *OperationLockError) Error() string {
+	return fmt.Sprintf("cluster %s is locked by %s, which releases its own lock: cancel it instead", e.ClusterID, e.Holder)
 }
 
 // ErrLockLost is returned by RenewLock when the caller's lease is gone.

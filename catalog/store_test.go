@@ -668,7 +668,7 @@ func TestSnapshots(t *testing.T) {
 			{NodeID: "c-n2", VolumeID: "c-n2-va", SnapshotID: "snap-a", Status: catalog.SnapshotPending, Progress: 10},
 			{NodeID: "c-n2", VolumeID: "c-n2-vb", SnapshotID: "snap-b", Status: catalog.SnapshotCompleted, Progress: 100, SizeGB: 10},
 		}
-		require.NoError(t, s.UpsertSnapshots(ctx, "bk", snaps))
+		require.NoError(t, s.UpsertSnapshots(ctx, "bk", snaps, nil))
 		b, err := s.GetBackup(ctx, "bk")
 		require.NoError(t, err)
 		assert.Equal(t, []catalog.Snapshot{snaps[2], snaps[1], snaps[0]}, b.Snapshots)
@@ -677,21 +677,21 @@ func TestSnapshots(t *testing.T) {
 			{NodeID: "c-n1", VolumeID: "c-n1-v", SnapshotID: "snap-1", Status: catalog.SnapshotFailed, Progress: 40, Error: "disk gone"},
 			{NodeID: "c-n2", VolumeID: "c-n2-va", SnapshotID: "snap-a", Status: catalog.SnapshotCompleted, Progress: 100, SizeGB: 20},
 		}
-		require.NoError(t, s.UpsertSnapshots(ctx, "bk", update))
+		require.NoError(t, s.UpsertSnapshots(ctx, "bk", update, nil))
 		b, err = s.GetBackup(ctx, "bk")
 		require.NoError(t, err)
 		assert.Equal(t, []catalog.Snapshot{snaps[2], update[1], update[0]}, b.Snapshots)
 
 		// An unknown volume sorts last; an empty status is Pending.
-		require.NoError(t, s.UpsertSnapshots(ctx, "bk", []catalog.Snapshot{{NodeID: "x", VolumeID: "extra"}}))
+		require.NoError(t, s.UpsertSnapshots(ctx, "bk", []catalog.Snapshot{{NodeID: "x", VolumeID: "extra"}}, nil))
 		b, err = s.GetBackup(ctx, "bk")
 		require.NoError(t, err)
 		require.Len(t, b.Snapshots, 4)
 		assert.Equal(t, catalog.Snapshot{NodeID: "x", VolumeID: "extra", Status: catalog.SnapshotPending}, b.Snapshots[3])
 
-		require.NoError(t, s.UpsertSnapshots(ctx, "bk", nil))
-		requireNotFound(t, s.UpsertSnapshots(ctx, "ghost", snaps), "backup", "ghost")
-		assert.Error(t, s.UpsertSnapshots(ctx, "bk", []catalog.Snapshot{{NodeID: "c-n1"}}))
+		require.NoError(t, s.UpsertSnapshots(ctx, "bk", nil, nil))
+		requireNotFound(t, s.UpsertSnapshots(ctx, "ghost", snaps, nil), "backup", "ghost")
+		assert.Error(t, s.UpsertSnapshots(ctx, "bk", []catalog.Snapshot{{NodeID: "c-n1"}}, nil))
 	})
 }
 
@@ -714,11 +714,11 @@ func TestListBackups(t *testing.T) {
 		require.NoError(t, err)
 		_, err = s.TransitionBackup(ctx, "b1", catalog.Transition{To: catalog.BackupCompleted, From: []catalog.BackupStatus{catalog.BackupPending}})
 		require.NoError(t, err)
-		require.NoError(t, s.UpsertSnapshots(ctx, "a2", []catalog.Snapshot{{NodeID: "a-n1", VolumeID: "a-n1-v", Status: catalog.SnapshotPending}}))
+		require.NoError(t, s.UpsertSnapshots(ctx, "a2", []catalog.Snapshot{{NodeID: "a-n1", VolumeID: "a-n1-v", Status: catalog.SnapshotPending}}, nil))
 		require.NoError(t, s.UpsertSnapshots(ctx, "b2", []catalog.Snapshot{
 			{NodeID: "b-n1", VolumeID: "b-n1-v", Status: catalog.SnapshotPending},
 			{NodeID: "b-n2", VolumeID: "b-n2-va", Status: catalog.SnapshotPending},
-		}))
+		}, nil))
 
 		ids := func(f catalog.BackupFilter) []string {
 			t.Helper()
@@ -823,7 +823,7 @@ func TestTwoStoresOneDatabase(t *testing.T) {
 					}
 					_, err = s.TransitionBackup(ctx, id, catalog.Transition{To: catalog.BackupInProgress, From: []catalog.BackupStatus{catalog.BackupPending}})
 					assert.NoError(t, err)
-					assert.NoError(t, s.UpsertSnapshots(ctx, id, []catalog.Snapshot{{NodeID: "c-n1", VolumeID: "c-n1-v"}}))
+					assert.NoError(t, s.UpsertSnapshots(ctx, id, []catalog.Snapshot{{NodeID: "c-n1", VolumeID: "c-n1-v"}}, nil))
 				}(s, fmt.Sprintf("s%d-%d", i, j))
 			}
 		}
@@ -913,4 +913,121 @@ func TestHelperProcess(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	helperWork(t, s, id)
+}
+
+func TestFencedWrites(t *testing.T) {
+	catalogtest.EachDSN(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		s, clock := lockStore(t, dsn)
+		_, _, err := s.CreateBackup(ctx, newBackup("bk", "c", "", t0))
+		require.NoError(t, err)
+		a, err := s.AcquireLock(ctx, "c", "backup bk", 30*time.Second)
+		require.NoError(t, err)
+		fence := &catalog.Fence{ClusterID: "c", Token: a.Token, TTL: time.Minute}
+		snap := []catalog.Snapshot{{NodeID: "c-n1", VolumeID: "c-n1-v", SnapshotID: "s1"}}
+
+		// While the lease holds, fenced writes land and extend it.
+		clock.Advance(20 * time.Second)
+		_, err = s.TransitionBackup(ctx, "bk", catalog.Transition{To: catalog.BackupInProgress, From: []catalog.BackupStatus{catalog.BackupPending}, Fence: fence})
+		require.NoError(t, err)
+		require.NoError(t, s.UpsertSnapshots(ctx, "bk", snap, fence))
+		l, err := s.GetLock(ctx, "c")
+		require.NoError(t, err)
+		assert.Equal(t, clock.Now().Add(time.Minute), l.ExpiresAt, "a fenced write extends the lease")
+
+		// The lease lapses and someone else takes the lock: every fenced
+		// write of the old holder fails, and changes nothing.
+		clock.Advance(2 * time.Minute)
+		_, err = s.AcquireLock(ctx, "c", "resize", time.Hour)
+		require.NoError(t, err)
+		err = s.UpsertSnapshots(ctx, "bk", []catalog.Snapshot{{NodeID: "c-n1", VolumeID: "c-n1-v", SnapshotID: "s1", Status: catalog.SnapshotCompleted}}, fence)
+		assert.ErrorIs(t, err, catalog.ErrLockLost)
+		_, err = s.TransitionBackup(ctx, "bk", catalog.Transition{To: catalog.BackupCompleted, From: []catalog.BackupStatus{catalog.BackupInProgress}, Fence: fence})
+		assert.ErrorIs(t, err, catalog.ErrLockLost)
+		b, err := s.GetBackup(ctx, "bk")
+		require.NoError(t, err)
+		assert.Equal(t, catalog.BackupInProgress, b.Status)
+		assert.Equal(t, catalog.SnapshotPending, b.Snapshots[0].Status)
+
+		// An expired lease nobody took is lost too: its holder may no
+		// longer assume it excludes anyone.
+		r, err := s.GetLock(ctx, "c")
+		require.NoError(t, err)
+		require.NoError(t, s.ReleaseLock(ctx, "c", r.Token))
+		a2, err := s.AcquireLock(ctx, "c", "backup bk", 30*time.Second)
+		require.NoError(t, err)
+		clock.Advance(30 * time.Second)
+		err = s.UpsertSnapshots(ctx, "bk", snap, &catalog.Fence{ClusterID: "c", Token: a2.Token, TTL: time.Minute})
+		assert.ErrorIs(t, err, catalog.ErrLockLost)
+
+		// No fence (nil, or token 0 from an activity scheduled before
+		// fencing) writes as before.
+		require.NoError(t, s.UpsertSnapshots(ctx, "bk", snap, nil))
+		require.NoError(t, s.UpsertSnapshots(ctx, "bk", snap, &catalog.Fence{ClusterID: "c"}))
+	})
+}
+
+func TestReleaseOutsideLock(t *testing.T) {
+	catalogtest.EachDSN(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		s, clock := lockStore(t, dsn)
+		assert.ErrorContains(t, s.ReleaseOutsideLock(ctx, "c", 1), "not locked")
+		requireNotFound(t, s.ReleaseOutsideLock(ctx, "nope", 1), "cluster", "nope")
+
+		// A backup's lock is released only by the backup.
+		b, err := s.AcquireLock(ctx, "c", "backup bk-0123456789ab", time.Minute)
+		require.NoError(t, err)
+		var op *catalog.OperationLockError
+		require.ErrorAs(t, s.ReleaseOutsideLock(ctx, "c", b.Token), &op)
+		assert.Equal(t, "backup bk-0123456789ab", op.Holder)
+		got, err := s.GetLock(ctx, "c")
+		require.NoError(t, err)
+		assert.Equal(t, &b, got, "still held")
+		require.NoError(t, s.ReleaseLock(ctx, "c", b.Token))
+
+		// An outside lock is released by its current token only.
+		o, err := s.AcquireLock(ctx, "c", "resize", time.Minute)
+		require.NoError(t, err)
+		assert.ErrorContains(t, s.ReleaseOutsideLock(ctx, "c", o.Token+1), "not the current lock")
+		require.NoError(t, s.ReleaseOutsideLock(ctx, "c", o.Token))
+		got, err = s.GetLock(ctx, "c")
+		require.NoError(t, err)
+		assert.Nil(t, got)
+
+		// An expired one is no lock to release.
+		o, err = s.AcquireLock(ctx, "c", "resize", time.Minute)
+		require.NoError(t, err)
+		clock.Advance(time.Minute)
+		assert.ErrorContains(t, s.ReleaseOutsideLock(ctx, "c", o.Token), "not locked")
+	})
+}
+
+func TestVolumeBelongsToOneLiveCluster(t *testing.T) {
+	catalogtest.EachDSN(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		s := catalogtest.Open(t, dsn)
+		cloud := func(id, status string, refs ...string) catalog.Cluster {
+			c := catalog.Cluster{ID: id, Provider: "aws", Region: "us-east-1", Status: catalog.ClusterStatus(status)}
+			n := catalog.Node{ID: id + "-n1", Healthy: true}
+			for i, r := range refs {
+				n.Volumes = append(n.Volumes, catalog.Volume{ID: fmt.Sprintf("%s-v%d", n.ID, i+1), NodeID: n.ID, SizeGB: 1, Path: r})
+			}
+			c.Nodes = []catalog.Node{n}
+			return c
+		}
+		require.NoError(t, s.CreateCluster(ctx, cloud("orders", "Running", "vol-0aaa", "vol-0bbb")))
+		var inUse *catalog.VolumeInUseError
+		require.ErrorAs(t, s.CreateCluster(ctx, cloud("thief", "Running", "vol-0ccc", "vol-0bbb")), &inUse)
+		assert.Equal(t, catalog.VolumeInUseError{Ref: "vol-0bbb", ClusterID: "orders"}, *inUse)
+		_, err := s.GetCluster(ctx, "thief")
+		requireNotFound(t, err, "cluster", "thief")
+
+		// Another provider's reference of the same text is another volume,
+		// and a Failed cluster (a torn-down restore) holds nothing.
+		c := cloud("elsewhere", "Running", "vol-0bbb")
+		c.Provider = "gcp"
+		require.NoError(t, s.CreateCluster(ctx, c))
+		require.NoError(t, s.CreateCluster(ctx, cloud("failed", "Failed", "vol-0ddd")))
+		require.NoError(t, s.CreateCluster(ctx, cloud("reuse", "Running", "vol-0ddd")))
+	})
 }

@@ -157,7 +157,7 @@ func TestCloudSnapshotFailures(t *testing.T) {
 
 			// The reconciler finds the Defunct backups' snapshots by their
 			// tags/labels at the cloud and deletes them.
-			res, err := e.Strata.Reconcile(ctx, time.Nanosecond, false)
+			res, err := e.Strata.Reconcile(ctx, ptr(time.Nanosecond), false)
 			require.NoError(t, err)
 			assert.GreaterOrEqual(t, len(res.Plan.Orphans), 2)
 			left, err := c.provider(e).ListSnapshots(ctx, providers.SnapshotFilter{BackupID: be.BackupID})

@@ -40,12 +40,12 @@ func TestReconcileDeletesOrphansOfTimedOutBackups(t *testing.T) {
 	waitForStep(t, e, running.BackupID, workflows.StepWaiting)
 
 	// Within the grace period nothing is deleted.
-	res, err := e.Strata.Reconcile(ctx, time.Hour, false)
+	res, err := e.Strata.Reconcile(ctx, ptr(time.Hour), false)
 	require.NoError(t, err)
 	assert.Empty(t, res.Plan.Orphans)
 	assert.Equal(t, 1, res.Plan.Skipped)
 
-	dry, err := e.Strata.Reconcile(ctx, time.Nanosecond, true)
+	dry, err := e.Strata.Reconcile(ctx, ptr(time.Nanosecond), true)
 	require.NoError(t, err)
 	require.Len(t, dry.Plan.Orphans, 1)
 	assert.False(t, dry.Applied)
@@ -53,7 +53,7 @@ func TestReconcileDeletesOrphansOfTimedOutBackups(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, got, 1, "a dry run deletes nothing")
 
-	res, err = e.Strata.Reconcile(ctx, time.Nanosecond, false)
+	res, err = e.Strata.Reconcile(ctx, ptr(time.Nanosecond), false)
 	require.NoError(t, err)
 	require.Len(t, res.Plan.Orphans, 1)
 	assert.Equal(t, snapID, res.Plan.Orphans[0].SnapshotID)
@@ -83,7 +83,7 @@ func TestReconcileMarksBackupsWhoseSnapshotsAreGone(t *testing.T) {
 	_, keep := backedUp(t, e, strata.ClusterSpec{Nodes: 1})
 	require.NoError(t, e.Local.DeleteSnapshot(context.Background(), b.Snapshots[1].SnapshotID), "deleted out of band")
 
-	res, err := e.Strata.Reconcile(ctx, 0, false)
+	res, err := e.Strata.Reconcile(ctx, ptr(time.Duration(0)), false)
 	require.NoError(t, err)
 	require.Len(t, res.Plan.Missing, 1)
 	assert.Equal(t, b.Snapshots[1].SnapshotID, res.Plan.Missing[0].SnapshotID)

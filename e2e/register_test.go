@@ -32,7 +32,7 @@ func TestRegisterExistingClusterByItsVolumes(t *testing.T) {
 		Nodes: []workflows.RegisterNode{{ID: "legacy-1", Volumes: []string{v1}}},
 	})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `network "default" is on local/local, not the source's local/elsewhere`)
+	assert.Contains(t, err.Error(), `network "default" is on local/local, not local/elsewhere`)
 
 	cl, err := e.Strata.RegisterCluster(ctx, workflows.RegisterClusterRequest{
 		ID: "legacy", Description: "registered", Provider: "local", Region: "local", NetworkID: "default",

@@ -41,9 +41,10 @@ A variable may take a format after a colon: {variable:format}.
   {datetime:unix}        1795457045 (seconds since 1970-01-01T00:00:00Z)
 
 Times are always UTC. Variable and format names are case-sensitive.
-A template is at most 200 characters and may not contain control characters
-(tabs, newlines, ...); control characters in a cluster's description, ID or
-provider are left out of the label. An empty template means the default,
+A template is at most 200 characters, and so is the label it renders to; it
+may not contain control characters (tabs, newlines, ...) or bidi overrides,
+and such characters in a cluster's description, ID or provider are left out
+of the label. An empty template means the default,
 {cluster:id}-{index}.
 
 Examples (cluster "pg-7f3a", description "orders", index 42):
@@ -113,15 +114,29 @@ func timeLayout(layout string) func(Vars) string {
 	return func(v Vars) string { return v.Time.UTC().Format(layout) }
 }
 
-// clean drops invalid UTF-8 and control characters from a value, so that a
+// Forbidden reports whether r is never accepted in text Strata stores and
+// shows (labels, descriptions, holder names): control characters, line and
+// paragraph separators, and the bidi controls that make a terminal or a web
+// page display text in another order than it is stored.
+func Forbidden(r rune) bool {
+	switch {
+	case unicode.IsControl(r), r == '\u2028', r == '\u2029':
+		return true
+	case r == '\u061c', r == '\u200e', r == '\u200f', r >= '\u202a' && r <= '\u202e', r >= '\u2066' && r <= '\u2069':
+		return true
+	}
+	return false
+}
+
+// clean drops invalid UTF-8 and forbidden characters from a value, so that a
 // rendered label never contains them.
 func clean(s string) string {
 	s = strings.ToValidUTF8(s, "")
-	if strings.IndexFunc(s, unicode.IsControl) < 0 {
+	if strings.IndexFunc(s, Forbidden) < 0 {
 		return s
 	}
 	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
+		if Forbidden(r) {
 			return -1
 		}
 		return r
@@ -137,8 +152,22 @@ type SyntaxError struct {
 	Msg      string // what is wrong and how to fix it
 }
 
+// Error names the template by its first few dozen characters only, so a
+// huge template never makes a huge message.
 func (e *SyntaxError) Error() string {
-	return fmt.Sprintf("label template %q: at byte offset %d: %s", e.Template, e.Offset, e.Msg)
+	return fmt.Sprintf("label template %s: at byte offset %d: %s", shortQuote(e.Template), e.Offset, e.Msg)
+}
+
+func shortQuote(s string) string {
+	const n = 40
+	if len(s) <= n && utf8.ValidString(s) {
+		return strconv.Quote(s)
+	}
+	r := []rune(strings.ToValidUTF8(s, "\uFFFD"))
+	if len(r) > n {
+		r = r[:n]
+	}
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(string(r)), len(s))
 }
 
 // Parse parses a label template. An empty string means Default. Errors are
@@ -163,8 +192,8 @@ func Parse(s string) (Template, error) {
 				return fail(i, "invalid UTF-8 byte 0x%02x; use valid UTF-8 text", s[i])
 			}
 		}
-		if unicode.IsControl(r) {
-			return fail(i, "control character %U is not allowed; remove it (labels are single-line text)", r)
+		if Forbidden(r) {
+			return fail(i, "character %U is not allowed; remove it (labels are single-line text without control characters or bidi overrides)", r)
 		}
 	}
 

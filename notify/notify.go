@@ -15,6 +15,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -22,10 +23,16 @@ import (
 	"net/mail"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/stratabackup/strata/validate"
 )
+
+// MaxURLLen bounds a channel's URL and an event's UI link.
+const MaxURLLen = 2048
 
 // Event types. They are part of the public API: receivers switch on them.
 const (
@@ -57,6 +64,44 @@ type Event struct {
 	Summary   string         `json:"summary"`
 	UIURL     string         `json:"uiUrl,omitempty"`
 	Details   map[string]any `json:"details,omitempty"`
+}
+
+// Bounds of an event's text, well inside a webhook receiver's and Temporal's
+// limits; Strata cuts its own reasons and summaries to them.
+const (
+	MaxReasonLen  = 4096
+	MaxSummaryLen = 2048
+	// MaxDetailsLen bounds the details as JSON.
+	MaxDetailsLen = 64 << 10
+)
+
+var eventType = regexp.MustCompile(`^[a-z][a-z_.]{0,62}$`)
+
+// Check applies the bounds of an event a caller hands to NotifyWorkflow.
+func (e Event) Check() error {
+	var p validate.Problems
+	p.Add(validate.ID("id", e.ID))
+	if !eventType.MatchString(e.Type) {
+		p.Addf("type %s: give an event type such as %q", validate.Quote(e.Type), BackupDefunct)
+	}
+	for _, f := range []struct{ field, v string }{
+		{"projectId", e.ProjectID}, {"clusterId", e.ClusterID}, {"backupId", e.BackupID}, {"jobId", e.JobID}, {"restoreId", e.RestoreID},
+	} {
+		p.Add(validate.OptionalID(f.field, f.v))
+	}
+	if len(e.Reason) > MaxReasonLen {
+		p.Addf("reason is %d bytes: give at most %d", len(e.Reason), MaxReasonLen)
+	}
+	if len(e.Summary) > MaxSummaryLen {
+		p.Addf("summary is %d bytes: give at most %d", len(e.Summary), MaxSummaryLen)
+	}
+	if len(e.UIURL) > MaxURLLen {
+		p.Addf("uiUrl is %d bytes: give at most %d", len(e.UIURL), MaxURLLen)
+	}
+	if b, err := json.Marshal(e.Details); err != nil || len(b) > MaxDetailsLen {
+		p.Addf("details must be a JSON object of at most %d bytes", MaxDetailsLen)
+	}
+	return p.Err("event")
 }
 
 // EventID derives a deterministic event ID from the parts that identify the

@@ -33,6 +33,9 @@ const (
 	ReasonDeleting   = "deletion in progress or failed; retry with `backup delete`"
 	ReasonDeleted    = "already deleted"
 	ReasonNoTier     = "kept by no tier"
+	// ReasonOtherCluster: the backup names the job but is of another
+	// cluster; a job prunes only its own cluster's backups.
+	ReasonOtherCluster = "of another cluster than the job's: never pruned by this job"
 )
 
 // Validate checks a policy: either --keep N (N >= 1), or at least one of

@@ -24,6 +24,7 @@ import (
 
 	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/internal/devenv"
+	"github.com/stratabackup/strata/validate"
 	"github.com/stratabackup/strata/workflows"
 )
 
@@ -91,6 +92,7 @@ func parseFlags(args []string) options {
 	fs.DurationVar(&o.cfg.DefaultBackupTimeout, "backup-timeout", o.cfg.DefaultBackupTimeout, "snapshot deadline for backups that name none")
 	fs.DurationVar(&o.cfg.MaxBackupTimeout, "max-backup-timeout", o.cfg.MaxBackupTimeout, "longest timeout a backup may ask for")
 	fs.DurationVar(&o.cfg.LockTTL, "lock-ttl", o.cfg.LockTTL, "cluster lock lease; renewed while a backup runs, lapses this long after its holder died")
+	fs.DurationVar(&o.cfg.MaxLockTTL, "max-lock-ttl", o.cfg.MaxLockTTL, "longest lease any cluster lock may hold (--lock-ttl included)")
 	fs.DurationVar(&o.cfg.PollInterval, "poll-interval", o.cfg.PollInterval, "how often snapshot progress is polled")
 	fs.DurationVar(&o.cfg.HeartbeatTimeout, "heartbeat-timeout", o.cfg.HeartbeatTimeout, "a snapshot wait silent this long is retried on another worker")
 	fs.DurationVar(&o.cfg.MaxReplicationLag, "max-replication-lag", o.cfg.MaxReplicationLag, "nodes lagging more are unhealthy (0: not checked)")
@@ -133,7 +135,33 @@ func newLogger(level string) (*zap.Logger, error) {
 	return cfg.Build()
 }
 
+// checkConfig refuses settings that contradict each other before anything
+// starts.
+func checkConfig(o options) error {
+	var p validate.Problems
+	c := o.cfg
+	p.Add(validate.Duration("--max-lock-ttl", c.MaxLockTTL, time.Second, 0))
+	p.Add(validate.Duration("--lock-ttl", c.LockTTL, time.Second, c.MaxLockTTL))
+	p.Add(validate.Duration("--max-backup-timeout", c.MaxBackupTimeout, validate.MinBackupTimeout, 0))
+	p.Add(validate.Duration("--backup-timeout", c.DefaultBackupTimeout, validate.MinBackupTimeout, c.MaxBackupTimeout))
+	p.Add(validate.Duration("--poll-interval", c.PollInterval, time.Millisecond, 0))
+	p.Add(validate.Duration("--heartbeat-timeout", c.HeartbeatTimeout, time.Second, 0))
+	p.Add(validate.Duration("--max-replication-lag", c.MaxReplicationLag, 0, 0))
+	p.Add(validate.Grace(o.reconcileGrace))
+	p.Add(validate.FreshnessMultiple(c.FreshnessMultiple))
+	if c.FreshnessMultiple == 0 {
+		p.Add("--freshness-multiple must be positive")
+	}
+	if c.ProgressStep < 0 || c.ProgressStep > 100 {
+		p.Addf("--progress-step %d: give 0 to 100", c.ProgressStep)
+	}
+	return p.Err("worker settings")
+}
+
 func run(ctx context.Context, o options, logger *zap.Logger) error {
+	if err := checkConfig(o); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(o.dataDir, 0o755); err != nil {
 		return err
 	}

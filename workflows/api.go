@@ -50,6 +50,7 @@ type BackupRequest struct {
 	// RequestID is the caller's idempotency key; the starter derives the
 	// workflow ID from it.
 	RequestID string `json:"requestId,omitempty"`
+	input     input
 }
 
 // BackupResult is BackupWorkflow's result: the Completed backup record.
@@ -94,6 +95,7 @@ type BackupProgress struct {
 type ExtendTimeoutRequest struct {
 	Timeout  catalog.Duration `json:"timeout,omitempty"`
 	Deadline *time.Time       `json:"deadline,omitempty"`
+	input    input
 }
 
 // ExtendTimeoutResult is update `extendTimeout`'s result.
@@ -111,16 +113,18 @@ const (
 
 // DeleteWorkflowID is the workflow ID of a backup's deletion: one deletion
 // of a backup runs at a time.
-func DeleteWorkflowID(backupID string) string { return "delete-" + backupID }
+func DeleteWorkflowID(backupID string) string { return activities.DeleteWorkflowID(backupID) }
 
 // DeleteBackupRequest is DeleteBackupWorkflow's input.
 type DeleteBackupRequest struct {
 	BackupID string `json:"backupId"`
+	input    input
 }
 
 // PruneRequest is PruneWorkflow's input.
 type PruneRequest struct {
 	JobID string `json:"jobId"`
+	input input
 }
 
 // PruneResult says what a prune decided and did.
@@ -163,6 +167,7 @@ type RestoreRequest struct {
 	Region    string `json:"region,omitempty"`
 	Provider  string `json:"provider,omitempty"`
 	RequestID string `json:"requestId,omitempty"`
+	input     input
 }
 
 // RestoreResult is RestoreWorkflow's result.
@@ -208,6 +213,7 @@ type RegisterClusterRequest struct {
 	ProjectID   string         `json:"projectId"`
 	NetworkID   string         `json:"networkId"`
 	Nodes       []RegisterNode `json:"nodes"`
+	input       input
 }
 
 // RegisterNode is a node and its volumes' provider references.
@@ -226,9 +232,11 @@ const (
 
 // ReconcileRequest is ReconcileWorkflow's input.
 type ReconcileRequest struct {
-	// Grace: orphans younger than this are left alone (default 1h).
-	Grace  catalog.Duration `json:"grace,omitempty"`
-	DryRun bool             `json:"dryRun,omitempty"`
+	// Grace: orphans younger than this are left alone. Not given (nil)
+	// means DefaultReconcileGrace; zero means zero.
+	Grace  *catalog.Duration `json:"grace,omitempty"`
+	DryRun bool              `json:"dryRun,omitempty"`
+	input  input
 }
 
 // ReconcileResult says what a reconciliation found and, unless dry-run, did.

@@ -9,12 +9,14 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/notify"
+	"github.com/stratabackup/strata/validate"
 )
 
 // a is only used to name activities; the worker registers the real struct.
@@ -39,9 +41,12 @@ func BackupIDFor(workflowID string) string {
 // Defunct with its reason and every snapshot it created.
 func BackupWorkflow(ctx workflow.Context, req BackupRequest) (BackupResult, error) {
 	info := workflow.GetInfo(ctx)
+	// The request's IDs are shown (query status, current details) cut to
+	// their bound until validation has checked them.
 	r := &backupRun{req: req, progress: BackupProgress{
-		BackupID: BackupIDFor(info.WorkflowExecution.ID), ClusterID: req.ClusterID, JobID: req.JobID,
-		WorkflowID: info.WorkflowExecution.ID, Step: StepValidating, Status: catalog.BackupPending,
+		BackupID: BackupIDFor(info.WorkflowExecution.ID), ClusterID: validate.Truncate(req.ClusterID, validate.MaxIDLen),
+		JobID: validate.Truncate(req.JobID, validate.MaxIDLen), WorkflowID: info.WorkflowExecution.ID,
+		Step: StepValidating, Status: catalog.BackupPending,
 	}}
 	if err := r.registerHandlers(ctx); err != nil {
 		return BackupResult{}, err
@@ -55,7 +60,9 @@ type backupRun struct {
 	// started before localStepsChange ran them as activities).
 	localSteps bool
 	plan       activities.BackupPlan
-	progress   BackupProgress
+	// lock fences the backup's writes once it holds the cluster's lock.
+	lock     activities.LockRef
+	progress BackupProgress
 	// deadline is zero until the backup is InProgress; extendTimeout moves it.
 	deadline time.Time
 	// startedAt is when the backup went InProgress; timeouts count from it.
@@ -73,11 +80,16 @@ func (r *backupRun) run(ctx workflow.Context) (result BackupResult, err error) {
 	r.localSteps = workflow.GetVersion(ctx, localStepsChange, workflow.DefaultVersion, 1) >= 1
 
 	// Validate: nothing exists yet, so nothing to compensate.
+	if err := r.req.input.inputError("backup request"); err != nil {
+		return BackupResult{}, err
+	}
 	if err := r.step(ctx, "validate request", a.ValidateBackup, activities.ValidateBackupInput{
-		ClusterID: r.req.ClusterID, Label: r.req.Label, Timeout: r.req.Timeout.D(),
+		ClusterID: r.req.ClusterID, Label: r.req.Label, Timeout: r.req.Timeout.D(), JobID: r.req.JobID,
+		RequestID: r.req.RequestID, WorkflowID: r.progress.WorkflowID, ScheduledBy: scheduledBy(ctx),
 	}).Get(ctx, &r.plan); err != nil {
 		return BackupResult{}, err
 	}
+	r.progress.ClusterID, r.progress.JobID = r.plan.ClusterID, r.req.JobID
 
 	// Record the backup as Pending. Compensation: mark it Defunct.
 	r.setStep(ctx, StepRecording)
@@ -104,10 +116,13 @@ func (r *backupRun) run(ctx workflow.Context) (result BackupResult, err error) {
 	r.setStep(ctx, StepLocking)
 	var lock catalog.Lock
 	if err := r.step(ctx, "lock cluster "+r.plan.ClusterID, a.AcquireLock, activities.LockInput{
-		ClusterID: r.plan.ClusterID, Holder: "backup " + r.progress.BackupID, TTL: r.plan.LockTTL,
+		ClusterID: r.plan.ClusterID, Holder: validate.OperationHolder("backup", r.progress.BackupID), TTL: r.plan.LockTTL,
 	}).Get(ctx, &lock); err != nil {
 		return BackupResult{}, err
 	}
+	// Every write from here on is fenced by the lock: it lands only while
+	// this backup still holds it, else the backup fails LockLost.
+	r.lock = activities.LockRef{ClusterID: r.plan.ClusterID, LockToken: lock.Token, LockTTL: r.plan.LockTTL}
 	r.saga.add("release cluster lock", func(ctx workflow.Context) error {
 		return workflow.ExecuteActivity(compensationOptions(ctx, "release lock on "+r.plan.ClusterID), a.ReleaseLock, r.releaseInput(lock)).Get(ctx, nil)
 	})
@@ -125,7 +140,7 @@ func (r *backupRun) run(ctx workflow.Context) (result BackupResult, err error) {
 	r.startedAt = workflow.Now(ctx)
 	r.deadline = r.startedAt.Add(r.plan.Timeout)
 	if err := r.step(ctx, "mark InProgress", a.MarkInProgress, activities.MarkInProgressInput{
-		BackupID: r.progress.BackupID, Deadline: r.deadline, PreferredNodeID: health.PreferredNodeID,
+		BackupID: r.progress.BackupID, Deadline: r.deadline, PreferredNodeID: health.PreferredNodeID, LockRef: r.lock,
 	}).Get(ctx, nil); err != nil {
 		return BackupResult{}, err
 	}
@@ -135,7 +150,7 @@ func (r *backupRun) run(ctx workflow.Context) (result BackupResult, err error) {
 
 	// Snapshot every volume, bounded by the deadline. Snapshots are recorded
 	// as they are created; the Defunct compensation records any others.
-	snaps, err := r.snapshotWithinDeadline(ctx, lock)
+	snaps, err := r.snapshotWithinDeadline(ctx)
 	if err != nil {
 		return BackupResult{}, err
 	}
@@ -143,7 +158,7 @@ func (r *backupRun) run(ctx workflow.Context) (result BackupResult, err error) {
 	// Completed, then release the lock.
 	r.setStep(ctx, StepCompleting)
 	if err := r.step(ctx, "mark Completed", a.CompleteBackup, activities.CompleteInput{
-		BackupID: r.progress.BackupID, Snapshots: snaps,
+		BackupID: r.progress.BackupID, Snapshots: snaps, LockRef: r.lock,
 	}).Get(ctx, &rec); err != nil {
 		return BackupResult{}, err
 	}
@@ -159,6 +174,26 @@ func (r *backupRun) run(ctx workflow.Context) (result BackupResult, err error) {
 	}
 	return r.finished(ctx, rec)
 }
+
+// scheduledBy is the ID of the Temporal Schedule that started this run, from
+// the TemporalScheduledById search attribute the server sets on scheduled
+// runs ("" for any other start). It is read raw: the server may store it
+// without the type metadata the SDK's typed search attributes need.
+func scheduledBy(ctx workflow.Context) string {
+	p := workflow.GetInfo(ctx).SearchAttributes.GetIndexedFields()[scheduledByAttribute]
+	if p == nil {
+		return ""
+	}
+	var id string
+	if err := converter.GetDefaultDataConverter().FromPayload(p, &id); err != nil {
+		return ""
+	}
+	return id
+}
+
+// scheduledByAttribute is the search attribute Temporal sets on runs a
+// schedule starts.
+const scheduledByAttribute = "TemporalScheduledById"
 
 // prune runs the job's retention as a child workflow. Its outcome is
 // reported (query status) but never fails the backup, which is Completed.
@@ -182,7 +217,7 @@ func (r *backupRun) prune(ctx workflow.Context) {
 // coroutine while this one watches the deadline, which extendTimeout may
 // move. When the deadline passes first, the snapshot activities are
 // cancelled and the backup fails with reason Timeout.
-func (r *backupRun) snapshotWithinDeadline(ctx workflow.Context, lock catalog.Lock) ([]catalog.Snapshot, error) {
+func (r *backupRun) snapshotWithinDeadline(ctx workflow.Context) ([]catalog.Snapshot, error) {
 	sctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -191,7 +226,7 @@ func (r *backupRun) snapshotWithinDeadline(ctx workflow.Context, lock catalog.Lo
 		done  bool
 	)
 	workflow.Go(sctx, func(gctx workflow.Context) {
-		snaps, serr = r.startAndWait(gctx, lock)
+		snaps, serr = r.startAndWait(gctx)
 		done = true
 	})
 	recorded := r.deadline
@@ -207,7 +242,7 @@ func (r *backupRun) snapshotWithinDeadline(ctx workflow.Context, lock catalog.Lo
 		if !r.deadline.Equal(recorded) && !done {
 			recorded = r.deadline
 			if err := r.step(ctx, "record extended deadline", a.RecordDeadline, activities.RecordDeadlineInput{
-				BackupID: r.progress.BackupID, Deadline: recorded,
+				BackupID: r.progress.BackupID, Deadline: recorded, LockRef: r.lock,
 			}).Get(ctx, nil); err != nil {
 				workflow.GetLogger(ctx).Warn("recording extended deadline failed", "error", err)
 			}
@@ -223,7 +258,7 @@ func (r *backupRun) snapshotWithinDeadline(ctx workflow.Context, lock catalog.Lo
 	), activities.ReasonTimeout, nil)
 }
 
-func (r *backupRun) startAndWait(ctx workflow.Context, lock catalog.Lock) ([]catalog.Snapshot, error) {
+func (r *backupRun) startAndWait(ctx workflow.Context) ([]catalog.Snapshot, error) {
 	r.setStep(ctx, StepSnapshotting)
 	var snaps []catalog.Snapshot
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
@@ -231,7 +266,7 @@ func (r *backupRun) startAndWait(ctx workflow.Context, lock catalog.Lock) ([]cat
 		Summary:             fmt.Sprintf("start %d snapshots", len(r.plan.Volumes)),
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 	}), a.StartSnapshots, activities.SnapshotsInput{
-		BackupID: r.progress.BackupID, ClusterID: r.plan.ClusterID, Provider: r.plan.Provider, Region: r.plan.Region, Volumes: r.plan.Volumes,
+		BackupID: r.progress.BackupID, Provider: r.plan.Provider, Region: r.plan.Region, Volumes: r.plan.Volumes, LockRef: r.lock,
 	}).Get(ctx, &snaps); err != nil {
 		return nil, err
 	}
@@ -248,8 +283,8 @@ func (r *backupRun) startAndWait(ctx workflow.Context, lock catalog.Lock) ([]cat
 	for {
 		var res activities.WaitSnapshotsResult
 		if err := workflow.ExecuteActivity(waitCtx, a.WaitSnapshots, activities.WaitSnapshotsInput{
-			BackupID: r.progress.BackupID, ClusterID: r.plan.ClusterID, Provider: r.plan.Provider, Region: r.plan.Region, Snapshots: snaps,
-			LockToken: lock.Token, LockTTL: r.plan.LockTTL, PollInterval: r.plan.PollInterval, ProgressStep: r.plan.ProgressStep,
+			BackupID: r.progress.BackupID, Provider: r.plan.Provider, Region: r.plan.Region, Snapshots: snaps,
+			LockRef: r.lock, PollInterval: r.plan.PollInterval, ProgressStep: r.plan.ProgressStep,
 		}).Get(ctx, &res); err != nil {
 			return nil, err
 		}

@@ -55,8 +55,13 @@ func (r *backupRun) newDeadline(req ExtendTimeoutRequest) (time.Time, error) {
 	if r.deadline.IsZero() {
 		return time.Time{}, fmt.Errorf("backup %s is not snapshotting yet (step %s); extend its timeout once it is InProgress", r.progress.BackupID, r.progress.Step)
 	}
+	if err := req.input.inputError("extendTimeout request"); err != nil {
+		return time.Time{}, err
+	}
 	var d time.Time
 	switch {
+	case req.Timeout < 0:
+		return time.Time{}, fmt.Errorf("timeout %s is negative: give the new total timeout, e.g. {\"timeout\":\"2h\"}", req.Timeout)
 	case req.Timeout > 0 && req.Deadline != nil:
 		return time.Time{}, errors.New("give either timeout or deadline, not both")
 	case req.Timeout > 0:
@@ -69,6 +74,10 @@ func (r *backupRun) newDeadline(req ExtendTimeoutRequest) (time.Time, error) {
 	if !d.After(r.deadline) {
 		return time.Time{}, fmt.Errorf("new deadline %s is not later than the current deadline %s of backup %s",
 			d.UTC().Format(time.RFC3339), r.deadline.UTC().Format(time.RFC3339), r.progress.BackupID)
+	}
+	if max := r.plan.MaxTimeout; max > 0 && d.Sub(r.startedAt) > max {
+		return time.Time{}, fmt.Errorf("new deadline %s makes backup %s's timeout %s, more than the maximum %s (--max-backup-timeout)",
+			d.UTC().Format(time.RFC3339), r.progress.BackupID, d.Sub(r.startedAt).Round(time.Second), max)
 	}
 	return d, nil
 }

@@ -60,8 +60,8 @@ func (s *BackupSuite) SetupTest() {
 	s.env.RegisterWorkflowWithOptions(NotifyWorkflow, workflow.RegisterOptions{Name: NotifyWorkflowName})
 	s.env.RegisterWorkflowWithOptions(PruneWorkflow, workflow.RegisterOptions{Name: PruneWorkflowName})
 	s.calls, s.local, s.reason, s.events = nil, nil, "", nil
-	s.env.OnWorkflow(NotifyWorkflowName, mock.Anything, mock.Anything).Return(func(_ workflow.Context, ev notify.Event) (NotifyResult, error) {
-		s.events = append(s.events, ev)
+	s.env.OnWorkflow(NotifyWorkflowName, mock.Anything, mock.Anything).Return(func(_ workflow.Context, req NotifyRequest) (NotifyResult, error) {
+		s.events = append(s.events, req.Event)
 		return NotifyResult{}, nil
 	}).Maybe()
 	s.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {

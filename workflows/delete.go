@@ -23,7 +23,12 @@ import (
 // it again resumes where it stopped.
 func DeleteBackupWorkflow(ctx workflow.Context, req DeleteBackupRequest) (catalog.Backup, error) {
 	var b catalog.Backup
-	if err := workflow.ExecuteActivity(stepOptions(ctx, "mark Deleting"), a.StartDeletion, activities.BackupRef{BackupID: req.BackupID}).Get(ctx, &b); err != nil {
+	if err := req.input.inputError("delete request"); err != nil {
+		return b, err
+	}
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "mark Deleting"), a.StartDeletion, activities.BackupRef{
+		BackupID: req.BackupID, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
+	}).Get(ctx, &b); err != nil {
 		return b, err
 	}
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
@@ -63,6 +68,10 @@ func DeleteBackupWorkflow(ctx workflow.Context, req DeleteBackupRequest) (catalo
 // on each backup's record; they do not fail the prune.
 func PruneWorkflow(ctx workflow.Context, req PruneRequest) (PruneResult, error) {
 	res := PruneResult{JobID: req.JobID, Deleted: []string{}, Failed: []PruneFailure{}}
+	if err := req.input.inputError("prune request"); err != nil {
+		res.JobID = ""
+		return res, err
+	}
 	if err := workflow.ExecuteActivity(stepOptions(ctx, "plan prune of "+req.JobID), a.PlanPrune, activities.PlanPruneInput{
 		JobID: req.JobID, Now: workflow.Now(ctx),
 	}).Get(ctx, &res.Decisions); err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
@@ -31,7 +32,8 @@ func deleteEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 func TestDeleteBackupOrdered(t *testing.T) {
 	env := deleteEnv(t)
 	var order []string
-	env.OnActivity(a.StartDeletion, mock.Anything, activities.BackupRef{BackupID: "bk-1"}).Return(
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: DeleteWorkflowID("bk-1")})
+	env.OnActivity(a.StartDeletion, mock.Anything, activities.BackupRef{BackupID: "bk-1", WorkflowID: DeleteWorkflowID("bk-1")}).Return(
 		func(context.Context, activities.BackupRef) (catalog.Backup, error) {
 			order = append(order, "Deleting")
 			return catalog.Backup{ID: "bk-1", Status: catalog.BackupDeleting}, nil

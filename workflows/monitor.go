@@ -23,12 +23,16 @@ type MonitorRequest struct {
 	// FreshnessMultiple: a job is stale when its newest Completed backup is
 	// older than this many of its intervals (default 2).
 	FreshnessMultiple float64 `json:"freshnessMultiple,omitempty"`
+	input             input
 }
 
 // MonitorWorkflow notifies each freshness violation once, its recovery
 // once, and skipped or missed scheduled runs.
 func MonitorWorkflow(ctx workflow.Context, req MonitorRequest) ([]notify.Event, error) {
-	if req.FreshnessMultiple <= 0 {
+	if err := req.input.inputError("monitor request"); err != nil {
+		return nil, err
+	}
+	if req.FreshnessMultiple == 0 {
 		req.FreshnessMultiple = 2
 	}
 	var events []notify.Event

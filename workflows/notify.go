@@ -9,10 +9,17 @@ import (
 
 	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/notify"
+	"github.com/stratabackup/strata/validate"
 )
 
 // NotifyWorkflowName delivers one event to every channel of its project.
 const NotifyWorkflowName = "NotifyWorkflow"
+
+// NotifyRequest is NotifyWorkflow's input: the event, as JSON.
+type NotifyRequest struct {
+	notify.Event
+	input input
+}
 
 // NotifyResult says which channels got the event.
 type NotifyResult struct {
@@ -24,8 +31,12 @@ type NotifyResult struct {
 // each with its own retries and backoff for up to a day: at least once,
 // with the event ID for receivers to drop duplicates. A channel that stays
 // down only fails its own delivery; nothing waits for it.
-func NotifyWorkflow(ctx workflow.Context, ev notify.Event) (NotifyResult, error) {
+func NotifyWorkflow(ctx workflow.Context, req NotifyRequest) (NotifyResult, error) {
 	res := NotifyResult{Delivered: []string{}, Failed: []string{}}
+	if err := req.input.inputError("event"); err != nil {
+		return res, err
+	}
+	ev := req.Event
 	var ids []string
 	if err := workflow.ExecuteActivity(stepOptions(ctx, "list channels"), a.ListChannelIDs, ev).Get(ctx, &ids); err != nil {
 		return res, err
@@ -61,6 +72,8 @@ func sendEvent(ctx workflow.Context, ev notify.Event) {
 		return
 	}
 	ev.Time = workflow.Now(ctx)
+	ev.Reason = validate.Truncate(ev.Reason, notify.MaxReasonLen)
+	ev.Summary = validate.Truncate(ev.Summary, notify.MaxSummaryLen)
 	if ev.Details == nil {
 		ev.Details = map[string]any{}
 	}

@@ -17,11 +17,14 @@ const DefaultReconcileGrace = time.Hour
 // the catalog), then, unless dry-run, deletes orphans and marks backups
 // whose snapshots are gone Missing.
 func ReconcileWorkflow(ctx workflow.Context, req ReconcileRequest) (ReconcileResult, error) {
-	grace := req.Grace.D()
-	if grace == 0 {
-		grace = DefaultReconcileGrace
-	}
 	var res ReconcileResult
+	if err := req.input.inputError("reconcile request"); err != nil {
+		return res, err
+	}
+	grace := DefaultReconcileGrace
+	if req.Grace != nil {
+		grace = req.Grace.D()
+	}
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 10 * time.Minute, Summary: "plan reconciliation",
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute, MaximumAttempts: 10},

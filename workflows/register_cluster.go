@@ -11,6 +11,9 @@ import (
 // its volumes at the provider. It is a workflow so that the check runs on
 // the worker, where the cloud credentials are; callers need only Temporal.
 func RegisterClusterWorkflow(ctx workflow.Context, req RegisterClusterRequest) (catalog.Cluster, error) {
+	if err := req.input.inputError("cluster"); err != nil {
+		return catalog.Cluster{}, err
+	}
 	in := activities.RegisterClusterInput{
 		ID: req.ID, Description: req.Description, Provider: req.Provider, Region: req.Region,
 		ProjectID: req.ProjectID, NetworkID: req.NetworkID,

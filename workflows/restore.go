@@ -62,12 +62,15 @@ func (r *restoreRun) run(ctx workflow.Context, req RestoreRequest) (res RestoreR
 
 	// Plan: resolve the backup and check every rule before creating anything.
 	r.setStep(ctx, StepPlanning)
+	if err := req.input.inputError("restore"); err != nil {
+		return res, err
+	}
 	if err := workflow.ExecuteActivity(stepOptions(ctx, "plan restore"), a.PlanRestore, activities.PlanRestoreInput{
 		ClusterID: r.progress.ClusterID,
 		Request: activities.RestoreSelector{
 			BackupID: req.BackupID, LatestOfJob: req.LatestOfJob, LatestOfCluster: req.LatestOfCluster, Nodes: req.Nodes,
 			DiskGB: req.DiskGB, NetworkID: req.NetworkID, ProjectID: req.ProjectID, Description: req.Description,
-			Region: req.Region, Provider: req.Provider,
+			Region: req.Region, Provider: req.Provider, RequestID: req.RequestID,
 		},
 	}).Get(ctx, &r.plan); err != nil {
 		return res, err

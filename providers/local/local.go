@@ -119,11 +119,16 @@ func New(o Options) (*Provider, error) {
 		p.log = zap.NewNop()
 	}
 	p.log = p.log.With(zap.String("provider", Name), zap.String("instance", p.instanceID))
+	// The root holds the volumes' data: private to the worker's user.
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, fsError(err, "create %s", root)
+	}
 	for _, d := range []string{p.volumesDir, p.snapshotsDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fsError(err, "create %s", d)
 		}
 	}
+	p.sweepProvisionLeftovers("")
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	return p, nil
 }

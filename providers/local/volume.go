@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -27,8 +28,8 @@ func (p *Provider) ProvisionVolume(ctx context.Context, volumeID string, dataByt
 	if err := checkPathElem(volumeID); err != nil {
 		return "", &providers.Error{Provider: Name, Kind: providers.Invalid, Message: fmt.Sprintf("provision volume %q: volume ID %v", volumeID, err)}
 	}
-	if dataBytes < 0 {
-		return "", &providers.Error{Provider: Name, Kind: providers.Invalid, Message: fmt.Sprintf("provision volume %s: negative size %d", volumeID, dataBytes)}
+	if dataBytes < 0 || dataBytes > MaxProvisionBytes {
+		return "", &providers.Error{Provider: Name, Kind: providers.Invalid, Message: fmt.Sprintf("provision volume %s: %d bytes of data: give 0 to %d", volumeID, dataBytes, int64(MaxProvisionBytes))}
 	}
 	path := filepath.Join(p.volumesDir, volumeID)
 	if fi, err := os.Stat(path); err == nil {
@@ -39,8 +40,11 @@ func (p *Provider) ProvisionVolume(ctx context.Context, volumeID string, dataByt
 	}
 
 	// Generate aside and rename into place so that a volume directory is
-	// either absent or complete, even with concurrent or crashed callers.
-	tmp, err := os.MkdirTemp(p.volumesDir, ".provision-"+volumeID+"-")
+	// either absent or complete, even with concurrent or crashed callers;
+	// a crashed caller's leftovers are swept here and when a provider
+	// starts.
+	p.sweepProvisionLeftovers(volumeID)
+	tmp, err := os.MkdirTemp(p.volumesDir, provisionPrefix+volumeID+"-")
 	if err != nil {
 		return "", fsError(err, "provision volume %s", volumeID)
 	}
@@ -65,6 +69,29 @@ func (p *Provider) ProvisionVolume(ctx context.Context, volumeID string, dataByt
 	}
 	p.log.Info("volume provisioned", zap.String("volume", volumeID), zap.String("path", path), zap.Int64("bytes", dataBytes))
 	return path, nil
+}
+
+// MaxProvisionBytes bounds the generated data of one volume.
+const MaxProvisionBytes = 1 << 30
+
+// provisionPrefix starts the name of a volume being generated.
+const provisionPrefix = ".provision-"
+
+// provisionLeftoverAge is how long a volume being generated may go
+// untouched before it counts as a crashed caller's leftover.
+const provisionLeftoverAge = 10 * time.Minute
+
+// sweepProvisionLeftovers removes volumes whose generation was interrupted
+// (a killed `cluster create`): of one volume, or of all with volumeID "".
+func (p *Provider) sweepProvisionLeftovers(volumeID string) {
+	matches, _ := filepath.Glob(filepath.Join(p.volumesDir, provisionPrefix+volumeID+"*"))
+	for _, m := range matches {
+		if fi, err := os.Stat(m); err == nil && time.Since(fi.ModTime()) > provisionLeftoverAge {
+			if err := os.RemoveAll(m); err == nil {
+				p.log.Info("removed an interrupted volume provisioning", zap.String("path", m))
+			}
+		}
+	}
 }
 
 type layoutFile struct {

@@ -21,7 +21,14 @@ func (a *app) reconcileCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := c.Reconcile(cmd.Context(), grace, dryRun)
+			// --grace 0s means zero: only a flag left out means the default.
+			var given *time.Duration
+			if cmd.Flags().Changed("grace") {
+				given = &grace
+			} else {
+				grace = workflows.DefaultReconcileGrace
+			}
+			res, err := c.Reconcile(cmd.Context(), given, dryRun)
 			if err != nil {
 				return err
 			}
@@ -36,7 +43,7 @@ func (a *app) reconcileCmd() *cobra.Command {
 			for _, o := range res.Plan.Orphans {
 				rows = append(rows, []string{verb, o.Provider, o.SnapshotID, o.BackupID, o.VolumeID, ts(&o.CreatedAt), o.Reason})
 			}
-			fmt.Fprintf(a.out, "%d orphan snapshots, %d missing, %d left alone (younger than %s or in use)\n\n", len(res.Plan.Orphans), len(res.Plan.Missing), res.Plan.Skipped, graceOrDefault(grace))
+			fmt.Fprintf(a.out, "%d orphan snapshots, %d missing, %d left alone (younger than %s or in use)\n\n", len(res.Plan.Orphans), len(res.Plan.Missing), res.Plan.Skipped, grace)
 			table(a.out, "ACTION\tPROVIDER\tSNAPSHOT\tBACKUP\tVOLUME\tCREATED\tWHY", rows)
 			for _, m := range res.Plan.Missing {
 				fmt.Fprintf(a.out, "missing: snapshot %s of volume %s, backup %s (cluster %s)\n", m.SnapshotID, m.VolumeID, m.BackupID, m.ClusterID)
@@ -47,11 +54,4 @@ func (a *app) reconcileCmd() *cobra.Command {
 	cmd.Flags().DurationVar(&grace, "grace", 0, "leave orphans younger than this alone (default 1h)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "only print the plan")
 	return cmd
-}
-
-func graceOrDefault(g time.Duration) time.Duration {
-	if g == 0 {
-		return workflows.DefaultReconcileGrace
-	}
-	return g
 }

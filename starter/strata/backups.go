@@ -14,6 +14,8 @@ import (
 
 	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/labels"
+	"github.com/stratabackup/strata/validate"
 	"github.com/stratabackup/strata/workflows"
 )
 
@@ -54,14 +56,25 @@ func (c *Client) StartBackup(ctx context.Context, req workflows.BackupRequest) (
 	if err != nil {
 		return nil, err
 	}
-	if err := activities.ValidateBackupRequest(req.ClusterID, req.Label, req.Timeout.D(), c.Config); err != nil {
+	if err := (validate.Backup{
+		ClusterID: req.ClusterID, Label: req.Label, Timeout: req.Timeout.D(), JobID: req.JobID, RequestID: req.RequestID,
+	}).Check(c.Config.Limits()); err != nil {
 		return nil, err
 	}
-	if _, err := c.Catalog.GetCluster(ctx, req.ClusterID); err != nil {
+	if req.JobID != "" {
+		// The workflow would refuse it: only the job's own schedule starts
+		// backups that name it.
+		return nil, fmt.Errorf("invalid backup request: jobId %s: only the job's own schedule starts its backups (starter schedule trigger %s); leave jobId empty for a manual backup", req.JobID, req.JobID)
+	}
+	cl, err := c.Catalog.GetCluster(ctx, req.ClusterID)
+	if err != nil {
 		if catalog.IsNotFound(err) {
 			return nil, fmt.Errorf("invalid backup request: cluster %q not found (see `starter cluster list`)", req.ClusterID)
 		}
 		return nil, err
+	}
+	if msg := validate.RenderedLabel(labels.MustParse(req.Label), labels.Vars{ClusterID: cl.ID, ClusterDescription: cl.Description, Provider: cl.Provider}); msg != "" {
+		return nil, errors.New("invalid backup request: " + msg)
 	}
 	if req.RequestID == "" {
 		req.RequestID = uuid.NewString()

@@ -6,7 +6,6 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -14,7 +13,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/validate"
 	"github.com/stratabackup/strata/workflows"
 )
 
@@ -34,9 +35,8 @@ type ClusterSpec struct {
 	DataBytes int64
 }
 
-var idPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$`)
-
-// Validate checks a spec and fills defaults; the error lists every problem.
+// Validate checks a spec and fills defaults; the error lists every problem
+// (the rules of validate.Cluster).
 func (s *ClusterSpec) Validate() error {
 	if s.Provider == "" {
 		s.Provider = "local"
@@ -56,33 +56,15 @@ func (s *ClusterSpec) Validate() error {
 	if s.DataBytes == 0 {
 		s.DataBytes = 2 << 20
 	}
-	var problems []string
-	if s.ID != "" && !idPattern.MatchString(s.ID) {
-		problems = append(problems, fmt.Sprintf("id %q: use 1-40 lowercase letters, digits and inner hyphens", s.ID))
-	}
-	if s.Nodes < 1 || s.Nodes > 64 {
-		problems = append(problems, fmt.Sprintf("nodes %d: give 1 to 64 (--nodes)", s.Nodes))
-	}
-	if s.VolumesPerNode < 1 || s.VolumesPerNode > 16 {
-		problems = append(problems, fmt.Sprintf("volumes per node %d: give 1 to 16", s.VolumesPerNode))
-	}
-	if s.DiskGB < 1 || s.DiskGB > 65536 {
-		problems = append(problems, fmt.Sprintf("disk size %d GB: give 1 to 65536 (--disk-gb)", s.DiskGB))
-	}
-	if s.Region == "" {
-		problems = append(problems, "region is required for provider "+s.Provider+" (--region)")
-	}
-	if s.DataBytes < 0 {
-		problems = append(problems, "data bytes must not be negative")
-	}
-	if len(problems) > 0 {
-		return errors.New("invalid cluster: " + strings.Join(problems, "; "))
-	}
-	return nil
+	return validate.Cluster{
+		ID: s.ID, Provider: s.Provider, Nodes: s.Nodes, VolumesPerNode: s.VolumesPerNode, DiskGB: s.DiskGB,
+		Description: s.Description, Region: s.Region, ProjectID: s.ProjectID, NetworkID: s.NetworkID, DataBytes: s.DataBytes,
+	}.Check()
 }
 
 // CreateCluster provisions the volumes of a new cluster at its provider and
-// records it in the catalog, healthy.
+// records it in the catalog, healthy. Its project and network must exist,
+// the network in that project and on the cluster's provider and region.
 func (c *Client) CreateCluster(ctx context.Context, spec ClusterSpec) (catalog.Cluster, error) {
 	if err := spec.Validate(); err != nil {
 		return catalog.Cluster{}, err
@@ -90,6 +72,9 @@ func (c *Client) CreateCluster(ctx context.Context, spec ClusterSpec) (catalog.C
 	prov, ok := c.Provisioners[spec.Provider]
 	if !ok {
 		return catalog.Cluster{}, fmt.Errorf("invalid cluster: provider %q cannot create clusters here (available: local)", spec.Provider)
+	}
+	if problems := activities.CheckPlacement(ctx, c.Catalog, spec.ProjectID, spec.NetworkID, spec.Provider, spec.Region); len(problems) > 0 {
+		return catalog.Cluster{}, fmt.Errorf("invalid cluster: %s", strings.Join(problems, "; "))
 	}
 	if spec.ID == "" {
 		spec.ID = "cl-" + randomID(8)
@@ -146,30 +131,27 @@ func (c *Client) SetFaults(ctx context.Context, clusterID string, f catalog.Faul
 // expansion, upgrade...). Backups fail with ClusterLocked while it is held.
 // Keep the token: unlocking needs it.
 func (c *Client) LockCluster(ctx context.Context, clusterID, holder string, ttl time.Duration) (catalog.Lock, error) {
-	if strings.TrimSpace(holder) == "" {
-		return catalog.Lock{}, errors.New("a lock needs a holder name (--holder) saying what operation holds it")
-	}
-	if ttl <= 0 {
-		return catalog.Lock{}, fmt.Errorf("lock ttl %s must be positive (--ttl)", ttl)
+	if err := (validate.Lock{ClusterID: clusterID, Holder: holder, TTL: ttl}).Check(c.Config.Limits()); err != nil {
+		return catalog.Lock{}, err
 	}
 	return c.Catalog.AcquireLock(ctx, clusterID, holder, ttl)
 }
 
 // UnlockCluster releases a lock taken with LockCluster. A token that is no
 // longer current (the lease lapsed and someone else holds the lock) frees
-// nothing and says so.
+// nothing and says so, and a lock a Strata operation holds (a backup) is
+// released only by that operation: cancel the operation instead.
 func (c *Client) UnlockCluster(ctx context.Context, clusterID string, token int64) error {
-	cur, err := c.Catalog.GetLock(ctx, clusterID)
-	if err != nil {
-		return err
+	if msg := validate.ID("cluster", clusterID); msg != "" {
+		return errors.New("invalid unlock: " + msg)
 	}
-	if cur == nil {
-		return fmt.Errorf("cluster %s is not locked", clusterID)
+	err := c.Catalog.ReleaseOutsideLock(ctx, clusterID, token)
+	var op *catalog.OperationLockError
+	if errors.As(err, &op) {
+		return fmt.Errorf("cluster %s is locked by %s, which releases its own lock when it ends: cancel it instead (starter backup cancel %s); nothing released",
+			clusterID, op.Holder, strings.TrimPrefix(op.Holder, "backup "))
 	}
-	if cur.Token != token {
-		return fmt.Errorf("token %d is not the current lock on cluster %s (held by %q with another token); nothing released", token, clusterID, cur.Holder)
-	}
-	return c.Catalog.ReleaseLock(ctx, clusterID, token)
+	return err
 }
 
 func randomID(n int) string {
@@ -189,17 +171,11 @@ func (c *Client) RegisterCluster(ctx context.Context, req workflows.RegisterClus
 	if req.ID == "" {
 		req.ID = "cl-" + randomID(8)
 	}
-	if !idPattern.MatchString(req.ID) {
-		return catalog.Cluster{}, fmt.Errorf("invalid cluster: id %q: use 1-40 lowercase letters, digits and inner hyphens", req.ID)
-	}
-	if req.Region == "" {
-		return catalog.Cluster{}, fmt.Errorf("invalid cluster: --region is required for provider %s", req.Provider)
-	}
-	if len(req.Nodes) == 0 {
-		return catalog.Cluster{}, errors.New("invalid cluster: give each node and its volumes: --node NAME=VOLUME[,VOLUME...]")
-	}
 	if req.ProjectID == "" {
 		req.ProjectID = "default"
+	}
+	if msg := validate.Region("region (--region)", req.Region); msg != "" {
+		return catalog.Cluster{}, errors.New("invalid cluster: " + msg)
 	}
 	if req.NetworkID == "" {
 		// The project's one network in that provider and region, if unique.
@@ -218,6 +194,13 @@ func (c *Client) RegisterCluster(ctx context.Context, req workflows.RegisterClus
 				req.ProjectID, len(match), req.Provider, req.Region, match, req.ProjectID, req.Provider, req.Region)
 		}
 		req.NetworkID = match[0]
+	}
+	check := validate.Register{ID: req.ID, Description: req.Description, Provider: req.Provider, Region: req.Region, ProjectID: req.ProjectID, NetworkID: req.NetworkID}
+	for _, n := range req.Nodes {
+		check.Nodes = append(check.Nodes, validate.RegisterNode{ID: n.ID, Volumes: n.Volumes})
+	}
+	if err := check.Check(); err != nil {
+		return catalog.Cluster{}, err
 	}
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: "register-" + req.ID, TaskQueue: c.TaskQueue,

@@ -13,24 +13,31 @@ import (
 
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/notify"
+	"github.com/stratabackup/strata/validate"
 	"github.com/stratabackup/strata/workflows"
 )
 
 // Reconcile runs a reconciliation now and waits for it: with dryRun it only
-// reports what it would delete and mark.
-func (c *Client) Reconcile(ctx context.Context, grace time.Duration, dryRun bool) (workflows.ReconcileResult, error) {
+// reports what it would delete and mark. A nil grace means the default
+// (workflows.DefaultReconcileGrace); zero means zero.
+func (c *Client) Reconcile(ctx context.Context, grace *time.Duration, dryRun bool) (workflows.ReconcileResult, error) {
 	var res workflows.ReconcileResult
 	tc, err := c.temporal()
 	if err != nil {
 		return res, err
 	}
-	if grace < 0 {
-		return res, errors.New("--grace must not be negative")
+	req := workflows.ReconcileRequest{DryRun: dryRun}
+	if grace != nil {
+		if msg := validate.Grace(*grace); msg != "" {
+			return res, errors.New("invalid reconcile request: " + msg + " (--grace)")
+		}
+		g := catalog.Duration(*grace)
+		req.Grace = &g
 	}
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: "reconcile-" + time.Now().UTC().Format("20060102T150405.000Z"), TaskQueue: c.TaskQueue,
 		StaticSummary: "Reconcile snapshots",
-	}, workflows.ReconcileWorkflowName, workflows.ReconcileRequest{Grace: catalog.Duration(grace), DryRun: dryRun})
+	}, workflows.ReconcileWorkflowName, req)
 	if err != nil {
 		return res, err
 	}
@@ -41,8 +48,9 @@ func (c *Client) Reconcile(ctx context.Context, grace time.Duration, dryRun bool
 // EnsureReconcileSchedule creates (or updates) the Temporal Schedule that
 // runs the reconciler every interval; the worker calls it on start.
 func (c *Client) EnsureReconcileSchedule(ctx context.Context, every, grace time.Duration) error {
+	g := catalog.Duration(grace)
 	return c.ensureSchedule(ctx, workflows.ReconcileScheduleID, every, workflows.ReconcileWorkflowName,
-		workflows.ReconcileRequest{Grace: catalog.Duration(grace)}, "Reconcile snapshots")
+		workflows.ReconcileRequest{Grace: &g}, "Reconcile snapshots")
 }
 
 // EnsureMonitorSchedule creates (or updates) the Temporal Schedule that

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/validate"
 	"github.com/stratabackup/strata/workflows"
 )
 
@@ -49,17 +50,12 @@ func (c *Client) StartRestore(ctx context.Context, req workflows.RestoreRequest)
 	if err != nil {
 		return nil, err
 	}
-	n := 0
-	for _, s := range []string{req.BackupID, req.LatestOfJob, req.LatestOfCluster} {
-		if s != "" {
-			n++
-		}
-	}
-	if n != 1 {
-		return nil, errors.New("invalid restore: give exactly one of --backup, --latest-of-job or --latest-of-cluster")
-	}
-	if req.Nodes < 0 || req.DiskGB < 0 {
-		return nil, errors.New("invalid restore: --nodes and --disk-gb must not be negative")
+	if err := (validate.Restore{
+		BackupID: req.BackupID, LatestOfJob: req.LatestOfJob, LatestOfCluster: req.LatestOfCluster, Nodes: req.Nodes,
+		DiskGB: req.DiskGB, NetworkID: req.NetworkID, ProjectID: req.ProjectID, Description: req.Description,
+		Region: req.Region, Provider: req.Provider, RequestID: req.RequestID,
+	}).Check(); err != nil {
+		return nil, err
 	}
 	if req.RequestID == "" {
 		req.RequestID = uuid.NewString()
@@ -161,8 +157,8 @@ func (c *Client) ListRestores(ctx context.Context, backupID string) ([]catalog.R
 
 // CreateProject creates a project (idempotent).
 func (c *Client) CreateProject(ctx context.Context, id string) (catalog.Project, error) {
-	if !idPattern.MatchString(id) {
-		return catalog.Project{}, fmt.Errorf("project %q: use 1-40 lowercase letters, digits and inner hyphens", id)
+	if msg := validate.NewID("project", id); msg != "" {
+		return catalog.Project{}, errors.New("invalid project: " + msg)
 	}
 	if err := c.Catalog.CreateProject(ctx, catalog.Project{ID: id, CreatedAt: time.Now().UTC()}); err != nil {
 		return catalog.Project{}, err
@@ -172,11 +168,16 @@ func (c *Client) CreateProject(ctx context.Context, id string) (catalog.Project,
 
 // CreateNetwork creates a network in a project, on a provider and region.
 func (c *Client) CreateNetwork(ctx context.Context, n catalog.Network) (catalog.Network, error) {
-	if !idPattern.MatchString(n.ID) {
-		return n, fmt.Errorf("network %q: use 1-40 lowercase letters, digits and inner hyphens", n.ID)
-	}
 	if n.ProjectID == "" {
 		return n, errors.New("a network belongs to a project: give --project")
+	}
+	var p validate.Problems
+	p.Add(validate.NewID("network", n.ID))
+	p.Add(validate.ID("project", n.ProjectID))
+	p.Add(validate.Provider("provider", n.Provider))
+	p.Add(validate.Region("region", n.Region))
+	if err := p.Err("network"); err != nil {
+		return n, err
 	}
 	if _, err := c.Catalog.GetProject(ctx, n.ProjectID); err != nil {
 		return n, fmt.Errorf("network %s: %w (create it with `starter project create %s`)", n.ID, err, n.ProjectID)
