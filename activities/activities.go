@@ -51,6 +51,10 @@ type Config struct {
 	// FreshnessMultiple: a job is stale when its newest Completed backup is
 	// older than this many intervals.
 	FreshnessMultiple float64
+	// StuckAfter is how long a workflow must have been closed before the
+	// reconciler finishes the records it left Pending, InProgress or
+	// Deleting (zero: DefaultStuckAfter).
+	StuckAfter time.Duration
 }
 
 // DefaultConfig is what the worker uses unless told otherwise.
@@ -65,6 +69,7 @@ func DefaultConfig() Config {
 		MaxReplicationLag:    30 * time.Second,
 		ProgressStep:         0,
 		FreshnessMultiple:    2,
+		StuckAfter:           DefaultStuckAfter,
 	}
 }
 
@@ -83,6 +88,10 @@ type Activities struct {
 	Config       Config
 	// ScheduleCounts reads schedules' skipped and missed runs (monitor).
 	ScheduleCounts ScheduleCounts
+	// Workflows reads workflows' states from Temporal (the reconciler finds
+	// records whose workflow closed without finishing them); nil skips
+	// that check.
+	Workflows WorkflowLookup
 	// Notifier delivers notifications (nil: a default one).
 	Notifier *notify.Sender
 	Logger   *zap.Logger

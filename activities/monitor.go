@@ -312,5 +312,19 @@ func ReconcileEvents(plan ReconcilePlan) []notify.Event {
 			Summary: fmt.Sprintf("Backup %s of cluster %s is Missing: its snapshots were deleted outside Strata", m.BackupID, m.ClusterID),
 		})
 	}
+	for _, s := range plan.Stuck {
+		switch s.Kind {
+		case StuckBackup:
+			events = append(events, notify.Event{
+				ID: notify.EventID(notify.BackupDefunct, s.ID, s.WorkflowID), Type: notify.BackupDefunct, ClusterID: s.ClusterID, BackupID: s.ID,
+				Reason: s.Reason, Summary: fmt.Sprintf("Backup %s of cluster %s is Defunct: its workflow closed before it finished", s.ID, s.ClusterID),
+			})
+		case StuckRestore:
+			events = append(events, notify.Event{
+				ID: notify.EventID(notify.RestoreFailed, s.ID, s.WorkflowID), Type: notify.RestoreFailed, ClusterID: s.ClusterID, RestoreID: s.ID,
+				Reason: s.Reason, Summary: fmt.Sprintf("Restore %s into cluster %s failed: its workflow closed before it finished", s.ID, s.ClusterID),
+			})
+		}
+	}
 	return events
 }

@@ -47,6 +47,10 @@ type ReconcilePlan struct {
 	// Skipped counts snapshots left alone: younger than the grace period,
 	// or owned by a backup that is still running or being deleted.
 	Skipped int `json:"skipped"`
+	// Stuck are records that say an operation runs while its workflow has
+	// closed (terminated, timed out, deleted): applying the plan finishes
+	// them as the workflow's compensations would have.
+	Stuck []Stuck `json:"stuck"`
 }
 
 // PlanReconcile compares every provider's Strata-tagged snapshots with the
@@ -99,6 +103,9 @@ func (a *Activities) PlanReconcile(ctx context.Context, in PlanReconcileInput) (
 		return plan, err
 	}
 	plan.Missing = append(plan.Missing, missing...)
+	if plan.Stuck, err = a.findStuck(ctx, in.Now); err != nil {
+		return plan, err
+	}
 	return plan, nil
 }
 
@@ -241,6 +248,11 @@ func (a *Activities) ApplyReconcile(ctx context.Context, plan ReconcilePlan) err
 			_ = a.Catalog.UpsertSnapshots(ctx, b.ID, []catalog.Snapshot{{NodeID: nodeOf(b, o.VolumeID), VolumeID: o.VolumeID, SnapshotID: o.SnapshotID, Status: catalog.SnapshotDeleted}}, nil)
 		}
 		a.log().Info("orphan snapshot deleted", zap.String("snapshot", o.SnapshotID), zap.String("backup", o.BackupID), zap.String("reason", o.Reason))
+	}
+	for _, s := range plan.Stuck {
+		if err := a.finishStuck(ctx, s); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	marked := map[string]bool{}
 	for _, m := range plan.Missing {

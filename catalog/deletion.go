@@ -175,6 +175,25 @@ func (s *sqlStore) AddHold(ctx context.Context, backupID, holder string) error {
 	})
 }
 
+func (s *sqlStore) ListHolds(ctx context.Context) ([]Hold, error) {
+	rows, err := s.direct().query(ctx, `SELECT backup_id, holder, created_at FROM backup_holds ORDER BY backup_id, holder`)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: list holds: %w", err)
+	}
+	defer rows.Close()
+	out := []Hold{}
+	for rows.Next() {
+		var h Hold
+		var at int64
+		if err := rows.Scan(&h.BackupID, &h.Holder, &at); err != nil {
+			return nil, err
+		}
+		h.CreatedAt = fromMS(at)
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
 func (s *sqlStore) RemoveHold(ctx context.Context, backupID, holder string) error {
 	err := s.write(ctx, func(r runner) error {
 		_, err := r.exec(ctx, `DELETE FROM backup_holds WHERE backup_id = ? AND holder = ?`, backupID, holder)

@@ -235,12 +235,15 @@ var migrations = []migration{
 				VALUES ('default', 'default', 'local', 'local', CAST(strftime('%s', 'now') AS BIGINT) * 1000) ON CONFLICT (id) DO NOTHING`,
 			// A volume belongs to at most one live cluster (CreateCluster).
 			`CREATE INDEX volumes_path_idx ON volumes (path)`,
+			// The reconciler's open restores.
+			`CREATE INDEX restores_status_idx ON restores (status)`,
 		},
 		postgres: []string{
 			`INSERT INTO projects (id, created_at) VALUES ('default', CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT)) ON CONFLICT (id) DO NOTHING`,
 			`INSERT INTO networks (id, project_id, provider, region, created_at)
 				VALUES ('default', 'default', 'local', 'local', CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT)) ON CONFLICT (id) DO NOTHING`,
 			`CREATE INDEX volumes_path_idx ON volumes (path)`,
+			`CREATE INDEX restores_status_idx ON restores (status)`,
 		},
 	},
 }

@@ -249,6 +249,13 @@ type Backup struct {
 	Holds []string `json:"holds,omitempty"`
 }
 
+// Hold is an operation (a restore) using a backup.
+type Hold struct {
+	BackupID  string    `json:"backupId"`
+	Holder    string    `json:"holder"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
 // SnapshotStatus is one volume snapshot's state, as Strata records it.
 type SnapshotStatus string
 

@@ -124,6 +124,24 @@ func (s *sqlStore) ListRestores(ctx context.Context, backupID string) ([]Restore
 	return out, rows.Err()
 }
 
+func (s *sqlStore) ListOpenRestores(ctx context.Context) ([]Restore, error) {
+	rows, err := s.direct().query(ctx, `SELECT `+restoreColumns+` FROM restores WHERE status IN (?, ?)
+		ORDER BY created_at DESC, id DESC`, string(RestorePending), string(RestoreRunning))
+	if err != nil {
+		return nil, fmt.Errorf("catalog: list open restores: %w", err)
+	}
+	defer rows.Close()
+	out := []Restore{}
+	for rows.Next() {
+		rs, err := scanRestore(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rs)
+	}
+	return out, rows.Err()
+}
+
 func (s *sqlStore) SetRestoreStatus(ctx context.Context, id string, status RestoreStatus, reason string, at time.Time) (Restore, error) {
 	if !validRestoreStatus(status) {
 		return Restore{}, fmt.Errorf("catalog: unknown restore status %q", status)

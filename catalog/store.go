@@ -73,6 +73,8 @@ type Store interface {
 	// restore) uses it; idempotent. *TransitionError if the backup is not
 	// Completed. Atomic with StartDeletion.
 	AddHold(ctx context.Context, backupID, holder string) error
+	// ListHolds lists every hold on every backup.
+	ListHolds(ctx context.Context) ([]Hold, error)
 	// RemoveHold releases a hold; releasing one that is gone is a no-op.
 	RemoveHold(ctx context.Context, backupID, holder string) error
 
@@ -116,6 +118,8 @@ type Store interface {
 	GetRestore(ctx context.Context, id string) (Restore, error)
 	// ListRestores lists restores newest first, of one backup or all.
 	ListRestores(ctx context.Context, backupID string) ([]Restore, error)
+	// ListOpenRestores lists the restores that are Pending or Running.
+	ListOpenRestores(ctx context.Context) ([]Restore, error)
 	// SetRestoreStatus moves a restore to status (setting started_at for
 	// Running and completed_at for Completed/Failed, reason if non-empty). A
 	// Completed or Failed restore does not change any more.

@@ -285,3 +285,112 @@ func TestExtendTimeoutHasAMaximum(t *testing.T) {
 	_, err = run.Wait(ctx)
 	backupErr(t, err, activities.ReasonCancelled)
 }
+
+// Nothing stays stuck when an operator presses "Terminate" (or a server
+// limit closes a run): the next reconcile finishes what the workflow's
+// compensations would have done.
+func TestReconcileFinishesWhatTerminatedWorkflowsLeft(t *testing.T) {
+	e := server.NewEnv(t, stratatest.TestConfig())
+	ctx := ctxT(t)
+	src, done := backedUp(t, e, strata.ClusterSpec{Nodes: 2})
+	require.NoError(t, e.Strata.SetFaults(ctx, src.ID, catalog.Faults{
+		SnapshotDelay: catalog.Duration(time.Minute), RestoreDelay: catalog.Duration(time.Minute),
+	}))
+
+	// A backup terminated while it snapshots, holding the lock.
+	backup, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: src.ID})
+	require.NoError(t, err)
+	stratatest.Eventually(t, 30*time.Second, "the backup to snapshot", func() bool {
+		b, err := e.Catalog.GetBackup(ctx, backup.BackupID)
+		return err == nil && b.Status == catalog.BackupInProgress && len(b.Snapshots) == 2
+	})
+	require.NoError(t, server.Client.TerminateWorkflow(ctx, backup.WorkflowID, "", "operator pressed Terminate"))
+
+	// A restore terminated while it creates volumes, holding the backup.
+	restore, err := e.Strata.StartRestore(ctx, workflows.RestoreRequest{BackupID: done.ID})
+	require.NoError(t, err)
+	stratatest.Eventually(t, 30*time.Second, "the restore to create volumes", func() bool {
+		_, live, err := e.Strata.GetRestore(ctx, restore.RestoreID)
+		return err == nil && live != nil && live.Step == workflows.StepCreatingVolumes
+	})
+	require.NoError(t, server.Client.TerminateWorkflow(ctx, restore.WorkflowID, "", "operator pressed Terminate"))
+
+	b2, err := e.Catalog.GetBackup(ctx, done.ID)
+	require.NoError(t, err)
+	require.NotEmpty(t, b2.Holds)
+
+	// Stuck once the closed workflows' activities have noticed (StuckAfter);
+	// a dry run says so without touching anything.
+	var dry workflows.ReconcileResult
+	stratatest.Eventually(t, 30*time.Second, "both records to count as stuck", func() bool {
+		dry, err = e.Strata.Reconcile(ctx, ptr(time.Hour), true)
+		return err == nil && len(dry.Plan.Stuck) == 2
+	})
+	kinds := map[string]string{}
+	for _, s := range dry.Plan.Stuck {
+		kinds[s.ID] = s.Kind
+		assert.Contains(t, s.Reason, "Terminated: workflow "+s.WorkflowID+" terminated")
+		assert.Contains(t, s.Reason, "operator pressed Terminate")
+	}
+	assert.Equal(t, map[string]string{backup.BackupID: activities.StuckBackup, restore.RestoreID: activities.StuckRestore}, kinds)
+	b, err := e.Catalog.GetBackup(ctx, backup.BackupID)
+	require.NoError(t, err)
+	assert.Equal(t, catalog.BackupInProgress, b.Status, "a dry run changes nothing")
+
+	res, err := e.Strata.Reconcile(ctx, ptr(time.Hour), false)
+	require.NoError(t, err)
+	assert.Len(t, res.Plan.Stuck, 2)
+
+	b, err = e.Catalog.GetBackup(ctx, backup.BackupID)
+	require.NoError(t, err)
+	assert.Equal(t, catalog.BackupDefunct, b.Status)
+	assert.True(t, strings.HasPrefix(b.Reason, "Terminated: workflow "+backup.WorkflowID+" terminated"), b.Reason)
+	assert.Len(t, b.Snapshots, 2, "its snapshots are on the record")
+	requireUnlocked(t, e, src.ID)
+
+	r, err := e.Catalog.GetRestore(ctx, restore.RestoreID)
+	require.NoError(t, err)
+	assert.Equal(t, catalog.RestoreFailed, r.Status)
+	assert.Contains(t, r.Reason, "Terminated: workflow "+restore.WorkflowID)
+	rc, err := e.Catalog.GetCluster(ctx, restore.ClusterID)
+	require.NoError(t, err)
+	assert.Equal(t, catalog.ClusterFailed, rc.Status)
+	for _, v := range rc.Volumes() {
+		assert.Empty(t, v.Path, "volume %s of the half-built cluster is deleted", v.ID)
+	}
+	b2, err = e.Catalog.GetBackup(ctx, done.ID)
+	require.NoError(t, err)
+	assert.Empty(t, b2.Holds, "the restore's hold is released")
+
+	// A new backup takes the freed lock; a second reconcile has nothing left.
+	require.NoError(t, e.Strata.SetFaults(ctx, src.ID, catalog.Faults{}))
+	next, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: src.ID})
+	require.NoError(t, err)
+	_, err = next.Wait(ctx)
+	require.NoError(t, err)
+	again, err := e.Strata.Reconcile(ctx, ptr(time.Hour), true)
+	require.NoError(t, err)
+	assert.Empty(t, again.Plan.Stuck)
+}
+
+// A deletion whose workflow was terminated is marked failed (retryable with
+// `backup delete`), not left Deleting forever.
+func TestReconcileMarksATerminatedDeletionFailed(t *testing.T) {
+	e := server.NewEnv(t, stratatest.TestConfig())
+	ctx := ctxT(t)
+	_, b := backedUp(t, e, strata.ClusterSpec{Nodes: 1})
+	_, err := e.Catalog.StartDeletion(ctx, b.ID, time.Now())
+	require.NoError(t, err, "as a deletion's first step does before its workflow is terminated")
+	res, err := e.Strata.Reconcile(ctx, ptr(time.Hour), false)
+	require.NoError(t, err)
+	require.Len(t, res.Plan.Stuck, 1)
+	assert.Equal(t, activities.StuckDeletion, res.Plan.Stuck[0].Kind)
+	got, err := e.Catalog.GetBackup(ctx, b.ID)
+	require.NoError(t, err)
+	assert.Equal(t, catalog.BackupDeleting, got.Status)
+	assert.Contains(t, got.DeletionError, "Terminated: workflow "+workflows.DeleteWorkflowID(b.ID)+" no run found")
+	// And the retry finishes it.
+	del, err := e.Strata.DeleteBackup(ctx, b.ID, true)
+	require.NoError(t, err)
+	assert.Equal(t, catalog.BackupDeleted, del.Status)
+}

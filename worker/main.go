@@ -85,6 +85,7 @@ func parseFlags(args []string) options {
 	fs.StringVar(&o.gcpEndpoint, "gcp-endpoint", os.Getenv("STRATA_GCP_ENDPOINT"), "Compute Engine endpoint override (env STRATA_GCP_ENDPOINT)")
 	fs.DurationVar(&o.reconcileEvery, "reconcile-every", time.Hour, "run the orphan-snapshot reconciler on a Temporal Schedule this often (0: no schedule)")
 	fs.DurationVar(&o.reconcileGrace, "reconcile-grace", time.Hour, "the reconciler leaves orphans younger than this alone")
+	fs.DurationVar(&o.cfg.StuckAfter, "stuck-after", o.cfg.StuckAfter, "the reconciler finishes (Defunct, Failed) the records of a backup, restore or deletion whose workflow has been closed this long without finishing them (terminated, timed out)")
 	fs.DurationVar(&o.monitorEvery, "monitor-every", 5*time.Minute, "check jobs' freshness and skipped or missed runs on a Temporal Schedule this often (0: no schedule)")
 	fs.Float64Var(&o.cfg.FreshnessMultiple, "freshness-multiple", o.cfg.FreshnessMultiple, "a job is stale (and notified) when its newest Completed backup is older than this many of its intervals")
 	fs.StringVar(&o.cfg.UIURL, "ui-url", os.Getenv("STRATA_UI_URL"), "Temporal Web UI base URL for links in notifications (env STRATA_UI_URL; dev: the embedded UI)")
@@ -148,6 +149,7 @@ func checkConfig(o options) error {
 	p.Add(validate.Duration("--heartbeat-timeout", c.HeartbeatTimeout, time.Second, 0))
 	p.Add(validate.Duration("--max-replication-lag", c.MaxReplicationLag, 0, 0))
 	p.Add(validate.Grace(o.reconcileGrace))
+	p.Add(validate.Duration("--stuck-after", c.StuckAfter, time.Second, 0))
 	p.Add(validate.FreshnessMultiple(c.FreshnessMultiple))
 	if c.FreshnessMultiple == 0 {
 		p.Add("--freshness-multiple must be positive")

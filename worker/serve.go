@@ -146,6 +146,7 @@ func serve(ctx context.Context, tc client.Client, d *deps, cfg activities.Config
 	w := worker.New(tc, workflows.TaskQueue, workflows.WorkerOptions(tuning))
 	acts := d.activities(cfg, logger)
 	acts.ScheduleCounts = strata.ScheduleCounts(tc)
+	acts.Workflows = activities.TemporalWorkflows(tc)
 	workflows.Register(w, acts)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting worker: %w", err)

@@ -31,11 +31,11 @@ func ReconcileWorkflow(ctx workflow.Context, req ReconcileRequest) (ReconcileRes
 	}), a.PlanReconcile, activities.PlanReconcileInput{Grace: grace, Now: workflow.Now(ctx)}).Get(ctx, &res.Plan); err != nil {
 		return res, err
 	}
-	if req.DryRun || (len(res.Plan.Orphans) == 0 && len(res.Plan.Missing) == 0) {
+	if req.DryRun || (len(res.Plan.Orphans) == 0 && len(res.Plan.Missing) == 0 && len(res.Plan.Stuck) == 0) {
 		return res, nil
 	}
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Minute, Summary: "delete orphans, mark missing",
+		StartToCloseTimeout: 30 * time.Minute, Summary: "delete orphans, mark missing, finish stuck records",
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumInterval: 2 * time.Minute, MaximumAttempts: 8},
 	}), a.ApplyReconcile, res.Plan).Get(ctx, nil); err != nil {
 		return res, err

@@ -13,6 +13,7 @@ import (
 	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/notify"
+	"github.com/stratabackup/strata/validate"
 )
 
 // RestoreIDsFor derives a restore's ID and its new cluster's ID from the
@@ -96,7 +97,7 @@ func (r *restoreRun) run(ctx workflow.Context, req RestoreRequest) (res RestoreR
 
 	// Hold the backup. Compensation: release it.
 	r.setStep(ctx, StepProtectingBackup)
-	hold := activities.HoldInput{BackupID: r.plan.BackupID, Holder: "restore " + r.progress.RestoreID}
+	hold := activities.HoldInput{BackupID: r.plan.BackupID, Holder: validate.OperationHolder("restore", r.progress.RestoreID)}
 	if err := workflow.ExecuteActivity(stepOptions(ctx, "hold backup "+r.plan.BackupID), a.HoldBackup, hold).Get(ctx, nil); err != nil {
 		return res, err
 	}

@@ -86,6 +86,8 @@ func TestConfig() activities.Config {
 	c.HeartbeatTimeout = 3 * time.Second
 	c.LockTTL = 20 * time.Second
 	c.DefaultBackupTimeout = time.Minute
+	// A closed workflow's activities notice within a heartbeat timeout.
+	c.StuckAfter = c.HeartbeatTimeout + time.Second
 	return c
 }
 
@@ -219,7 +221,7 @@ func newWorker(s workerSpec) worker.Worker {
 	}
 	workflows.Register(w, &activities.Activities{
 		Catalog: s.catalog, Providers: reg, Provisioners: provs, Config: s.config, Logger: s.logger,
-		ScheduleCounts: strata.ScheduleCounts(s.client),
+		ScheduleCounts: strata.ScheduleCounts(s.client), Workflows: activities.TemporalWorkflows(s.client),
 	})
 	return w
 }
