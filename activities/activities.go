@@ -12,6 +12,7 @@ import (
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/notify"
 	"github.com/stratabackup/strata/providers"
+	"github.com/stratabackup/strata/secrets"
 	"github.com/stratabackup/strata/validate"
 )
 
@@ -92,9 +93,12 @@ type Activities struct {
 	// records whose workflow closed without finishing them); nil skips
 	// that check.
 	Workflows WorkflowLookup
-	// Notifier delivers notifications (nil: a default one).
+	// Notifier delivers notifications (nil: a default one, which delivers
+	// to public addresses only).
 	Notifier *notify.Sender
-	Logger   *zap.Logger
+	// Secrets opens channels' sealed URLs and secrets.
+	Secrets *secrets.Key
+	Logger  *zap.Logger
 	// Now is the clock for records (defaults to time.Now).
 	Now func() time.Time
 }

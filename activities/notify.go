@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/notify"
+	"github.com/stratabackup/strata/secrets"
 )
 
 // ListChannelIDs returns the IDs of the event's project's notification
@@ -71,14 +73,35 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) error {
 	if sender == nil {
 		sender = &notify.Sender{}
 	}
+	url, secret, err := a.openChannel(*ch)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("channel %s: %v", ch.ID, err), "DeliveryFailed", nil)
+	}
 	err = sender.Send(ctx, notify.Channel{
-		ID: ch.ID, ProjectID: ch.ProjectID, Kind: notify.Kind(ch.Kind), URL: ch.URL, Secret: ch.Secret,
+		ID: ch.ID, ProjectID: ch.ProjectID, Kind: notify.Kind(ch.Kind), URL: url, Secret: secret,
 		Email: ch.Email, SMTPHost: ch.SMTPHost, SMTPUser: ch.SMTPUser, SMTPPasswordEnv: ch.SMTPPasswordEnv, From: ch.From,
 	}, ev)
 	if err != nil && !notify.IsRetryable(err) {
 		return temporal.NewNonRetryableApplicationError(err.Error(), "DeliveryFailed", err)
 	}
 	return err
+}
+
+// openChannel unseals a channel's URL and secret with the worker's key.
+func (a *Activities) openChannel(ch catalog.Channel) (url, secret string, err error) {
+	if a.Secrets == nil {
+		if secrets.IsSealed(ch.URL) || secrets.IsSealed(ch.Secret) {
+			return "", "", errors.New("its secrets are sealed, and this worker has no key to open them (--secret-key-file)")
+		}
+		return ch.URL, ch.Secret, nil
+	}
+	if url, err = a.Secrets.Open(secrets.ChannelURL(ch.ID), ch.URL); err != nil {
+		return "", "", fmt.Errorf("%w: remove and add the channel again", err)
+	}
+	if secret, err = a.Secrets.Open(secrets.ChannelSecret(ch.ID), ch.Secret); err != nil {
+		return "", "", fmt.Errorf("%w: remove and add the channel again", err)
+	}
+	return url, secret, nil
 }
 
 // channelsFor lists the channels of the event's project, or of its

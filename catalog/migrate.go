@@ -237,6 +237,10 @@ var migrations = []migration{
 			`CREATE INDEX volumes_path_idx ON volumes (path)`,
 			// The reconciler's open restores.
 			`CREATE INDEX restores_status_idx ON restores (status)`,
+			// Channels' URLs are stored sealed; listings show this.
+			`ALTER TABLE channels ADD COLUMN url_display TEXT NOT NULL DEFAULT ''`,
+			// Catalog-wide settings (the worker's public sealing key).
+			`CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)`,
 		},
 		postgres: []string{
 			`INSERT INTO projects (id, created_at) VALUES ('default', CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT)) ON CONFLICT (id) DO NOTHING`,
@@ -244,6 +248,8 @@ var migrations = []migration{
 				VALUES ('default', 'default', 'local', 'local', CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT)) ON CONFLICT (id) DO NOTHING`,
 			`CREATE INDEX volumes_path_idx ON volumes (path)`,
 			`CREATE INDEX restores_status_idx ON restores (status)`,
+			`ALTER TABLE channels ADD COLUMN url_display TEXT NOT NULL DEFAULT ''`,
+			`CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)`,
 		},
 	},
 }

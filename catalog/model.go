@@ -388,11 +388,18 @@ type Fence struct {
 // SMTP password is never stored: SMTPPasswordEnv names an environment
 // variable of the worker.
 type Channel struct {
-	ID              string    `json:"id"`
-	ProjectID       string    `json:"projectId"`
-	Kind            string    `json:"kind"`
-	URL             string    `json:"url,omitempty"`
-	Secret          string    `json:"-"`
+	ID        string `json:"id"`
+	ProjectID string `json:"projectId"`
+	Kind      string `json:"kind"`
+	// URL is the webhook or chat URL as stored: sealed to the worker's key
+	// (package secrets), since chat URLs carry their token in the path.
+	URL string `json:"-"`
+	// DisplayURL is the URL's scheme and host only, for listings.
+	DisplayURL string `json:"url,omitempty"`
+	// Secret is the webhook's signing secret as stored, sealed.
+	Secret string `json:"-"`
+	// HasSecret says whether deliveries are signed.
+	HasSecret       bool      `json:"hasSecret,omitempty"`
 	Email           string    `json:"email,omitempty"`
 	SMTPHost        string    `json:"smtpHost,omitempty"`
 	SMTPUser        string    `json:"smtpUser,omitempty"`

@@ -130,6 +130,9 @@ func sqliteDSN(path string) string {
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", SQLiteBusyTimeout.Milliseconds()))
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
+	// Deleted content is overwritten, so a secret replaced by its sealed
+	// form does not linger in free pages.
+	q.Add("_pragma", "secure_delete(1)")
 	// journal_mode is not set here but once by openSQLite: WAL is
 	// persistent, and switching to it needs an exclusive lock for which
 	// SQLite does not always wait, so concurrent first opens of a new file
@@ -147,9 +150,12 @@ func openSQLite(ctx context.Context, path string, o options) (*sqlStore, error) 
 	if !memory {
 		file, _, _ := strings.Cut(path, "?")
 		if dir := filepath.Dir(file); dir != "" {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return nil, fmt.Errorf("catalog: create directory for SQLite catalog: %w", err)
 			}
+		}
+		if err := privateFile(file); err != nil {
+			return nil, fmt.Errorf("catalog: %w", err)
 		}
 	}
 	db, err := newStmtCacheDB("sqlite", sqliteDSN(path))
@@ -178,6 +184,25 @@ func openSQLite(ctx context.Context, path string, o options) (*sqlStore, error) 
 		}
 	}
 	return newSQLStore(db, dialectSQLite, o), nil
+}
+
+// privateFile makes the catalog file (and its WAL and shared-memory files,
+// which SQLite creates with the database file's mode) readable by its owner
+// only: channel settings and the whole history of the fleet are in it.
+func privateFile(file string) error {
+	f, err := os.OpenFile(file, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err == nil {
+		return f.Close()
+	}
+	if !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("create SQLite catalog %s: %w", file, err)
+	}
+	for _, f := range []string{file, file + "-wal", file + "-shm"} {
+		if fi, err := os.Stat(f); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			_ = os.Chmod(f, 0o600) // not ours to change when another user owns it
+		}
+	}
+	return nil
 }
 
 // enableWAL switches the database to WAL mode, retrying while another

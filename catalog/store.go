@@ -132,6 +132,15 @@ type Store interface {
 	ListChannels(ctx context.Context, projectID string) ([]Channel, error)
 	// DeleteChannel: *NotFoundError for an unknown channel.
 	DeleteChannel(ctx context.Context, id string) error
+	// SealChannel replaces a channel's stored URL and secret (with their
+	// sealed forms).
+	SealChannel(ctx context.Context, id, url, secret string) error
+
+	// GetSetting reads a catalog-wide setting; ok is false if unset.
+	GetSetting(ctx context.Context, name string) (value string, ok bool, err error)
+	// InitSetting sets a setting unless it is set, and returns its value
+	// (the existing one, if any): the first writer wins.
+	InitSetting(ctx context.Context, name, value string) (string, error)
 }
 
 // InUseError says a backup cannot be deleted because operations use it.

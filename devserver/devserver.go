@@ -230,13 +230,14 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 			r.FrontendPort, r.IP, err)
 	}
 	held = append(held, l)
+	// The UI port's listener is kept: the UI's host guard serves it.
+	var uiListener net.Listener
 	if r.UIPort > 0 {
-		l, err := net.Listen("tcp", net.JoinHostPort(r.IP, strconv.Itoa(r.UIPort)))
+		uiListener, err = net.Listen("tcp", net.JoinHostPort(r.IP, strconv.Itoa(r.UIPort)))
 		if err != nil {
 			return nil, fmt.Errorf("devserver: Temporal Web UI port %d on %s is not available (it defaults to --temporal-port + %d; choose another --temporal-port): %w",
 				r.UIPort, r.IP, uiPortOffset, err)
 		}
-		held = append(held, l)
 	}
 
 	if err := os.MkdirAll(r.DataDir, 0o700); err != nil {
@@ -251,6 +252,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	defer func() {
 		if !ok {
 			_ = s.Stop()
+		}
+		if s.ui == nil && uiListener != nil {
+			_ = uiListener.Close()
 		}
 	}()
 
@@ -288,10 +292,14 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 
 	if r.UIPort > 0 {
-		ui := newUIServer(r)
+		internal, err := freePorts(defaultIP, 1)
+		if err != nil {
+			return nil, fmt.Errorf("devserver: a port for the Web UI: %w", err)
+		}
+		ui := newUIServer(r, uiListener, internal[0])
 		ui.start()
 		s.ui = ui
-		if err := waitListening(ctx, net.JoinHostPort(r.dialIP, strconv.Itoa(r.UIPort))); err != nil {
+		if err := waitListening(ctx, net.JoinHostPort(defaultIP, strconv.Itoa(internal[0]))); err != nil {
 			return nil, fmt.Errorf("devserver: waiting for Web UI on port %d: %w", r.UIPort, err)
 		}
 		s.uiURL = "http://" + net.JoinHostPort(r.dialIP, strconv.Itoa(r.UIPort))
@@ -304,7 +312,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 // openLog opens DataDir/temporal.log (appending) and builds the server's zap
 // logger on it, in the same JSON format the server's own BuildZapLogger uses.
 func (s *Server) openLog(path string, level zapcore.Level) (log.Logger, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("devserver: opening server log: %w", err)
 	}
@@ -394,6 +402,11 @@ func prepareDatabase(r resolved, sqlConf *config.SQL) error {
 			// would skip schema setup.
 			_ = os.Remove(dbFile)
 			return fmt.Errorf("devserver: setting up SQLite schema in %s: %w", dbFile, err)
+		}
+		// Every workflow's history is in it: private to the worker's user
+		// (SQLite gives its WAL and shared-memory files the same mode).
+		if err := os.Chmod(dbFile, 0o600); err != nil {
+			return fmt.Errorf("devserver: %w", err)
 		}
 	} else if err != nil {
 		return fmt.Errorf("devserver: checking database file: %w", err)

@@ -153,6 +153,35 @@ func TestDevServerRestart(t *testing.T) {
 	if !strings.Contains(strings.ToLower(string(body)), "<html") {
 		t.Errorf("GET %s: body does not look like the UI: %.200q", s.UIURL(), body)
 	}
+	// DNS rebinding: a page of evil.example resolving to 127.0.0.1 sends
+	// its own name as Host; neither the UI nor its API answers it.
+	for _, path := range []string{"/", "/api/v1/namespaces/" + s.Namespace() + "/workflows", "/api/v1/settings"} {
+		for host, want := range map[string]int{"evil.example:8233": http.StatusMisdirectedRequest, "attacker.test": http.StatusMisdirectedRequest, "localhost": 0, "127.0.0.1": 0} {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.UIURL()+path, nil)
+			req.Host = host
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("GET %s (Host %s): %v", path, host, err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if want != 0 && resp.StatusCode != want {
+				t.Errorf("GET %s with Host %s: status %d, want %d", path, host, resp.StatusCode, want)
+			}
+			if want == 0 && resp.StatusCode == http.StatusMisdirectedRequest {
+				t.Errorf("GET %s with Host %s was refused", path, host)
+			}
+		}
+	}
+	for _, f := range []string{DBFileName, LogFileName} {
+		fi, err := os.Stat(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600: it holds every workflow's history", f, fi.Mode())
+		}
+	}
 
 	w.Stop()
 	c.Close()

@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +18,7 @@ import (
 	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/internal/stratatest"
+	"github.com/stratabackup/strata/notify"
 	"github.com/stratabackup/strata/retention"
 	"github.com/stratabackup/strata/starter/strata"
 	"github.com/stratabackup/strata/workflows"
@@ -393,4 +397,60 @@ func TestReconcileMarksATerminatedDeletionFailed(t *testing.T) {
 	del, err := e.Strata.DeleteBackup(ctx, b.ID, true)
 	require.NoError(t, err)
 	assert.Equal(t, catalog.BackupDeleted, del.Status)
+}
+
+// Channel secrets are sealed to the worker's key before they are stored, so
+// neither the catalog file nor a listing shows them, and a channel cannot
+// be made to mail the worker's other environment variables.
+func TestChannelSecretsAreSealedAtRest(t *testing.T) {
+	e := server.NewEnv(t, stratatest.TestConfig())
+	ctx := ctxT(t)
+	ch, err := e.Strata.AddChannel(ctx, catalog.Channel{ProjectID: "default", Kind: "chat", URL: "https://chat.example/hooks/T0/B0/tok3nXYZ?sig=q9"})
+	require.NoError(t, err)
+	assert.Equal(t, "https://chat.example/...", ch.DisplayURL)
+	wh, err := e.Strata.AddChannel(ctx, catalog.Channel{ProjectID: "default", Kind: "webhook", URL: "https://hooks.example/in", Secret: "s3cretVALUE"})
+	require.NoError(t, err)
+	assert.True(t, wh.HasSecret)
+
+	list, err := e.Strata.ListChannels(ctx, "")
+	require.NoError(t, err)
+	out, err := json.Marshal(list)
+	require.NoError(t, err)
+	for _, leak := range []string{"tok3nXYZ", "q9", "s3cretVALUE", "/hooks/T0"} {
+		assert.NotContains(t, string(out), leak, "a listing shows no secret, token or path")
+	}
+	// The catalog's SQLite file and its WAL hold only ciphertext.
+	_, path, err := catalog.ParseDSN(e.CatalogDSN)
+	require.NoError(t, err)
+	for _, f := range []string{path, path + "-wal"} {
+		raw, err := os.ReadFile(f)
+		if os.IsNotExist(err) {
+			continue
+		}
+		require.NoError(t, err)
+		assert.NotContains(t, string(raw), "tok3nXYZ", f)
+		assert.NotContains(t, string(raw), "s3cretVALUE", f)
+		fi, err := os.Stat(f)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "%s is private to the worker", f)
+	}
+	// The worker opens them to deliver (signed with the real secret).
+	hook := &receiver{accepted: map[string]int{}}
+	srv := httptest.NewServer(hook)
+	t.Cleanup(srv.Close)
+	sealed, err := e.Strata.AddChannel(ctx, catalog.Channel{ProjectID: "default", Kind: "webhook", URL: srv.URL + "/in", Secret: "s3cretVALUE"})
+	require.NoError(t, err)
+	res, err := e.Strata.TestChannel(ctx, sealed.ID)
+	require.NoError(t, err)
+	assert.Equal(t, []string{sealed.ID}, res.Delivered)
+	require.Equal(t, 1, hook.count())
+	h := hook.headers[0]
+	assert.True(t, notify.Verify("s3cretVALUE", h.Get(notify.HeaderTimestamp), hook.bodies[0], h.Get(notify.HeaderSignature)),
+		"the delivery was signed with the unsealed secret")
+
+	_, err = e.Strata.AddChannel(ctx, catalog.Channel{ProjectID: "default", Kind: "email", Email: "ops@example.com", SMTPHost: "smtp.example.com:587",
+		SMTPUser: "strata", SMTPPasswordEnv: "AWS_SECRET_ACCESS_KEY"})
+	assert.ErrorContains(t, err, "only STRATA_SMTP_PASSWORD")
+	_, err = e.Strata.AddChannel(ctx, catalog.Channel{ProjectID: "default", Kind: "webhook", URL: "http://169.254.169.254/latest/meta-data/iam"})
+	assert.ErrorContains(t, err, "metadata")
 }

@@ -63,8 +63,10 @@ func (s *Sender) sendEmail(ctx context.Context, ch Channel, ev Event) error {
 	}
 
 	tlsConf := s.tlsConfig(host)
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", ch.SMTPHost)
+	conn, err := s.dialSMTP(ctx, ch.SMTPHost)
+	if isDestinationError(err) {
+		return permanent(ch, 0, fmt.Errorf("dialing SMTP server %s: %w", ch.SMTPHost, err))
+	}
 	if err != nil {
 		return retryable(ch, 0, fmt.Errorf("dialing SMTP server %s: %w", ch.SMTPHost, err))
 	}
@@ -154,14 +156,16 @@ func (s *Sender) smtpErr(ctx context.Context, ch Channel, step string, err error
 	if ctx.Err() != nil {
 		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
 	}
-	err = fmt.Errorf("SMTP %s at %s: %w", step, ch.SMTPHost, err)
 	var te *textproto.Error
 	if errors.As(err, &te) {
+		// The server's reply text is its own: keep it short and printable.
+		err = fmt.Errorf("SMTP %s at %s: %d %s", step, ch.SMTPHost, te.Code, sanitize(te.Msg))
 		if te.Code >= 400 && te.Code < 500 {
 			return retryable(ch, te.Code, err)
 		}
 		return permanent(ch, te.Code, err)
 	}
+	err = fmt.Errorf("SMTP %s at %s: %w", step, ch.SMTPHost, err)
 	if isCertError(err) {
 		return permanent(ch, 0, err)
 	}

@@ -285,9 +285,9 @@ func TestEmailDelivery(t *testing.T) {
 	serverTLS, clientTLS := testCert(t)
 	srv := startSMTP(t, "127.0.0.1:0", serverTLS, "strata", "pa55word")
 	s := &Sender{
-		TLSConfig: clientTLS,
-		Getenv:    env(map[string]string{"STRATA_SMTP_PASSWORD": "pa55word"}),
-		Now:       fixedNow,
+		TLSConfig: clientTLS, AllowPrivate: true,
+		Getenv: env(map[string]string{"STRATA_SMTP_PASSWORD": "pa55word"}),
+		Now:    fixedNow,
 	}
 	ch := Channel{
 		ID: "ch-mail", ProjectID: "proj-1", Kind: Email,
@@ -352,7 +352,7 @@ func TestEmailDelivery(t *testing.T) {
 func TestEmailWithoutAuthDefaultFrom(t *testing.T) {
 	serverTLS, clientTLS := testCert(t)
 	srv := startSMTP(t, "127.0.0.1:0", serverTLS, "", "")
-	s := &Sender{TLSConfig: clientTLS}
+	s := &Sender{TLSConfig: clientTLS, AllowPrivate: true}
 	ch := Channel{ID: "c", Kind: Email, Email: "ops@example.com", SMTPHost: srv.addr()}
 	if err := s.Send(t.Context(), ch, testEvent()); err != nil {
 		t.Fatal(err)
@@ -366,7 +366,7 @@ func TestEmailWithoutAuthDefaultFrom(t *testing.T) {
 func TestEmailMissingPasswordEnv(t *testing.T) {
 	serverTLS, clientTLS := testCert(t)
 	srv := startSMTP(t, "127.0.0.1:0", serverTLS, "strata", "pa55word")
-	s := &Sender{TLSConfig: clientTLS, Getenv: env(nil)}
+	s := &Sender{AllowPrivate: true, TLSConfig: clientTLS, Getenv: env(nil)}
 	ch := Channel{ID: "c", Kind: Email, Email: "ops@example.com", SMTPHost: srv.addr(), SMTPUser: "strata", SMTPPasswordEnv: "STRATA_SMTP_PASSWORD"}
 	err := s.Send(t.Context(), ch, testEvent())
 	var de *DeliveryError
@@ -384,8 +384,8 @@ func TestEmailMissingPasswordEnv(t *testing.T) {
 func TestEmailWrongPasswordIsPermanent(t *testing.T) {
 	serverTLS, clientTLS := testCert(t)
 	srv := startSMTP(t, "127.0.0.1:0", serverTLS, "strata", "pa55word")
-	s := &Sender{TLSConfig: clientTLS, Getenv: env(map[string]string{"PW": "wrong"})}
-	ch := Channel{ID: "c", Kind: Email, Email: "ops@example.com", SMTPHost: srv.addr(), SMTPUser: "strata", SMTPPasswordEnv: "PW"}
+	s := &Sender{AllowPrivate: true, TLSConfig: clientTLS, Getenv: env(map[string]string{"STRATA_SMTP_PASSWORD_OPS": "wrong"})}
+	ch := Channel{ID: "c", Kind: Email, Email: "ops@example.com", SMTPHost: srv.addr(), SMTPUser: "strata", SMTPPasswordEnv: "STRATA_SMTP_PASSWORD_OPS"}
 	err := s.Send(t.Context(), ch, testEvent())
 	var de *DeliveryError
 	if !errors.As(err, &de) || de.Retryable || de.StatusCode != 535 {
@@ -401,7 +401,7 @@ func TestEmailTemporaryRejectionIsRetryable(t *testing.T) {
 		serverTLS, clientTLS := testCert(t)
 		srv := startSMTP(t, "127.0.0.1:0", serverTLS, "", "")
 		srv.rcptCode = tc.code
-		err := (&Sender{TLSConfig: clientTLS}).Send(t.Context(), Channel{ID: "c", Kind: Email, Email: "ops@example.com", SMTPHost: srv.addr()}, testEvent())
+		err := (&Sender{TLSConfig: clientTLS, AllowPrivate: true}).Send(t.Context(), Channel{ID: "c", Kind: Email, Email: "ops@example.com", SMTPHost: srv.addr()}, testEvent())
 		var de *DeliveryError
 		if !errors.As(err, &de) || de.Retryable != tc.retryable || de.StatusCode != tc.code {
 			t.Errorf("RCPT %d: err = %v, want retryable=%v", tc.code, err, tc.retryable)
@@ -412,7 +412,7 @@ func TestEmailTemporaryRejectionIsRetryable(t *testing.T) {
 func TestEmailUntrustedCertificateIsPermanent(t *testing.T) {
 	serverTLS, _ := testCert(t)
 	srv := startSMTP(t, "127.0.0.1:0", serverTLS, "", "")
-	err := (&Sender{}).Send(t.Context(), Channel{ID: "c", Kind: Email, Email: "ops@example.com", SMTPHost: srv.addr()}, testEvent())
+	err := (&Sender{AllowPrivate: true}).Send(t.Context(), Channel{ID: "c", Kind: Email, Email: "ops@example.com", SMTPHost: srv.addr()}, testEvent())
 	var de *DeliveryError
 	if !errors.As(err, &de) || de.Retryable {
 		t.Fatalf("err = %v, want permanent certificate error", err)
@@ -426,7 +426,7 @@ func TestEmailConnectionRefusedIsRetryable(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	err = (&Sender{}).Send(t.Context(), Channel{ID: "c", Kind: Email, Email: "ops@example.com", SMTPHost: addr}, testEvent())
+	err = (&Sender{AllowPrivate: true}).Send(t.Context(), Channel{ID: "c", Kind: Email, Email: "ops@example.com", SMTPHost: addr}, testEvent())
 	if !IsRetryable(err) {
 		t.Fatalf("err = %v, want retryable", err)
 	}
@@ -441,8 +441,8 @@ func TestEmailNoSTARTTLSRefusesPassword(t *testing.T) {
 	}
 	ln.Close()
 	srv := startSMTP(t, "127.0.0.2:0", nil, "strata", "pa55word")
-	s := &Sender{Getenv: env(map[string]string{"PW": "pa55word"})}
-	err = s.Send(t.Context(), Channel{ID: "c", Kind: Email, Email: "ops@example.com", SMTPHost: srv.addr(), SMTPUser: "strata", SMTPPasswordEnv: "PW"}, testEvent())
+	s := &Sender{AllowPrivate: true, Getenv: env(map[string]string{"STRATA_SMTP_PASSWORD_OPS": "pa55word"})}
+	err = s.Send(t.Context(), Channel{ID: "c", Kind: Email, Email: "ops@example.com", SMTPHost: srv.addr(), SMTPUser: "strata", SMTPPasswordEnv: "STRATA_SMTP_PASSWORD_OPS"}, testEvent())
 	var de *DeliveryError
 	if !errors.As(err, &de) || de.Retryable || !strings.Contains(err.Error(), "STARTTLS") {
 		t.Fatalf("err = %v, want permanent error about STARTTLS", err)
@@ -457,8 +457,8 @@ func TestEmailNoSTARTTLSRefusesPassword(t *testing.T) {
 // On localhost without STARTTLS, net/smtp allows PLAIN auth.
 func TestEmailLocalhostWithoutTLS(t *testing.T) {
 	srv := startSMTP(t, "127.0.0.1:0", nil, "strata", "pa55word")
-	s := &Sender{Getenv: env(map[string]string{"PW": "pa55word"})}
-	if err := s.Send(t.Context(), Channel{ID: "c", Kind: Email, Email: "ops@example.com", SMTPHost: srv.addr(), SMTPUser: "strata", SMTPPasswordEnv: "PW"}, testEvent()); err != nil {
+	s := &Sender{AllowPrivate: true, Getenv: env(map[string]string{"STRATA_SMTP_PASSWORD_OPS": "pa55word"})}
+	if err := s.Send(t.Context(), Channel{ID: "c", Kind: Email, Email: "ops@example.com", SMTPHost: srv.addr(), SMTPUser: "strata", SMTPPasswordEnv: "STRATA_SMTP_PASSWORD_OPS"}, testEvent()); err != nil {
 		t.Fatal(err)
 	}
 	got := srv.next(t)
@@ -472,7 +472,7 @@ func TestEmailHeaderInjection(t *testing.T) {
 	ev := testEvent()
 	ev.Summary = "line1\r\nBcc: victim@example.com"
 	ev.ID = "ev-1\r\nX-Evil: 1"
-	msg, err := (&Sender{Now: fixedNow}).emailMessage(&mail.Address{Address: DefaultFrom}, &mail.Address{Address: "a@b.c"}, ev)
+	msg, err := (&Sender{Now: fixedNow, AllowPrivate: true}).emailMessage(&mail.Address{Address: DefaultFrom}, &mail.Address{Address: "a@b.c"}, ev)
 	if err != nil {
 		t.Fatal(err)
 	}

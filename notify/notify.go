@@ -26,6 +26,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stratabackup/strata/validate"
@@ -161,6 +162,9 @@ func (c Channel) Validate() error {
 		if c.Kind == Chat && c.Secret != "" {
 			return errors.New("--secret applies to --webhook only, not to --chat")
 		}
+		if len(c.Secret) > MaxSecretLen {
+			return fmt.Errorf("--secret is %d bytes: give at most %d", len(c.Secret), MaxSecretLen)
+		}
 		if err := validateHTTPURL(c.URL); err != nil {
 			return fmt.Errorf("%s URL %w", flag, err)
 		}
@@ -191,6 +195,15 @@ func (c Channel) Validate() error {
 		if c.SMTPPasswordEnv != "" && c.SMTPUser == "" {
 			return errors.New("--smtp-password-env requires --smtp-user")
 		}
+		if c.SMTPPasswordEnv != "" && !passwordEnv.MatchString(c.SMTPPasswordEnv) {
+			// A channel must not be able to mail the worker's other
+			// variables (AWS_SECRET_ACCESS_KEY...) to a server of its choice.
+			return fmt.Errorf("--smtp-password-env %s: only %s or a variable starting with %s_ may be named (the worker's other variables are not for channels)",
+				validate.Quote(c.SMTPPasswordEnv), PasswordEnvPrefix, PasswordEnvPrefix)
+		}
+		if len(c.Email) > 254 || len(c.From) > 254 || len(c.SMTPHost) > 255 || len(c.SMTPUser) > 256 {
+			return errors.New("--email, --from, --smtp and --smtp-user are too long (at most 254, 254, 255 and 256 bytes)")
+		}
 		if c.From != "" {
 			if _, err := mail.ParseAddress(c.From); err != nil {
 				return fmt.Errorf("--from %q is not a valid address: %v", c.From, err)
@@ -202,19 +215,37 @@ func (c Channel) Validate() error {
 	}
 }
 
+// PasswordEnvPrefix is the name, and the prefix, of the worker environment
+// variables a channel's SMTP password may come from.
+const PasswordEnvPrefix = "STRATA_SMTP_PASSWORD"
+
+// MaxSecretLen bounds a webhook's signing secret.
+const MaxSecretLen = 256
+
+var passwordEnv = regexp.MustCompile(`^` + PasswordEnvPrefix + `(_[A-Z0-9_]{1,40})?$`)
+
 func validateHTTPURL(raw string) error {
 	if raw == "" {
 		return errors.New("is required")
 	}
+	if len(raw) > MaxURLLen {
+		return fmt.Errorf("is %d bytes: give at most %d", len(raw), MaxURLLen)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("%q is not a valid URL: %v", raw, err)
+		return fmt.Errorf("%s is not a valid URL", validate.Quote(RedactURL(raw)))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("%q must be http(s)://", raw)
+		return fmt.Errorf("%s must be http(s)://", validate.Quote(RedactURL(raw)))
 	}
 	if u.Host == "" {
-		return fmt.Errorf("%q has no host", raw)
+		return fmt.Errorf("%s has no host", validate.Quote(RedactURL(raw)))
+	}
+	if u.User != nil {
+		return errors.New("must not carry user:password@ (use --secret to sign deliveries instead)")
+	}
+	if err := checkStaticDestination(u.Hostname()); err != nil {
+		return err
 	}
 	return nil
 }
@@ -258,21 +289,27 @@ type Sender struct {
 	HTTPClient *http.Client
 	// Getenv reads the SMTP password variable; nil means os.Getenv.
 	Getenv func(string) string
+	// AllowPrivate lets deliveries reach loopback, private and link-local
+	// addresses (the worker's --notify-allow-private, on in --dev). Cloud
+	// metadata addresses are refused regardless.
+	AllowPrivate bool
 	// TLSConfig is used for SMTP STARTTLS (and implicit TLS on port 465);
 	// ServerName defaults to the SMTP host. nil means the system roots.
 	TLSConfig *tls.Config
 	// Now stamps webhook timestamps, email dates and events without a time;
 	// nil means time.Now.
 	Now func() time.Time
-}
 
-var defaultHTTPClient = &http.Client{Timeout: 30 * time.Second}
+	clientOnce sync.Once
+	client     *http.Client
+}
 
 func (s *Sender) httpClient() *http.Client {
 	if s.HTTPClient != nil {
 		return s.HTTPClient
 	}
-	return defaultHTTPClient
+	s.clientOnce.Do(func() { s.client = s.defaultClient() })
+	return s.client
 }
 
 func (s *Sender) getenv(k string) string {

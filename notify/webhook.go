@@ -16,6 +16,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/stratabackup/strata/validate"
 )
 
 // Webhook headers.
@@ -81,7 +83,11 @@ func (s *Sender) post(ctx context.Context, ch Channel, body []byte, h http.Heade
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
-			ue.URL = redactURL(ch.URL)
+			ue.URL = RedactURL(ch.URL)
+		}
+		var de *DestinationError
+		if errors.As(err, &de) {
+			return permanent(ch, 0, fmt.Errorf("POST %s: %w", RedactURL(ch.URL), de))
 		}
 		if isCertError(err) {
 			return permanent(ch, 0, err)
@@ -89,14 +95,15 @@ func (s *Sender) post(ctx context.Context, ch Channel, body []byte, h http.Heade
 		return retryable(ch, 0, err) // network error, timeout, cancellation
 	}
 	defer resp.Body.Close()
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	// The receiver's body is not kept: it could be anything, and errors end
+	// up in workflow history and logs. Only the status code is.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
 	}
-	err = fmt.Errorf("POST %s: %s", redactURL(ch.URL), resp.Status)
-	if msg := strings.TrimSpace(string(snippet)); msg != "" {
-		err = fmt.Errorf("%w: %s", err, msg)
+	err = fmt.Errorf("POST %s: HTTP %d %s", RedactURL(ch.URL), resp.StatusCode, http.StatusText(resp.StatusCode))
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return permanent(ch, resp.StatusCode, fmt.Errorf("%w: redirects are not followed (the signed event must not be sent elsewhere); give the final URL", err))
 	}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode >= 500:
@@ -115,15 +122,7 @@ func isCertError(err error) bool {
 	return errors.As(err, &ua) || errors.As(err, &ci) || errors.As(err, &hn) || errors.As(err, &cv)
 }
 
-// redactURL keeps scheme and host only: chat webhook URLs carry their token
-// in the path, and errors end up in logs and workflow histories.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return "(invalid URL)"
-	}
-	if u.Path == "" || u.Path == "/" {
-		return u.Scheme + "://" + u.Host
-	}
-	return u.Scheme + "://" + u.Host + "/..."
-}
+// RedactURL keeps scheme and host only (validate.RedactURL): chat webhook
+// URLs carry their token in the path, and errors end up in logs and
+// workflow histories.
+func RedactURL(raw string) string { return validate.RedactURL(raw) }

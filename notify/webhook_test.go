@@ -61,7 +61,7 @@ func fixedNow() time.Time { return time.Unix(1740830400, 0) }
 
 func TestWebhookDelivery(t *testing.T) {
 	rcv := newReceiver(t, nil)
-	s := &Sender{Now: fixedNow}
+	s := &Sender{Now: fixedNow, AllowPrivate: true}
 	ch := Channel{ID: "ch-1", ProjectID: "proj-1", Kind: Webhook, URL: rcv.srv.URL + "/hook", Secret: "topsecret"}
 	ev := testEvent()
 	if err := s.Send(t.Context(), ch, ev); err != nil {
@@ -141,7 +141,7 @@ func TestWebhookDelivery(t *testing.T) {
 
 func TestWebhookWithoutSecretIsUnsigned(t *testing.T) {
 	rcv := newReceiver(t, nil)
-	s := &Sender{}
+	s := &Sender{AllowPrivate: true}
 	ev := testEvent()
 	ev.Time = time.Time{} // filled in by Send
 	if err := s.Send(t.Context(), Channel{ID: "c", Kind: Webhook, URL: rcv.srv.URL}, ev); err != nil {
@@ -159,7 +159,7 @@ func TestWebhookWithoutSecretIsUnsigned(t *testing.T) {
 
 func TestChatDelivery(t *testing.T) {
 	rcv := newReceiver(t, nil)
-	s := &Sender{}
+	s := &Sender{AllowPrivate: true}
 	ev := testEvent()
 	if err := s.Send(t.Context(), Channel{ID: "c", Kind: Chat, URL: rcv.srv.URL + "/services/T/B/X"}, ev); err != nil {
 		t.Fatal(err)
@@ -208,7 +208,7 @@ func TestRetryUntilAccepted(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	s := &Sender{}
+	s := &Sender{AllowPrivate: true}
 	ch := Channel{ID: "ch-r", Kind: Webhook, URL: srv.URL, Secret: "k"}
 	ev := testEvent()
 	var err error
@@ -257,7 +257,7 @@ func TestHTTPErrorClassification(t *testing.T) {
 		{http.StatusBadGateway, true},
 		{http.StatusServiceUnavailable, true},
 	}
-	s := &Sender{}
+	s := &Sender{AllowPrivate: true}
 	for _, tc := range cases {
 		for _, kind := range []Kind{Webhook, Chat} {
 			rcv := newReceiver(t, func(int) int { return tc.code })
@@ -281,7 +281,7 @@ func TestNetworkErrorsAreRetryable(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL + "/services/T/B/token"
 	srv.Close()
-	s := &Sender{}
+	s := &Sender{AllowPrivate: true}
 	err := s.Send(t.Context(), Channel{ID: "c", Kind: Chat, URL: url}, testEvent())
 	if !IsRetryable(err) {
 		t.Fatalf("connection refused: err = %v, want retryable", err)
@@ -300,7 +300,7 @@ func TestNetworkErrorsAreRetryable(t *testing.T) {
 	}))
 	defer hang.Close()
 	defer close(release)
-	s = &Sender{HTTPClient: &http.Client{Timeout: 100 * time.Millisecond}}
+	s = &Sender{AllowPrivate: true, HTTPClient: &http.Client{Timeout: 100 * time.Millisecond}}
 	err = s.Send(t.Context(), Channel{ID: "c", Kind: Webhook, URL: hang.URL}, testEvent())
 	if !IsRetryable(err) {
 		t.Fatalf("timeout: err = %v, want retryable", err)
@@ -309,7 +309,7 @@ func TestNetworkErrorsAreRetryable(t *testing.T) {
 	// The caller's deadline.
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
-	err = (&Sender{}).Send(ctx, Channel{ID: "c", Kind: Webhook, URL: hang.URL}, testEvent())
+	err = (&Sender{AllowPrivate: true}).Send(ctx, Channel{ID: "c", Kind: Webhook, URL: hang.URL}, testEvent())
 	if !IsRetryable(err) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("deadline: err = %v, want retryable DeadlineExceeded", err)
 	}
@@ -319,7 +319,7 @@ func TestTLSCertificateErrorIsPermanent(t *testing.T) {
 	srv := httptest.NewTLSServer(http.NotFoundHandler())
 	defer srv.Close()
 	// The default client does not trust httptest's certificate.
-	err := (&Sender{}).Send(t.Context(), Channel{ID: "c", Kind: Webhook, URL: srv.URL}, testEvent())
+	err := (&Sender{AllowPrivate: true}).Send(t.Context(), Channel{ID: "c", Kind: Webhook, URL: srv.URL}, testEvent())
 	var de *DeliveryError
 	if !errors.As(err, &de) || de.Retryable {
 		t.Fatalf("err = %v, want permanent certificate error", err)

@@ -12,6 +12,7 @@ package validate
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -245,6 +246,20 @@ func Truncate(s string, n int) string {
 		end--
 	}
 	return s[:end] + mark
+}
+
+// RedactURL keeps a URL's scheme and host only, without user:password,
+// path or query (where webhook URLs carry tokens), marking a cut with
+// "/...": what listings, errors and logs may show of a URL.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(invalid URL)"
+	}
+	if (u.Path == "" || u.Path == "/") && u.RawQuery == "" {
+		return u.Scheme + "://" + u.Host
+	}
+	return u.Scheme + "://" + u.Host + "/..."
 }
 
 // Printable reports whether s is safe to show on a terminal as it is: valid

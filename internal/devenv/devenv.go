@@ -35,7 +35,8 @@ func Write(dir string, env Env) error {
 		return err
 	}
 	tmp := filepath.Join(dir, FileName+".tmp")
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+	_ = os.Remove(tmp) // a leftover keeps its old mode
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return err
 	}
 	return os.Rename(tmp, filepath.Join(dir, FileName))

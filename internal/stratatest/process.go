@@ -21,6 +21,7 @@ import (
 	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/internal/zapadapter"
+	"github.com/stratabackup/strata/secrets"
 	"github.com/stratabackup/strata/workflows"
 )
 
@@ -56,6 +57,9 @@ type ProcessConfig struct {
 	// Tuning is the worker's tuning (zero: the production defaults); its
 	// Identity is set by the process.
 	Tuning workflows.WorkerTuning `json:"tuning"`
+	// SecretKey is the key channel secrets are sealed to (secrets.Key's
+	// Encode form); empty: none.
+	SecretKey string `json:"secretKey,omitempty"`
 }
 
 // ProcessIdentity is the worker Identity of a process named name with this
@@ -66,10 +70,12 @@ func ProcessIdentity(name string, pid int) string {
 }
 
 // RunWorkerProcessIfAsked must be the first call in TestMain: when this
-// process was started by StartWorkerProcess, it runs the worker until
+// process was started by StartWorkerCommand, it runs the worker command;
+// when it was started by StartWorkerProcess, it runs the worker until
 // SIGTERM (a graceful worker Stop), or until its parent dies, and exits;
 // otherwise it returns.
 func RunWorkerProcessIfAsked() {
+	runWorkerCommandIfAsked()
 	raw, ok := os.LookupEnv(EnvWorkerProcess)
 	if !ok {
 		return
@@ -133,9 +139,15 @@ func serveProcess(cfg ProcessConfig, logger *zap.Logger) error {
 		return fmt.Errorf("connecting to Temporal at %s: %w", cfg.HostPort, err)
 	}
 	defer tc.Close()
+	var key *secrets.Key
+	if cfg.SecretKey != "" {
+		if key, err = secrets.Decode(cfg.SecretKey); err != nil {
+			return err
+		}
+	}
 	w := newWorker(workerSpec{
 		client: tc, taskQueue: cfg.TaskQueue, identity: identity, tuning: cfg.Tuning,
-		catalog: cat, local: lp, config: cfg.Config, logger: logger,
+		catalog: cat, local: lp, config: cfg.Config, logger: logger, secrets: key,
 	})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting worker: %w", err)
@@ -299,7 +311,7 @@ func (p *WorkerProcess) Stop() (*os.ProcessState, error) {
 func (e *Env) ProcessConfig(name string) ProcessConfig {
 	return ProcessConfig{
 		HostPort: e.Server.HostPort(), Namespace: e.Server.Namespace(), TaskQueue: e.TaskQueue,
-		CatalogDSN: e.CatalogDSN, Root: e.Root, Config: e.Config, Name: name,
+		CatalogDSN: e.CatalogDSN, Root: e.Root, Config: e.Config, Name: name, SecretKey: e.Secrets.Encode(),
 	}
 }
 

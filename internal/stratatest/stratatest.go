@@ -26,8 +26,10 @@ import (
 	"github.com/stratabackup/strata/catalog/catalogtest"
 	"github.com/stratabackup/strata/internal/fakeclouds"
 	"github.com/stratabackup/strata/internal/zapadapter"
+	"github.com/stratabackup/strata/notify"
 	"github.com/stratabackup/strata/providers"
 	"github.com/stratabackup/strata/providers/local"
+	"github.com/stratabackup/strata/secrets"
 	"github.com/stratabackup/strata/starter/strata"
 	"github.com/stratabackup/strata/workflows"
 )
@@ -107,8 +109,11 @@ type Env struct {
 	Config  activities.Config
 	// Clouds, when set, are the AWS and GCP fakes the worker also serves.
 	Clouds *fakeclouds.Clouds
-	worker worker.Worker
-	logger *zap.Logger
+	// Secrets is the worker's key for channel secrets (published in the
+	// catalog, as the worker command does).
+	Secrets *secrets.Key
+	worker  worker.Worker
+	logger  *zap.Logger
 }
 
 var queues atomic.Int64
@@ -157,6 +162,14 @@ func (s *Server) newEnv(t *testing.T, cfg activities.Config, clouds *fakeclouds.
 		Clouds:     clouds,
 	}
 	e.Catalog = catalogtest.Open(t, e.CatalogDSN)
+	key, err := secrets.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := activities.PublishSecretsKey(context.Background(), e.Catalog, key); err != nil {
+		t.Fatal(err)
+	}
+	e.Secrets = key
 	e.Root = filepath.Join(e.DataDir, "local")
 	e.Local = e.newLocal()
 	e.Strata = strata.New(s.Client, e.Catalog)
@@ -199,6 +212,7 @@ type workerSpec struct {
 	clouds  *fakeclouds.Clouds
 	config  activities.Config
 	logger  *zap.Logger
+	secrets *secrets.Key
 }
 
 // newWorker builds (but does not start) a test worker: Env.StartWorker's
@@ -222,6 +236,8 @@ func newWorker(s workerSpec) worker.Worker {
 	workflows.Register(w, &activities.Activities{
 		Catalog: s.catalog, Providers: reg, Provisioners: provs, Config: s.config, Logger: s.logger,
 		ScheduleCounts: strata.ScheduleCounts(s.client), Workflows: activities.TemporalWorkflows(s.client),
+		// Test receivers listen on loopback.
+		Secrets: s.secrets, Notifier: &notify.Sender{AllowPrivate: true},
 	})
 	return w
 }
@@ -238,7 +254,7 @@ func (e *Env) StartWorker() {
 	}
 	w := newWorker(workerSpec{
 		client: e.Server.Client, taskQueue: e.TaskQueue, catalog: e.Catalog, local: e.Local,
-		clouds: e.Clouds, config: e.Config, logger: e.logger,
+		clouds: e.Clouds, config: e.Config, logger: e.logger, secrets: e.Secrets,
 	})
 	if err := w.Start(); err != nil {
 		e.T.Fatal(err)

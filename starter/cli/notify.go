@@ -59,7 +59,10 @@ func (a *app) notifyCmd() *cobra.Command {
 			return c.ListChannels(ctx, project)
 		},
 		"ID\tPROJECT\tKIND\tDESTINATION", func(c catalog.Channel) []string {
-			dest := c.URL
+			dest := c.DisplayURL
+			if c.HasSecret {
+				dest += " (signed)"
+			}
 			if c.Kind == "email" {
 				dest = c.Email + " via " + c.SMTPHost
 			}

@@ -2,6 +2,7 @@ package strata
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,22 +11,61 @@ import (
 	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/notify"
+	"github.com/stratabackup/strata/secrets"
+	"github.com/stratabackup/strata/validate"
 	"github.com/stratabackup/strata/workflows"
 )
 
-// AddChannel validates and stores a notification channel of a project.
+// AddChannel validates and stores a notification channel of a project. Its
+// URL and secret are sealed to the worker's public key (package secrets)
+// before they are stored: only the worker can read them back, and the
+// returned channel shows the URL's scheme and host only.
 func (c *Client) AddChannel(ctx context.Context, ch catalog.Channel) (catalog.Channel, error) {
 	if err := toNotify(ch).Validate(); err != nil {
-		return ch, fmt.Errorf("invalid channel: %w", err)
+		return catalog.Channel{}, fmt.Errorf("invalid channel: %w", err)
+	}
+	if msg := validate.ID("project", ch.ProjectID); msg != "" {
+		return catalog.Channel{}, errors.New("invalid channel: " + msg)
 	}
 	if _, err := c.Catalog.GetProject(ctx, ch.ProjectID); err != nil {
-		return ch, fmt.Errorf("invalid channel: project %q: %w", ch.ProjectID, err)
+		return catalog.Channel{}, fmt.Errorf("invalid channel: project %q: %w", ch.ProjectID, err)
 	}
 	if ch.ID == "" {
 		ch.ID = "ch-" + randomID(8)
 	}
+	if ch.URL != "" || ch.Secret != "" {
+		pub, err := c.sealingKey(ctx)
+		if err != nil {
+			return catalog.Channel{}, err
+		}
+		plainURL := ch.URL
+		if ch.URL, err = secrets.Seal(pub, secrets.ChannelURL(ch.ID), ch.URL); err != nil {
+			return catalog.Channel{}, err
+		}
+		if ch.Secret, err = secrets.Seal(pub, secrets.ChannelSecret(ch.ID), ch.Secret); err != nil {
+			return catalog.Channel{}, err
+		}
+		ch.DisplayURL = validate.RedactURL(plainURL)
+	}
+	ch.HasSecret = ch.Secret != ""
 	ch.CreatedAt = time.Now().UTC()
-	return ch, c.Catalog.CreateChannel(ctx, ch)
+	if err := c.Catalog.CreateChannel(ctx, ch); err != nil {
+		return catalog.Channel{}, err
+	}
+	ch.URL, ch.Secret = "", ""
+	return ch, nil
+}
+
+// sealingKey is the worker's public key, as it published it in the catalog.
+func (c *Client) sealingKey(ctx context.Context) (secrets.PublicKey, error) {
+	v, ok, err := c.Catalog.GetSetting(ctx, secrets.PublicKeySetting)
+	if err != nil {
+		return secrets.PublicKey{}, err
+	}
+	if !ok {
+		return secrets.PublicKey{}, errors.New("the worker has not published its key for sealing channel secrets yet: start the worker once, then add the channel")
+	}
+	return secrets.ParsePublicKey(v)
 }
 
 // ListChannels lists a project's channels (all with "").

@@ -1,9 +1,10 @@
-package main
+package workercmd
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -16,10 +17,12 @@ import (
 	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/internal/zapadapter"
+	"github.com/stratabackup/strata/notify"
 	"github.com/stratabackup/strata/providers"
 	"github.com/stratabackup/strata/providers/aws"
 	"github.com/stratabackup/strata/providers/gcp"
 	"github.com/stratabackup/strata/providers/local"
+	"github.com/stratabackup/strata/secrets"
 	"github.com/stratabackup/strata/starter/strata"
 	"github.com/stratabackup/strata/workflows"
 )
@@ -30,6 +33,8 @@ type deps struct {
 	local        *local.Provider
 	providers    providers.Registry
 	provisioners map[string]providers.Provisioner
+	secrets      *secrets.Key
+	notifier     *notify.Sender
 	closers      []func()
 }
 
@@ -52,6 +57,11 @@ func openDeps(ctx context.Context, o options, logger *zap.Logger) (deps, error) 
 		return d, fmt.Errorf("opening catalog: %w", err)
 	}
 	d.catalog = cat
+	if d.secrets, err = loadSecretsKey(ctx, o, cat, logger); err != nil {
+		d.Close()
+		return d, err
+	}
+	d.notifier = &notify.Sender{AllowPrivate: o.notifyAllowPrivate}
 	lp, err := local.New(local.Options{Root: filepath.Join(o.dataDir, "local"), Faults: cat.GetFaults, Logger: logger.Named("local")})
 	if err != nil {
 		d.Close()
@@ -160,7 +170,41 @@ func serve(ctx context.Context, tc client.Client, d *deps, cfg activities.Config
 func (d deps) activities(cfg activities.Config, logger *zap.Logger) *activities.Activities {
 	return &activities.Activities{
 		Catalog: d.catalog, Providers: d.providers, Provisioners: d.provisioners, Config: cfg, Logger: logger.Named("activities"),
+		Secrets: d.secrets, Notifier: d.notifier,
 	}
+}
+
+// loadSecretsKey reads the key channel secrets are sealed to (STRATA_SECRET_KEY,
+// --secret-key-file, or <data-dir>/secret.key, generated when missing),
+// publishes its public half in the catalog and seals channels stored
+// before sealing existed.
+func loadSecretsKey(ctx context.Context, o options, cat catalog.Store, logger *zap.Logger) (*secrets.Key, error) {
+	var key *secrets.Key
+	var err error
+	switch env := os.Getenv(secrets.EnvKey); {
+	case env != "":
+		key, err = secrets.Decode(env)
+	case o.secretKeyFile != "":
+		key, err = secrets.Load(o.secretKeyFile)
+	default:
+		path := filepath.Join(o.dataDir, secrets.FileName)
+		var created bool
+		key, created, err = secrets.LoadOrCreate(path)
+		if created {
+			logger.Info("generated the key channel secrets are sealed to; other workers of this catalog need a copy (--secret-key-file)", zap.String("path", path))
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	n, err := activities.PublishSecretsKey(ctx, cat, key)
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		logger.Info("sealed the secrets of channels stored before sealing existed", zap.Int("channels", n))
+	}
+	return key, nil
 }
 
 // ensureSchedules creates or updates the worker's own Temporal Schedules:

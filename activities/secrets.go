@@ -1,0 +1,56 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/secrets"
+)
+
+// PublishSecretsKey publishes the worker's public key in the catalog, for
+// whoever adds channels to seal their secrets to, and seals the channels
+// stored before sealing existed. The first worker to publish wins: a worker
+// whose key is not the published one refuses to start (every worker of a
+// catalog must hold the same key file).
+func PublishSecretsKey(ctx context.Context, cat catalog.Store, key *secrets.Key) (resealed int, err error) {
+	want := key.Public().String()
+	got, err := cat.InitSetting(ctx, secrets.PublicKeySetting, want)
+	if err != nil {
+		return 0, err
+	}
+	if got != want {
+		pub, _ := secrets.ParsePublicKey(got)
+		return 0, fmt.Errorf("the catalog's channel secrets are sealed to key %s, but this worker holds key %s: give every worker the same key (--secret-key-file or %s)",
+			pub.ID, key.Public().ID, secrets.EnvKey)
+	}
+	chs, err := cat.ListChannels(ctx, "")
+	if err != nil {
+		return 0, err
+	}
+	for _, ch := range chs {
+		if (ch.URL == "" || secrets.IsSealed(ch.URL)) && (ch.Secret == "" || secrets.IsSealed(ch.Secret)) {
+			continue
+		}
+		url, err := seal(key, secrets.ChannelURL(ch.ID), ch.URL)
+		if err != nil {
+			return resealed, err
+		}
+		secret, err := seal(key, secrets.ChannelSecret(ch.ID), ch.Secret)
+		if err != nil {
+			return resealed, err
+		}
+		if err := cat.SealChannel(ctx, ch.ID, url, secret); err != nil {
+			return resealed, err
+		}
+		resealed++
+	}
+	return resealed, nil
+}
+
+func seal(key *secrets.Key, context, v string) (string, error) {
+	if secrets.IsSealed(v) {
+		return v, nil
+	}
+	return secrets.Seal(key.Public(), context, v)
+}
