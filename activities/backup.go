@@ -325,6 +325,7 @@ func (a *Activities) StartSnapshots(ctx context.Context, in SnapshotsInput) (_ [
 	}
 	// A cloud may take as long as the snapshot itself to answer (GCE's
 	// insert operation): the lease must not lapse meanwhile.
+	defer heartbeating(ctx)()
 	ctx, release := a.keepLease(ctx, in.LockRef)
 	defer func() {
 		if lost := release(); lost != nil {

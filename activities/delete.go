@@ -102,6 +102,7 @@ func (a *Activities) DeleteSnapshots(ctx context.Context, in BackupRef) error {
 			targets = append(targets, target{snap: catalog.Snapshot{NodeID: s.NodeID, VolumeID: s.VolumeID, SnapshotID: s.ID}})
 		}
 	}
+	defer heartbeating(ctx)()
 	errs := make([]error, len(targets))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)

@@ -400,8 +400,7 @@ func (a *Activities) CreateVolumes(ctx context.Context, plan RestorePlan) ([]cat
 	}
 	out := make([]catalog.Volume, len(jobs))
 	errs := make([]error, len(jobs))
-	done := make(chan struct{})
-	go heartbeatUntil(ctx, done)
+	stop := heartbeating(ctx)
 	var wg sync.WaitGroup
 	for i, j := range jobs {
 		wg.Add(1)
@@ -425,7 +424,7 @@ func (a *Activities) CreateVolumes(ctx context.Context, plan RestorePlan) ([]cat
 		}()
 	}
 	wg.Wait()
-	close(done)
+	stop()
 	if err := firstPermanent(errs); err != nil {
 		return nil, err
 	}
@@ -435,20 +434,30 @@ func (a *Activities) CreateVolumes(ctx context.Context, plan RestorePlan) ([]cat
 	return out, nil
 }
 
-// heartbeatUntil keeps a long parallel activity alive (and lets it see
-// cancellation) until done closes.
-func heartbeatUntil(ctx context.Context, done <-chan struct{}) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		activity.RecordHeartbeat(ctx)
-		select {
-		case <-done:
-			return
-		case <-ctx.Done():
-			return
-		case <-t.C:
+// heartbeating keeps a long activity alive (a dead worker is noticed within
+// the heartbeat timeout, and the activity sees cancellation) until the
+// returned stop is called; stop returns once no heartbeat is in flight.
+func heartbeating(ctx context.Context) (stop func()) {
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			activity.RecordHeartbeat(ctx)
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
 		}
+	}()
+	return func() {
+		close(done)
+		<-exited
 	}
 }
 

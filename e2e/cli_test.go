@@ -183,3 +183,48 @@ func TestCLISchedules(t *testing.T) {
 	starterJSON(t, e, &deleted, "backup", "delete", groups[0].Backups[0]["id"].(string), "--wait")
 	assert.Equal(t, "Deleted", deleted["status"])
 }
+
+// The CLI refuses what the workflows refuse, with one line that says what
+// to fix, and never prints a channel's secrets.
+func TestCLITrustBoundary(t *testing.T) {
+	e := server.NewEnv(t, stratatest.TestConfig())
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"cluster", "create", "--nodes", "1", "--data-mb", "50000"}, "give at most 1024 (--data-mb)"},
+		{[]string{"cluster", "create", "--nodes", "1", "--region", "mars"}, `not local/mars`},
+		{[]string{"cluster", "create", "--nodes", "1", "--description", "a\u202eb"}, "bidi overrides are not allowed"},
+		{[]string{"backup", "create", "--cluster", "demo", "--request-id", "two words"}, "requestId"},
+		{[]string{"notify", "add", "--email", "ops@example.com", "--smtp", "smtp.example.com:587", "--smtp-user", "u", "--smtp-password-env", "AWS_SECRET_ACCESS_KEY"}, "only STRATA_SMTP_PASSWORD"},
+		{[]string{"notify", "add", "--webhook", "https://u:p@hooks.example/x"}, "user:password@"},
+	} {
+		code, _, errOut := starter(t, e, tc.args...)
+		assert.Equal(t, 1, code, "%v", tc.args)
+		assert.Contains(t, errOut, tc.want, "%v", tc.args)
+		assert.Equal(t, 1, strings.Count(errOut, "\n"), "one line: %q", errOut)
+	}
+	var cl map[string]any
+	starterJSON(t, e, &cl, "cluster", "create", "--id", "trust-db", "--nodes", "1")
+	code, _, errOut := starter(t, e, "cluster", "lock", "trust-db", "--holder", "resize", "--ttl", "48h")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "exceeds the maximum 24h0m0s")
+
+	var ch map[string]any
+	starterJSON(t, e, &ch, "notify", "add", "--chat", "https://chat.example/hooks/T0/B0/tok3nXYZ")
+	code, out, _ := starter(t, e, "notify", "list")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "https://chat.example/...")
+	assert.NotContains(t, out, "tok3nXYZ")
+	code, out, _ = starter(t, e, "notify", "list", "--json")
+	assert.Equal(t, 0, code)
+	assert.NotContains(t, out, "tok3nXYZ")
+
+	// --grace 0s means zero, not the default.
+	code, out, errOut = starter(t, e, "reconcile", "--grace", "0s", "--dry-run")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "younger than 0s")
+	code, out, errOut = starter(t, e, "reconcile", "--dry-run")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "younger than 1h0m0s")
+}

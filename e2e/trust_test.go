@@ -309,6 +309,8 @@ func TestReconcileFinishesWhatTerminatedWorkflowsLeft(t *testing.T) {
 		return err == nil && b.Status == catalog.BackupInProgress && len(b.Snapshots) == 2
 	})
 	require.NoError(t, server.Client.TerminateWorkflow(ctx, backup.WorkflowID, "", "operator pressed Terminate"))
+	err = e.Strata.CancelBackup(ctx, backup.BackupID)
+	assert.ErrorContains(t, err, "has already closed", "cancel says why it cannot help, and what will")
 
 	// A restore terminated while it creates volumes, holding the backup.
 	restore, err := e.Strata.StartRestore(ctx, workflows.RestoreRequest{BackupID: done.ID})

@@ -263,8 +263,11 @@ func (r *backupRun) startAndWait(ctx workflow.Context) ([]catalog.Snapshot, erro
 	var snaps []catalog.Snapshot
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 5 * time.Minute,
-		Summary:             fmt.Sprintf("start %d snapshots", len(r.plan.Volumes)),
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+		// A worker killed while starting snapshots is noticed this soon,
+		// not after the whole start-to-close timeout.
+		HeartbeatTimeout: r.plan.HeartbeatTimeout,
+		Summary:          fmt.Sprintf("start %d snapshots", len(r.plan.Volumes)),
+		RetryPolicy:      &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 	}), a.StartSnapshots, activities.SnapshotsInput{
 		BackupID: r.progress.BackupID, Provider: r.plan.Provider, Region: r.plan.Region, Volumes: r.plan.Volumes, LockRef: r.lock,
 	}).Get(ctx, &snaps); err != nil {

@@ -33,7 +33,9 @@ func DeleteBackupWorkflow(ctx workflow.Context, req DeleteBackupRequest) (catalo
 	}
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 5 * time.Minute,
-		Summary:             "delete snapshots",
+		// A worker killed mid-deletion is noticed this soon.
+		HeartbeatTimeout: deleteHeartbeatTimeout,
+		Summary:          "delete snapshots",
 		// About ten minutes of attempts: a provider outage longer than that
 		// is reported, not waited out.
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: 2 * time.Minute, MaximumAttempts: 8},
@@ -60,6 +62,9 @@ func DeleteBackupWorkflow(ctx workflow.Context, req DeleteBackupRequest) (catalo
 	err = workflow.ExecuteActivity(stepOptions(ctx, "mark Deleted"), a.FinishDeletion, activities.BackupRef{BackupID: req.BackupID}).Get(ctx, &b)
 	return b, err
 }
+
+// deleteHeartbeatTimeout: DeleteSnapshots heartbeats every second.
+const deleteHeartbeatTimeout = 30 * time.Second
 
 // PruneWorkflow applies a job's retention policy: it plans (only this job's
 // backups; the newest Completed one, held ones and running ones are always

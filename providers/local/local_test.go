@@ -528,3 +528,50 @@ func TestSupersededCopierStops(t *testing.T) {
 		t.Fatalf("superseded copier overwrote metadata: %+v", got)
 	}
 }
+
+// Generated data is bounded, and what an interrupted `cluster create` left
+// half-written is swept (by the next provisioning of that volume, or when a
+// provider starts), while a provisioning in progress is left alone.
+func TestProvisionVolumeBoundsAndLeftovers(t *testing.T) {
+	ctx := context.Background()
+	root := filepath.Join(t.TempDir(), "local")
+	p := newProvider(t, Options{Root: root})
+	if _, err := p.ProvisionVolume(ctx, "huge", MaxProvisionBytes+1); err == nil {
+		t.Fatal("a volume past MaxProvisionBytes was provisioned")
+	}
+	volumes := filepath.Join(root, "volumes")
+	old := filepath.Join(volumes, provisionPrefix+"vol-x-123")
+	fresh := filepath.Join(volumes, provisionPrefix+"vol-y-456")
+	for _, d := range []string{old, fresh} {
+		if err := os.MkdirAll(filepath.Join(d, "base"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stale := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(old, stale, stale); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.ProvisionVolume(ctx, "vol-x", 1000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Error("the interrupted provisioning of vol-x was not swept")
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Error("a provisioning in progress was swept")
+	}
+	if err := os.Chtimes(fresh, stale, stale); err != nil {
+		t.Fatal(err)
+	}
+	newProvider(t, Options{Root: root})
+	if _, err := os.Stat(fresh); !os.IsNotExist(err) {
+		t.Error("a provider start did not sweep a stale provisioning")
+	}
+	fi, err := os.Stat(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		t.Errorf("root mode %v, want 0700: it holds the volumes' data", fi.Mode())
+	}
+}

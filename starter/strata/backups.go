@@ -240,8 +240,19 @@ func (c *Client) CancelBackup(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if b, err := c.record(ctx, backupID, rec); err == nil && b.Status.Terminal() {
+	b, berr := c.record(ctx, backupID, rec)
+	if berr == nil && b.Status.Terminal() {
 		return fmt.Errorf("backup %s already ended %s; nothing to cancel", backupID, b.Status)
+	}
+	if berr == nil {
+		// A run terminated (or timed out) before it could finish cannot
+		// be cancelled: say what finishes it instead of "requested".
+		d, err := tc.DescribeWorkflowExecution(ctx, wfID, "")
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) || (err == nil && d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING) {
+			return fmt.Errorf("backup %s is %s, but its workflow %s has already closed, so there is nothing to cancel: the reconciler finishes it (Defunct, its lock released); run `starter reconcile` to do it now",
+				backupID, b.Status, wfID)
+		}
 	}
 	if err := tc.CancelWorkflow(ctx, wfID, ""); err != nil {
 		return fmt.Errorf("cancelling backup %s: %w", backupID, err)

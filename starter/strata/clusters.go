@@ -116,11 +116,27 @@ func (c *Client) ListClusters(ctx context.Context) ([]catalog.Cluster, error) {
 
 // SetNodeHealth marks a node healthy or unhealthy.
 func (c *Client) SetNodeHealth(ctx context.Context, clusterID, nodeID string, healthy bool) error {
+	var p validate.Problems
+	p.Add(validate.ID("cluster", clusterID))
+	p.Add(validate.ID("node (--node)", nodeID))
+	if err := p.Err("health setting"); err != nil {
+		return err
+	}
 	return c.Catalog.SetNodeHealth(ctx, clusterID, nodeID, healthy, nil)
 }
 
+// MaxFaultDelay bounds the delays fault settings inject.
+const MaxFaultDelay = 24 * time.Hour
+
 // SetFaults replaces a cluster's fault settings (local provider).
 func (c *Client) SetFaults(ctx context.Context, clusterID string, f catalog.Faults) error {
+	var p validate.Problems
+	p.Add(validate.ID("cluster", clusterID))
+	p.Add(validate.Duration("--snapshot-delay", f.SnapshotDelay.D(), 0, MaxFaultDelay))
+	p.Add(validate.Duration("--restore-delay", f.RestoreDelay.D(), 0, MaxFaultDelay))
+	if err := p.Err("fault settings"); err != nil {
+		return err
+	}
 	if _, err := c.Catalog.GetCluster(ctx, clusterID); err != nil {
 		return err
 	}

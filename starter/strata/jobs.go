@@ -16,11 +16,15 @@ import (
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/labels"
 	"github.com/stratabackup/strata/retention"
+	"github.com/stratabackup/strata/validate"
 	"github.com/stratabackup/strata/workflows"
 )
 
-// MinEvery is the shortest interval a job may back up at.
-const MinEvery = time.Hour
+// MinEvery and MaxEvery bound the interval a job backs up at.
+const (
+	MinEvery = time.Hour
+	MaxEvery = 366 * 24 * time.Hour
+)
 
 // JobSpec describes a scheduled backup job.
 type JobSpec struct {
@@ -68,11 +72,14 @@ type ScheduleRun struct {
 
 func validateJob(s JobSpec) error {
 	var problems []string
-	if s.ClusterID == "" {
-		problems = append(problems, "a cluster is required (--cluster)")
+	if msg := validate.ID("cluster (--cluster)", s.ClusterID); msg != "" {
+		problems = append(problems, msg)
 	}
 	if s.Every < MinEvery {
 		problems = append(problems, fmt.Sprintf("--every %s is too frequent: scheduled backups run at most hourly (give 1h or more)", s.Every))
+	}
+	if s.Every > MaxEvery {
+		problems = append(problems, fmt.Sprintf("--every %s is too rare: give at most %s (a year)", s.Every, MaxEvery))
 	}
 	if s.Offset < 0 || (s.Every > 0 && s.Offset >= s.Every) {
 		problems = append(problems, fmt.Sprintf("--offset %s must be at least 0 and less than --every %s", s.Offset, s.Every))
