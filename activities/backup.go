@@ -371,12 +371,34 @@ func (a *Activities) keepLease(ctx context.Context, ref LockRef) (context.Contex
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var lost error
+	stop := repeat(ctx, ref.LockTTL/4, false, func() bool {
+		if _, err := a.Catalog.RenewLock(ctx, ref.ClusterID, ref.LockToken, ref.LockTTL); errors.Is(err, catalog.ErrLockLost) {
+			lost = classify(err, "cluster "+ref.ClusterID)
+			cancel()
+			return false
+		}
+		return true
+	})
+	return ctx, func() error {
+		stop()
+		cancel()
+		return lost
+	}
+}
+
+// repeat calls fn every interval (and at once when first) until fn returns
+// false, ctx ends or the returned stop is called; stop returns once fn is
+// not running.
+func repeat(ctx context.Context, interval time.Duration, first bool, fn func() bool) (stop func()) {
 	done := make(chan struct{})
-	stopped := make(chan struct{})
+	exited := make(chan struct{})
 	go func() {
-		defer close(stopped)
-		t := time.NewTicker(ref.LockTTL / 4)
+		defer close(exited)
+		t := time.NewTicker(interval)
 		defer t.Stop()
+		if first && !fn() {
+			return
+		}
 		for {
 			select {
 			case <-done:
@@ -385,18 +407,14 @@ func (a *Activities) keepLease(ctx context.Context, ref LockRef) (context.Contex
 				return
 			case <-t.C:
 			}
-			if _, err := a.Catalog.RenewLock(ctx, ref.ClusterID, ref.LockToken, ref.LockTTL); errors.Is(err, catalog.ErrLockLost) {
-				lost = classify(err, "cluster "+ref.ClusterID)
-				cancel()
+			if !fn() {
 				return
 			}
 		}
 	}()
-	return ctx, func() error {
+	return func() {
 		close(done)
-		<-stopped
-		cancel()
-		return lost
+		<-exited
 	}
 }
 

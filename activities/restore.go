@@ -438,27 +438,10 @@ func (a *Activities) CreateVolumes(ctx context.Context, plan RestorePlan) ([]cat
 // the heartbeat timeout, and the activity sees cancellation) until the
 // returned stop is called; stop returns once no heartbeat is in flight.
 func heartbeating(ctx context.Context) (stop func()) {
-	done := make(chan struct{})
-	exited := make(chan struct{})
-	go func() {
-		defer close(exited)
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			activity.RecordHeartbeat(ctx)
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		<-exited
-	}
+	return repeat(ctx, time.Second, true, func() bool {
+		activity.RecordHeartbeat(ctx)
+		return true
+	})
 }
 
 // DeleteVolumes deletes the volumes of a failed restore that the catalog

@@ -103,32 +103,22 @@ func (s *sqlStore) GetRestore(ctx context.Context, id string) (Restore, error) {
 }
 
 func (s *sqlStore) ListRestores(ctx context.Context, backupID string) ([]Restore, error) {
-	where, args := "", []any(nil)
 	if backupID != "" {
-		where, args = ` WHERE backup_id = ?`, []any{backupID}
+		return s.listRestores(ctx, ` WHERE backup_id = ?`, backupID)
 	}
+	return s.listRestores(ctx, "")
+}
+
+func (s *sqlStore) ListOpenRestores(ctx context.Context) ([]Restore, error) {
+	return s.listRestores(ctx, ` WHERE status IN (?, ?)`, string(RestorePending), string(RestoreRunning))
+}
+
+// listRestores lists the restores a WHERE clause selects, newest first.
+func (s *sqlStore) listRestores(ctx context.Context, where string, args ...any) ([]Restore, error) {
 	rows, err := s.direct().query(ctx, `SELECT `+restoreColumns+` FROM restores`+where+
 		` ORDER BY created_at DESC, id DESC`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: list restores: %w", err)
-	}
-	defer rows.Close()
-	out := []Restore{}
-	for rows.Next() {
-		rs, err := scanRestore(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rs)
-	}
-	return out, rows.Err()
-}
-
-func (s *sqlStore) ListOpenRestores(ctx context.Context) ([]Restore, error) {
-	rows, err := s.direct().query(ctx, `SELECT `+restoreColumns+` FROM restores WHERE status IN (?, ?)
-		ORDER BY created_at DESC, id DESC`, string(RestorePending), string(RestoreRunning))
-	if err != nil {
-		return nil, fmt.Errorf("catalog: list open restores: %w", err)
 	}
 	defer rows.Close()
 	out := []Restore{}
