@@ -101,6 +101,18 @@ func (s *sqlStore) GetSetting(ctx context.Context, name string) (string, bool, e
 	return v, true, nil
 }
 
+func (s *sqlStore) SetSetting(ctx context.Context, name, value string) error {
+	err := s.write(ctx, func(r runner) error {
+		_, err := r.exec(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)
+			ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("catalog: setting %s: %w", name, err)
+	}
+	return nil
+}
+
 func (s *sqlStore) InitSetting(ctx context.Context, name, value string) (string, error) {
 	var cur string
 	err := s.write(ctx, func(r runner) error {

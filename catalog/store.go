@@ -138,6 +138,8 @@ type Store interface {
 
 	// GetSetting reads a catalog-wide setting; ok is false if unset.
 	GetSetting(ctx context.Context, name string) (value string, ok bool, err error)
+	// SetSetting sets a setting, replacing its value.
+	SetSetting(ctx context.Context, name, value string) error
 	// InitSetting sets a setting unless it is set, and returns its value
 	// (the existing one, if any): the first writer wins.
 	InitSetting(ctx context.Context, name, value string) (string, error)

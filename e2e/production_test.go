@@ -29,7 +29,7 @@ func TestProductionShapeCreateBackupRestore(t *testing.T) {
 	args := []string{
 		"--temporal-address", server.HostPort(), "--namespace", server.Namespace(),
 		"--catalog", dsn, "--data-dir", dataDir, "--poll-interval", "50ms", "--log-level", "warn",
-		"--reconcile-every", "0", "--monitor-every", "0",
+		"--reconcile-every", "0", "--monitor-every", "0", "--max-lock-ttl", "30m",
 	}
 
 	// Without TLS to Postgres the worker refuses to start, and says how.
@@ -68,6 +68,13 @@ func TestProductionShapeCreateBackupRestore(t *testing.T) {
 	prod(&r, "restore", "--backup", b["id"].(string), "--nodes", "1", "--wait")
 	assert.Equal(t, "Completed", r["restore"].(map[string]any)["status"])
 	assert.Equal(t, "Running", r["cluster"].(map[string]any)["status"])
+
+	// The CLI checks against the worker's bounds, which it published.
+	full := []string{"--catalog", dsn, "--data-dir", dataDir, "--temporal-address", server.HostPort(), "--namespace", server.Namespace(),
+		"cluster", "lock", "orders", "--holder", "resize", "--ttl", "1h"}
+	var out, errOut bytes.Buffer
+	require.Equal(t, 1, cli.Run(ctx, full, &out, &errOut))
+	assert.Contains(t, errOut.String(), "exceeds the maximum 30m0s")
 
 	// The worker keeps its state private: the data dir and the key that
 	// channel secrets are sealed to.

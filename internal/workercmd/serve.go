@@ -201,6 +201,9 @@ func loadSecretsKey(ctx context.Context, o options, cat catalog.Store, logger *z
 	if err != nil {
 		return nil, err
 	}
+	if err := activities.PublishLimits(ctx, cat, o.cfg); err != nil {
+		return nil, err
+	}
 	if n > 0 {
 		logger.Info("sealed the secrets of channels stored before sealing existed", zap.Int("channels", n))
 	}

@@ -94,6 +94,11 @@ func Dial(ctx context.Context, o DialOptions) (*Client, error) {
 	}
 	c := New(nil, cat)
 	c.closers = append(c.closers, cat.Close)
+	// Check requests against the worker's bounds, not this binary's defaults.
+	if err := activities.ApplyPublishedLimits(ctx, cat, &c.Config); err != nil {
+		c.Close()
+		return nil, err
+	}
 	lp, err := local.New(local.Options{Root: localRoot})
 	if err != nil {
 		c.Close()
