@@ -438,7 +438,9 @@ func (a *Activities) CreateVolumes(ctx context.Context, plan RestorePlan) ([]cat
 // the heartbeat timeout, and the activity sees cancellation) until the
 // returned stop is called; stop returns once no heartbeat is in flight.
 func heartbeating(ctx context.Context) (stop func()) {
-	return repeat(ctx, time.Second, true, func() bool {
+	// The first beat after a second: an activity that is done sooner costs
+	// no heartbeat call at all.
+	return repeat(ctx, time.Second, false, func() bool {
 		activity.RecordHeartbeat(ctx)
 		return true
 	})
