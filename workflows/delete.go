@@ -29,7 +29,7 @@ func DeleteBackupWorkflow(ctx workflow.Context, req DeleteBackupRequest) (catalo
 	if err := workflow.ExecuteActivity(stepOptions(ctx, "mark Deleting"), a.StartDeletion, activities.BackupRef{
 		BackupID: req.BackupID, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
 	}).Get(ctx, &b); err != nil {
-		return b, err
+		return b, failure(ctx, err)
 	}
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 5 * time.Minute,
@@ -60,7 +60,7 @@ func DeleteBackupWorkflow(ctx workflow.Context, req DeleteBackupRequest) (catalo
 		return b, temporal.NewNonRetryableApplicationError(reason, activities.ReasonDeleteFailed, nil)
 	}
 	err = workflow.ExecuteActivity(stepOptions(ctx, "mark Deleted"), a.FinishDeletion, activities.BackupRef{BackupID: req.BackupID}).Get(ctx, &b)
-	return b, err
+	return b, failure(ctx, err)
 }
 
 // deleteHeartbeatTimeout: DeleteSnapshots heartbeats every second.
@@ -80,7 +80,7 @@ func PruneWorkflow(ctx workflow.Context, req PruneRequest) (PruneResult, error) 
 	if err := workflow.ExecuteActivity(stepOptions(ctx, "plan prune of "+req.JobID), a.PlanPrune, activities.PlanPruneInput{
 		JobID: req.JobID, Now: workflow.Now(ctx),
 	}).Get(ctx, &res.Decisions); err != nil {
-		return res, err
+		return res, failure(ctx, err)
 	}
 	var doomed []string
 	for _, d := range res.Decisions {

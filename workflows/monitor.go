@@ -39,7 +39,7 @@ func MonitorWorkflow(ctx workflow.Context, req MonitorRequest) ([]notify.Event, 
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 5 * time.Minute, Summary: "check jobs",
 	}), a.CheckJobs, activities.CheckJobsInput{Now: workflow.Now(ctx), FreshnessMultiple: req.FreshnessMultiple}).Get(ctx, &events); err != nil {
-		return nil, err
+		return nil, failure(ctx, err)
 	}
 	var lines []string
 	for _, ev := range events {

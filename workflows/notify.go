@@ -39,7 +39,7 @@ func NotifyWorkflow(ctx workflow.Context, req NotifyRequest) (NotifyResult, erro
 	ev := req.Event
 	var ids []string
 	if err := workflow.ExecuteActivity(stepOptions(ctx, "list channels"), a.ListChannelIDs, ev).Get(ctx, &ids); err != nil {
-		return res, err
+		return res, failure(ctx, err)
 	}
 	dctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute, ScheduleToCloseTimeout: 24 * time.Hour, Summary: "deliver " + ev.Type,

@@ -29,7 +29,7 @@ func ReconcileWorkflow(ctx workflow.Context, req ReconcileRequest) (ReconcileRes
 		StartToCloseTimeout: 10 * time.Minute, Summary: "plan reconciliation",
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute, MaximumAttempts: 10},
 	}), a.PlanReconcile, activities.PlanReconcileInput{Grace: grace, Now: workflow.Now(ctx)}).Get(ctx, &res.Plan); err != nil {
-		return res, err
+		return res, failure(ctx, err)
 	}
 	if req.DryRun || (len(res.Plan.Orphans) == 0 && len(res.Plan.Missing) == 0 && len(res.Plan.Stuck) == 0) {
 		return res, nil
@@ -38,7 +38,7 @@ func ReconcileWorkflow(ctx workflow.Context, req ReconcileRequest) (ReconcileRes
 		StartToCloseTimeout: 30 * time.Minute, Summary: "delete orphans, mark missing, finish stuck records",
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumInterval: 2 * time.Minute, MaximumAttempts: 8},
 	}), a.ApplyReconcile, res.Plan).Get(ctx, nil); err != nil {
-		return res, err
+		return res, failure(ctx, err)
 	}
 	res.Applied = true
 	for _, ev := range activities.ReconcileEvents(res.Plan) {

@@ -23,5 +23,5 @@ func RegisterClusterWorkflow(ctx workflow.Context, req RegisterClusterRequest) (
 	}
 	var cl catalog.Cluster
 	err := workflow.ExecuteActivity(stepOptions(ctx, "register cluster "+req.ID), a.RegisterCluster, in).Get(ctx, &cl)
-	return cl, err
+	return cl, failure(ctx, err)
 }

@@ -5,6 +5,8 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/stratabackup/strata/activities"
 )
 
 // saga collects the compensations of the steps that succeeded so far.
@@ -39,6 +41,21 @@ func (s *saga) compensate(ctx workflow.Context) {
 		}
 	}
 	s.steps = nil
+}
+
+// failure is how a workflow ends when one of its steps failed: an
+// application error whose type is the reason code and whose message is the
+// step's, so a caller (and the Web UI) sees "InvalidRequest: ..." rather
+// than "activity error". A cancellation stays one.
+func failure(ctx workflow.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	code, msg := reasonOf(ctx, err)
+	if code == activities.ReasonCancelled {
+		return err
+	}
+	return temporal.NewNonRetryableApplicationError(msg, code, nil)
 }
 
 // stepWindow and stepRetry bound a forward catalog step, an activity or a

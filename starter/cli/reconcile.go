@@ -43,10 +43,18 @@ func (a *app) reconcileCmd() *cobra.Command {
 			for _, o := range res.Plan.Orphans {
 				rows = append(rows, []string{verb, o.Provider, o.SnapshotID, o.BackupID, o.VolumeID, ts(&o.CreatedAt), o.Reason})
 			}
-			fmt.Fprintf(a.out, "%d orphan snapshots, %d missing, %d left alone (younger than %s or in use)\n\n", len(res.Plan.Orphans), len(res.Plan.Missing), res.Plan.Skipped, grace)
+			fmt.Fprintf(a.out, "%d orphan snapshots, %d missing, %d left alone (younger than %s or in use), %d records whose workflow closed\n\n",
+				len(res.Plan.Orphans), len(res.Plan.Missing), res.Plan.Skipped, grace, len(res.Plan.Stuck))
 			table(a.out, "ACTION\tPROVIDER\tSNAPSHOT\tBACKUP\tVOLUME\tCREATED\tWHY", rows)
 			for _, m := range res.Plan.Missing {
 				fmt.Fprintf(a.out, "missing: snapshot %s of volume %s, backup %s (cluster %s)\n", m.SnapshotID, m.VolumeID, m.BackupID, m.ClusterID)
+			}
+			finish := "finished"
+			if !res.Applied {
+				finish = "would finish"
+			}
+			for _, st := range res.Plan.Stuck {
+				fmt.Fprintf(a.out, "%s %s %s (%s): %s\n", finish, st.Kind, st.ID, st.Status, st.Reason)
 			}
 			return nil
 		},
