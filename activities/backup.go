@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"sort"
 	"strings"
 	"sync"
@@ -123,15 +124,11 @@ func (a *Activities) checkJobRun(ctx context.Context, in ValidateBackupInput, cl
 		return InvalidRequest("invalid backup request: job %s was deleted%s", job.ID, manual)
 	case job.ClusterID != cl.ID:
 		return InvalidRequest("invalid backup request: job %s backs up cluster %s, not %s%s", job.ID, job.ClusterID, cl.ID, manual)
-	case in.ScheduledBy != job.ScheduleID || !strings.HasPrefix(in.WorkflowID, JobRunWorkflowIDPrefix(job.ID)):
+	case in.ScheduledBy != job.ScheduleID || !strings.HasPrefix(in.WorkflowID, api.JobRunWorkflowIDPrefix(job.ID)):
 		return InvalidRequest("invalid backup request: only job %s's own Temporal Schedule (%s) may start a backup that names it%s", job.ID, job.ScheduleID, manual)
 	}
 	return nil
 }
-
-// JobRunWorkflowIDPrefix starts the workflow ID of every run a job's
-// schedule starts (the schedule appends the run's time).
-func JobRunWorkflowIDPrefix(jobID string) string { return "backup-" + jobID + "-" }
 
 // CreateBackupRecordInput creates the Pending record.
 type CreateBackupRecordInput struct {
@@ -150,7 +147,7 @@ type CreateBackupRecordInput struct {
 func (a *Activities) CreateBackupRecord(ctx context.Context, in CreateBackupRecordInput) (catalog.Backup, error) {
 	tmpl, err := labels.Parse(in.LabelTemplate)
 	if err != nil {
-		return catalog.Backup{}, permanent(ReasonInvalidRequest, "label template %q: %v", in.LabelTemplate, err)
+		return catalog.Backup{}, permanent(api.ReasonInvalidRequest, "label template %q: %v", in.LabelTemplate, err)
 	}
 	cl, err := a.Catalog.GetCluster(ctx, in.ClusterID)
 	if err != nil {
@@ -247,7 +244,7 @@ func (a *Activities) CheckHealth(ctx context.Context, in HealthInput) (HealthRes
 		}
 	}
 	if len(bad) > 0 {
-		return HealthResult{}, permanent(ReasonClusterUnhealthy, "cluster %s has unhealthy nodes: %s", cl.ID, strings.Join(bad, ", "))
+		return HealthResult{}, permanent(api.ReasonClusterUnhealthy, "cluster %s has unhealthy nodes: %s", cl.ID, strings.Join(bad, ", "))
 	}
 	return HealthResult{PreferredNodeID: preferred}, nil
 }
@@ -321,7 +318,7 @@ type SnapshotsInput struct {
 func (a *Activities) StartSnapshots(ctx context.Context, in SnapshotsInput) (_ []catalog.Snapshot, err error) {
 	p, err := a.Providers.For(in.Provider, in.Region)
 	if err != nil {
-		return nil, permanent(ReasonInvalidRequest, "backup %s: %v", in.BackupID, err)
+		return nil, permanent(api.ReasonInvalidRequest, "backup %s: %v", in.BackupID, err)
 	}
 	// A cloud may take as long as the snapshot itself to answer (GCE's
 	// insert operation): the lease must not lapse meanwhile.
@@ -446,7 +443,7 @@ type WaitSnapshotsResult struct {
 func (a *Activities) WaitSnapshots(ctx context.Context, in WaitSnapshotsInput) (res WaitSnapshotsResult, err error) {
 	p, err := a.Providers.For(in.Provider, in.Region)
 	if err != nil {
-		return WaitSnapshotsResult{}, permanent(ReasonInvalidRequest, "backup %s: %v", in.BackupID, err)
+		return WaitSnapshotsResult{}, permanent(api.ReasonInvalidRequest, "backup %s: %v", in.BackupID, err)
 	}
 	ctx, release := a.keepLease(ctx, in.LockRef)
 	defer func() {
@@ -540,7 +537,7 @@ func (a *Activities) pollOnce(ctx context.Context, p providers.Provider, in Wait
 		if !ok {
 			s.Status, s.Error = catalog.SnapshotFailed, "snapshot no longer exists at the provider"
 			_ = a.Catalog.UpsertSnapshots(ctx, in.BackupID, []catalog.Snapshot{*s}, in.fence())
-			return nil, false, permanent(ReasonSnapshotMissing, "snapshot %s of volume %s (backup %s) disappeared at provider %s before it completed", s.SnapshotID, s.VolumeID, in.BackupID, in.Provider)
+			return nil, false, permanent(api.ReasonSnapshotMissing, "snapshot %s of volume %s (backup %s) disappeared at provider %s before it completed", s.SnapshotID, s.VolumeID, in.BackupID, in.Provider)
 		}
 		next := *s
 		next.Status, next.Progress, next.Error = mapState(ps.State), ps.Progress, ps.Error
@@ -557,7 +554,7 @@ func (a *Activities) pollOnce(ctx context.Context, p providers.Provider, in Wait
 		changed = append(changed, next)
 		if next.Status == catalog.SnapshotFailed {
 			_ = a.Catalog.UpsertSnapshots(ctx, in.BackupID, changed, in.fence())
-			return nil, false, permanent(ReasonSnapshotFailed, "snapshot %s of volume %s (node %s, backup %s) failed at provider %s: %s", s.SnapshotID, s.VolumeID, s.NodeID, in.BackupID, in.Provider, ps.Error)
+			return nil, false, permanent(api.ReasonSnapshotFailed, "snapshot %s of volume %s (node %s, backup %s) failed at provider %s: %s", s.SnapshotID, s.VolumeID, s.NodeID, in.BackupID, in.Provider, ps.Error)
 		}
 	}
 	return changed, reportable, nil

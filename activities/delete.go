@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"sync"
 	"time"
 
@@ -15,25 +16,13 @@ import (
 	"github.com/stratabackup/strata/validate"
 )
 
-// Reason codes of deletion and pruning.
-const (
-	ReasonBackupInUse   = "BackupInUse"
-	ReasonInvalidState  = "InvalidState"
-	ReasonDeleteFailed  = "DeleteFailed"
-	ReasonJobNotFound   = "JobNotFound"
-	ReasonBackupMissing = "BackupNotFound"
-)
-
 // BackupRef names a backup.
 type BackupRef struct {
 	BackupID string
 	// WorkflowID, when set, is the deletion's workflow ID, which must be
-	// DeleteWorkflowID(BackupID): one deletion of a backup at a time.
+	// api.DeleteWorkflowID(BackupID): one deletion of a backup at a time.
 	WorkflowID string
 }
-
-// DeleteWorkflowID is the workflow ID of a backup's deletion.
-func DeleteWorkflowID(backupID string) string { return "delete-" + backupID }
 
 // StartDeletion moves the backup to Deleting. A backup a restore holds, or
 // one still running, is refused without retry.
@@ -41,22 +30,22 @@ func (a *Activities) StartDeletion(ctx context.Context, in BackupRef) (catalog.B
 	if msg := validate.ID("backupId", in.BackupID); msg != "" {
 		return catalog.Backup{}, InvalidRequest("invalid delete request: %s", msg)
 	}
-	if in.WorkflowID != "" && in.WorkflowID != DeleteWorkflowID(in.BackupID) {
+	if in.WorkflowID != "" && in.WorkflowID != api.DeleteWorkflowID(in.BackupID) {
 		return catalog.Backup{}, InvalidRequest("invalid delete request: start the deletion of backup %s under workflow ID %s (one deletion of a backup at a time), not %s",
-			in.BackupID, DeleteWorkflowID(in.BackupID), validate.Quote(in.WorkflowID))
+			in.BackupID, api.DeleteWorkflowID(in.BackupID), validate.Quote(in.WorkflowID))
 	}
 	b, err := a.Catalog.StartDeletion(ctx, in.BackupID, a.now())
 	var inUse *catalog.InUseError
 	var te *catalog.TransitionError
 	switch {
 	case errors.As(err, &inUse):
-		return b, permanent(ReasonBackupInUse, "%v", err)
+		return b, permanent(api.ReasonBackupInUse, "%v", err)
 	case errors.As(err, &te) && te.From == catalog.BackupDeleted:
-		return b, permanent(ReasonInvalidState, "backup %s is already deleted", in.BackupID)
+		return b, permanent(api.ReasonInvalidState, "backup %s is already deleted", in.BackupID)
 	case errors.As(err, &te):
-		return b, permanent(ReasonInvalidState, "backup %s is %s: cancel it (starter backup cancel %s) before deleting it", in.BackupID, te.From, in.BackupID)
+		return b, permanent(api.ReasonInvalidState, "backup %s is %s: cancel it (starter backup cancel %s) before deleting it", in.BackupID, te.From, in.BackupID)
 	case catalog.IsNotFound(err):
-		return b, permanent(ReasonBackupMissing, "%v", err)
+		return b, permanent(api.ReasonBackupMissing, "%v", err)
 	}
 	return b, classify(err, "backup "+in.BackupID)
 }
@@ -77,7 +66,7 @@ func (a *Activities) DeleteSnapshots(ctx context.Context, in BackupRef) error {
 	}
 	p, err := a.Providers.For(cl.Provider, cl.Region)
 	if err != nil {
-		return permanent(ReasonInvalidState, "backup %s: %v", in.BackupID, err)
+		return permanent(api.ReasonInvalidState, "backup %s: %v", in.BackupID, err)
 	}
 	type target struct {
 		snap     catalog.Snapshot
@@ -183,7 +172,7 @@ func PlanPrune(ctx context.Context, cat catalog.Store, jobID string, now time.Ti
 	}
 	job, err := cat.GetJob(ctx, jobID)
 	if catalog.IsNotFound(err) {
-		return nil, permanent(ReasonJobNotFound, "job %s not found", jobID)
+		return nil, permanent(api.ReasonJobNotFound, "job %s not found", jobID)
 	}
 	if err != nil {
 		return nil, classify(err, "job "+jobID)

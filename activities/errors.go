@@ -4,28 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/providers"
 	"github.com/stratabackup/strata/validate"
-)
-
-// Reason codes: the error types of Strata's application errors, and the
-// first word of a Defunct backup's reason. They are public API.
-const (
-	ReasonInvalidRequest   = "InvalidRequest"
-	ReasonClusterNotFound  = "ClusterNotFound"
-	ReasonClusterLocked    = "ClusterLocked"
-	ReasonClusterUnhealthy = "ClusterUnhealthy"
-	ReasonSnapshotFailed   = "SnapshotFailed"
-	ReasonSnapshotMissing  = "SnapshotMissing"
-	ReasonProviderError    = "ProviderError"
-	ReasonLockLost         = "LockLost"
-	ReasonTimeout          = "Timeout"
-	ReasonCancelled        = "Cancelled"
-	ReasonInternal         = "Internal"
 )
 
 // permanent is a failure retry cannot fix. The outcomes a busy or sick
@@ -35,7 +20,7 @@ const (
 func permanent(reason, format string, args ...any) error {
 	opts := temporal.ApplicationErrorOptions{NonRetryable: true}
 	switch reason {
-	case ReasonClusterLocked, ReasonClusterUnhealthy, ReasonInvalidRequest, ReasonClusterNotFound:
+	case api.ReasonClusterLocked, api.ReasonClusterUnhealthy, api.ReasonInvalidRequest, api.ReasonClusterNotFound:
 		opts.Category = temporal.ApplicationErrorCategoryBenign
 	}
 	return temporal.NewApplicationErrorWithOptions(fmt.Sprintf(format, args...), reason, opts)
@@ -44,7 +29,7 @@ func permanent(reason, format string, args ...any) error {
 // InvalidRequest is a rejected input: non-retryable, benign (a caller's
 // mistake must not page anyone), and short whatever the input.
 func InvalidRequest(format string, args ...any) error {
-	return permanent(ReasonInvalidRequest, "%s", validate.Truncate(fmt.Sprintf(format, args...), validate.MaxMessageLen))
+	return permanent(api.ReasonInvalidRequest, "%s", validate.Truncate(fmt.Sprintf(format, args...), validate.MaxMessageLen))
 }
 
 // classify turns an error from the catalog or a provider into an
@@ -68,27 +53,27 @@ func classify(err error, subject string) error {
 	}
 	var nf *catalog.NotFoundError
 	if errors.As(err, &nf) {
-		reason := ReasonInvalidRequest
+		reason := api.ReasonInvalidRequest
 		if nf.Kind == "cluster" {
-			reason = ReasonClusterNotFound
+			reason = api.ReasonClusterNotFound
 		}
 		return permanent(reason, "%s: %v", subject, err)
 	}
 	var locked *catalog.LockedError
 	if errors.As(err, &locked) {
-		return permanent(ReasonClusterLocked, "%v", err)
+		return permanent(api.ReasonClusterLocked, "%v", err)
 	}
 	if errors.Is(err, catalog.ErrLockLost) {
-		return permanent(ReasonLockLost, "%s: %v", subject, err)
+		return permanent(api.ReasonLockLost, "%s: %v", subject, err)
 	}
 	if pe, ok := providers.AsError(err); ok {
 		msg := fmt.Sprintf("%s: %v", subject, pe)
 		if pe.Retryable() {
-			return temporal.NewApplicationErrorWithOptions(msg, ReasonProviderError, temporal.ApplicationErrorOptions{
+			return temporal.NewApplicationErrorWithOptions(msg, api.ReasonProviderError, temporal.ApplicationErrorOptions{
 				NextRetryDelay: pe.RetryAfter,
 			})
 		}
-		return temporal.NewNonRetryableApplicationError(msg, ReasonProviderError, nil)
+		return temporal.NewNonRetryableApplicationError(msg, api.ReasonProviderError, nil)
 	}
 	// Anything else (a database hiccup, an I/O error) may pass: retry.
 	return fmt.Errorf("%s: %w", subject, err)

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"sort"
 	"strings"
 	"sync"
@@ -287,7 +288,7 @@ func stormPhrase(typ string) string {
 
 // ReconcileEvents are the notifications a reconciliation sends: orphans
 // deleted, per cluster, and each backup found Missing.
-func ReconcileEvents(plan ReconcilePlan) []notify.Event {
+func ReconcileEvents(plan api.ReconcilePlan) []notify.Event {
 	var events []notify.Event
 	perCluster := map[string][]string{}
 	for _, o := range plan.Orphans {
@@ -314,12 +315,12 @@ func ReconcileEvents(plan ReconcilePlan) []notify.Event {
 	}
 	for _, s := range plan.Stuck {
 		switch s.Kind {
-		case StuckBackup:
+		case api.StuckBackup:
 			events = append(events, notify.Event{
 				ID: notify.EventID(notify.BackupDefunct, s.ID, s.WorkflowID), Type: notify.BackupDefunct, ClusterID: s.ClusterID, BackupID: s.ID,
 				Reason: s.Reason, Summary: fmt.Sprintf("Backup %s of cluster %s is Defunct: its workflow closed before it finished", s.ID, s.ClusterID),
 			})
-		case StuckRestore:
+		case api.StuckRestore:
 			events = append(events, notify.Event{
 				ID: notify.EventID(notify.RestoreFailed, s.ID, s.WorkflowID), Type: notify.RestoreFailed, ClusterID: s.ClusterID, RestoreID: s.ID,
 				Reason: s.Reason, Summary: fmt.Sprintf("Restore %s into cluster %s failed: its workflow closed before it finished", s.ID, s.ClusterID),

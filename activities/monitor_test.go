@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"sort"
 	"sync"
 	"testing"
@@ -17,9 +18,9 @@ import (
 )
 
 func TestReconcileEventsOnePerClusterAndPerMissingBackup(t *testing.T) {
-	evs := ReconcileEvents(ReconcilePlan{
-		Orphans: []Orphan{{ClusterID: "c2", SnapshotID: "s3"}, {ClusterID: "c1", SnapshotID: "s1"}, {ClusterID: "c1", SnapshotID: "s2"}},
-		Missing: []Missing{{BackupID: "b1", ClusterID: "c1", SnapshotID: "s9"}, {BackupID: "b1", ClusterID: "c1", SnapshotID: "s8"}, {BackupID: "b2", ClusterID: "c2"}},
+	evs := ReconcileEvents(api.ReconcilePlan{
+		Orphans: []api.Orphan{{ClusterID: "c2", SnapshotID: "s3"}, {ClusterID: "c1", SnapshotID: "s1"}, {ClusterID: "c1", SnapshotID: "s2"}},
+		Missing: []api.Missing{{BackupID: "b1", ClusterID: "c1", SnapshotID: "s9"}, {BackupID: "b1", ClusterID: "c1", SnapshotID: "s8"}, {BackupID: "b2", ClusterID: "c2"}},
 	})
 	var got []string
 	for _, e := range evs {
@@ -31,7 +32,7 @@ func TestReconcileEventsOnePerClusterAndPerMissingBackup(t *testing.T) {
 		notify.BackupMissing + " c1 b1", notify.BackupMissing + " c2 b2",
 	}, got)
 	assert.Contains(t, evs[0].Summary, "2 orphan snapshot(s)")
-	again := ReconcileEvents(ReconcilePlan{Orphans: []Orphan{{ClusterID: "c1", SnapshotID: "s1"}, {ClusterID: "c1", SnapshotID: "s2"}}})
+	again := ReconcileEvents(api.ReconcilePlan{Orphans: []api.Orphan{{ClusterID: "c1", SnapshotID: "s1"}, {ClusterID: "c1", SnapshotID: "s2"}}})
 	assert.Equal(t, evs[0].ID, again[0].ID, "the same finding has the same event ID")
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"sort"
 	"strings"
 	"time"
@@ -21,45 +22,13 @@ type PlanReconcileInput struct {
 	Now   time.Time
 }
 
-// Orphan is a snapshot at a provider that no live backup owns.
-type Orphan struct {
-	Provider   string    `json:"provider"`
-	SnapshotID string    `json:"snapshotId"`
-	BackupID   string    `json:"backupId"`
-	ClusterID  string    `json:"clusterId"`
-	VolumeID   string    `json:"volumeId"`
-	CreatedAt  time.Time `json:"createdAt"`
-	Reason     string    `json:"reason"`
-}
-
-// Missing is a Completed backup's snapshot that is gone at its provider.
-type Missing struct {
-	BackupID   string `json:"backupId"`
-	ClusterID  string `json:"clusterId"`
-	VolumeID   string `json:"volumeId"`
-	SnapshotID string `json:"snapshotId"`
-}
-
-// ReconcilePlan is what a reconciliation deletes and marks.
-type ReconcilePlan struct {
-	Orphans []Orphan  `json:"orphans"`
-	Missing []Missing `json:"missing"`
-	// Skipped counts snapshots left alone: younger than the grace period,
-	// or owned by a backup that is still running or being deleted.
-	Skipped int `json:"skipped"`
-	// Stuck are records that say an operation runs while its workflow has
-	// closed (terminated, timed out, deleted): applying the plan finishes
-	// them as the workflow's compensations would have.
-	Stuck []Stuck `json:"stuck"`
-}
-
 // PlanReconcile compares every provider's Strata-tagged snapshots with the
 // catalog. Orphans: snapshots of Defunct or Deleted backups, or of backups
 // the catalog does not know, older than the grace period (a timed-out
 // backup's snapshot may complete, and cost money, long after the backup
 // ended). Missing: snapshots of Completed backups that are gone.
-func (a *Activities) PlanReconcile(ctx context.Context, in PlanReconcileInput) (ReconcilePlan, error) {
-	plan := ReconcilePlan{Orphans: []Orphan{}, Missing: []Missing{}}
+func (a *Activities) PlanReconcile(ctx context.Context, in PlanReconcileInput) (api.ReconcilePlan, error) {
+	plan := api.ReconcilePlan{Orphans: []api.Orphan{}, Missing: []api.Missing{}}
 	if msg := validate.Grace(in.Grace); msg != "" {
 		return plan, InvalidRequest("invalid reconcile request: %s", msg)
 	}
@@ -94,7 +63,7 @@ func (a *Activities) PlanReconcile(ctx context.Context, in PlanReconcileInput) (
 				plan.Skipped++
 				continue
 			}
-			plan.Orphans = append(plan.Orphans, Orphan{Provider: key, SnapshotID: s.ID, BackupID: s.BackupID, ClusterID: s.ClusterID,
+			plan.Orphans = append(plan.Orphans, api.Orphan{Provider: key, SnapshotID: s.ID, BackupID: s.BackupID, ClusterID: s.ClusterID,
 				VolumeID: s.VolumeID, CreatedAt: s.CreatedAt, Reason: why})
 		}
 	}
@@ -148,7 +117,7 @@ const missingBatch = 1000
 // findMissing asks each provider, in batches pooled across clusters, for
 // the snapshots of every Completed backup. Its memory is one batch per
 // provider however large the catalog.
-func (a *Activities) findMissing(ctx context.Context) ([]Missing, error) {
+func (a *Activities) findMissing(ctx context.Context) ([]api.Missing, error) {
 	clusters, err := a.Catalog.ListClusters(ctx)
 	if err != nil {
 		return nil, classify(err, "listing clusters")
@@ -158,11 +127,11 @@ func (a *Activities) findMissing(ctx context.Context) ([]Missing, error) {
 	type pool struct {
 		p    providers.Provider
 		key  string
-		refs []Missing // what each snapshot would be reported as
+		refs []api.Missing // what each snapshot would be reported as
 	}
 	pools := map[providers.Provider]*pool{}
 	var order []*pool
-	out := []Missing{}
+	out := []api.Missing{}
 	check := func(pl *pool) error {
 		if len(pl.refs) == 0 {
 			return nil
@@ -204,7 +173,7 @@ func (a *Activities) findMissing(ctx context.Context) ([]Missing, error) {
 		}
 		for _, b := range done {
 			for _, s := range b.Snapshots {
-				pl.refs = append(pl.refs, Missing{BackupID: b.ID, ClusterID: b.ClusterID, VolumeID: s.VolumeID, SnapshotID: s.SnapshotID})
+				pl.refs = append(pl.refs, api.Missing{BackupID: b.ID, ClusterID: b.ClusterID, VolumeID: s.VolumeID, SnapshotID: s.SnapshotID})
 			}
 		}
 		if len(pl.refs) >= missingBatch {
@@ -233,7 +202,7 @@ func sortedKeys[V any](m map[string]V) []string {
 // ApplyReconcile deletes the orphans (gone already counts as deleted) and
 // records them on their backups when the catalog knows them, and marks the
 // backups with missing snapshots Missing. Idempotent.
-func (a *Activities) ApplyReconcile(ctx context.Context, plan ReconcilePlan) error {
+func (a *Activities) ApplyReconcile(ctx context.Context, plan api.ReconcilePlan) error {
 	var errs []error
 	for _, o := range plan.Orphans {
 		p, ok := a.Providers[o.Provider]

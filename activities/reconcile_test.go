@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"testing"
 	"time"
 
@@ -77,7 +78,7 @@ func TestPlanReconcilePoolsClustersIntoFewProviderCalls(t *testing.T) {
 	a := &Activities{Catalog: cat, Providers: providers.Registry{"local": p}}
 	plan, err := a.PlanReconcile(ctx, PlanReconcileInput{Grace: time.Hour, Now: time.Now()})
 	require.NoError(t, err)
-	assert.Equal(t, []Missing{{BackupID: "bk-c0007", ClusterID: "c0007", VolumeID: "c0007-v", SnapshotID: "snap-c0007"}}, plan.Missing)
+	assert.Equal(t, []api.Missing{{BackupID: "bk-c0007", ClusterID: "c0007", VolumeID: "c0007-v", SnapshotID: "snap-c0007"}}, plan.Missing)
 	var orphans []string
 	for _, o := range plan.Orphans {
 		orphans = append(orphans, o.SnapshotID+": "+o.Reason)

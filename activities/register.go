@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"strings"
 
 	"github.com/stratabackup/strata/catalog"
@@ -42,7 +43,7 @@ func (a *Activities) RegisterCluster(ctx context.Context, in RegisterClusterInpu
 	var problems []string
 	p, err := a.Providers.For(in.Provider, in.Region)
 	if err != nil {
-		return catalog.Cluster{}, permanent(ReasonInvalidRequest, "invalid cluster %s: %v", in.ID, err)
+		return catalog.Cluster{}, permanent(api.ReasonInvalidRequest, "invalid cluster %s: %v", in.ID, err)
 	}
 	probe := RestorePlan{Provider: in.Provider, Region: in.Region, ProjectID: in.ProjectID, NetworkID: in.NetworkID}
 	problems = append(problems, a.checkPlacement(ctx, probe)...)
@@ -51,7 +52,7 @@ func (a *Activities) RegisterCluster(ctx context.Context, in RegisterClusterInpu
 		refs = append(refs, n.VolumeRefs...)
 	}
 	if len(problems) > 0 {
-		return catalog.Cluster{}, permanent(ReasonInvalidRequest, "invalid cluster %s: %s", in.ID, strings.Join(problems, "; "))
+		return catalog.Cluster{}, permanent(api.ReasonInvalidRequest, "invalid cluster %s: %s", in.ID, strings.Join(problems, "; "))
 	}
 	found, err := p.GetVolumes(ctx, dedupe(refs))
 	if err != nil {
@@ -79,7 +80,7 @@ func (a *Activities) RegisterCluster(ctx context.Context, in RegisterClusterInpu
 		cl.Nodes = append(cl.Nodes, node)
 	}
 	if len(problems) > 0 {
-		return catalog.Cluster{}, permanent(ReasonInvalidRequest, "invalid cluster %s: %s", in.ID, strings.Join(problems, "; "))
+		return catalog.Cluster{}, permanent(api.ReasonInvalidRequest, "invalid cluster %s: %s", in.ID, strings.Join(problems, "; "))
 	}
 	if err := a.Catalog.CreateCluster(ctx, cl); err != nil {
 		if errors.Is(err, catalog.ErrExists) {

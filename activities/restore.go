@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"strings"
 	"sync"
 	"time"
@@ -16,12 +17,8 @@ import (
 	"github.com/stratabackup/strata/validate"
 )
 
-// ReasonRestoreFailed is the reason code of a restore that failed after it
-// started creating things.
-const ReasonRestoreFailed = "RestoreFailed"
-
 // RestoreSelector picks the backup to restore and the shape of the new
-// cluster; it mirrors workflows.RestoreRequest.
+// cluster; it mirrors api.RestoreRequest.
 type RestoreSelector struct {
 	BackupID        string
 	LatestOfJob     string
@@ -186,7 +183,7 @@ func (a *Activities) PlanRestore(ctx context.Context, in PlanRestoreInput) (Rest
 		problems = append(problems, a.checkSnapshots(ctx, plan.Provider, plan.Region, b.ID, needed)...)
 	}
 	if len(problems) > 0 {
-		return RestorePlan{}, permanent(ReasonInvalidRequest, "invalid restore of backup %s: %s", b.ID, strings.Join(dedupe(problems), "; "))
+		return RestorePlan{}, permanent(api.ReasonInvalidRequest, "invalid restore of backup %s: %s", b.ID, strings.Join(dedupe(problems), "; "))
 	}
 	return plan, nil
 }
@@ -199,12 +196,12 @@ func (a *Activities) resolveBackup(ctx context.Context, req RestoreSelector) (ca
 		}
 	}
 	if given != 1 {
-		return catalog.Backup{}, permanent(ReasonInvalidRequest, "invalid restore: give exactly one of backupId (--backup), latestOfJob (--latest-of-job) or latestOfCluster (--latest-of-cluster)")
+		return catalog.Backup{}, permanent(api.ReasonInvalidRequest, "invalid restore: give exactly one of backupId (--backup), latestOfJob (--latest-of-job) or latestOfCluster (--latest-of-cluster)")
 	}
 	if req.BackupID != "" {
 		b, err := a.Catalog.GetBackup(ctx, req.BackupID)
 		if catalog.IsNotFound(err) {
-			return b, permanent(ReasonInvalidRequest, "invalid restore: backup %q not found", req.BackupID)
+			return b, permanent(api.ReasonInvalidRequest, "invalid restore: backup %q not found", req.BackupID)
 		}
 		return b, classify(err, "backup "+req.BackupID)
 	}
@@ -218,7 +215,7 @@ func (a *Activities) resolveBackup(ctx context.Context, req RestoreSelector) (ca
 		return catalog.Backup{}, classify(err, what)
 	}
 	if len(bs) == 0 {
-		return catalog.Backup{}, permanent(ReasonInvalidRequest, "invalid restore: %s has no Completed backup", what)
+		return catalog.Backup{}, permanent(api.ReasonInvalidRequest, "invalid restore: %s has no Completed backup", what)
 	}
 	return bs[0], nil
 }
@@ -333,7 +330,7 @@ func (a *Activities) HoldBackup(ctx context.Context, in HoldInput) error {
 	err := a.Catalog.AddHold(ctx, in.BackupID, in.Holder)
 	var te *catalog.TransitionError
 	if errors.As(err, &te) {
-		return permanent(ReasonInvalidRequest, "backup %s is %s: only Completed backups can be restored", in.BackupID, te.From)
+		return permanent(api.ReasonInvalidRequest, "backup %s is %s: only Completed backups can be restored", in.BackupID, te.From)
 	}
 	return classify(err, "backup "+in.BackupID)
 }
@@ -386,7 +383,7 @@ func (a *Activities) SetClusterStatus(ctx context.Context, in ClusterStatusInput
 func (a *Activities) CreateVolumes(ctx context.Context, plan RestorePlan) ([]catalog.Volume, error) {
 	p, err := a.Providers.For(plan.Provider, plan.Region)
 	if err != nil {
-		return nil, permanent(ReasonInvalidRequest, "restore into %s: %v", plan.ClusterID, err)
+		return nil, permanent(api.ReasonInvalidRequest, "restore into %s: %v", plan.ClusterID, err)
 	}
 	type job struct {
 		node string
@@ -416,7 +413,7 @@ func (a *Activities) CreateVolumes(ctx context.Context, plan RestorePlan) ([]cat
 				return
 			}
 			if v.State == providers.VolumeFailed {
-				errs[i] = permanent(ReasonRestoreFailed, "%s failed at %s: %s", subject, plan.Provider, v.Error)
+				errs[i] = permanent(api.ReasonRestoreFailed, "%s failed at %s: %s", subject, plan.Provider, v.Error)
 				return
 			}
 			out[i] = catalog.Volume{ID: j.vol.VolumeID, NodeID: j.node, SizeGB: max(v.SizeGB, j.vol.SizeGB), Path: v.Ref, Zone: v.Zone}
@@ -485,7 +482,7 @@ func (a *Activities) DeleteVolumes(ctx context.Context, plan RestorePlan) error 
 func (a *Activities) ProvisionNodes(ctx context.Context, plan RestorePlan) error {
 	prov, ok := a.provisioner(plan.Provider, plan.Region)
 	if !ok {
-		return permanent(ReasonInvalidRequest, "restore into %s: provider %s has no provisioner on this worker", plan.ClusterID, plan.Provider)
+		return permanent(api.ReasonInvalidRequest, "restore into %s: provider %s has no provisioner on this worker", plan.ClusterID, plan.Provider)
 	}
 	cl, err := a.Catalog.GetCluster(ctx, plan.ClusterID)
 	if err != nil {
@@ -531,7 +528,7 @@ func (a *Activities) DeleteNodes(ctx context.Context, plan RestorePlan) error {
 func (a *Activities) CheckRestoredNodes(ctx context.Context, plan RestorePlan) (catalog.Cluster, error) {
 	prov, ok := a.provisioner(plan.Provider, plan.Region)
 	if !ok {
-		return catalog.Cluster{}, permanent(ReasonInvalidRequest, "provider %s has no provisioner on this worker", plan.Provider)
+		return catalog.Cluster{}, permanent(api.ReasonInvalidRequest, "provider %s has no provisioner on this worker", plan.Provider)
 	}
 	var sick []string
 	for _, n := range plan.Nodes {

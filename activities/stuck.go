@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"strings"
 	"time"
 
@@ -82,32 +83,6 @@ func terminatedBy(ctx context.Context, tc client.Client, workflowID, runID strin
 	return ""
 }
 
-// Stuck kinds.
-const (
-	StuckBackup   = "backup"
-	StuckRestore  = "restore"
-	StuckDeletion = "deletion"
-	// StuckHold is a hold on a backup whose restore has ended (its
-	// workflow closed between recording the outcome and releasing it).
-	StuckHold = "hold"
-)
-
-// ReasonTerminated starts the reason of a record whose workflow closed
-// without finishing it.
-const ReasonTerminated = "Terminated"
-
-// Stuck is a record that says an operation is still running while its
-// workflow has closed (terminated from the Web UI, timed out by a server
-// limit, deleted by retention): nothing would ever finish it.
-type Stuck struct {
-	Kind       string `json:"kind"`
-	ID         string `json:"id"`
-	ClusterID  string `json:"clusterId"`
-	WorkflowID string `json:"workflowId"`
-	Status     string `json:"status"`
-	Reason     string `json:"reason"`
-}
-
 // DefaultStuckAfter is how long a workflow must have been closed before
 // the reconciler finishes the records it left: long enough for the
 // activities it had started to notice (at their next heartbeat) or finish
@@ -119,8 +94,8 @@ const DefaultStuckAfter = 10 * time.Minute
 // open restore whose workflow has been closed for Config.StuckAfter, and
 // every hold of a restore that ended. A workflow Temporal cannot be asked
 // about (an outage) is skipped, not guessed at.
-func (a *Activities) findStuck(ctx context.Context, now time.Time) ([]Stuck, error) {
-	out := []Stuck{}
+func (a *Activities) findStuck(ctx context.Context, now time.Time) ([]api.Stuck, error) {
+	out := []api.Stuck{}
 	if a.Workflows == nil {
 		return out, nil
 	}
@@ -137,22 +112,22 @@ func (a *Activities) findStuck(ctx context.Context, now time.Time) ([]Stuck, err
 		if st.Open || (!st.ClosedAt.IsZero() && now.Sub(st.ClosedAt) < settle) {
 			return "", false
 		}
-		return fmt.Sprintf("%s: workflow %s %s", ReasonTerminated, wfID, st.Closed), true
+		return fmt.Sprintf("%s: workflow %s %s", api.ReasonTerminated, wfID, st.Closed), true
 	}
 	running, err := a.Catalog.ListBackups(ctx, catalog.BackupFilter{Statuses: []catalog.BackupStatus{catalog.BackupPending, catalog.BackupInProgress, catalog.BackupDeleting}})
 	if err != nil {
 		return nil, classify(err, "listing running backups")
 	}
 	for _, b := range running {
-		kind, wfID := StuckBackup, b.WorkflowID
+		kind, wfID := api.StuckBackup, b.WorkflowID
 		if b.Status == catalog.BackupDeleting {
 			if b.DeletionError != "" {
 				continue // a deletion that already failed and said why
 			}
-			kind, wfID = StuckDeletion, DeleteWorkflowID(b.ID)
+			kind, wfID = api.StuckDeletion, api.DeleteWorkflowID(b.ID)
 		}
 		if reason, ok := closed(kind, b.ID, wfID); ok {
-			out = append(out, Stuck{Kind: kind, ID: b.ID, ClusterID: b.ClusterID, WorkflowID: wfID, Status: string(b.Status), Reason: reason})
+			out = append(out, api.Stuck{Kind: kind, ID: b.ID, ClusterID: b.ClusterID, WorkflowID: wfID, Status: string(b.Status), Reason: reason})
 		}
 	}
 	restores, err := a.Catalog.ListOpenRestores(ctx)
@@ -160,8 +135,8 @@ func (a *Activities) findStuck(ctx context.Context, now time.Time) ([]Stuck, err
 		return nil, classify(err, "listing running restores")
 	}
 	for _, r := range restores {
-		if reason, ok := closed(StuckRestore, r.ID, r.WorkflowID); ok {
-			out = append(out, Stuck{Kind: StuckRestore, ID: r.ID, ClusterID: r.ClusterID, WorkflowID: r.WorkflowID, Status: string(r.Status), Reason: reason})
+		if reason, ok := closed(api.StuckRestore, r.ID, r.WorkflowID); ok {
+			out = append(out, api.Stuck{Kind: api.StuckRestore, ID: r.ID, ClusterID: r.ClusterID, WorkflowID: r.WorkflowID, Status: string(r.Status), Reason: reason})
 		}
 	}
 	holds, err := a.Catalog.ListHolds(ctx)
@@ -181,8 +156,8 @@ func (a *Activities) findStuck(ctx context.Context, now time.Time) ([]Stuck, err
 		case r.Status != catalog.RestoreCompleted && r.Status != catalog.RestoreFailed:
 			continue // open: its workflow releases it, or the check above does
 		}
-		out = append(out, Stuck{Kind: StuckHold, ID: h.BackupID, WorkflowID: r.WorkflowID, Status: h.Holder,
-			Reason: fmt.Sprintf("%s: restore %s ended (%s) without releasing its hold", ReasonTerminated, restoreID, orUnknown(string(r.Status)))})
+		out = append(out, api.Stuck{Kind: api.StuckHold, ID: h.BackupID, WorkflowID: r.WorkflowID, Status: h.Holder,
+			Reason: fmt.Sprintf("%s: restore %s ended (%s) without releasing its hold", api.ReasonTerminated, restoreID, orUnknown(string(r.Status)))})
 	}
 	return out, nil
 }
@@ -197,16 +172,16 @@ func orUnknown(s string) string {
 // finishStuck does what the closed workflow's compensations would have
 // done. Each step is idempotent and re-checks the record first, so a
 // workflow that finished between the plan and now is left as it is.
-func (a *Activities) finishStuck(ctx context.Context, s Stuck) error {
+func (a *Activities) finishStuck(ctx context.Context, s api.Stuck) error {
 	switch s.Kind {
-	case StuckBackup:
+	case api.StuckBackup:
 		return a.finishStuckBackup(ctx, s)
-	case StuckRestore:
+	case api.StuckRestore:
 		return a.finishStuckRestore(ctx, s)
-	case StuckHold:
+	case api.StuckHold:
 		return classify(a.Catalog.RemoveHold(ctx, s.ID, s.Status), "backup "+s.ID)
-	case StuckDeletion:
-		err := a.FailDeletion(ctx, FailDeletionInput{BackupID: s.ID, Reason: ReasonDeleteFailed + ": " + s.Reason})
+	case api.StuckDeletion:
+		err := a.FailDeletion(ctx, FailDeletionInput{BackupID: s.ID, Reason: api.ReasonDeleteFailed + ": " + s.Reason})
 		if err == nil {
 			a.log().Warn("deletion whose workflow closed marked failed", zap.String("backup", s.ID), zap.String("reason", s.Reason))
 		}
@@ -217,7 +192,7 @@ func (a *Activities) finishStuck(ctx context.Context, s Stuck) error {
 
 // finishStuckBackup marks the backup Defunct with every snapshot it made
 // (found at the provider by its tag) and releases its lock.
-func (a *Activities) finishStuckBackup(ctx context.Context, s Stuck) error {
+func (a *Activities) finishStuckBackup(ctx context.Context, s api.Stuck) error {
 	cl, err := a.Catalog.GetCluster(ctx, s.ClusterID)
 	if err != nil {
 		return classify(err, "backup "+s.ID)
@@ -245,7 +220,7 @@ func (a *Activities) finishStuckBackup(ctx context.Context, s Stuck) error {
 // (its nodes and volumes; the new cluster is marked Failed) and releases its
 // hold on the backup. A restore stopped after its new cluster was checked
 // healthy, before its own record said so, did complete: it is marked so.
-func (a *Activities) finishStuckRestore(ctx context.Context, s Stuck) error {
+func (a *Activities) finishStuckRestore(ctx context.Context, s api.Stuck) error {
 	r, err := a.Catalog.GetRestore(ctx, s.ID)
 	if err != nil {
 		return classify(err, "restore "+s.ID)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -113,7 +114,7 @@ func runFleet(b *testing.B, n, nodes, volumes int) {
 	fleetLog("%d clusters in %s; creating jobs", n, d.Round(time.Millisecond))
 	jobs := make([]string, n)
 	d, err = forEach(ctx, inFlight, n, func(ctx context.Context, i int) error {
-		j, err := sc.CreateJob(ctx, strata.JobSpec{ClusterID: clusters[i], Every: time.Hour, Offset: offset, Retention: catalog.Retention{KeepLast: 3}})
+		j, err := sc.CreateJob(ctx, strata.JobSpec{ClusterID: clusters[i], Every: time.Hour, Offset: offset, Retention: api.Retention{KeepLast: 3}})
 		jobs[i] = j.ID
 		return err
 	})
@@ -352,10 +353,10 @@ func waitFleet(ctx context.Context, queue string, n int, deadline time.Time, p *
 	lastLog := time.Now()
 	for {
 		var err error
-		if c.backups, err = count(fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Completed'", workflows.BackupWorkflowName)); err != nil {
+		if c.backups, err = count(fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Completed'", api.BackupWorkflowName)); err != nil {
 			return c, err
 		}
-		if c.prunes, err = count(fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Completed'", workflows.PruneWorkflowName)); err != nil {
+		if c.prunes, err = count(fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Completed'", api.PruneWorkflowName)); err != nil {
 			return c, err
 		}
 		completed.Store(int64(c.backups))
@@ -397,7 +398,7 @@ func waitFleet(ctx context.Context, queue string, n int, deadline time.Time, p *
 // activities) of one scheduled backup and of its prune.
 func scheduledBackupActivities(ctx context.Context, tb testing.TB, queue string) int {
 	resp, err := server.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Query:    fmt.Sprintf("TaskQueue = '%s' AND WorkflowType = '%s' AND ExecutionStatus = 'Completed'", queue, workflows.BackupWorkflowName),
+		Query:    fmt.Sprintf("TaskQueue = '%s' AND WorkflowType = '%s' AND ExecutionStatus = 'Completed'", queue, api.BackupWorkflowName),
 		PageSize: 1,
 	})
 	if err != nil || len(resp.GetExecutions()) == 0 {

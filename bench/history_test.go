@@ -3,12 +3,12 @@ package bench
 import (
 	"context"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stratabackup/strata/catalog"
-	"github.com/stratabackup/strata/workflows"
 )
 
 // historyFigures are the events of one completed backup per snapshot
@@ -34,7 +34,7 @@ func measureHistory(tb testing.TB, durations []time.Duration) historyFigures {
 		mu       sync.Mutex
 		wg       sync.WaitGroup
 		firstErr error
-		first    catalog.Backup
+		first    api.Backup
 	)
 	for i, d := range durations {
 		if err := e.catalog.SetFaults(ctx, clusters[i], catalog.Faults{SnapshotDelay: catalog.Duration(d)}); err != nil {
@@ -61,7 +61,7 @@ func measureHistory(tb testing.TB, durations []time.Duration) historyFigures {
 		tb.Fatal(firstErr)
 	}
 
-	run, err := e.strata.StartRestore(ctx, workflows.RestoreRequest{BackupID: first.ID})
+	run, err := e.strata.StartRestore(ctx, api.RestoreRequest{BackupID: first.ID})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -3,11 +3,11 @@ package bench
 import (
 	"context"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"testing"
 	"time"
 
 	"github.com/stratabackup/strata/catalog"
-	"github.com/stratabackup/strata/workflows"
 )
 
 // BenchmarkRestore: the time to restore a 6-volume cluster (3 nodes x 2)
@@ -33,7 +33,7 @@ func BenchmarkRestore(b *testing.B) {
 	}
 	restore := func(cl string) time.Duration {
 		start := time.Now()
-		run, err := e.strata.StartRestore(ctx, workflows.RestoreRequest{BackupID: backups[cl]})
+		run, err := e.strata.StartRestore(ctx, api.RestoreRequest{BackupID: backups[cl]})
 		if err != nil {
 			b.Fatal(err)
 		}

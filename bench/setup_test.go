@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"os"
 	"path/filepath"
 	"strings"
@@ -120,10 +121,10 @@ func (e *env) addClusters(n, nodes, volumes int) []string {
 }
 
 // backup runs one manual backup of cluster to completion.
-func (e *env) backup(ctx context.Context, cluster string) (catalog.Backup, string, error) {
-	run, err := e.strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cluster})
+func (e *env) backup(ctx context.Context, cluster string) (api.Backup, string, error) {
+	run, err := e.strata.StartBackup(ctx, api.BackupRequest{ClusterID: cluster})
 	if err != nil {
-		return catalog.Backup{}, "", err
+		return api.Backup{}, "", err
 	}
 	b, err := run.Wait(ctx)
 	return b, run.WorkflowID, err

@@ -5,72 +5,46 @@
 package catalog
 
 import (
-	"encoding/json"
-	"fmt"
-	"math"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/stratabackup/strata/api"
 )
 
-// Duration is a time.Duration that reads and writes JSON as a Go duration
-// string ("90s", "1h30m"), so that hand-written inputs (temporal CLI, Web UI)
-// stay readable. A JSON number is read as seconds.
-type Duration time.Duration
+// Duration is the API's duration (a Go duration string in JSON, or a
+// number of seconds when read).
+type Duration = api.Duration
 
-func (d Duration) D() time.Duration { return time.Duration(d) }
+// The status vocabulary is the API's (package api).
+type (
+	ClusterStatus  = api.ClusterStatus
+	RestoreStatus  = api.RestoreStatus
+	BackupStatus   = api.BackupStatus
+	SnapshotStatus = api.SnapshotStatus
+)
 
-func (d Duration) String() string { return time.Duration(d).String() }
+const (
+	ClusterCreating = api.ClusterCreating
+	ClusterRunning  = api.ClusterRunning
+	ClusterFailed   = api.ClusterFailed
 
-func (d Duration) MarshalJSON() ([]byte, error) {
-	if d == 0 {
-		return []byte(`""`), nil
-	}
-	return json.Marshal(time.Duration(d).String())
-}
+	RestorePending   = api.RestorePending
+	RestoreRunning   = api.RestoreRunning
+	RestoreCompleted = api.RestoreCompleted
+	RestoreFailed    = api.RestoreFailed
 
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	s := strings.TrimSpace(string(b))
-	if s == "null" || s == `""` {
-		*d = 0
-		return nil
-	}
-	if len(s) > 0 && s[0] == '"' {
-		var str string
-		if err := json.Unmarshal(b, &str); err != nil {
-			return err
-		}
-		v, err := time.ParseDuration(str)
-		if err != nil {
-			return fmt.Errorf("invalid duration %s: use a Go duration such as \"90s\", \"30m\" or \"2h\"", shortLiteral(strconv.Quote(str)))
-		}
-		*d = Duration(v)
-		return nil
-	}
-	var secs float64
-	if err := json.Unmarshal(b, &secs); err != nil {
-		return fmt.Errorf("invalid duration %s: use a string such as \"30m\" or a number of seconds", shortLiteral(s))
-	}
-	// A float64 of seconds past int64 nanoseconds would wrap around to a
-	// negative duration: refuse it rather than let 1e30 mean "very short".
-	if math.IsNaN(secs) || math.Abs(secs) > maxDurationSeconds {
-		return fmt.Errorf("invalid duration %s seconds: out of range (at most %d seconds, about %d years)", shortLiteral(s), int64(maxDurationSeconds), int64(maxDurationSeconds)/(365*24*3600))
-	}
-	*d = Duration(secs * float64(time.Second))
-	return nil
-}
+	BackupPending    = api.BackupPending
+	BackupInProgress = api.BackupInProgress
+	BackupCompleted  = api.BackupCompleted
+	BackupDefunct    = api.BackupDefunct
+	BackupDeleting   = api.BackupDeleting
+	BackupDeleted    = api.BackupDeleted
+	BackupMissing    = api.BackupMissing
 
-// maxDurationSeconds is the largest number of seconds a Duration holds
-// (int64 nanoseconds), rounded down to stay clear of float rounding.
-const maxDurationSeconds = 9.2e9
-
-// shortLiteral cuts an echoed JSON literal to a few dozen bytes.
-func shortLiteral(s string) string {
-	if len(s) <= 40 {
-		return s
-	}
-	return fmt.Sprintf("%s… (%d bytes)", strings.ToValidUTF8(s[:40], ""), len(s))
-}
+	SnapshotPending   = api.SnapshotPending
+	SnapshotCompleted = api.SnapshotCompleted
+	SnapshotFailed    = api.SnapshotFailed
+	SnapshotDeleted   = api.SnapshotDeleted
+)
 
 // Cluster is a managed database cluster: nodes with attached volumes on one
 // provider and region.
@@ -93,15 +67,6 @@ type Cluster struct {
 	CreatedAt    time.Time `json:"createdAt"`
 }
 
-// ClusterStatus is a cluster's lifecycle state.
-type ClusterStatus string
-
-const (
-	ClusterCreating ClusterStatus = "Creating"
-	ClusterRunning  ClusterStatus = "Running"
-	ClusterFailed   ClusterStatus = "Failed"
-)
-
 // Project groups clusters and networks.
 type Project struct {
 	ID        string    `json:"id"`
@@ -116,16 +81,6 @@ type Network struct {
 	Region    string    `json:"region"`
 	CreatedAt time.Time `json:"createdAt"`
 }
-
-// RestoreStatus is a restore's lifecycle state.
-type RestoreStatus string
-
-const (
-	RestorePending   RestoreStatus = "Pending"
-	RestoreRunning   RestoreStatus = "Running"
-	RestoreCompleted RestoreStatus = "Completed"
-	RestoreFailed    RestoreStatus = "Failed"
-)
 
 // Restore is the record of restoring a backup into a new cluster.
 type Restore struct {
@@ -195,31 +150,6 @@ type Faults struct {
 	RestoreFail bool `json:"restoreFail,omitempty"`
 }
 
-// BackupStatus is a backup's lifecycle state.
-type BackupStatus string
-
-const (
-	BackupPending    BackupStatus = "Pending"
-	BackupInProgress BackupStatus = "InProgress"
-	BackupCompleted  BackupStatus = "Completed"
-	BackupDefunct    BackupStatus = "Defunct"
-	// BackupDeleting: its snapshots are being deleted; a deletion that
-	// failed stays here with DeletionError set, and can be retried.
-	BackupDeleting BackupStatus = "Deleting"
-	// BackupDeleted: every snapshot is gone; the record stays for history.
-	BackupDeleted BackupStatus = "Deleted"
-	// BackupMissing: it was Completed, but the reconciler found some of its
-	// snapshots gone at the provider (deleted out of band): it cannot be
-	// restored.
-	BackupMissing BackupStatus = "Missing"
-)
-
-// Terminal reports whether the backup's own workflow has ended: it is
-// Completed or Defunct (or past them, being or having been deleted).
-func (s BackupStatus) Terminal() bool {
-	return s == BackupCompleted || s == BackupDefunct || s == BackupMissing || s == BackupDeleting || s == BackupDeleted
-}
-
 // Backup is one backup of a cluster: one snapshot per volume.
 type Backup struct {
 	ID          string       `json:"id"`
@@ -255,17 +185,6 @@ type Hold struct {
 	Holder    string    `json:"holder"`
 	CreatedAt time.Time `json:"createdAt"`
 }
-
-// SnapshotStatus is one volume snapshot's state, as Strata records it.
-type SnapshotStatus string
-
-const (
-	SnapshotPending   SnapshotStatus = "Pending"
-	SnapshotCompleted SnapshotStatus = "Completed"
-	SnapshotFailed    SnapshotStatus = "Failed"
-	// SnapshotDeleted: deleted at the provider (or found already gone).
-	SnapshotDeleted SnapshotStatus = "Deleted"
-)
 
 // Snapshot is one volume's snapshot within a backup.
 type Snapshot struct {

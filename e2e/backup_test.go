@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"strings"
 	"sync"
 	"testing"
@@ -16,13 +17,11 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/internal/stratatest"
 	"github.com/stratabackup/strata/providers"
 	"github.com/stratabackup/strata/providers/local"
 	"github.com/stratabackup/strata/starter/strata"
-	"github.com/stratabackup/strata/workflows"
 )
 
 func ctxT(t *testing.T) context.Context {
@@ -55,7 +54,7 @@ func TestBackupSnapshotsEveryVolumeWithItsData(t *testing.T) {
 	ctx := ctxT(t)
 	cl := e.Cluster(strata.ClusterSpec{ID: "pg-main", Description: "orders", Nodes: 3, VolumesPerNode: 2})
 
-	run, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID, Label: "{cluster}-{index}"})
+	run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID, Label: "{cluster}-{index}"})
 	require.NoError(t, err)
 	b, err := run.Wait(ctx)
 	require.NoError(t, err)
@@ -67,7 +66,7 @@ func TestBackupSnapshotsEveryVolumeWithItsData(t *testing.T) {
 	assert.NotNil(t, b.CompletedAt)
 	require.Len(t, b.Snapshots, 6)
 	for _, v := range cl.Volumes() {
-		var snap *catalog.Snapshot
+		var snap *api.Snapshot
 		for i := range b.Snapshots {
 			if b.Snapshots[i].VolumeID == v.ID {
 				snap = &b.Snapshots[i]
@@ -88,7 +87,7 @@ func TestBackupSnapshotsEveryVolumeWithItsData(t *testing.T) {
 	recordHistory(t, run.WorkflowID, "backup_completed")
 
 	// The index counts per cluster.
-	run2, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID})
+	run2, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
 	require.NoError(t, err)
 	b2, err := run2.Wait(ctx)
 	require.NoError(t, err)
@@ -110,10 +109,10 @@ func TestBackupFailsFastWhenAnOutsideOperationHoldsTheLock(t *testing.T) {
 	outside, err := e.Strata.LockCluster(ctx, cl.ID, "disk expansion", time.Hour)
 	require.NoError(t, err)
 
-	run, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID})
+	run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
 	require.NoError(t, err)
 	_, err = run.Wait(ctx)
-	be := backupErr(t, err, activities.ReasonClusterLocked)
+	be := backupErr(t, err, api.ReasonClusterLocked)
 	assert.Contains(t, be.Reason, `"disk expansion"`, "the reason names the holder")
 	assert.Empty(t, be.Backup.Snapshots)
 	recordHistory(t, run.WorkflowID, "backup_cluster_locked")
@@ -132,7 +131,7 @@ func TestConcurrentBackupsOfOneClusterOneWins(t *testing.T) {
 	cl := e.Cluster(strata.ClusterSpec{Nodes: 3})
 	// Slow snapshots keep the first backup holding the lock while the
 	// second one tries to take it.
-	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, catalog.Faults{SnapshotDelay: catalog.Duration(2 * time.Second)}))
+	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, api.Faults{SnapshotDelay: catalog.Duration(2 * time.Second)}))
 
 	var wg sync.WaitGroup
 	results := make([]error, 2)
@@ -140,7 +139,7 @@ func TestConcurrentBackupsOfOneClusterOneWins(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			run, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID})
+			run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
 			if err == nil {
 				_, err = run.Wait(ctx)
 			}
@@ -154,7 +153,7 @@ func TestConcurrentBackupsOfOneClusterOneWins(t *testing.T) {
 			completed++
 			continue
 		}
-		backupErr(t, err, activities.ReasonClusterLocked)
+		backupErr(t, err, api.ReasonClusterLocked)
 		locked++
 	}
 	assert.Equal(t, 1, completed)
@@ -171,10 +170,10 @@ func TestUnhealthyNodeMakesBackupDefunct(t *testing.T) {
 	cl := e.Cluster(strata.ClusterSpec{Nodes: 3})
 	require.NoError(t, e.Strata.SetNodeHealth(ctx, cl.ID, cl.Nodes[1].ID, false))
 
-	run, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID})
+	run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
 	require.NoError(t, err)
 	_, err = run.Wait(ctx)
-	be := backupErr(t, err, activities.ReasonClusterUnhealthy)
+	be := backupErr(t, err, api.ReasonClusterUnhealthy)
 	assert.Contains(t, be.Reason, cl.Nodes[1].ID)
 	assert.NotContains(t, be.Reason, cl.Nodes[0].ID)
 	requireUnlocked(t, e, cl.ID)
@@ -184,12 +183,12 @@ func TestHungSnapshotTimesOutWithSnapshotRecorded(t *testing.T) {
 	e := server.NewEnv(t, stratatest.TestConfig())
 	ctx := ctxT(t)
 	cl := e.Cluster(strata.ClusterSpec{Nodes: 1, VolumesPerNode: 2})
-	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, catalog.Faults{SnapshotHang: true}))
+	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, api.Faults{SnapshotHang: true}))
 
-	run, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID, Timeout: catalog.Duration(2 * time.Second)})
+	run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID, Timeout: catalog.Duration(2 * time.Second)})
 	require.NoError(t, err)
 	_, err = run.Wait(ctx)
-	be := backupErr(t, err, activities.ReasonTimeout)
+	be := backupErr(t, err, api.ReasonTimeout)
 	assert.Contains(t, be.Reason, "did not complete within 2s")
 	require.Len(t, be.Backup.Snapshots, 2, "every snapshot the backup created is on the record")
 	for _, s := range be.Backup.Snapshots {
@@ -207,9 +206,9 @@ func TestWorkerStoppedMidBackupResumesWithOneSnapshotPerVolume(t *testing.T) {
 	e := server.NewEnv(t, stratatest.TestConfig())
 	ctx := ctxT(t)
 	cl := e.Cluster(strata.ClusterSpec{Nodes: 2, VolumesPerNode: 2})
-	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, catalog.Faults{SnapshotDelay: catalog.Duration(3 * time.Second)}))
+	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, api.Faults{SnapshotDelay: catalog.Duration(3 * time.Second)}))
 
-	run, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID})
+	run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
 	require.NoError(t, err)
 	stratatest.Eventually(t, 30*time.Second, "snapshots to be started and recorded", func() bool {
 		b, err := e.Catalog.GetBackup(ctx, run.BackupID)
@@ -239,7 +238,7 @@ func TestWorkerStoppedMidBackupResumesWithOneSnapshotPerVolume(t *testing.T) {
 	recordHistory(t, run.WorkflowID, "backup_worker_restarted")
 }
 
-func volumePath(cl catalog.Cluster, volumeID string) string {
+func volumePath(cl api.Cluster, volumeID string) string {
 	for _, v := range cl.Volumes() {
 		if v.ID == volumeID {
 			return v.Path
@@ -253,7 +252,7 @@ func TestBadInputIsRejectedBeforeAnythingIsCreated(t *testing.T) {
 	ctx := ctxT(t)
 	cl := e.Cluster(strata.ClusterSpec{Nodes: 1})
 
-	for name, req := range map[string]workflows.BackupRequest{
+	for name, req := range map[string]api.BackupRequest{
 		"bad label":       {ClusterID: cl.ID, Label: "nightly-{nope}"},
 		"unknown cluster": {ClusterID: "no-such-cluster"},
 		"bad timeout":     {ClusterID: cl.ID, Timeout: catalog.Duration(-time.Minute)},
@@ -262,18 +261,18 @@ func TestBadInputIsRejectedBeforeAnythingIsCreated(t *testing.T) {
 		require.Error(t, err, name)
 		assert.Contains(t, err.Error(), "invalid backup request", name)
 	}
-	_, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID, Label: "nightly-{nope}"})
+	_, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID, Label: "nightly-{nope}"})
 	assert.Contains(t, err.Error(), `unknown variable "nope"`)
 
 	// Started around the client (as `temporal workflow start` does), the
 	// workflow rejects it itself, non-retryably, before creating a record.
-	wr, err := server.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: e.TaskQueue}, workflows.BackupWorkflowName,
+	wr, err := server.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: e.TaskQueue}, api.BackupWorkflowName,
 		map[string]any{"clusterId": cl.ID, "label": "{cluster:nope}"})
 	require.NoError(t, err)
 	err = wr.Get(ctx, nil)
 	var appErr *temporal.ApplicationError
 	require.True(t, errors.As(err, &appErr), "got %v", err)
-	assert.Equal(t, activities.ReasonInvalidRequest, appErr.Type())
+	assert.Equal(t, api.ReasonInvalidRequest, appErr.Type())
 	assert.Contains(t, appErr.Message(), "unknown format")
 
 	bs, err := e.Catalog.ListBackups(ctx, catalog.BackupFilter{})
@@ -287,14 +286,14 @@ func TestBackupStartedLikeTheTemporalCLI(t *testing.T) {
 	ctx := ctxT(t)
 	cl := e.Cluster(strata.ClusterSpec{Nodes: 1})
 	// The JSON input a user types: plain field names, a duration string.
-	wr, err := server.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: e.TaskQueue}, workflows.BackupWorkflowName,
+	wr, err := server.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: e.TaskQueue}, api.BackupWorkflowName,
 		map[string]any{"clusterId": cl.ID, "timeout": "10m", "label": "manual {datetime:date}"})
 	require.NoError(t, err)
 	var res map[string]any
 	require.NoError(t, wr.Get(ctx, &res))
 	assert.Equal(t, "Completed", res["status"])
 	assert.Equal(t, cl.ID, res["clusterId"])
-	assert.Equal(t, workflows.BackupIDFor(wr.GetID()), res["id"])
+	assert.Equal(t, api.BackupIDFor(wr.GetID()), res["id"])
 	assert.Regexp(t, `^manual \d{4}-\d\d-\d\d$`, res["label"])
 }
 
@@ -302,14 +301,14 @@ func TestCancelMakesBackupDefunctAndReleasesLock(t *testing.T) {
 	e := server.NewEnv(t, stratatest.TestConfig())
 	ctx := ctxT(t)
 	cl := e.Cluster(strata.ClusterSpec{Nodes: 1})
-	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, catalog.Faults{SnapshotHang: true}))
-	run, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID})
+	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, api.Faults{SnapshotHang: true}))
+	run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
 	require.NoError(t, err)
-	waitForStep(t, e, run.BackupID, workflows.StepWaiting)
+	waitForStep(t, e, run.BackupID, api.StepWaiting)
 
 	require.NoError(t, e.Strata.CancelBackup(ctx, run.BackupID))
 	_, err = run.Wait(ctx)
-	be := backupErr(t, err, activities.ReasonCancelled)
+	be := backupErr(t, err, api.ReasonCancelled)
 	assert.Len(t, be.Backup.Snapshots, 1, "the snapshot it started is recorded")
 	requireUnlocked(t, e, cl.ID)
 	recordHistory(t, run.WorkflowID, "backup_cancelled")
@@ -327,16 +326,16 @@ func TestExtendTimeoutOnARunningBackup(t *testing.T) {
 	e := server.NewEnv(t, stratatest.TestConfig())
 	ctx := ctxT(t)
 	cl := e.Cluster(strata.ClusterSpec{Nodes: 1})
-	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, catalog.Faults{SnapshotDelay: catalog.Duration(4 * time.Second)}))
-	run, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID, Timeout: catalog.Duration(2 * time.Second)})
+	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, api.Faults{SnapshotDelay: catalog.Duration(4 * time.Second)}))
+	run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID, Timeout: catalog.Duration(2 * time.Second)})
 	require.NoError(t, err)
-	waitForStep(t, e, run.BackupID, workflows.StepWaiting)
+	waitForStep(t, e, run.BackupID, api.StepWaiting)
 
-	_, err = e.Strata.ExtendBackupTimeout(ctx, run.BackupID, workflows.ExtendTimeoutRequest{Timeout: catalog.Duration(time.Second)})
+	_, err = e.Strata.ExtendBackupTimeout(ctx, run.BackupID, api.ExtendTimeoutRequest{Timeout: catalog.Duration(time.Second)})
 	require.Error(t, err, "a deadline that is not later is rejected")
 	assert.Contains(t, err.Error(), "not later than the current deadline")
 
-	res, err := e.Strata.ExtendBackupTimeout(ctx, run.BackupID, workflows.ExtendTimeoutRequest{Timeout: catalog.Duration(time.Minute)})
+	res, err := e.Strata.ExtendBackupTimeout(ctx, run.BackupID, api.ExtendTimeoutRequest{Timeout: catalog.Duration(time.Minute)})
 	require.NoError(t, err)
 	b, err := run.Wait(ctx)
 	require.NoError(t, err, "the extended backup outlives its original 2s timeout")
@@ -350,7 +349,7 @@ func TestSameRequestIDRunsOneBackup(t *testing.T) {
 	e := server.NewEnv(t, stratatest.TestConfig())
 	ctx := ctxT(t)
 	cl := e.Cluster(strata.ClusterSpec{Nodes: 1})
-	req := workflows.BackupRequest{ClusterID: cl.ID, RequestID: "nightly-2026-11-23"}
+	req := api.BackupRequest{ClusterID: cl.ID, RequestID: "nightly-2026-11-23"}
 	r1, err := e.Strata.StartBackup(ctx, req)
 	require.NoError(t, err)
 	r2, err := e.Strata.StartBackup(ctx, req)
@@ -376,7 +375,7 @@ func TestStartSearchAttributesAreNotUpsertedAgain(t *testing.T) {
 	ctx := ctxT(t)
 	cl := e.Cluster(strata.ClusterSpec{Nodes: 1})
 
-	run, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID})
+	run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
 	require.NoError(t, err)
 	_, err = run.Wait(ctx)
 	require.NoError(t, err)
@@ -385,15 +384,15 @@ func TestStartSearchAttributesAreNotUpsertedAgain(t *testing.T) {
 	wr, err := server.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		TaskQueue: e.TaskQueue,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.SearchAttrClusterID.ValueSet(cl.ID), workflows.SearchAttrBackupStatus.ValueSet(string(catalog.BackupPending))),
-	}, workflows.BackupWorkflowName, workflows.BackupRequest{ClusterID: cl.ID, Label: "{cluster:nope}"})
+			api.SearchAttrClusterID.ValueSet(cl.ID), api.SearchAttrBackupStatus.ValueSet(string(catalog.BackupPending))),
+	}, api.BackupWorkflowName, api.BackupRequest{ClusterID: cl.ID, Label: "{cluster:nope}"})
 	require.NoError(t, err)
 	require.Error(t, wr.Get(ctx, nil))
 	desc, err := server.Client.DescribeWorkflowExecution(ctx, wr.GetID(), "")
 	require.NoError(t, err)
 	fields := desc.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()
-	assert.NotContains(t, fields, workflows.SearchAttrBackupStatus.GetName(), "a rejected backup must not stay Pending")
-	assert.Contains(t, fields, workflows.SearchAttrClusterID.GetName())
+	assert.NotContains(t, fields, api.SearchAttrBackupStatus.GetName(), "a rejected backup must not stay Pending")
+	assert.Contains(t, fields, api.SearchAttrClusterID.GetName())
 }
 
 // strataUpserts counts the workflow's upserts of Strata's search attributes

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"maps"
 	"math/rand/v2"
 	"os"
@@ -21,7 +22,6 @@ import (
 	"github.com/stratabackup/strata/providers"
 	"github.com/stratabackup/strata/providers/local"
 	"github.com/stratabackup/strata/starter/strata"
-	"github.com/stratabackup/strata/workflows"
 )
 
 // EnvChaosDuration lengthens the chaos test (a Go duration, e.g. "10m");
@@ -53,16 +53,16 @@ func TestChaosWorkersKilledAtRandom(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	t.Logf("chaos for %s", duration)
 
-	var clusters []catalog.Cluster
+	var clusters []api.Cluster
 	var jobs []string
 	for i := 0; i < 4; i++ {
 		cl := e.Cluster(strata.ClusterSpec{ID: fmt.Sprintf("chaos-%d", i), Nodes: 1 + i%3, VolumesPerNode: 1 + i%2})
-		require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, catalog.Faults{
+		require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, api.Faults{
 			SnapshotDelay: catalog.Duration(time.Duration(300+rng.IntN(900)) * time.Millisecond),
 			RestoreDelay:  catalog.Duration(time.Duration(200+rng.IntN(600)) * time.Millisecond),
 		}))
 		clusters = append(clusters, cl)
-		jobs = append(jobs, newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Retention: catalog.Retention{KeepLast: 2}, Paused: true}).ID)
+		jobs = append(jobs, newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Retention: api.Retention{KeepLast: 2}, Paused: true}).ID)
 	}
 	// Every worker is a process: one survives, two are killed at random.
 	e.StopWorker()
@@ -122,7 +122,7 @@ func TestChaosWorkersKilledAtRandom(t *testing.T) {
 		cl := clusters[rng.IntN(len(clusters))]
 		switch n := rng.IntN(10); {
 		case n < 4:
-			if _, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID}); err == nil {
+			if _, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID}); err == nil {
 				started.Add(1)
 			}
 		case n < 6:
@@ -131,7 +131,7 @@ func TestChaosWorkersKilledAtRandom(t *testing.T) {
 			}
 		case n < 8:
 			if b := pick(t, e, rng, cl.ID, false); b != "" {
-				if _, err := e.Strata.StartRestore(ctx, workflows.RestoreRequest{BackupID: b, Nodes: 1}); err == nil {
+				if _, err := e.Strata.StartRestore(ctx, api.RestoreRequest{BackupID: b, Nodes: 1}); err == nil {
 					started.Add(1)
 				}
 			}

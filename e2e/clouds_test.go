@@ -2,18 +2,17 @@ package e2e
 
 import (
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/internal/fakeclouds"
 	"github.com/stratabackup/strata/internal/stratatest"
 	"github.com/stratabackup/strata/providers"
-	"github.com/stratabackup/strata/workflows"
 )
 
 // cloud adapts one fake cloud for the shared scenarios below.
@@ -60,15 +59,15 @@ var clouds = []cloud{
 }
 
 // cloudCluster registers a 2-node, 1-volume-per-node cluster at c.
-func cloudCluster(t *testing.T, e *stratatest.Env, c cloud, id string) (catalog.Cluster, []string) {
+func cloudCluster(t *testing.T, e *stratatest.Env, c cloud, id string) (api.Cluster, []string) {
 	t.Helper()
 	var handles []string
 	// No network: the project's only network in that region is used.
-	req := workflows.RegisterClusterRequest{ID: id, Provider: c.name, Region: c.region}
+	req := api.RegisterClusterRequest{ID: id, Provider: c.name, Region: c.region}
 	for i := 1; i <= 2; i++ {
 		ref, h := c.newVolume(e, fmt.Sprintf("%s-disk-%d", id, i), 10+i)
 		handles = append(handles, h)
-		req.Nodes = append(req.Nodes, workflows.RegisterNode{ID: fmt.Sprintf("%s-n%d", id, i), Volumes: []string{ref}})
+		req.Nodes = append(req.Nodes, api.RegisterNode{ID: fmt.Sprintf("%s-n%d", id, i), Volumes: []string{ref}})
 	}
 	cl, err := e.Strata.RegisterCluster(ctxT(t), req)
 	require.NoError(t, err)
@@ -89,7 +88,7 @@ func TestCloudBackupAndRestore(t *testing.T) {
 			// one Completed backup with exactly one snapshot per volume.
 			c.throttle(e, 15)
 			c.loseCreate(e)
-			run, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID})
+			run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
 			require.NoError(t, err)
 			b, err := run.Wait(ctx)
 			require.NoError(t, err)
@@ -99,7 +98,7 @@ func TestCloudBackupAndRestore(t *testing.T) {
 			assert.Len(t, atProvider, 2, "no duplicate snapshot after the lost response")
 
 			// Restore to one node.
-			rr, err := e.Strata.StartRestore(ctx, workflows.RestoreRequest{BackupID: b.ID, Nodes: 1})
+			rr, err := e.Strata.StartRestore(ctx, api.RestoreRequest{BackupID: b.ID, Nodes: 1})
 			require.NoError(t, err)
 			res, err := rr.Wait(ctx)
 			require.NoError(t, err)
@@ -114,10 +113,10 @@ func TestCloudBackupAndRestore(t *testing.T) {
 			// A failed volume creation deletes what the restore created.
 			deletes := c.volumeDeletes(e)
 			c.failNextVolumeCreate(e)
-			rr, err = e.Strata.StartRestore(ctx, workflows.RestoreRequest{BackupID: b.ID})
+			rr, err = e.Strata.StartRestore(ctx, api.RestoreRequest{BackupID: b.ID})
 			require.NoError(t, err)
 			_, err = rr.Wait(ctx)
-			re := restoreErr(t, err, activities.ReasonProviderError)
+			re := restoreErr(t, err, api.ReasonProviderError)
 			require.NotNil(t, re.Result)
 			assert.Equal(t, catalog.ClusterFailed, re.Result.Cluster.Status)
 			for _, v := range re.Result.Cluster.Volumes() {
@@ -136,19 +135,19 @@ func TestCloudSnapshotFailures(t *testing.T) {
 
 			cl, handles := cloudCluster(t, e, c, "bad-"+c.name)
 			c.failSnapshotsOf(e, handles[1])
-			run, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID})
+			run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
 			require.NoError(t, err)
 			_, err = run.Wait(ctx)
-			be := backupErr(t, err, activities.ReasonSnapshotFailed)
+			be := backupErr(t, err, api.ReasonSnapshotFailed)
 			assert.Contains(t, be.Reason, cl.Nodes[1].Volumes[0].ID)
 			requireUnlocked(t, e, cl.ID)
 
 			cl, handles = cloudCluster(t, e, c, "slow-"+c.name)
 			c.neverComplete(e, handles[0])
-			run, err = e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID, Timeout: catalog.Duration(2 * time.Second)})
+			run, err = e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID, Timeout: catalog.Duration(2 * time.Second)})
 			require.NoError(t, err)
 			_, err = run.Wait(ctx)
-			be = backupErr(t, err, activities.ReasonTimeout)
+			be = backupErr(t, err, api.ReasonTimeout)
 			require.Len(t, be.Backup.Snapshots, 2)
 			for _, s := range be.Backup.Snapshots {
 				assert.NotEmpty(t, s.SnapshotID, "every snapshot created is on the record")

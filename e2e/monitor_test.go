@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -31,7 +32,7 @@ func webhookChannel(t *testing.T, e *stratatest.Env) *receiver {
 	hook := &receiver{accepted: map[string]int{}}
 	srv := httptest.NewServer(hook)
 	t.Cleanup(srv.Close)
-	_, err := e.Strata.AddChannel(ctxT(t), catalog.Channel{ProjectID: "default", Kind: "webhook", URL: srv.URL})
+	_, err := e.Strata.AddChannel(ctxT(t), api.AddChannelRequest{ProjectID: "default", Kind: "webhook", URL: srv.URL})
 	require.NoError(t, err)
 	return hook
 }
@@ -41,7 +42,7 @@ func TestMonitorNotifiesFreshnessOnceAndSkippedRuns(t *testing.T) {
 	ctx := ctxT(t)
 	hook := webhookChannel(t, e)
 	cl := e.Cluster(strata.ClusterSpec{Nodes: 1})
-	job := newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Retention: catalog.Retention{KeepLast: 3}})
+	job := newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Retention: api.Retention{KeepLast: 3}})
 	// A bound of 0.001 × 1h = 3.6 s stands in for "2 intervals".
 	const multiple = 0.001
 	stratatest.Eventually(t, 10*time.Second, "the job to outlive its freshness bound", func() bool {
@@ -64,7 +65,7 @@ func TestMonitorNotifiesFreshnessOnceAndSkippedRuns(t *testing.T) {
 	assert.Equal(t, []string{notify.FreshnessRecovered}, types(evs), "and its recovery once")
 
 	// An overlapping run is skipped: notified once.
-	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, catalog.Faults{SnapshotDelay: catalog.Duration(2 * time.Second)}))
+	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, api.Faults{SnapshotDelay: catalog.Duration(2 * time.Second)}))
 	before, err := e.Strata.GetJob(ctx, job.ID)
 	require.NoError(t, err)
 	last := before.Schedule.RecentRuns[len(before.Schedule.RecentRuns)-1].StartedAt.Truncate(time.Second)
@@ -99,7 +100,7 @@ func TestMonitorSendsOneSummaryForAStormOfStaleJobs(t *testing.T) {
 	var newest time.Time
 	for range n {
 		cl := e.Cluster(strata.ClusterSpec{Nodes: 1})
-		newest = newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Retention: catalog.Retention{KeepLast: 3}}).CreatedAt
+		newest = newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Retention: api.Retention{KeepLast: 3}}).CreatedAt
 	}
 	const multiple = 0.001 // a bound of 3.6 s
 	stratatest.Eventually(t, 10*time.Second, "every job to outlive its freshness bound", func() bool {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"github.com/stratabackup/strata/api"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,12 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/stratabackup/strata/activities"
-	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/internal/stratatest"
 	"github.com/stratabackup/strata/notify"
 	"github.com/stratabackup/strata/starter/strata"
-	"github.com/stratabackup/strata/workflows"
 )
 
 // receiver is a webhook endpoint that fails its first failFirst requests.
@@ -60,19 +58,19 @@ func TestFailuresReachNotificationChannels(t *testing.T) {
 	chat := &receiver{accepted: map[string]int{}}
 	chatSrv := httptest.NewServer(chat)
 	defer chatSrv.Close()
-	_, err := e.Strata.AddChannel(ctx, catalog.Channel{ProjectID: "default", Kind: "webhook", URL: hookSrv.URL, Secret: "hush"})
+	_, err := e.Strata.AddChannel(ctx, api.AddChannelRequest{ProjectID: "default", Kind: "webhook", URL: hookSrv.URL, Secret: "hush"})
 	require.NoError(t, err)
-	_, err = e.Strata.AddChannel(ctx, catalog.Channel{ProjectID: "default", Kind: "chat", URL: chatSrv.URL})
+	_, err = e.Strata.AddChannel(ctx, api.AddChannelRequest{ProjectID: "default", Kind: "chat", URL: chatSrv.URL})
 	require.NoError(t, err)
-	_, err = e.Strata.AddChannel(ctx, catalog.Channel{ProjectID: "default", Kind: "webhook", URL: "ftp://nope"})
+	_, err = e.Strata.AddChannel(ctx, api.AddChannelRequest{ProjectID: "default", Kind: "webhook", URL: "ftp://nope"})
 	require.Error(t, err, "bad input is rejected before anything is stored")
 
 	cl := e.Cluster(strata.ClusterSpec{Nodes: 2})
 	require.NoError(t, e.Strata.SetNodeHealth(ctx, cl.ID, cl.Nodes[1].ID, false))
-	run, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID})
+	run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
 	require.NoError(t, err)
 	_, err = run.Wait(ctx)
-	be := backupErr(t, err, activities.ReasonClusterUnhealthy)
+	be := backupErr(t, err, api.ReasonClusterUnhealthy)
 
 	stratatest.Eventually(t, 30*time.Second, "the webhook to accept the event despite two failures", func() bool { return hook.count() == 1 })
 	stratatest.Eventually(t, 30*time.Second, "the chat webhook to get it", func() bool { return chat.count() == 1 })
@@ -100,8 +98,8 @@ func TestFailuresReachNotificationChannels(t *testing.T) {
 	require.NoError(t, e.Strata.SetNodeHealth(ctx, cl.ID, cl.Nodes[1].ID, true))
 	_, b := backedUp(t, e, strata.ClusterSpec{Nodes: 1})
 	src, _ := e.Catalog.GetCluster(ctx, b.ClusterID)
-	require.NoError(t, e.Strata.SetFaults(ctx, src.ID, catalog.Faults{RestoreFail: true}))
-	rr, err := e.Strata.StartRestore(ctx, workflows.RestoreRequest{BackupID: b.ID})
+	require.NoError(t, e.Strata.SetFaults(ctx, src.ID, api.Faults{RestoreFail: true}))
+	rr, err := e.Strata.StartRestore(ctx, api.RestoreRequest{BackupID: b.ID})
 	require.NoError(t, err)
 	_, err = rr.Wait(ctx)
 	require.Error(t, err)

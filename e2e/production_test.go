@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/stratabackup/strata/api"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,7 +17,6 @@ import (
 	"github.com/stratabackup/strata/internal/stratatest"
 	"github.com/stratabackup/strata/secrets"
 	"github.com/stratabackup/strata/starter/cli"
-	"github.com/stratabackup/strata/workflows"
 )
 
 // The production shape, as a new operator runs it: the worker command
@@ -43,8 +43,8 @@ func TestProductionShapeCreateBackupRestore(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = w.Stop(30 * time.Second) })
 	ctx := ctxT(t)
-	stratatest.Eventually(t, time.Minute, "the worker command to poll task queue "+workflows.TaskQueue, func() bool {
-		resp, err := server.Client.DescribeTaskQueue(ctx, workflows.TaskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+	stratatest.Eventually(t, time.Minute, "the worker command to poll task queue "+api.TaskQueue, func() bool {
+		resp, err := server.Client.DescribeTaskQueue(ctx, api.TaskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
 		return err == nil && len(resp.GetPollers()) > 0
 	})
 

@@ -2,18 +2,17 @@ package e2e
 
 import (
 	"context"
+	"github.com/stratabackup/strata/api"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/internal/stratatest"
 	"github.com/stratabackup/strata/providers"
 	"github.com/stratabackup/strata/starter/strata"
-	"github.com/stratabackup/strata/workflows"
 )
 
 func TestReconcileDeletesOrphansOfTimedOutBackups(t *testing.T) {
@@ -22,11 +21,11 @@ func TestReconcileDeletesOrphansOfTimedOutBackups(t *testing.T) {
 	cl := e.Cluster(strata.ClusterSpec{Nodes: 1})
 	// The backup times out, but its slow snapshot completes afterwards at
 	// the provider: an orphan that would cost money.
-	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, catalog.Faults{SnapshotDelay: catalog.Duration(2 * time.Second)}))
-	run, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID, Timeout: catalog.Duration(time.Second)})
+	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, api.Faults{SnapshotDelay: catalog.Duration(2 * time.Second)}))
+	run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID, Timeout: catalog.Duration(time.Second)})
 	require.NoError(t, err)
 	_, err = run.Wait(ctx)
-	be := backupErr(t, err, activities.ReasonTimeout)
+	be := backupErr(t, err, api.ReasonTimeout)
 	snapID := be.Backup.Snapshots[0].SnapshotID
 	stratatest.Eventually(t, 30*time.Second, "the orphan to complete at the provider", func() bool {
 		got, err := e.Local.GetSnapshots(ctx, []string{snapID})
@@ -34,10 +33,10 @@ func TestReconcileDeletesOrphansOfTimedOutBackups(t *testing.T) {
 	})
 
 	// A running backup's snapshot is never touched.
-	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, catalog.Faults{SnapshotHang: true}))
-	running, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID})
+	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, api.Faults{SnapshotHang: true}))
+	running, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
 	require.NoError(t, err)
-	waitForStep(t, e, running.BackupID, workflows.StepWaiting)
+	waitForStep(t, e, running.BackupID, api.StepWaiting)
 
 	// Within the grace period nothing is deleted.
 	res, err := e.Strata.Reconcile(ctx, ptr(time.Hour), false)
@@ -71,7 +70,7 @@ func TestReconcileDeletesOrphansOfTimedOutBackups(t *testing.T) {
 	atProvider, err := e.Local.ListSnapshots(ctx, providers.SnapshotFilter{BackupID: running.BackupID})
 	require.NoError(t, err)
 	assert.Len(t, atProvider, 1, "the running backup's snapshot is untouched")
-	assert.Equal(t, workflows.StepWaiting, p.Step)
+	assert.Equal(t, api.StepWaiting, p.Step)
 	require.NoError(t, e.Strata.CancelBackup(ctx, running.BackupID))
 	_, _ = running.Wait(ctx)
 }
@@ -96,8 +95,8 @@ func TestReconcileMarksBackupsWhoseSnapshotsAreGone(t *testing.T) {
 	assert.Equal(t, catalog.BackupCompleted, other.Status)
 
 	// A Missing backup cannot be restored.
-	rr, err := e.Strata.StartRestore(ctx, workflows.RestoreRequest{BackupID: b.ID})
+	rr, err := e.Strata.StartRestore(ctx, api.RestoreRequest{BackupID: b.ID})
 	require.NoError(t, err)
 	_, err = rr.Wait(ctx)
-	restoreErr(t, err, activities.ReasonInvalidRequest)
+	restoreErr(t, err, api.ReasonInvalidRequest)
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"errors"
+	"github.com/stratabackup/strata/api"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,21 +11,19 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/internal/stratatest"
 	"github.com/stratabackup/strata/providers/local"
 	"github.com/stratabackup/strata/starter/strata"
-	"github.com/stratabackup/strata/workflows"
 )
 
 // backedUp creates a cluster with distinct data per volume and a Completed
 // backup of it.
-func backedUp(t *testing.T, e *stratatest.Env, spec strata.ClusterSpec) (catalog.Cluster, catalog.Backup) {
+func backedUp(t *testing.T, e *stratatest.Env, spec strata.ClusterSpec) (api.Cluster, api.Backup) {
 	t.Helper()
 	ctx := ctxT(t)
 	cl := e.Cluster(spec)
-	run, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID})
+	run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
 	require.NoError(t, err)
 	b, err := run.Wait(ctx)
 	require.NoError(t, err)
@@ -54,13 +53,13 @@ func TestRestoreThreeNodesToOneAndToThree(t *testing.T) {
 	e := server.NewEnv(t, stratatest.TestConfig())
 	ctx := ctxT(t)
 	src, b := backedUp(t, e, strata.ClusterSpec{Nodes: 3, VolumesPerNode: 2, DiskGB: 20})
-	vol := map[string]catalog.Volume{}
+	vol := map[string]api.Volume{}
 	for _, v := range src.Volumes() {
 		vol[v.ID] = v
 	}
 
 	// 3 → 1: the preferred node's volumes.
-	run, err := e.Strata.StartRestore(ctx, workflows.RestoreRequest{BackupID: b.ID, Nodes: 1})
+	run, err := e.Strata.StartRestore(ctx, api.RestoreRequest{BackupID: b.ID, Nodes: 1})
 	require.NoError(t, err)
 	res, err := run.Wait(ctx)
 	require.NoError(t, err)
@@ -81,13 +80,13 @@ func TestRestoreThreeNodesToOneAndToThree(t *testing.T) {
 	// The source is untouched and the backup is free again.
 	again, err := e.Catalog.GetCluster(ctx, src.ID)
 	require.NoError(t, err)
-	assert.Equal(t, src.Nodes, again.Nodes)
+	assert.Equal(t, src.Nodes, again.API().Nodes)
 	bb, err := e.Catalog.GetBackup(ctx, b.ID)
 	require.NoError(t, err)
 	assert.Empty(t, bb.Holds, "the restore released its hold")
 
 	// 3 → 3: node i from source node i, bigger disks allowed.
-	run, err = e.Strata.StartRestore(ctx, workflows.RestoreRequest{BackupID: b.ID, DiskGB: 50, Description: "copy"})
+	run, err = e.Strata.StartRestore(ctx, api.RestoreRequest{BackupID: b.ID, DiskGB: 50, Description: "copy"})
 	require.NoError(t, err)
 	res, err = run.Wait(ctx)
 	require.NoError(t, err)
@@ -111,10 +110,10 @@ func TestRestoreIntoAnotherProjectAndNetwork(t *testing.T) {
 	_, b := backedUp(t, e, strata.ClusterSpec{Nodes: 1})
 	_, err := e.Strata.CreateProject(ctx, "analytics")
 	require.NoError(t, err)
-	_, err = e.Strata.CreateNetwork(ctx, catalog.Network{ID: "analytics-net", ProjectID: "analytics", Provider: "local", Region: "local"})
+	_, err = e.Strata.CreateNetwork(ctx, api.Network{ID: "analytics-net", ProjectID: "analytics", Provider: "local", Region: "local"})
 	require.NoError(t, err)
 
-	run, err := e.Strata.StartRestore(ctx, workflows.RestoreRequest{BackupID: b.ID, ProjectID: "analytics", NetworkID: "analytics-net"})
+	run, err := e.Strata.StartRestore(ctx, api.RestoreRequest{BackupID: b.ID, ProjectID: "analytics", NetworkID: "analytics-net"})
 	require.NoError(t, err)
 	res, err := run.Wait(ctx)
 	require.NoError(t, err)
@@ -128,33 +127,33 @@ func TestInvalidRestoresCreateNothing(t *testing.T) {
 	src, b := backedUp(t, e, strata.ClusterSpec{Nodes: 1, DiskGB: 20})
 	_, err := e.Strata.CreateProject(ctx, "other")
 	require.NoError(t, err)
-	_, err = e.Strata.CreateNetwork(ctx, catalog.Network{ID: "other-net", ProjectID: "other", Provider: "local", Region: "local"})
+	_, err = e.Strata.CreateNetwork(ctx, api.Network{ID: "other-net", ProjectID: "other", Provider: "local", Region: "local"})
 	require.NoError(t, err)
 	require.NoError(t, e.Strata.SetNodeHealth(ctx, src.ID, src.Nodes[0].ID, false))
-	bad, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: src.ID})
+	bad, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: src.ID})
 	require.NoError(t, err)
 	_, err = bad.Wait(ctx)
-	defunct := backupErr(t, err, activities.ReasonClusterUnhealthy)
+	defunct := backupErr(t, err, api.ReasonClusterUnhealthy)
 
 	before, err := e.Catalog.ListClusters(ctx)
 	require.NoError(t, err)
 	for name, c := range map[string]struct {
-		req  workflows.RestoreRequest
+		req  api.RestoreRequest
 		want string
 	}{
-		"region":         {workflows.RestoreRequest{BackupID: b.ID, Region: "eu-west-1"}, `region "eu-west-1": a restore stays in the source's region "local"`},
-		"provider":       {workflows.RestoreRequest{BackupID: b.ID, Provider: "aws"}, `provider "aws": a restore stays on the source's provider "local"`},
-		"smaller disk":   {workflows.RestoreRequest{BackupID: b.ID, DiskGB: 10}, "disk size 10 GB is smaller than source volume"},
-		"defunct backup": {workflows.RestoreRequest{BackupID: defunct.BackupID}, "is Defunct: only Completed backups can be restored"},
-		"network":        {workflows.RestoreRequest{BackupID: b.ID, NetworkID: "other-net"}, `network "other-net" belongs to project "other", not "default"`},
-		"no network":     {workflows.RestoreRequest{BackupID: b.ID, NetworkID: "nope"}, `network "nope"`},
-		"project":        {workflows.RestoreRequest{BackupID: b.ID, ProjectID: "other"}, "give a network of that project"},
-		"no backup":      {workflows.RestoreRequest{LatestOfJob: "job-none"}, "job job-none has no Completed backup"},
+		"region":         {api.RestoreRequest{BackupID: b.ID, Region: "eu-west-1"}, `region "eu-west-1": a restore stays in the source's region "local"`},
+		"provider":       {api.RestoreRequest{BackupID: b.ID, Provider: "aws"}, `provider "aws": a restore stays on the source's provider "local"`},
+		"smaller disk":   {api.RestoreRequest{BackupID: b.ID, DiskGB: 10}, "disk size 10 GB is smaller than source volume"},
+		"defunct backup": {api.RestoreRequest{BackupID: defunct.BackupID}, "is Defunct: only Completed backups can be restored"},
+		"network":        {api.RestoreRequest{BackupID: b.ID, NetworkID: "other-net"}, `network "other-net" belongs to project "other", not "default"`},
+		"no network":     {api.RestoreRequest{BackupID: b.ID, NetworkID: "nope"}, `network "nope"`},
+		"project":        {api.RestoreRequest{BackupID: b.ID, ProjectID: "other"}, "give a network of that project"},
+		"no backup":      {api.RestoreRequest{LatestOfJob: "job-none"}, "job job-none has no Completed backup"},
 	} {
 		run, err := e.Strata.StartRestore(ctx, c.req)
 		require.NoError(t, err, name)
 		_, err = run.Wait(ctx)
-		re := restoreErr(t, err, activities.ReasonInvalidRequest)
+		re := restoreErr(t, err, api.ReasonInvalidRequest)
 		assert.Contains(t, re.Reason, c.want, name)
 		assert.Nil(t, re.Result, "%s: no restore record", name)
 	}
@@ -172,12 +171,12 @@ func TestFailedRestoreLeavesNothingBehind(t *testing.T) {
 	ctx := ctxT(t)
 	src, b := backedUp(t, e, strata.ClusterSpec{Nodes: 2, VolumesPerNode: 2})
 	// Provisioning fails after every volume exists.
-	require.NoError(t, e.Strata.SetFaults(ctx, src.ID, catalog.Faults{RestoreFail: true}))
+	require.NoError(t, e.Strata.SetFaults(ctx, src.ID, api.Faults{RestoreFail: true}))
 
-	run, err := e.Strata.StartRestore(ctx, workflows.RestoreRequest{BackupID: b.ID})
+	run, err := e.Strata.StartRestore(ctx, api.RestoreRequest{BackupID: b.ID})
 	require.NoError(t, err)
 	_, err = run.Wait(ctx)
-	re := restoreErr(t, err, activities.ReasonProviderError)
+	re := restoreErr(t, err, api.ReasonProviderError)
 	assert.Contains(t, re.Reason, "injected restore failure")
 	require.NotNil(t, re.Result)
 	assert.Equal(t, catalog.RestoreFailed, re.Result.Restore.Status)
@@ -225,12 +224,12 @@ func TestCancelledRestoreIsTornDown(t *testing.T) {
 	e := server.NewEnv(t, stratatest.TestConfig())
 	ctx := ctxT(t)
 	src, b := backedUp(t, e, strata.ClusterSpec{Nodes: 1})
-	require.NoError(t, e.Strata.SetFaults(ctx, src.ID, catalog.Faults{RestoreDelay: catalog.Duration(time.Minute)}))
-	run, err := e.Strata.StartRestore(ctx, workflows.RestoreRequest{BackupID: b.ID})
+	require.NoError(t, e.Strata.SetFaults(ctx, src.ID, api.Faults{RestoreDelay: catalog.Duration(time.Minute)}))
+	run, err := e.Strata.StartRestore(ctx, api.RestoreRequest{BackupID: b.ID})
 	require.NoError(t, err)
 	stratatest.Eventually(t, 30*time.Second, "the restore to create volumes", func() bool {
 		_, live, err := e.Strata.GetRestore(ctx, run.RestoreID)
-		return err == nil && live != nil && live.Step == workflows.StepCreatingVolumes
+		return err == nil && live != nil && live.Step == api.StepCreatingVolumes
 	})
 	require.NoError(t, e.Strata.CancelRestore(ctx, run.RestoreID))
 	_, err = run.Wait(ctx)
@@ -247,25 +246,25 @@ func TestRestoreLatestOfJob(t *testing.T) {
 	e := server.NewEnv(t, stratatest.TestConfig())
 	ctx := ctxT(t)
 	cl := e.Cluster(strata.ClusterSpec{Nodes: 1})
-	job := newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Retention: catalog.Retention{KeepLast: 5}})
+	job := newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Retention: api.Retention{KeepLast: 5}})
 	triggerAndWait(t, e, job.ID)
 	triggerAndWait(t, e, job.ID)
 	require.NoError(t, e.Strata.SetNodeHealth(ctx, cl.ID, cl.Nodes[0].ID, false))
 	triggerAndWait(t, e, job.ID) // Defunct: not a candidate
 	require.NoError(t, e.Strata.SetNodeHealth(ctx, cl.ID, cl.Nodes[0].ID, true))
-	manual, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID})
+	manual, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
 	require.NoError(t, err)
 	_, err = manual.Wait(ctx) // newer, but not the job's
 	require.NoError(t, err)
 	newest := jobBackups(t, e, job.ID)[catalog.BackupCompleted][0]
 
-	run, err := e.Strata.StartRestore(ctx, workflows.RestoreRequest{LatestOfJob: job.ID})
+	run, err := e.Strata.StartRestore(ctx, api.RestoreRequest{LatestOfJob: job.ID})
 	require.NoError(t, err)
 	res, err := run.Wait(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, newest.ID, res.Restore.BackupID, "the job's newest Completed backup")
 
-	run, err = e.Strata.StartRestore(ctx, workflows.RestoreRequest{LatestOfCluster: cl.ID})
+	run, err = e.Strata.StartRestore(ctx, api.RestoreRequest{LatestOfCluster: cl.ID})
 	require.NoError(t, err)
 	res, err = run.Wait(ctx)
 	require.NoError(t, err)
@@ -276,13 +275,13 @@ func TestRestoreRunningWhileItsJobPrunesKeepsItsBackup(t *testing.T) {
 	e := server.NewEnv(t, stratatest.TestConfig())
 	ctx := ctxT(t)
 	cl := e.Cluster(strata.ClusterSpec{Nodes: 1})
-	job := newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Retention: catalog.Retention{KeepLast: 1}})
+	job := newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Retention: api.Retention{KeepLast: 1}})
 	triggerAndWait(t, e, job.ID)
 	first := jobBackups(t, e, job.ID)[catalog.BackupCompleted][0]
 
 	// A slow restore of the first backup is running...
-	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, catalog.Faults{RestoreDelay: catalog.Duration(4 * time.Second)}))
-	run, err := e.Strata.StartRestore(ctx, workflows.RestoreRequest{BackupID: first.ID})
+	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, api.Faults{RestoreDelay: catalog.Duration(4 * time.Second)}))
+	run, err := e.Strata.StartRestore(ctx, api.RestoreRequest{BackupID: first.ID})
 	require.NoError(t, err)
 	stratatest.Eventually(t, 30*time.Second, "the restore to hold its backup", func() bool {
 		b, err := e.Catalog.GetBackup(ctx, first.ID)
@@ -302,7 +301,7 @@ func TestRestoreRunningWhileItsJobPrunesKeepsItsBackup(t *testing.T) {
 	sameData(t, cl.Nodes[0].Volumes[0].Path, res.Cluster.Nodes[0].Volumes[0].Path)
 
 	// Once the restore is done, the next prune may take it.
-	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, catalog.Faults{}))
+	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, api.Faults{}))
 	triggerAndWait(t, e, job.ID)
 	got = jobBackups(t, e, job.ID)
 	assert.Len(t, got[catalog.BackupCompleted], 1)

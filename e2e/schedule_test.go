@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"github.com/stratabackup/strata/api"
 	"sort"
 	"testing"
 	"time"
@@ -10,15 +11,13 @@ import (
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 
-	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/internal/stratatest"
 	"github.com/stratabackup/strata/providers"
 	"github.com/stratabackup/strata/starter/strata"
-	"github.com/stratabackup/strata/workflows"
 )
 
-func newJob(t *testing.T, e *stratatest.Env, spec strata.JobSpec) strata.JobView {
+func newJob(t *testing.T, e *stratatest.Env, spec strata.JobSpec) api.JobView {
 	t.Helper()
 	if spec.Every == 0 {
 		spec.Every = time.Hour
@@ -75,12 +74,12 @@ func TestScheduledJobKeepsNewestN(t *testing.T) {
 	e := server.NewEnv(t, stratatest.TestConfig())
 	ctx := ctxT(t)
 	cl := e.Cluster(strata.ClusterSpec{Nodes: 2})
-	manual, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID})
+	manual, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
 	require.NoError(t, err)
 	_, err = manual.Wait(ctx)
 	require.NoError(t, err)
 
-	job := newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Label: "hourly-{index}", Retention: catalog.Retention{KeepLast: 2}})
+	job := newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Label: "hourly-{index}", Retention: api.Retention{KeepLast: 2}})
 	for range 4 {
 		triggerAndWait(t, e, job.ID)
 	}
@@ -119,8 +118,8 @@ func TestScheduledJobKeepsNewestN(t *testing.T) {
 func TestTwoJobsOnOneClusterPruneIndependently(t *testing.T) {
 	e := server.NewEnv(t, stratatest.TestConfig())
 	cl := e.Cluster(strata.ClusterSpec{Nodes: 1})
-	hourly := newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Retention: catalog.Retention{KeepLast: 1}})
-	weekly := newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Every: 7 * 24 * time.Hour, Retention: catalog.Retention{KeepLast: 2}})
+	hourly := newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Retention: api.Retention{KeepLast: 1}})
+	weekly := newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Every: 7 * 24 * time.Hour, Retention: api.Retention{KeepLast: 2}})
 	triggerAndWait(t, e, weekly.ID)
 	triggerAndWait(t, e, hourly.ID)
 	triggerAndWait(t, e, weekly.ID)
@@ -140,15 +139,15 @@ func TestDefunctRunsArePrunedManualBackupsSurvive(t *testing.T) {
 	e := server.NewEnv(t, stratatest.TestConfig())
 	ctx := ctxT(t)
 	cl := e.Cluster(strata.ClusterSpec{Nodes: 2})
-	job := newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Retention: catalog.Retention{KeepLast: 3}})
+	job := newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Retention: api.Retention{KeepLast: 3}})
 	triggerAndWait(t, e, job.ID)
 
 	require.NoError(t, e.Strata.SetNodeHealth(ctx, cl.ID, cl.Nodes[0].ID, false))
 	triggerAndWait(t, e, job.ID)
-	manual, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID})
+	manual, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
 	require.NoError(t, err)
 	_, err = manual.Wait(ctx)
-	backupErr(t, err, activities.ReasonClusterUnhealthy)
+	backupErr(t, err, api.ReasonClusterUnhealthy)
 	defunct := jobBackups(t, e, job.ID)[catalog.BackupDefunct]
 	require.Len(t, defunct, 1)
 
@@ -168,7 +167,7 @@ func TestLockedClusterMakesScheduledRunDefunct(t *testing.T) {
 	e := server.NewEnv(t, stratatest.TestConfig())
 	ctx := ctxT(t)
 	cl := e.Cluster(strata.ClusterSpec{Nodes: 1})
-	job := newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Retention: catalog.Retention{KeepLast: 2}})
+	job := newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Retention: api.Retention{KeepLast: 2}})
 	lock, err := e.Strata.LockCluster(ctx, cl.ID, "resize", time.Hour)
 	require.NoError(t, err)
 	triggerAndWait(t, e, job.ID)
@@ -187,7 +186,7 @@ func TestScheduleUpdateChangesTheTemporalSchedule(t *testing.T) {
 	e := server.NewEnv(t, stratatest.TestConfig())
 	ctx := ctxT(t)
 	cl := e.Cluster(strata.ClusterSpec{Nodes: 1})
-	job := newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Every: 24 * time.Hour, Offset: 3 * time.Hour, Retention: catalog.Retention{KeepDaily: 7}})
+	job := newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Every: 24 * time.Hour, Offset: 3 * time.Hour, Retention: api.Retention{KeepDaily: 7}})
 
 	h := server.Client.ScheduleClient().GetHandle(ctx, job.ScheduleID)
 	d, err := h.Describe(ctx)
@@ -222,7 +221,7 @@ func TestScheduleUpdateChangesTheTemporalSchedule(t *testing.T) {
 	_, err = e.Strata.UpdateJob(ctx, job.ID, strata.JobUpdate{Every: ptr(30 * time.Minute)})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "at most hourly")
-	_, err = e.Strata.CreateJob(ctx, strata.JobSpec{ClusterID: cl.ID, Every: 10 * time.Minute, Retention: catalog.Retention{KeepLast: 1}})
+	_, err = e.Strata.CreateJob(ctx, strata.JobSpec{ClusterID: cl.ID, Every: 10 * time.Minute, Retention: api.Retention{KeepLast: 1}})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "at most hourly")
 
@@ -241,7 +240,7 @@ func TestDeleteIsIdempotentWhenASnapshotIsAlreadyGone(t *testing.T) {
 	e := server.NewEnv(t, stratatest.TestConfig())
 	ctx := ctxT(t)
 	cl := e.Cluster(strata.ClusterSpec{Nodes: 2})
-	run, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID})
+	run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
 	require.NoError(t, err)
 	b, err := run.Wait(ctx)
 	require.NoError(t, err)
@@ -262,15 +261,15 @@ func TestDeleteIsIdempotentWhenASnapshotIsAlreadyGone(t *testing.T) {
 	again, err := e.Strata.DeleteBackup(ctx, b.ID, true)
 	require.NoError(t, err, "deleting a deleted backup is a no-op")
 	assert.Equal(t, catalog.BackupDeleted, again.Status)
-	recordHistory(t, workflows.DeleteWorkflowID(b.ID), "delete")
+	recordHistory(t, api.DeleteWorkflowID(b.ID), "delete")
 }
 
 func TestOverlappingRunIsSkippedVisibly(t *testing.T) {
 	e := server.NewEnv(t, stratatest.TestConfig())
 	ctx := ctxT(t)
 	cl := e.Cluster(strata.ClusterSpec{Nodes: 1})
-	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, catalog.Faults{SnapshotDelay: catalog.Duration(3 * time.Second)}))
-	job := newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Retention: catalog.Retention{KeepLast: 2}})
+	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, api.Faults{SnapshotDelay: catalog.Duration(3 * time.Second)}))
+	job := newJob(t, e, strata.JobSpec{ClusterID: cl.ID, Retention: api.Retention{KeepLast: 2}})
 	require.NoError(t, e.Strata.TriggerJob(ctx, job.ID))
 	stratatest.Eventually(t, 30*time.Second, "the first run to be running", func() bool {
 		v, err := e.Strata.GetJob(ctx, job.ID)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/stratabackup/strata/api"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -15,13 +16,11 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/internal/stratatest"
 	"github.com/stratabackup/strata/notify"
 	"github.com/stratabackup/strata/retention"
 	"github.com/stratabackup/strata/starter/strata"
-	"github.com/stratabackup/strata/workflows"
 )
 
 // The workflows are the public API: these start them the way the temporal
@@ -44,7 +43,7 @@ func startRaw(t *testing.T, e *stratatest.Env, opts client.StartWorkflowOptions,
 
 func requireInvalid(t *testing.T, appErr *temporal.ApplicationError, contains ...string) {
 	t.Helper()
-	assert.Equal(t, activities.ReasonInvalidRequest, appErr.Type(), appErr.Message())
+	assert.Equal(t, api.ReasonInvalidRequest, appErr.Type(), appErr.Message())
 	assert.LessOrEqual(t, len(appErr.Message()), 700, "a rejection stays short: %.200s", appErr.Message())
 	for _, c := range contains {
 		assert.Contains(t, appErr.Message(), c)
@@ -66,25 +65,25 @@ func TestBackupCannotClaimAnotherJob(t *testing.T) {
 	ctx := ctxT(t)
 	victim := e.Cluster(strata.ClusterSpec{Nodes: 1})
 	other := e.Cluster(strata.ClusterSpec{Nodes: 1})
-	job := newJob(t, e, strata.JobSpec{ClusterID: victim.ID, Retention: catalog.Retention{KeepLast: 1}, Paused: true})
+	job := newJob(t, e, strata.JobSpec{ClusterID: victim.ID, Retention: api.Retention{KeepLast: 1}, Paused: true})
 
 	// The attack: a raw start naming the victim's job for another cluster.
-	requireInvalid(t, startRaw(t, e, client.StartWorkflowOptions{}, workflows.BackupWorkflowName,
+	requireInvalid(t, startRaw(t, e, client.StartWorkflowOptions{}, api.BackupWorkflowName,
 		map[string]any{"clusterId": other.ID, "jobId": job.ID}), "job "+job.ID+" backs up cluster "+victim.ID)
 	// Naming the job for its own cluster, but not from its schedule.
-	requireInvalid(t, startRaw(t, e, client.StartWorkflowOptions{}, workflows.BackupWorkflowName,
+	requireInvalid(t, startRaw(t, e, client.StartWorkflowOptions{}, api.BackupWorkflowName,
 		map[string]any{"clusterId": victim.ID, "jobId": job.ID}), "only job "+job.ID+"'s own Temporal Schedule")
 	// Even under the schedule's own workflow ID prefix.
-	requireInvalid(t, startRaw(t, e, client.StartWorkflowOptions{ID: activities.JobRunWorkflowIDPrefix(job.ID) + "2026-01-01T00:00:00Z"},
-		workflows.BackupWorkflowName, map[string]any{"clusterId": victim.ID, "jobId": job.ID}), "Temporal Schedule")
-	requireInvalid(t, startRaw(t, e, client.StartWorkflowOptions{}, workflows.BackupWorkflowName,
+	requireInvalid(t, startRaw(t, e, client.StartWorkflowOptions{ID: api.JobRunWorkflowIDPrefix(job.ID) + "2026-01-01T00:00:00Z"},
+		api.BackupWorkflowName, map[string]any{"clusterId": victim.ID, "jobId": job.ID}), "Temporal Schedule")
+	requireInvalid(t, startRaw(t, e, client.StartWorkflowOptions{}, api.BackupWorkflowName,
 		map[string]any{"clusterId": victim.ID, "jobId": "job-nosuchjob"}), "job job-nosuchjob not found")
 	requireNoBackups(t, e)
 	requireUnlocked(t, e, victim.ID)
 	requireUnlocked(t, e, other.ID)
 
 	// The Go client refuses it too, earlier.
-	_, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: other.ID, JobID: job.ID})
+	_, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: other.ID, JobID: job.ID})
 	assert.ErrorContains(t, err, "only the job's own schedule")
 
 	// The job's own schedule still runs and prunes.
@@ -103,7 +102,7 @@ func TestPruneLeavesOtherClustersBackupsAlone(t *testing.T) {
 	ctx := ctxT(t)
 	victim := e.Cluster(strata.ClusterSpec{Nodes: 1})
 	other := e.Cluster(strata.ClusterSpec{Nodes: 1})
-	job := newJob(t, e, strata.JobSpec{ClusterID: victim.ID, Retention: catalog.Retention{KeepLast: 1}, Paused: true})
+	job := newJob(t, e, strata.JobSpec{ClusterID: victim.ID, Retention: api.Retention{KeepLast: 1}, Paused: true})
 	planted := []string{}
 	for i := 0; i < 3; i++ {
 		b, _, err := e.Catalog.CreateBackup(ctx, catalog.NewBackup{ID: "bk-planted00000" + string(rune('a'+i)), ClusterID: other.ID, JobID: job.ID,
@@ -147,14 +146,14 @@ func TestOversizedInputsAreRejectedBeforeAnythingExists(t *testing.T) {
 		"a description expanded past the bound":      {"clusterId": cl.ID, "label": "{cluster}{cluster:description}"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			requireInvalid(t, startRaw(t, e, client.StartWorkflowOptions{}, workflows.BackupWorkflowName, in))
+			requireInvalid(t, startRaw(t, e, client.StartWorkflowOptions{}, api.BackupWorkflowName, in))
 		})
 	}
 	requireNoBackups(t, e)
 	requireUnlocked(t, e, cl.ID)
 
 	// The client reads the cluster, so it says so earlier.
-	_, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID, Label: "{cluster}{cluster}"})
+	_, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID, Label: "{cluster}{cluster}"})
 	assert.ErrorContains(t, err, "renders to up to 400 characters")
 }
 
@@ -170,15 +169,15 @@ func TestRestoreAndReconcileBoundsWhenRaw(t *testing.T) {
 		"negative nodes":    {map[string]any{"backupId": b.ID, "nodes": -1}, "nodes -1: give 1 to 64"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			requireInvalid(t, startRaw(t, e, client.StartWorkflowOptions{}, workflows.RestoreWorkflowName, tc.in), tc.want)
+			requireInvalid(t, startRaw(t, e, client.StartWorkflowOptions{}, api.RestoreWorkflowName, tc.in), tc.want)
 		})
 	}
 	rs, err := e.Catalog.ListRestores(context.Background(), "")
 	require.NoError(t, err)
 	assert.Empty(t, rs, "no restore record")
 
-	requireInvalid(t, startRaw(t, e, client.StartWorkflowOptions{}, workflows.ReconcileWorkflowName, map[string]any{"grace": 1e30}), "out of range")
-	requireInvalid(t, startRaw(t, e, client.StartWorkflowOptions{}, workflows.ReconcileWorkflowName, map[string]any{"grace": "-1h"}), "grace")
+	requireInvalid(t, startRaw(t, e, client.StartWorkflowOptions{}, api.ReconcileWorkflowName, map[string]any{"grace": 1e30}), "out of range")
+	requireInvalid(t, startRaw(t, e, client.StartWorkflowOptions{}, api.ReconcileWorkflowName, map[string]any{"grace": "-1h"}), "grace")
 }
 
 // Register applies the same rules as the client when started raw, and a
@@ -188,11 +187,11 @@ func TestRegisterValidatesRawInput(t *testing.T) {
 	owner := e.Cluster(strata.ClusterSpec{Nodes: 1})
 	ownedPath := owner.Nodes[0].Volumes[0].Path
 
-	requireInvalid(t, startRaw(t, e, client.StartWorkflowOptions{}, workflows.RegisterClusterWorkflowName, map[string]any{
+	requireInvalid(t, startRaw(t, e, client.StartWorkflowOptions{}, api.RegisterClusterWorkflowName, map[string]any{
 		"id": "../../etc", "provider": "local", "region": "local", "projectId": "default", "networkId": "default",
 		"nodes": []map[string]any{{"id": "n\x00\n1", "volumes": []string{ownedPath}}},
 	}), `id "../../etc"`, "node 1 name")
-	requireInvalid(t, startRaw(t, e, client.StartWorkflowOptions{}, workflows.RegisterClusterWorkflowName, map[string]any{
+	requireInvalid(t, startRaw(t, e, client.StartWorkflowOptions{}, api.RegisterClusterWorkflowName, map[string]any{
 		"id": "thief", "provider": "local", "region": "local", "projectId": "default", "networkId": "default",
 		"nodes": []map[string]any{{"id": "thief-1", "volumes": []string{ownedPath}}},
 	}), "already belongs to cluster "+owner.ID)
@@ -217,8 +216,8 @@ func TestBackupLockCannotBeBroken(t *testing.T) {
 	e := server.NewEnv(t, stratatest.TestConfig())
 	ctx := ctxT(t)
 	cl := e.Cluster(strata.ClusterSpec{Nodes: 2})
-	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, catalog.Faults{SnapshotDelay: catalog.Duration(2 * time.Second)}))
-	run, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID})
+	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, api.Faults{SnapshotDelay: catalog.Duration(2 * time.Second)}))
+	run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
 	require.NoError(t, err)
 	var held *catalog.Lock
 	stratatest.Eventually(t, 30*time.Second, "the backup to hold the lock", func() bool {
@@ -229,16 +228,16 @@ func TestBackupLockCannotBeBroken(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "backup "+run.BackupID)
 	assert.Contains(t, err.Error(), "cancel it instead")
-	second, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID})
+	second, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
 	require.NoError(t, err)
 	_, err = second.Wait(ctx)
-	backupErr(t, err, activities.ReasonClusterLocked)
+	backupErr(t, err, api.ReasonClusterLocked)
 	_, err = run.Wait(ctx)
 	require.NoError(t, err, "the first backup completes, its lock untouched")
 
 	// Break the lock behind Strata's back (a lease lapsing, an operator
 	// editing the catalog): the backup's next write is refused.
-	third, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID})
+	third, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
 	require.NoError(t, err)
 	stratatest.Eventually(t, 30*time.Second, "the third backup to snapshot", func() bool {
 		b, err := e.Catalog.GetBackup(ctx, third.BackupID)
@@ -250,7 +249,7 @@ func TestBackupLockCannotBeBroken(t *testing.T) {
 	intruder, err := e.Catalog.AcquireLock(ctx, cl.ID, "intruder", time.Hour)
 	require.NoError(t, err)
 	_, err = third.Wait(ctx)
-	be := backupErr(t, err, activities.ReasonLockLost)
+	be := backupErr(t, err, api.ReasonLockLost)
 	assert.Len(t, be.Backup.Snapshots, 2, "its snapshots are on the record")
 	l, err := e.Catalog.GetLock(ctx, cl.ID)
 	require.NoError(t, err)
@@ -271,23 +270,23 @@ func TestExtendTimeoutHasAMaximum(t *testing.T) {
 	e := server.NewEnv(t, cfg)
 	ctx := ctxT(t)
 	cl := e.Cluster(strata.ClusterSpec{Nodes: 1})
-	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, catalog.Faults{SnapshotHang: true}))
-	run, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID, Timeout: catalog.Duration(time.Minute)})
+	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, api.Faults{SnapshotHang: true}))
+	run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID, Timeout: catalog.Duration(time.Minute)})
 	require.NoError(t, err)
 	stratatest.Eventually(t, 30*time.Second, "the backup to snapshot", func() bool {
 		p, err := e.Strata.BackupStatus(ctx, run.BackupID)
-		return err == nil && p.Step == workflows.StepWaiting
+		return err == nil && p.Step == api.StepWaiting
 	})
-	_, err = e.Strata.ExtendBackupTimeout(ctx, run.BackupID, workflows.ExtendTimeoutRequest{Timeout: catalog.Duration(time.Hour)})
+	_, err = e.Strata.ExtendBackupTimeout(ctx, run.BackupID, api.ExtendTimeoutRequest{Timeout: catalog.Duration(time.Hour)})
 	assert.ErrorContains(t, err, "more than the maximum 10m0s")
 	far := time.Now().Add(100 * 365 * 24 * time.Hour)
-	_, err = e.Strata.ExtendBackupTimeout(ctx, run.BackupID, workflows.ExtendTimeoutRequest{Deadline: &far})
+	_, err = e.Strata.ExtendBackupTimeout(ctx, run.BackupID, api.ExtendTimeoutRequest{Deadline: &far})
 	assert.ErrorContains(t, err, "more than the maximum 10m0s")
-	_, err = e.Strata.ExtendBackupTimeout(ctx, run.BackupID, workflows.ExtendTimeoutRequest{Timeout: catalog.Duration(5 * time.Minute)})
+	_, err = e.Strata.ExtendBackupTimeout(ctx, run.BackupID, api.ExtendTimeoutRequest{Timeout: catalog.Duration(5 * time.Minute)})
 	require.NoError(t, err)
 	require.NoError(t, e.Strata.CancelBackup(ctx, run.BackupID))
 	_, err = run.Wait(ctx)
-	backupErr(t, err, activities.ReasonCancelled)
+	backupErr(t, err, api.ReasonCancelled)
 }
 
 // Nothing stays stuck when an operator presses "Terminate" (or a server
@@ -297,12 +296,12 @@ func TestReconcileFinishesWhatTerminatedWorkflowsLeft(t *testing.T) {
 	e := server.NewEnv(t, stratatest.TestConfig())
 	ctx := ctxT(t)
 	src, done := backedUp(t, e, strata.ClusterSpec{Nodes: 2})
-	require.NoError(t, e.Strata.SetFaults(ctx, src.ID, catalog.Faults{
+	require.NoError(t, e.Strata.SetFaults(ctx, src.ID, api.Faults{
 		SnapshotDelay: catalog.Duration(time.Minute), RestoreDelay: catalog.Duration(time.Minute),
 	}))
 
 	// A backup terminated while it snapshots, holding the lock.
-	backup, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: src.ID})
+	backup, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: src.ID})
 	require.NoError(t, err)
 	stratatest.Eventually(t, 30*time.Second, "the backup to snapshot", func() bool {
 		b, err := e.Catalog.GetBackup(ctx, backup.BackupID)
@@ -313,11 +312,11 @@ func TestReconcileFinishesWhatTerminatedWorkflowsLeft(t *testing.T) {
 	assert.ErrorContains(t, err, "has already closed", "cancel says why it cannot help, and what will")
 
 	// A restore terminated while it creates volumes, holding the backup.
-	restore, err := e.Strata.StartRestore(ctx, workflows.RestoreRequest{BackupID: done.ID})
+	restore, err := e.Strata.StartRestore(ctx, api.RestoreRequest{BackupID: done.ID})
 	require.NoError(t, err)
 	stratatest.Eventually(t, 30*time.Second, "the restore to create volumes", func() bool {
 		_, live, err := e.Strata.GetRestore(ctx, restore.RestoreID)
-		return err == nil && live != nil && live.Step == workflows.StepCreatingVolumes
+		return err == nil && live != nil && live.Step == api.StepCreatingVolumes
 	})
 	require.NoError(t, server.Client.TerminateWorkflow(ctx, restore.WorkflowID, "", "operator pressed Terminate"))
 
@@ -327,7 +326,7 @@ func TestReconcileFinishesWhatTerminatedWorkflowsLeft(t *testing.T) {
 
 	// Stuck once the closed workflows' activities have noticed (StuckAfter);
 	// a dry run says so without touching anything.
-	var dry workflows.ReconcileResult
+	var dry api.ReconcileResult
 	stratatest.Eventually(t, 30*time.Second, "both records to count as stuck", func() bool {
 		dry, err = e.Strata.Reconcile(ctx, ptr(time.Hour), true)
 		return err == nil && len(dry.Plan.Stuck) == 2
@@ -338,7 +337,7 @@ func TestReconcileFinishesWhatTerminatedWorkflowsLeft(t *testing.T) {
 		assert.Contains(t, s.Reason, "Terminated: workflow "+s.WorkflowID+" terminated")
 		assert.Contains(t, s.Reason, "operator pressed Terminate")
 	}
-	assert.Equal(t, map[string]string{backup.BackupID: activities.StuckBackup, restore.RestoreID: activities.StuckRestore}, kinds)
+	assert.Equal(t, map[string]string{backup.BackupID: api.StuckBackup, restore.RestoreID: api.StuckRestore}, kinds)
 	b, err := e.Catalog.GetBackup(ctx, backup.BackupID)
 	require.NoError(t, err)
 	assert.Equal(t, catalog.BackupInProgress, b.Status, "a dry run changes nothing")
@@ -369,8 +368,8 @@ func TestReconcileFinishesWhatTerminatedWorkflowsLeft(t *testing.T) {
 	assert.Empty(t, b2.Holds, "the restore's hold is released")
 
 	// A new backup takes the freed lock; a second reconcile has nothing left.
-	require.NoError(t, e.Strata.SetFaults(ctx, src.ID, catalog.Faults{}))
-	next, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: src.ID})
+	require.NoError(t, e.Strata.SetFaults(ctx, src.ID, api.Faults{}))
+	next, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: src.ID})
 	require.NoError(t, err)
 	_, err = next.Wait(ctx)
 	require.NoError(t, err)
@@ -390,11 +389,11 @@ func TestReconcileMarksATerminatedDeletionFailed(t *testing.T) {
 	res, err := e.Strata.Reconcile(ctx, ptr(time.Hour), false)
 	require.NoError(t, err)
 	require.Len(t, res.Plan.Stuck, 1)
-	assert.Equal(t, activities.StuckDeletion, res.Plan.Stuck[0].Kind)
+	assert.Equal(t, api.StuckDeletion, res.Plan.Stuck[0].Kind)
 	got, err := e.Catalog.GetBackup(ctx, b.ID)
 	require.NoError(t, err)
 	assert.Equal(t, catalog.BackupDeleting, got.Status)
-	assert.Contains(t, got.DeletionError, "Terminated: workflow "+workflows.DeleteWorkflowID(b.ID)+" no run found")
+	assert.Contains(t, got.DeletionError, "Terminated: workflow "+api.DeleteWorkflowID(b.ID)+" no run found")
 	// And the retry finishes it.
 	del, err := e.Strata.DeleteBackup(ctx, b.ID, true)
 	require.NoError(t, err)
@@ -407,10 +406,10 @@ func TestReconcileMarksATerminatedDeletionFailed(t *testing.T) {
 func TestChannelSecretsAreSealedAtRest(t *testing.T) {
 	e := server.NewEnv(t, stratatest.TestConfig())
 	ctx := ctxT(t)
-	ch, err := e.Strata.AddChannel(ctx, catalog.Channel{ProjectID: "default", Kind: "chat", URL: "https://chat.example/hooks/T0/B0/tok3nXYZ?sig=q9"})
+	ch, err := e.Strata.AddChannel(ctx, api.AddChannelRequest{ProjectID: "default", Kind: "chat", URL: "https://chat.example/hooks/T0/B0/tok3nXYZ?sig=q9"})
 	require.NoError(t, err)
-	assert.Equal(t, "https://chat.example/...", ch.DisplayURL)
-	wh, err := e.Strata.AddChannel(ctx, catalog.Channel{ProjectID: "default", Kind: "webhook", URL: "https://hooks.example/in", Secret: "s3cretVALUE"})
+	assert.Equal(t, "https://chat.example/...", ch.URL)
+	wh, err := e.Strata.AddChannel(ctx, api.AddChannelRequest{ProjectID: "default", Kind: "webhook", URL: "https://hooks.example/in", Secret: "s3cretVALUE"})
 	require.NoError(t, err)
 	assert.True(t, wh.HasSecret)
 
@@ -440,7 +439,7 @@ func TestChannelSecretsAreSealedAtRest(t *testing.T) {
 	hook := &receiver{accepted: map[string]int{}}
 	srv := httptest.NewServer(hook)
 	t.Cleanup(srv.Close)
-	sealed, err := e.Strata.AddChannel(ctx, catalog.Channel{ProjectID: "default", Kind: "webhook", URL: srv.URL + "/in", Secret: "s3cretVALUE"})
+	sealed, err := e.Strata.AddChannel(ctx, api.AddChannelRequest{ProjectID: "default", Kind: "webhook", URL: srv.URL + "/in", Secret: "s3cretVALUE"})
 	require.NoError(t, err)
 	res, err := e.Strata.TestChannel(ctx, sealed.ID)
 	require.NoError(t, err)
@@ -450,9 +449,9 @@ func TestChannelSecretsAreSealedAtRest(t *testing.T) {
 	assert.True(t, notify.Verify("s3cretVALUE", h.Get(notify.HeaderTimestamp), hook.bodies[0], h.Get(notify.HeaderSignature)),
 		"the delivery was signed with the unsealed secret")
 
-	_, err = e.Strata.AddChannel(ctx, catalog.Channel{ProjectID: "default", Kind: "email", Email: "ops@example.com", SMTPHost: "smtp.example.com:587",
+	_, err = e.Strata.AddChannel(ctx, api.AddChannelRequest{ProjectID: "default", Kind: "email", Email: "ops@example.com", SMTPHost: "smtp.example.com:587",
 		SMTPUser: "strata", SMTPPasswordEnv: "AWS_SECRET_ACCESS_KEY"})
 	assert.ErrorContains(t, err, "only STRATA_SMTP_PASSWORD")
-	_, err = e.Strata.AddChannel(ctx, catalog.Channel{ProjectID: "default", Kind: "webhook", URL: "http://169.254.169.254/latest/meta-data/iam"})
+	_, err = e.Strata.AddChannel(ctx, api.AddChannelRequest{ProjectID: "default", Kind: "webhook", URL: "http://169.254.169.254/latest/meta-data/iam"})
 	assert.ErrorContains(t, err, "metadata")
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +22,6 @@ import (
 	"github.com/stratabackup/strata/providers"
 	"github.com/stratabackup/strata/providers/local"
 	"github.com/stratabackup/strata/starter/strata"
-	"github.com/stratabackup/strata/workflows"
 )
 
 // taskStart is one ActivityTaskStarted or WorkflowTaskStarted event: which
@@ -66,7 +66,7 @@ func TestWorkersShareLoad(t *testing.T) {
 	e := server.NewEnv(t, stratatest.TestConfig())
 	ctx := ctxT(t)
 	const n = 8
-	var clusters []catalog.Cluster
+	var clusters []api.Cluster
 	for i := range n {
 		clusters = append(clusters, e.Cluster(strata.ClusterSpec{ID: fmt.Sprintf("share-%d", i), Nodes: 1, VolumesPerNode: 2}))
 	}
@@ -75,12 +75,12 @@ func TestWorkersShareLoad(t *testing.T) {
 
 	runs := make([]*strata.BackupRun, n)
 	for i, cl := range clusters {
-		run, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID})
+		run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
 		require.NoError(t, err)
 		runs[i] = run
 	}
 	var wg sync.WaitGroup
-	results := make([]catalog.Backup, n)
+	results := make([]api.Backup, n)
 	errs := make([]error, n)
 	for i, run := range runs {
 		wg.Go(func() { results[i], errs[i] = run.Wait(ctx) })
@@ -142,9 +142,9 @@ func TestWorkersOneKilledMidBackupTheOtherFinishesIt(t *testing.T) {
 	cl := e.Cluster(strata.ClusterSpec{ID: "killed", Nodes: 2, VolumesPerNode: 2})
 	e.StopWorker()
 	a := e.StartWorkerProcess("A")
-	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, catalog.Faults{SnapshotDelay: catalog.Duration(8 * time.Second)}))
+	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, api.Faults{SnapshotDelay: catalog.Duration(8 * time.Second)}))
 
-	run, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID})
+	run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
 	require.NoError(t, err)
 	stratatest.Eventually(t, 30*time.Second, "the backup to be InProgress with A waiting for its snapshots", func() bool {
 		b, err := e.Catalog.GetBackup(ctx, run.BackupID)
@@ -279,7 +279,7 @@ func TestWorkerKilledInTheCatalogStepsTheOtherFinishes(t *testing.T) {
 	_, err = blocker.ExecContext(ctx, "BEGIN IMMEDIATE")
 	require.NoError(t, err)
 
-	run, err := e.Strata.StartBackup(ctx, workflows.BackupRequest{ClusterID: cl.ID})
+	run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
 	require.NoError(t, err)
 	stratatest.Eventually(t, 30*time.Second, "A to be running the backup's first workflow task", func() bool {
 		d, err := server.Client.DescribeWorkflowExecution(ctx, run.WorkflowID, "")

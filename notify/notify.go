@@ -12,10 +12,7 @@ package notify
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -25,94 +22,43 @@ import (
 	"os"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/validate"
 )
 
 // MaxURLLen bounds a channel's URL and an event's UI link.
-const MaxURLLen = 2048
+const MaxURLLen = api.MaxURLLen
 
-// Event types. They are part of the public API: receivers switch on them.
+// Event types (package api). They are part of the public API: receivers
+// switch on them.
 const (
-	BackupDefunct      = "backup.defunct"
-	RestoreFailed      = "restore.failed"
-	ScheduleRunSkipped = "schedule.run_skipped"
-	ScheduleRunMissed  = "schedule.run_missed"
-	DeletionFailing    = "backup.deletion_failing"
-	OrphansDeleted     = "orphans.deleted"
-	FreshnessViolated  = "freshness.violated"
-	FreshnessRecovered = "freshness.recovered"
-	// BackupMissing: a Completed backup's snapshots are gone at the provider.
-	BackupMissing = "backup.missing"
+	BackupDefunct      = api.EventBackupDefunct
+	RestoreFailed      = api.EventRestoreFailed
+	ScheduleRunSkipped = api.EventScheduleRunSkipped
+	ScheduleRunMissed  = api.EventScheduleRunMissed
+	DeletionFailing    = api.EventDeletionFailing
+	OrphansDeleted     = api.EventOrphansDeleted
+	FreshnessViolated  = api.EventFreshnessViolated
+	FreshnessRecovered = api.EventFreshnessRecovered
+	BackupMissing      = api.EventBackupMissing
 )
 
-// Event is what is delivered. Its JSON shape (camelCase) is stable. ID is
-// unique per event and identical across retried deliveries of the same
-// event, so receivers use it to drop duplicates.
-type Event struct {
-	ID        string         `json:"id"`
-	Type      string         `json:"type"`
-	Time      time.Time      `json:"time"`
-	ProjectID string         `json:"projectId,omitempty"`
-	ClusterID string         `json:"clusterId,omitempty"`
-	BackupID  string         `json:"backupId,omitempty"`
-	JobID     string         `json:"jobId,omitempty"`
-	RestoreID string         `json:"restoreId,omitempty"`
-	Reason    string         `json:"reason,omitempty"`
-	Summary   string         `json:"summary"`
-	UIURL     string         `json:"uiUrl,omitempty"`
-	Details   map[string]any `json:"details,omitempty"`
-}
+// Event is what is delivered (api.Event). Its JSON shape (camelCase) is
+// stable. ID is unique per event and identical across retried deliveries
+// of the same event, so receivers use it to drop duplicates.
+type Event = api.Event
 
-// Bounds of an event's text, well inside a webhook receiver's and Temporal's
-// limits; Strata cuts its own reasons and summaries to them.
+// Bounds of an event's text (package api).
 const (
-	MaxReasonLen  = 4096
-	MaxSummaryLen = 2048
-	// MaxDetailsLen bounds the details as JSON.
-	MaxDetailsLen = 64 << 10
+	MaxReasonLen  = api.MaxReasonLen
+	MaxSummaryLen = api.MaxSummaryLen
 )
 
-var eventType = regexp.MustCompile(`^[a-z][a-z_.]{0,62}$`)
-
-// Check applies the bounds of an event a caller hands to NotifyWorkflow.
-func (e Event) Check() error {
-	var p validate.Problems
-	p.Add(validate.ID("id", e.ID))
-	if !eventType.MatchString(e.Type) {
-		p.Addf("type %s: give an event type such as %q", validate.Quote(e.Type), BackupDefunct)
-	}
-	for _, f := range []struct{ field, v string }{
-		{"projectId", e.ProjectID}, {"clusterId", e.ClusterID}, {"backupId", e.BackupID}, {"jobId", e.JobID}, {"restoreId", e.RestoreID},
-	} {
-		p.Add(validate.OptionalID(f.field, f.v))
-	}
-	if len(e.Reason) > MaxReasonLen {
-		p.Addf("reason is %d bytes: give at most %d", len(e.Reason), MaxReasonLen)
-	}
-	if len(e.Summary) > MaxSummaryLen {
-		p.Addf("summary is %d bytes: give at most %d", len(e.Summary), MaxSummaryLen)
-	}
-	if len(e.UIURL) > MaxURLLen {
-		p.Addf("uiUrl is %d bytes: give at most %d", len(e.UIURL), MaxURLLen)
-	}
-	if b, err := json.Marshal(e.Details); err != nil || len(b) > MaxDetailsLen {
-		p.Addf("details must be a JSON object of at most %d bytes", MaxDetailsLen)
-	}
-	return p.Err("event")
-}
-
-// EventID derives a deterministic event ID from the parts that identify the
-// event (e.g. type, backup ID, workflow run ID): "ev-" followed by the first
-// 20 hex digits of the SHA-256 of the parts. The parts are joined with a NUL
-// byte, so ("a", "bc") and ("ab", "c") give different IDs.
-func EventID(parts ...string) string {
-	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
-	return "ev-" + hex.EncodeToString(sum[:])[:20]
-}
+// EventID derives a deterministic event ID (api.EventID).
+func EventID(parts ...string) string { return api.EventID(parts...) }
 
 // Kind is the kind of a Channel.
 type Kind string

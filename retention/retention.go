@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/catalog"
 )
 
@@ -16,14 +17,7 @@ const MaxKeep = 10000
 
 // Decision is what pruning does with one backup, and why (shown by
 // `schedule prune --dry-run`).
-type Decision struct {
-	BackupID  string               `json:"backupId"`
-	Label     string               `json:"label"`
-	Status    catalog.BackupStatus `json:"status"`
-	CreatedAt time.Time            `json:"createdAt"`
-	Delete    bool                 `json:"delete"`
-	Reason    string               `json:"reason"`
-}
+type Decision = api.PruneDecision
 
 // Reasons shown for decisions that do not depend on the policy.
 const (
@@ -71,25 +65,7 @@ func Validate(p catalog.Retention) error {
 
 // Describe renders a policy: "keep last 24" or "keep hourly 24, daily 14,
 // weekly 4" (zero tiers omitted).
-func Describe(p catalog.Retention) string {
-	var parts []string
-	if p.KeepLast != 0 {
-		parts = append(parts, fmt.Sprintf("last %d", p.KeepLast))
-	}
-	if p.KeepHourly != 0 {
-		parts = append(parts, fmt.Sprintf("hourly %d", p.KeepHourly))
-	}
-	if p.KeepDaily != 0 {
-		parts = append(parts, fmt.Sprintf("daily %d", p.KeepDaily))
-	}
-	if p.KeepWeekly != 0 {
-		parts = append(parts, fmt.Sprintf("weekly %d", p.KeepWeekly))
-	}
-	if len(parts) == 0 {
-		return "no retention policy"
-	}
-	return "keep " + strings.Join(parts, ", ")
-}
+func Describe(p catalog.Retention) string { return p.API().Describe() }
 
 // Plan returns one Decision per backup, in the order given. backups are one
 // job's backups, of any status and in any order. Only Completed backups count

@@ -1,10 +1,9 @@
 package workflows
 
 import (
-	"crypto/sha256"
-	"encoding/base32"
 	"errors"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"strings"
 	"time"
 
@@ -22,14 +21,6 @@ import (
 // a is only used to name activities; the worker registers the real struct.
 var a *activities.Activities
 
-// BackupIDFor derives a backup's ID from its workflow ID, so that every
-// retry, replay and re-run of one workflow ID acts on one backup record and
-// one set of snapshots.
-func BackupIDFor(workflowID string) string {
-	sum := sha256.Sum256([]byte(workflowID))
-	return "bk-" + strings.ToLower(base32.HexEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:8]))[:12]
-}
-
 // BackupWorkflow backs up every volume of a cluster. The saga:
 //
 //	validate → record (Pending) → lock cluster → check health → InProgress →
@@ -39,30 +30,30 @@ func BackupIDFor(workflowID string) string {
 // On any failure, timeout or cancellation, the steps done so far are
 // compensated in reverse: the lock is released and the backup is marked
 // Defunct with its reason and every snapshot it created.
-func BackupWorkflow(ctx workflow.Context, req BackupRequest) (BackupResult, error) {
+func BackupWorkflow(ctx workflow.Context, req api.BackupRequest) (api.Backup, error) {
 	info := workflow.GetInfo(ctx)
 	// The request's IDs are shown (query status, current details) cut to
 	// their bound until validation has checked them.
-	r := &backupRun{req: req, progress: BackupProgress{
-		BackupID: BackupIDFor(info.WorkflowExecution.ID), ClusterID: validate.Truncate(req.ClusterID, validate.MaxIDLen),
+	r := &backupRun{req: req, progress: api.BackupProgress{
+		BackupID: api.BackupIDFor(info.WorkflowExecution.ID), ClusterID: validate.Truncate(req.ClusterID, validate.MaxIDLen),
 		JobID: validate.Truncate(req.JobID, validate.MaxIDLen), WorkflowID: info.WorkflowExecution.ID,
-		Step: StepValidating, Status: catalog.BackupPending,
+		Step: api.StepValidating, Status: catalog.BackupPending,
 	}}
 	if err := r.registerHandlers(ctx); err != nil {
-		return BackupResult{}, err
+		return api.Backup{}, err
 	}
 	return r.run(ctx)
 }
 
 type backupRun struct {
-	req BackupRequest
+	req api.BackupRequest
 	// localSteps: the short catalog steps run as local activities (runs
 	// started before localStepsChange ran them as activities).
 	localSteps bool
 	plan       activities.BackupPlan
 	// lock fences the backup's writes once it holds the cluster's lock.
 	lock     activities.LockRef
-	progress BackupProgress
+	progress api.BackupProgress
 	// deadline is zero until the backup is InProgress; extendTimeout moves it.
 	deadline time.Time
 	// startedAt is when the backup went InProgress; timeouts count from it.
@@ -70,7 +61,7 @@ type backupRun struct {
 	saga      saga
 }
 
-func (r *backupRun) run(ctx workflow.Context) (result BackupResult, err error) {
+func (r *backupRun) run(ctx workflow.Context) (result api.Backup, err error) {
 	defer func() {
 		if err != nil {
 			err = r.fail(ctx, err)
@@ -80,25 +71,25 @@ func (r *backupRun) run(ctx workflow.Context) (result BackupResult, err error) {
 	r.localSteps = workflow.GetVersion(ctx, localStepsChange, workflow.DefaultVersion, 1) >= 1
 
 	// Validate: nothing exists yet, so nothing to compensate.
-	if err := r.req.input.inputError("backup request"); err != nil {
-		return BackupResult{}, err
+	if err := inputError("backup request", r.req.InputError()); err != nil {
+		return api.Backup{}, err
 	}
 	if err := r.step(ctx, "validate request", a.ValidateBackup, activities.ValidateBackupInput{
 		ClusterID: r.req.ClusterID, Label: r.req.Label, Timeout: r.req.Timeout.D(), JobID: r.req.JobID,
 		RequestID: r.req.RequestID, WorkflowID: r.progress.WorkflowID, ScheduledBy: scheduledBy(ctx),
 	}).Get(ctx, &r.plan); err != nil {
-		return BackupResult{}, err
+		return api.Backup{}, err
 	}
 	r.progress.ClusterID, r.progress.JobID = r.plan.ClusterID, r.req.JobID
 
 	// Record the backup as Pending. Compensation: mark it Defunct.
-	r.setStep(ctx, StepRecording)
+	r.setStep(ctx, api.StepRecording)
 	var rec catalog.Backup
 	if err := r.step(ctx, "record backup", a.CreateBackupRecord, activities.CreateBackupRecordInput{
 		BackupID: r.progress.BackupID, ClusterID: r.plan.ClusterID, JobID: r.req.JobID, RequestID: r.req.RequestID,
 		WorkflowID: r.progress.WorkflowID, LabelTemplate: r.plan.LabelTemplate, CreatedAt: workflow.Now(ctx),
 	}).Get(ctx, &rec); err != nil {
-		return BackupResult{}, err
+		return api.Backup{}, err
 	}
 	r.progress.Label = rec.Label
 	if rec.Status.Terminal() {
@@ -108,17 +99,17 @@ func (r *backupRun) run(ctx workflow.Context) (result BackupResult, err error) {
 	}
 	r.saga.add("mark backup Defunct", r.markDefunct)
 	if err := r.setStatus(ctx, catalog.BackupPending); err != nil {
-		return BackupResult{}, err
+		return api.Backup{}, err
 	}
 
 	// Lock the cluster; fail fast if anyone else holds it. Compensation:
 	// release it (a no-op if the lease lapsed and someone else has it now).
-	r.setStep(ctx, StepLocking)
+	r.setStep(ctx, api.StepLocking)
 	var lock catalog.Lock
 	if err := r.step(ctx, "lock cluster "+r.plan.ClusterID, a.AcquireLock, activities.LockInput{
 		ClusterID: r.plan.ClusterID, Holder: validate.OperationHolder("backup", r.progress.BackupID), TTL: r.plan.LockTTL,
 	}).Get(ctx, &lock); err != nil {
-		return BackupResult{}, err
+		return api.Backup{}, err
 	}
 	// Every write from here on is fenced by the lock: it lands only while
 	// this backup still holds it, else the backup fails LockLost.
@@ -128,12 +119,12 @@ func (r *backupRun) run(ctx workflow.Context) (result BackupResult, err error) {
 	})
 
 	// Check every node is healthy.
-	r.setStep(ctx, StepCheckingHealth)
+	r.setStep(ctx, api.StepCheckingHealth)
 	var health activities.HealthResult
 	if err := r.step(ctx, "check health of "+r.plan.ClusterID, a.CheckHealth, activities.HealthInput{
 		ClusterID: r.plan.ClusterID, MaxLag: r.plan.MaxLag,
 	}).Get(ctx, &health); err != nil {
-		return BackupResult{}, err
+		return api.Backup{}, err
 	}
 
 	// InProgress: the snapshot deadline starts now.
@@ -142,25 +133,25 @@ func (r *backupRun) run(ctx workflow.Context) (result BackupResult, err error) {
 	if err := r.step(ctx, "mark InProgress", a.MarkInProgress, activities.MarkInProgressInput{
 		BackupID: r.progress.BackupID, Deadline: r.deadline, PreferredNodeID: health.PreferredNodeID, LockRef: r.lock,
 	}).Get(ctx, nil); err != nil {
-		return BackupResult{}, err
+		return api.Backup{}, err
 	}
 	if err := r.setStatus(ctx, catalog.BackupInProgress); err != nil {
-		return BackupResult{}, err
+		return api.Backup{}, err
 	}
 
 	// Snapshot every volume, bounded by the deadline. Snapshots are recorded
 	// as they are created; the Defunct compensation records any others.
 	snaps, err := r.snapshotWithinDeadline(ctx)
 	if err != nil {
-		return BackupResult{}, err
+		return api.Backup{}, err
 	}
 
 	// Completed, then release the lock.
-	r.setStep(ctx, StepCompleting)
+	r.setStep(ctx, api.StepCompleting)
 	if err := r.step(ctx, "mark Completed", a.CompleteBackup, activities.CompleteInput{
 		BackupID: r.progress.BackupID, Snapshots: snaps, LockRef: r.lock,
 	}).Get(ctx, &rec); err != nil {
-		return BackupResult{}, err
+		return api.Backup{}, err
 	}
 	r.saga = saga{}
 	if err := r.step(ctx, "release lock on "+r.plan.ClusterID, a.ReleaseLock, r.releaseInput(lock)).Get(ctx, nil); err != nil {
@@ -180,7 +171,7 @@ func (r *backupRun) run(ctx workflow.Context) (result BackupResult, err error) {
 // runs ("" for any other start). It is read raw: the server may store it
 // without the type metadata the SDK's typed search attributes need.
 func scheduledBy(ctx workflow.Context) string {
-	p := workflow.GetInfo(ctx).SearchAttributes.GetIndexedFields()[scheduledByAttribute]
+	p := workflow.GetInfo(ctx).SearchAttributes.GetIndexedFields()[api.ScheduledByAttribute]
 	if p == nil {
 		return ""
 	}
@@ -191,24 +182,20 @@ func scheduledBy(ctx workflow.Context) string {
 	return id
 }
 
-// scheduledByAttribute is the search attribute Temporal sets on runs a
-// schedule starts.
-const scheduledByAttribute = "TemporalScheduledById"
-
 // prune runs the job's retention as a child workflow. Its outcome is
 // reported (query status) but never fails the backup, which is Completed.
 func (r *backupRun) prune(ctx workflow.Context) {
-	r.setStep(ctx, StepPruning)
+	r.setStep(ctx, api.StepPruning)
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:        r.progress.WorkflowID + "-prune",
 		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
 		StaticSummary:     "Prune job " + r.req.JobID,
 	})
-	var res PruneResult
-	if err := workflow.ExecuteChildWorkflow(cctx, PruneWorkflowName, PruneRequest{JobID: r.req.JobID}).Get(ctx, &res); err != nil {
+	var res api.PruneResult
+	if err := workflow.ExecuteChildWorkflow(cctx, api.PruneWorkflowName, api.PruneRequest{JobID: r.req.JobID}).Get(ctx, &res); err != nil {
 		workflow.GetLogger(ctx).Error("pruning job failed", "job", r.req.JobID, "error", err)
 		_, msg := reasonOf(ctx, err)
-		res = PruneResult{JobID: r.req.JobID, Failed: []PruneFailure{{Reason: msg}}}
+		res = api.PruneResult{JobID: r.req.JobID, Failed: []api.PruneFailure{{Reason: msg}}}
 	}
 	r.progress.Prune = &res
 }
@@ -255,11 +242,11 @@ func (r *backupRun) snapshotWithinDeadline(ctx workflow.Context) ([]catalog.Snap
 	return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 		"snapshots of backup %s (cluster %s) did not complete within %s (deadline %s): %s",
 		r.progress.BackupID, r.plan.ClusterID, r.deadline.Sub(r.startedAt), r.deadline.UTC().Format(time.RFC3339), r.pendingSummary(),
-	), activities.ReasonTimeout, nil)
+	), api.ReasonTimeout, nil)
 }
 
 func (r *backupRun) startAndWait(ctx workflow.Context) ([]catalog.Snapshot, error) {
-	r.setStep(ctx, StepSnapshotting)
+	r.setStep(ctx, api.StepSnapshotting)
 	var snaps []catalog.Snapshot
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 5 * time.Minute,
@@ -274,7 +261,7 @@ func (r *backupRun) startAndWait(ctx workflow.Context) ([]catalog.Snapshot, erro
 		return nil, err
 	}
 	r.setSnapshots(ctx, snaps)
-	r.setStep(ctx, StepWaiting)
+	r.setStep(ctx, api.StepWaiting)
 	waitCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		// The deadline, not this, bounds the wait; this only has to be
 		// longer than any deadline.
@@ -306,14 +293,14 @@ func (r *backupRun) fail(ctx workflow.Context, err error) error {
 	code, msg := reasonOf(ctx, err)
 	r.progress.Reason = code + ": " + msg
 	if len(r.saga.steps) > 0 {
-		r.setStep(ctx, StepCompensating)
+		r.setStep(ctx, api.StepCompensating)
 		r.saga.compensate(ctx)
 	} else if r.progress.Status == catalog.BackupPending {
 		// Failed before it had a record (invalid request).
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
 		r.clearStartedStatus(dctx)
 	}
-	r.setStep(ctx, StepDone)
+	r.setStep(ctx, api.StepDone)
 	if r.progress.Status == catalog.BackupDefunct {
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
 		sendEvent(dctx, notify.Event{
@@ -323,7 +310,7 @@ func (r *backupRun) fail(ctx workflow.Context, err error) error {
 			Summary: fmt.Sprintf("Backup %s of cluster %s is Defunct: %s", r.progress.BackupID, r.plan.ClusterID, code),
 		})
 	}
-	if code == activities.ReasonCancelled {
+	if code == api.ReasonCancelled {
 		return err
 	}
 	return temporal.NewNonRetryableApplicationError(r.progress.Reason, code, nil)
@@ -338,7 +325,7 @@ func (r *backupRun) markDefunct(ctx workflow.Context) error {
 	if err != nil {
 		return err
 	}
-	r.progress.Snapshots = rec.Snapshots
+	r.progress.Snapshots = catalog.SnapshotsAPI(rec.Snapshots)
 	r.countCompleted()
 	return r.setStatus(ctx, rec.Status)
 }
@@ -357,25 +344,25 @@ func (r *backupRun) step(ctx workflow.Context, summary string, fn, in any) workf
 
 // finished reports a backup that ended: its record for Completed, an error
 // with its reason for Defunct.
-func (r *backupRun) finished(ctx workflow.Context, rec catalog.Backup) (BackupResult, error) {
-	r.progress.Snapshots = rec.Snapshots
+func (r *backupRun) finished(ctx workflow.Context, rec catalog.Backup) (api.Backup, error) {
+	r.progress.Snapshots = catalog.SnapshotsAPI(rec.Snapshots)
 	r.progress.Reason = rec.Reason
 	r.countCompleted()
-	r.setStep(ctx, StepDone)
+	r.setStep(ctx, api.StepDone)
 	if err := r.setStatus(ctx, rec.Status); err != nil {
-		return BackupResult{}, err
+		return api.Backup{}, err
 	}
 	if rec.Status != catalog.BackupCompleted {
 		code, _, _ := strings.Cut(rec.Reason, ":")
-		return BackupResult{}, temporal.NewNonRetryableApplicationError(rec.Reason, code, nil)
+		return api.Backup{}, temporal.NewNonRetryableApplicationError(rec.Reason, code, nil)
 	}
-	return rec, nil
+	return rec.API(), nil
 }
 
 // reasonOf maps a failure to a reason code and message for the record.
 func reasonOf(ctx workflow.Context, err error) (code, msg string) {
 	if temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled) {
-		return activities.ReasonCancelled, "backup cancelled by request"
+		return api.ReasonCancelled, "backup cancelled by request"
 	}
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.Type() != "" {
@@ -383,9 +370,9 @@ func reasonOf(ctx workflow.Context, err error) (code, msg string) {
 	}
 	var timeoutErr *temporal.TimeoutError
 	if errors.As(err, &timeoutErr) {
-		return activities.ReasonTimeout, err.Error()
+		return api.ReasonTimeout, err.Error()
 	}
-	return activities.ReasonInternal, err.Error()
+	return api.ReasonInternal, err.Error()
 }
 
 func (r *backupRun) pendingSummary() string {

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"strings"
 	"time"
 
@@ -15,29 +16,29 @@ import (
 // registerHandlers exposes the backup's progress (query `status`) and lets
 // callers move its deadline (update `extendTimeout`).
 func (r *backupRun) registerHandlers(ctx workflow.Context) error {
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (BackupProgress, error) {
+	if err := workflow.SetQueryHandler(ctx, api.QueryStatus, func() (api.BackupProgress, error) {
 		p := r.progress
 		if !r.deadline.IsZero() {
 			d := r.deadline
 			p.Deadline = &d
 		}
-		p.Snapshots = append([]catalog.Snapshot(nil), r.progress.Snapshots...)
+		p.Snapshots = append([]api.Snapshot(nil), r.progress.Snapshots...)
 		return p, nil
 	}); err != nil {
 		return err
 	}
-	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateExtendTimeout,
-		func(ctx workflow.Context, req ExtendTimeoutRequest) (ExtendTimeoutResult, error) {
+	return workflow.SetUpdateHandlerWithOptions(ctx, api.UpdateExtendTimeout,
+		func(ctx workflow.Context, req api.ExtendTimeoutRequest) (api.ExtendTimeoutResult, error) {
 			d, err := r.newDeadline(req)
 			if err != nil {
-				return ExtendTimeoutResult{}, err
+				return api.ExtendTimeoutResult{}, err
 			}
 			r.deadline = d
 			r.renderDetails(ctx)
-			return ExtendTimeoutResult{Deadline: d}, nil
+			return api.ExtendTimeoutResult{Deadline: d}, nil
 		},
 		workflow.UpdateHandlerOptions{
-			Validator: func(ctx workflow.Context, req ExtendTimeoutRequest) error {
+			Validator: func(ctx workflow.Context, req api.ExtendTimeoutRequest) error {
 				_, err := r.newDeadline(req)
 				return err
 			},
@@ -47,15 +48,15 @@ func (r *backupRun) registerHandlers(ctx workflow.Context) error {
 
 // newDeadline resolves an extendTimeout request, rejecting anything that
 // would not move the deadline later.
-func (r *backupRun) newDeadline(req ExtendTimeoutRequest) (time.Time, error) {
+func (r *backupRun) newDeadline(req api.ExtendTimeoutRequest) (time.Time, error) {
 	switch r.progress.Step {
-	case StepDone, StepCompensating, StepCompleting, StepPruning:
+	case api.StepDone, api.StepCompensating, api.StepCompleting, api.StepPruning:
 		return time.Time{}, fmt.Errorf("backup %s has finished snapshotting (step %s); its deadline can no longer change", r.progress.BackupID, r.progress.Step)
 	}
 	if r.deadline.IsZero() {
 		return time.Time{}, fmt.Errorf("backup %s is not snapshotting yet (step %s); extend its timeout once it is InProgress", r.progress.BackupID, r.progress.Step)
 	}
-	if err := req.input.inputError("extendTimeout request"); err != nil {
+	if err := inputError("extendTimeout request", req.InputError()); err != nil {
 		return time.Time{}, err
 	}
 	var d time.Time
@@ -88,7 +89,7 @@ func (r *backupRun) setStep(ctx workflow.Context, step string) {
 }
 
 func (r *backupRun) setSnapshots(ctx workflow.Context, snaps []catalog.Snapshot) {
-	r.progress.Snapshots = snaps
+	r.progress.Snapshots = catalog.SnapshotsAPI(snaps)
 	r.countCompleted()
 	r.renderDetails(ctx)
 }
@@ -113,11 +114,11 @@ func (r *backupRun) setStatus(ctx workflow.Context, s catalog.BackupStatus) erro
 		// at the cost of an event and a visibility write per backup.
 		return nil
 	}
-	updates := []temporal.SearchAttributeUpdate{SearchAttrBackupStatus.ValueSet(string(s))}
+	updates := []temporal.SearchAttributeUpdate{api.SearchAttrBackupStatus.ValueSet(string(s))}
 	if s == catalog.BackupPending {
-		updates = append(updates, SearchAttrClusterID.ValueSet(r.plan.ClusterID))
+		updates = append(updates, api.SearchAttrClusterID.ValueSet(r.plan.ClusterID))
 		if r.req.JobID != "" {
-			updates = append(updates, SearchAttrJobID.ValueSet(r.req.JobID))
+			updates = append(updates, api.SearchAttrJobID.ValueSet(r.req.JobID))
 		}
 	}
 	return workflow.UpsertTypedSearchAttributes(ctx, updates...)
@@ -128,9 +129,9 @@ func (r *backupRun) setStatus(ctx workflow.Context, s catalog.BackupStatus) erro
 // do; a run started by hand may have none).
 func (r *backupRun) startedPending(ctx workflow.Context) bool {
 	sa := workflow.GetTypedSearchAttributes(ctx)
-	status, _ := sa.GetKeyword(SearchAttrBackupStatus)
-	cluster, _ := sa.GetKeyword(SearchAttrClusterID)
-	job, _ := sa.GetKeyword(SearchAttrJobID)
+	status, _ := sa.GetKeyword(api.SearchAttrBackupStatus)
+	cluster, _ := sa.GetKeyword(api.SearchAttrClusterID)
+	job, _ := sa.GetKeyword(api.SearchAttrJobID)
 	return status == string(catalog.BackupPending) && cluster == r.plan.ClusterID && job == r.req.JobID
 }
 
@@ -138,10 +139,10 @@ func (r *backupRun) startedPending(ctx workflow.Context) bool {
 // backup failed before it had a record, so no closed run claims to be
 // Pending.
 func (r *backupRun) clearStartedStatus(ctx workflow.Context) {
-	if status, _ := workflow.GetTypedSearchAttributes(ctx).GetKeyword(SearchAttrBackupStatus); status == "" {
+	if status, _ := workflow.GetTypedSearchAttributes(ctx).GetKeyword(api.SearchAttrBackupStatus); status == "" {
 		return
 	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchAttrBackupStatus.ValueUnset()); err != nil {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, api.SearchAttrBackupStatus.ValueUnset()); err != nil {
 		workflow.GetLogger(ctx).Warn("clearing backup status search attribute failed", "error", err)
 	}
 }

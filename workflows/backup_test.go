@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"github.com/stratabackup/strata/api"
 	"strings"
 	"testing"
 	"time"
@@ -55,14 +56,14 @@ func doneSnaps() []catalog.Snapshot {
 
 func (s *BackupSuite) SetupTest() {
 	s.env = s.NewTestWorkflowEnvironment()
-	s.env.RegisterWorkflowWithOptions(BackupWorkflow, workflow.RegisterOptions{Name: BackupWorkflowName})
+	s.env.RegisterWorkflowWithOptions(BackupWorkflow, workflow.RegisterOptions{Name: api.BackupWorkflowName})
 	s.env.RegisterActivity(&activities.Activities{})
-	s.env.RegisterWorkflowWithOptions(NotifyWorkflow, workflow.RegisterOptions{Name: NotifyWorkflowName})
-	s.env.RegisterWorkflowWithOptions(PruneWorkflow, workflow.RegisterOptions{Name: PruneWorkflowName})
+	s.env.RegisterWorkflowWithOptions(NotifyWorkflow, workflow.RegisterOptions{Name: api.NotifyWorkflowName})
+	s.env.RegisterWorkflowWithOptions(PruneWorkflow, workflow.RegisterOptions{Name: api.PruneWorkflowName})
 	s.calls, s.local, s.reason, s.events = nil, nil, "", nil
-	s.env.OnWorkflow(NotifyWorkflowName, mock.Anything, mock.Anything).Return(func(_ workflow.Context, req NotifyRequest) (NotifyResult, error) {
+	s.env.OnWorkflow(api.NotifyWorkflowName, mock.Anything, mock.Anything).Return(func(_ workflow.Context, req api.NotifyRequest) (api.NotifyResult, error) {
 		s.events = append(s.events, req.Event)
-		return NotifyResult{}, nil
+		return api.NotifyResult{}, nil
 	}).Maybe()
 	s.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
 		s.calls = append(s.calls, info.ActivityType.Name)
@@ -103,7 +104,7 @@ func (s *BackupSuite) happy() {
 }
 
 func (s *BackupSuite) run() {
-	s.env.ExecuteWorkflow(BackupWorkflowName, BackupRequest{ClusterID: "c1"})
+	s.env.ExecuteWorkflow(api.BackupWorkflowName, api.BackupRequest{ClusterID: "c1"})
 	s.True(s.env.IsWorkflowCompleted())
 }
 
@@ -134,7 +135,7 @@ func (s *BackupSuite) TestSuccess() {
 	s.happy()
 	s.run()
 	s.NoError(s.env.GetWorkflowError())
-	var res BackupResult
+	var res api.Backup
 	s.NoError(s.env.GetWorkflowResult(&res))
 	s.Equal(catalog.BackupCompleted, res.Status)
 	s.Len(res.Snapshots, 2)
@@ -147,19 +148,19 @@ func (s *BackupSuite) TestSuccess() {
 
 func (s *BackupSuite) TestInvalidRequestCreatesNothing() {
 	s.env.OnActivity(a.ValidateBackup, mock.Anything, mock.Anything).Return(activities.BackupPlan{},
-		temporal.NewNonRetryableApplicationError("invalid backup request: label template \"{nope}\": unknown variable", activities.ReasonInvalidRequest, nil))
+		temporal.NewNonRetryableApplicationError("invalid backup request: label template \"{nope}\": unknown variable", api.ReasonInvalidRequest, nil))
 	s.run()
-	s.Contains(s.failure(activities.ReasonInvalidRequest), "unknown variable")
+	s.Contains(s.failure(api.ReasonInvalidRequest), "unknown variable")
 	s.Equal([]string{"ValidateBackup"}, s.calls, "no record, no lock, no compensation")
 	s.Empty(s.events, "a rejected request is the caller's error, not a notification")
 }
 
 func (s *BackupSuite) TestClusterLocked() {
 	s.env.OnActivity(a.AcquireLock, mock.Anything, mock.Anything).Return(catalog.Lock{},
-		temporal.NewNonRetryableApplicationError(`cluster c1 is locked by "resize"`, activities.ReasonClusterLocked, nil))
+		temporal.NewNonRetryableApplicationError(`cluster c1 is locked by "resize"`, api.ReasonClusterLocked, nil))
 	s.happy()
 	s.run()
-	s.Contains(s.failure(activities.ReasonClusterLocked), `"resize"`)
+	s.Contains(s.failure(api.ReasonClusterLocked), `"resize"`)
 	s.Zero(s.count("ReleaseLock"), "a lock we never took is not released")
 	s.Equal(1, s.count("MarkDefunct"))
 	s.True(strings.HasPrefix(s.defunctReason(), "ClusterLocked: "), s.defunctReason())
@@ -171,10 +172,10 @@ func (s *BackupSuite) TestClusterLocked() {
 
 func (s *BackupSuite) TestUnhealthyCompensatesInReverse() {
 	s.env.OnActivity(a.CheckHealth, mock.Anything, mock.Anything).Return(activities.HealthResult{},
-		temporal.NewNonRetryableApplicationError("cluster c1 has unhealthy nodes: c1-n2 (unhealthy)", activities.ReasonClusterUnhealthy, nil))
+		temporal.NewNonRetryableApplicationError("cluster c1 has unhealthy nodes: c1-n2 (unhealthy)", api.ReasonClusterUnhealthy, nil))
 	s.happy()
 	s.run()
-	s.Contains(s.failure(activities.ReasonClusterUnhealthy), "c1-n2")
+	s.Contains(s.failure(api.ReasonClusterUnhealthy), "c1-n2")
 	n := len(s.calls)
 	s.Equal([]string{"ReleaseLock", "MarkDefunct"}, s.calls[n-2:], "compensations run in reverse")
 	s.NotContains(s.local, "ReleaseLock", "compensations are activities: pending in the UI, retried for a day")
@@ -184,20 +185,20 @@ func (s *BackupSuite) TestUnhealthyCompensatesInReverse() {
 
 func (s *BackupSuite) TestSnapshotStartFails() {
 	s.env.OnActivity(a.StartSnapshots, mock.Anything, mock.Anything).Return(nil,
-		temporal.NewNonRetryableApplicationError("volume c1-n1-v1 of backup x: local: volume not found", activities.ReasonProviderError, nil))
+		temporal.NewNonRetryableApplicationError("volume c1-n1-v1 of backup x: local: volume not found", api.ReasonProviderError, nil))
 	s.happy()
 	s.run()
-	s.failure(activities.ReasonProviderError)
+	s.failure(api.ReasonProviderError)
 	s.Equal(1, s.count("ReleaseLock"))
 	s.Equal(1, s.count("MarkDefunct"))
 }
 
 func (s *BackupSuite) TestSnapshotFails() {
 	s.env.OnActivity(a.WaitSnapshots, mock.Anything, mock.Anything).Return(activities.WaitSnapshotsResult{},
-		temporal.NewNonRetryableApplicationError("snapshot snap-2 of volume c1-n2-v1 failed", activities.ReasonSnapshotFailed, nil))
+		temporal.NewNonRetryableApplicationError("snapshot snap-2 of volume c1-n2-v1 failed", api.ReasonSnapshotFailed, nil))
 	s.happy()
 	s.run()
-	s.Contains(s.failure(activities.ReasonSnapshotFailed), "snap-2")
+	s.Contains(s.failure(api.ReasonSnapshotFailed), "snap-2")
 	s.True(strings.HasPrefix(s.defunctReason(), "SnapshotFailed: "))
 	s.Equal(1, s.count("ReleaseLock"))
 }
@@ -207,7 +208,7 @@ func (s *BackupSuite) TestTimeoutRecordsPendingSnapshots() {
 		Return(activities.WaitSnapshotsResult{Snapshots: doneSnaps(), Done: true}, nil)
 	s.happy()
 	s.run()
-	msg := s.failure(activities.ReasonTimeout)
+	msg := s.failure(api.ReasonTimeout)
 	s.Contains(msg, "did not complete within 1h0m0s")
 	s.Contains(msg, "snap-1", "the timeout names the unfinished snapshots")
 	s.Equal(1, s.count("ReleaseLock"))
@@ -222,15 +223,15 @@ func (s *BackupSuite) TestProgressIsQueryableBetweenWaits() {
 	s.env.OnActivity(a.WaitSnapshots, mock.Anything, mock.Anything).After(10*time.Minute).
 		Return(activities.WaitSnapshotsResult{Snapshots: doneSnaps(), Done: true}, nil).Once()
 	s.happy()
-	var mid BackupProgress
+	var mid api.BackupProgress
 	s.env.RegisterDelayedCallback(func() {
-		v, err := s.env.QueryWorkflow(QueryStatus)
+		v, err := s.env.QueryWorkflow(api.QueryStatus)
 		s.Require().NoError(err)
 		s.Require().NoError(v.Get(&mid))
 	}, 5*time.Minute)
 	s.run()
 	s.NoError(s.env.GetWorkflowError())
-	s.Equal(StepWaiting, mid.Step)
+	s.Equal(api.StepWaiting, mid.Step)
 	s.Equal(catalog.BackupInProgress, mid.Status)
 	s.Equal(1, mid.Completed)
 	s.Equal(2, mid.Total)
@@ -243,16 +244,16 @@ func (s *BackupSuite) TestExtendTimeoutLetsLongSnapshotsFinish() {
 		Return(activities.WaitSnapshotsResult{Snapshots: doneSnaps(), Done: true}, nil)
 	s.happy()
 	var accepted bool
-	var res ExtendTimeoutResult
+	var res api.ExtendTimeoutResult
 	s.env.RegisterDelayedCallback(func() {
-		s.env.UpdateWorkflow(UpdateExtendTimeout, "ext-1", &testsuite.TestUpdateCallback{
+		s.env.UpdateWorkflow(api.UpdateExtendTimeout, "ext-1", &testsuite.TestUpdateCallback{
 			OnAccept: func() { accepted = true },
 			OnReject: func(err error) { s.Fail("rejected", err.Error()) },
 			OnComplete: func(v interface{}, err error) {
 				s.NoError(err)
-				res = v.(ExtendTimeoutResult)
+				res = v.(api.ExtendTimeoutResult)
 			},
-		}, ExtendTimeoutRequest{Timeout: catalog.Duration(2 * time.Hour)})
+		}, api.ExtendTimeoutRequest{Timeout: catalog.Duration(2 * time.Hour)})
 	}, 30*time.Minute)
 	s.run()
 	s.NoError(s.env.GetWorkflowError())
@@ -267,11 +268,11 @@ func (s *BackupSuite) TestExtendTimeoutRejectsEarlierDeadline() {
 	s.happy()
 	var rejected error
 	s.env.RegisterDelayedCallback(func() {
-		s.env.UpdateWorkflow(UpdateExtendTimeout, "ext-1", &testsuite.TestUpdateCallback{
+		s.env.UpdateWorkflow(api.UpdateExtendTimeout, "ext-1", &testsuite.TestUpdateCallback{
 			OnAccept:   func() { s.Fail("accepted a shorter timeout") },
 			OnReject:   func(err error) { rejected = err },
 			OnComplete: func(interface{}, error) {},
-		}, ExtendTimeoutRequest{Timeout: catalog.Duration(30 * time.Minute)})
+		}, api.ExtendTimeoutRequest{Timeout: catalog.Duration(30 * time.Minute)})
 	}, 10*time.Minute)
 	s.run()
 	s.NoError(s.env.GetWorkflowError())
@@ -306,27 +307,27 @@ func (s *BackupSuite) TestRerunOfFinishedBackupDoesNothing() {
 
 func (s *BackupSuite) TestLockLostFailsBackup() {
 	s.env.OnActivity(a.WaitSnapshots, mock.Anything, mock.Anything).Return(activities.WaitSnapshotsResult{},
-		temporal.NewNonRetryableApplicationError("cluster c1: lock lease lost", activities.ReasonLockLost, nil))
+		temporal.NewNonRetryableApplicationError("cluster c1: lock lease lost", api.ReasonLockLost, nil))
 	s.happy()
 	s.run()
-	s.failure(activities.ReasonLockLost)
+	s.failure(api.ReasonLockLost)
 	s.Equal(1, s.count("MarkDefunct"))
 }
 
 func TestBackupIDForIsStableAndDistinct(t *testing.T) {
-	require.Equal(t, BackupIDFor("backup-r1"), BackupIDFor("backup-r1"))
-	require.NotEqual(t, BackupIDFor("backup-r1"), BackupIDFor("backup-r2"))
-	require.Regexp(t, `^bk-[0-9a-v]{12}$`, BackupIDFor("anything at all"))
+	require.Equal(t, api.BackupIDFor("backup-r1"), api.BackupIDFor("backup-r1"))
+	require.NotEqual(t, api.BackupIDFor("backup-r1"), api.BackupIDFor("backup-r2"))
+	require.Regexp(t, `^bk-[0-9a-v]{12}$`, api.BackupIDFor("anything at all"))
 }
 
 func (s *BackupSuite) TestJobBackupPrunesAfterSuccess() {
 	s.happy()
 	pruned := ""
-	s.env.OnWorkflow(PruneWorkflowName, mock.Anything, mock.Anything).Return(func(_ workflow.Context, req PruneRequest) (PruneResult, error) {
+	s.env.OnWorkflow(api.PruneWorkflowName, mock.Anything, mock.Anything).Return(func(_ workflow.Context, req api.PruneRequest) (api.PruneResult, error) {
 		pruned = req.JobID
-		return PruneResult{}, temporal.NewApplicationError("catalog down", "Internal")
+		return api.PruneResult{}, temporal.NewApplicationError("catalog down", "Internal")
 	})
-	s.env.ExecuteWorkflow(BackupWorkflowName, BackupRequest{ClusterID: "c1", JobID: "job-1"})
+	s.env.ExecuteWorkflow(api.BackupWorkflowName, api.BackupRequest{ClusterID: "c1", JobID: "job-1"})
 	s.True(s.env.IsWorkflowCompleted())
 	s.NoError(s.env.GetWorkflowError(), "a failed prune never fails the Completed backup")
 	s.Equal("job-1", pruned)
@@ -334,9 +335,9 @@ func (s *BackupSuite) TestJobBackupPrunesAfterSuccess() {
 
 func (s *BackupSuite) TestFailedJobBackupDoesNotPrune() {
 	s.env.OnActivity(a.CheckHealth, mock.Anything, mock.Anything).Return(activities.HealthResult{},
-		temporal.NewNonRetryableApplicationError("unhealthy", activities.ReasonClusterUnhealthy, nil))
+		temporal.NewNonRetryableApplicationError("unhealthy", api.ReasonClusterUnhealthy, nil))
 	s.happy()
-	s.env.ExecuteWorkflow(BackupWorkflowName, BackupRequest{ClusterID: "c1", JobID: "job-1"})
-	s.failure(activities.ReasonClusterUnhealthy)
+	s.env.ExecuteWorkflow(api.BackupWorkflowName, api.BackupRequest{ClusterID: "c1", JobID: "job-1"})
+	s.failure(api.ReasonClusterUnhealthy)
 	s.Zero(s.count("PlanPrune"), "only a success prunes")
 }

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"errors"
+	"github.com/stratabackup/strata/api"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -9,7 +10,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/stratabackup/strata/activities"
-	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/notify"
 )
 
@@ -21,9 +21,9 @@ import (
 // A deletion that keeps failing stops after bounded retries with its reason
 // on the record (status stays Deleting) instead of looping forever; running
 // it again resumes where it stopped.
-func DeleteBackupWorkflow(ctx workflow.Context, req DeleteBackupRequest) (catalog.Backup, error) {
-	var b catalog.Backup
-	if err := req.input.inputError("delete request"); err != nil {
+func DeleteBackupWorkflow(ctx workflow.Context, req api.DeleteBackupRequest) (api.Backup, error) {
+	var b api.Backup
+	if err := inputError("delete request", req.InputError()); err != nil {
 		return b, err
 	}
 	if err := workflow.ExecuteActivity(stepOptions(ctx, "mark Deleting"), a.StartDeletion, activities.BackupRef{
@@ -42,14 +42,14 @@ func DeleteBackupWorkflow(ctx workflow.Context, req DeleteBackupRequest) (catalo
 	}), a.DeleteSnapshots, activities.BackupRef{BackupID: req.BackupID}).Get(ctx, nil)
 	if err != nil {
 		code, msg := reasonOf(ctx, err)
-		reason := activities.ReasonDeleteFailed + ": " + code + ": " + msg
+		reason := api.ReasonDeleteFailed + ": " + code + ": " + msg
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
 		if ferr := workflow.ExecuteActivity(compensationOptions(dctx, "record deletion failure"), a.FailDeletion, activities.FailDeletionInput{
 			BackupID: req.BackupID, Reason: reason,
 		}).Get(dctx, nil); ferr != nil {
 			workflow.GetLogger(ctx).Error("recording deletion failure failed", "backup", req.BackupID, "error", ferr)
 		}
-		if code == activities.ReasonCancelled {
+		if code == api.ReasonCancelled {
 			return b, err
 		}
 		sendEvent(dctx, notify.Event{
@@ -57,7 +57,7 @@ func DeleteBackupWorkflow(ctx workflow.Context, req DeleteBackupRequest) (catalo
 			ClusterID: b.ClusterID, BackupID: req.BackupID, JobID: b.JobID, Reason: reason,
 			Summary: "Deleting backup " + req.BackupID + " keeps failing; retry with `starter backup delete " + req.BackupID + "`",
 		})
-		return b, temporal.NewNonRetryableApplicationError(reason, activities.ReasonDeleteFailed, nil)
+		return b, temporal.NewNonRetryableApplicationError(reason, api.ReasonDeleteFailed, nil)
 	}
 	err = workflow.ExecuteActivity(stepOptions(ctx, "mark Deleted"), a.FinishDeletion, activities.BackupRef{BackupID: req.BackupID}).Get(ctx, &b)
 	return b, failure(ctx, err)
@@ -71,9 +71,9 @@ const deleteHeartbeatTimeout = 30 * time.Second
 // kept; Defunct ones go) and runs one DeleteBackupWorkflow per backup to
 // delete, a few at a time. Deletion failures are reported in the result and
 // on each backup's record; they do not fail the prune.
-func PruneWorkflow(ctx workflow.Context, req PruneRequest) (PruneResult, error) {
-	res := PruneResult{JobID: req.JobID, Deleted: []string{}, Failed: []PruneFailure{}}
-	if err := req.input.inputError("prune request"); err != nil {
+func PruneWorkflow(ctx workflow.Context, req api.PruneRequest) (api.PruneResult, error) {
+	res := api.PruneResult{JobID: req.JobID, Deleted: []string{}, Failed: []api.PruneFailure{}}
+	if err := inputError("prune request", req.InputError()); err != nil {
 		res.JobID = ""
 		return res, err
 	}
@@ -94,7 +94,7 @@ func PruneWorkflow(ctx workflow.Context, req PruneRequest) (PruneResult, error) 
 		futures := make([]workflow.ChildWorkflowFuture, 0, end-start)
 		for _, id := range doomed[start:end] {
 			cctx := workflow.WithChildOptions(ctx, childDeleteOptions(id))
-			futures = append(futures, workflow.ExecuteChildWorkflow(cctx, DeleteBackupWorkflowName, DeleteBackupRequest{BackupID: id}))
+			futures = append(futures, workflow.ExecuteChildWorkflow(cctx, api.DeleteBackupWorkflowName, api.DeleteBackupRequest{BackupID: id}))
 		}
 		for i, f := range futures {
 			id := doomed[start+i]
@@ -105,7 +105,7 @@ func PruneWorkflow(ctx workflow.Context, req PruneRequest) (PruneResult, error) 
 					continue
 				}
 				_, msg := reasonOf(ctx, err)
-				res.Failed = append(res.Failed, PruneFailure{BackupID: id, Reason: msg})
+				res.Failed = append(res.Failed, api.PruneFailure{BackupID: id, Reason: msg})
 				continue
 			}
 			res.Deleted = append(res.Deleted, id)
@@ -116,7 +116,7 @@ func PruneWorkflow(ctx workflow.Context, req PruneRequest) (PruneResult, error) 
 
 func childDeleteOptions(backupID string) workflow.ChildWorkflowOptions {
 	return workflow.ChildWorkflowOptions{
-		WorkflowID: DeleteWorkflowID(backupID),
+		WorkflowID: api.DeleteWorkflowID(backupID),
 		// A deletion runs to its end even if the prune that started it is
 		// cancelled: a half-deleted backup would otherwise wait for a
 		// manual retry.

@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"github.com/stratabackup/strata/api"
 	"testing"
 	"time"
 
@@ -20,11 +21,11 @@ import (
 
 func deleteEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
-	env.RegisterWorkflowWithOptions(DeleteBackupWorkflow, workflow.RegisterOptions{Name: DeleteBackupWorkflowName})
-	env.RegisterWorkflowWithOptions(PruneWorkflow, workflow.RegisterOptions{Name: PruneWorkflowName})
+	env.RegisterWorkflowWithOptions(DeleteBackupWorkflow, workflow.RegisterOptions{Name: api.DeleteBackupWorkflowName})
+	env.RegisterWorkflowWithOptions(PruneWorkflow, workflow.RegisterOptions{Name: api.PruneWorkflowName})
 	env.RegisterActivity(&activities.Activities{})
-	env.RegisterWorkflowWithOptions(NotifyWorkflow, workflow.RegisterOptions{Name: NotifyWorkflowName})
-	env.OnWorkflow(NotifyWorkflowName, mock.Anything, mock.Anything).Return(NotifyResult{}, nil).Maybe()
+	env.RegisterWorkflowWithOptions(NotifyWorkflow, workflow.RegisterOptions{Name: api.NotifyWorkflowName})
+	env.OnWorkflow(api.NotifyWorkflowName, mock.Anything, mock.Anything).Return(api.NotifyResult{}, nil).Maybe()
 	t.Cleanup(func() { env.AssertExpectations(t) })
 	return env
 }
@@ -32,8 +33,8 @@ func deleteEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 func TestDeleteBackupOrdered(t *testing.T) {
 	env := deleteEnv(t)
 	var order []string
-	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: DeleteWorkflowID("bk-1")})
-	env.OnActivity(a.StartDeletion, mock.Anything, activities.BackupRef{BackupID: "bk-1", WorkflowID: DeleteWorkflowID("bk-1")}).Return(
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: api.DeleteWorkflowID("bk-1")})
+	env.OnActivity(a.StartDeletion, mock.Anything, activities.BackupRef{BackupID: "bk-1", WorkflowID: api.DeleteWorkflowID("bk-1")}).Return(
 		func(context.Context, activities.BackupRef) (catalog.Backup, error) {
 			order = append(order, "Deleting")
 			return catalog.Backup{ID: "bk-1", Status: catalog.BackupDeleting}, nil
@@ -46,7 +47,7 @@ func TestDeleteBackupOrdered(t *testing.T) {
 		order = append(order, "Deleted")
 		return catalog.Backup{ID: "bk-1", Status: catalog.BackupDeleted}, nil
 	})
-	env.ExecuteWorkflow(DeleteBackupWorkflowName, DeleteBackupRequest{BackupID: "bk-1"})
+	env.ExecuteWorkflow(api.DeleteBackupWorkflowName, api.DeleteBackupRequest{BackupID: "bk-1"})
 	require.NoError(t, env.GetWorkflowError())
 	require.Equal(t, []string{"Deleting", "snapshots", "Deleted"}, order)
 }
@@ -64,12 +65,12 @@ func TestDeleteBackupThatKeepsFailingStopsWithAVisibleReason(t *testing.T) {
 		recorded = in.Reason
 		return nil
 	})
-	env.ExecuteWorkflow(DeleteBackupWorkflowName, DeleteBackupRequest{BackupID: "bk-1"})
+	env.ExecuteWorkflow(api.DeleteBackupWorkflowName, api.DeleteBackupRequest{BackupID: "bk-1"})
 	err := env.GetWorkflowError()
 	require.Error(t, err)
 	var appErr *temporal.ApplicationError
 	require.True(t, errors.As(err, &appErr))
-	require.Equal(t, activities.ReasonDeleteFailed, appErr.Type())
+	require.Equal(t, api.ReasonDeleteFailed, appErr.Type())
 	require.Equal(t, 8, attempts, "bounded retries, not a loop forever")
 	require.Contains(t, recorded, "DeleteFailed: ")
 	require.Contains(t, recorded, "RequestLimitExceeded")
@@ -78,11 +79,11 @@ func TestDeleteBackupThatKeepsFailingStopsWithAVisibleReason(t *testing.T) {
 func TestDeleteOfAHeldBackupIsRefused(t *testing.T) {
 	env := deleteEnv(t)
 	env.OnActivity(a.StartDeletion, mock.Anything, mock.Anything).Return(catalog.Backup{},
-		temporal.NewNonRetryableApplicationError("backup bk-1 is in use by restore r-1", activities.ReasonBackupInUse, nil))
-	env.ExecuteWorkflow(DeleteBackupWorkflowName, DeleteBackupRequest{BackupID: "bk-1"})
+		temporal.NewNonRetryableApplicationError("backup bk-1 is in use by restore r-1", api.ReasonBackupInUse, nil))
+	env.ExecuteWorkflow(api.DeleteBackupWorkflowName, api.DeleteBackupRequest{BackupID: "bk-1"})
 	var appErr *temporal.ApplicationError
 	require.True(t, errors.As(env.GetWorkflowError(), &appErr))
-	require.Equal(t, activities.ReasonBackupInUse, appErr.Type())
+	require.Equal(t, api.ReasonBackupInUse, appErr.Type())
 }
 
 func TestPruneDeletesOnlyWhatThePlanSaysAndReportsFailures(t *testing.T) {
@@ -94,12 +95,12 @@ func TestPruneDeletesOnlyWhatThePlanSaysAndReportsFailures(t *testing.T) {
 		{BackupID: "bk-old", Delete: true, Reason: "beyond keep-last 1"},
 		{BackupID: "bk-bad", Delete: true, Reason: "defunct"},
 	}, nil)
-	env.OnWorkflow(DeleteBackupWorkflowName, mock.Anything, DeleteBackupRequest{BackupID: "bk-old"}).Return(catalog.Backup{ID: "bk-old", Status: catalog.BackupDeleted}, nil)
-	env.OnWorkflow(DeleteBackupWorkflowName, mock.Anything, DeleteBackupRequest{BackupID: "bk-bad"}).Return(catalog.Backup{},
-		temporal.NewNonRetryableApplicationError("DeleteFailed: provider down", activities.ReasonDeleteFailed, nil))
-	env.ExecuteWorkflow(PruneWorkflowName, PruneRequest{JobID: "job-1"})
+	env.OnWorkflow(api.DeleteBackupWorkflowName, mock.Anything, api.DeleteBackupRequest{BackupID: "bk-old"}).Return(api.Backup{ID: "bk-old", Status: api.BackupDeleted}, nil)
+	env.OnWorkflow(api.DeleteBackupWorkflowName, mock.Anything, api.DeleteBackupRequest{BackupID: "bk-bad"}).Return(api.Backup{},
+		temporal.NewNonRetryableApplicationError("DeleteFailed: provider down", api.ReasonDeleteFailed, nil))
+	env.ExecuteWorkflow(api.PruneWorkflowName, api.PruneRequest{JobID: "job-1"})
 	require.NoError(t, env.GetWorkflowError(), "a failed deletion does not fail the prune")
-	var res PruneResult
+	var res api.PruneResult
 	require.NoError(t, env.GetWorkflowResult(&res))
 	require.Equal(t, []string{"bk-old"}, res.Deleted)
 	require.Len(t, res.Failed, 1)

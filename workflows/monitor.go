@@ -2,40 +2,25 @@ package workflows
 
 import (
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"strings"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/stratabackup/strata/activities"
-	"github.com/stratabackup/strata/notify"
 )
-
-const (
-	// MonitorWorkflowName checks every job's freshness and its schedule's
-	// skipped and missed runs; the worker runs it on MonitorScheduleID.
-	MonitorWorkflowName = "MonitorWorkflow"
-	MonitorScheduleID   = "strata-monitor"
-)
-
-// MonitorRequest is MonitorWorkflow's input.
-type MonitorRequest struct {
-	// FreshnessMultiple: a job is stale when its newest Completed backup is
-	// older than this many of its intervals (default 2).
-	FreshnessMultiple float64 `json:"freshnessMultiple,omitempty"`
-	input             input
-}
 
 // MonitorWorkflow notifies each freshness violation once, its recovery
 // once, and skipped or missed scheduled runs.
-func MonitorWorkflow(ctx workflow.Context, req MonitorRequest) ([]notify.Event, error) {
-	if err := req.input.inputError("monitor request"); err != nil {
+func MonitorWorkflow(ctx workflow.Context, req api.MonitorRequest) ([]api.Event, error) {
+	if err := inputError("monitor request", req.InputError()); err != nil {
 		return nil, err
 	}
 	if req.FreshnessMultiple == 0 {
 		req.FreshnessMultiple = 2
 	}
-	var events []notify.Event
+	var events []api.Event
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 5 * time.Minute, Summary: "check jobs",
 	}), a.CheckJobs, activities.CheckJobsInput{Now: workflow.Now(ctx), FreshnessMultiple: req.FreshnessMultiple}).Get(ctx, &events); err != nil {

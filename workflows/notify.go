@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"github.com/stratabackup/strata/api"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -12,28 +13,13 @@ import (
 	"github.com/stratabackup/strata/validate"
 )
 
-// NotifyWorkflowName delivers one event to every channel of its project.
-const NotifyWorkflowName = "NotifyWorkflow"
-
-// NotifyRequest is NotifyWorkflow's input: the event, as JSON.
-type NotifyRequest struct {
-	notify.Event
-	input input
-}
-
-// NotifyResult says which channels got the event.
-type NotifyResult struct {
-	Delivered []string `json:"delivered"`
-	Failed    []string `json:"failed"`
-}
-
 // NotifyWorkflow delivers ev to each of its project's channels in parallel,
 // each with its own retries and backoff for up to a day: at least once,
 // with the event ID for receivers to drop duplicates. A channel that stays
 // down only fails its own delivery; nothing waits for it.
-func NotifyWorkflow(ctx workflow.Context, req NotifyRequest) (NotifyResult, error) {
-	res := NotifyResult{Delivered: []string{}, Failed: []string{}}
-	if err := req.input.inputError("event"); err != nil {
+func NotifyWorkflow(ctx workflow.Context, req api.NotifyRequest) (api.NotifyResult, error) {
+	res := api.NotifyResult{Delivered: []string{}, Failed: []string{}}
+	if err := inputError("event", req.InputError()); err != nil {
 		return res, err
 	}
 	ev := req.Event
@@ -83,7 +69,7 @@ func sendEvent(ctx workflow.Context, ev notify.Event) {
 		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
 		StaticSummary:     "Notify " + ev.Type,
 	})
-	f := workflow.ExecuteChildWorkflow(cctx, NotifyWorkflowName, ev)
+	f := workflow.ExecuteChildWorkflow(cctx, api.NotifyWorkflowName, ev)
 	if err := f.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("starting notification failed", "event", ev.ID, "error", err)
 	}

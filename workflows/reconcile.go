@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"github.com/stratabackup/strata/api"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -9,19 +10,15 @@ import (
 	"github.com/stratabackup/strata/activities"
 )
 
-// DefaultReconcileGrace leaves young orphans alone: a snapshot of a backup
-// that just failed may still be settling at the provider.
-const DefaultReconcileGrace = time.Hour
-
 // ReconcileWorkflow plans (every provider's Strata-tagged snapshots against
 // the catalog), then, unless dry-run, deletes orphans and marks backups
 // whose snapshots are gone Missing.
-func ReconcileWorkflow(ctx workflow.Context, req ReconcileRequest) (ReconcileResult, error) {
-	var res ReconcileResult
-	if err := req.input.inputError("reconcile request"); err != nil {
+func ReconcileWorkflow(ctx workflow.Context, req api.ReconcileRequest) (api.ReconcileResult, error) {
+	var res api.ReconcileResult
+	if err := inputError("reconcile request", req.InputError()); err != nil {
 		return res, err
 	}
-	grace := DefaultReconcileGrace
+	grace := api.DefaultReconcileGrace
 	if req.Grace != nil {
 		grace = req.Grace.D()
 	}

@@ -1,18 +1,18 @@
 package workflows
 
 import (
+	"github.com/stratabackup/strata/api"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/stratabackup/strata/activities"
-	"github.com/stratabackup/strata/catalog"
 )
 
 // RegisterClusterWorkflow records an existing cloud cluster after checking
 // its volumes at the provider. It is a workflow so that the check runs on
 // the worker, where the cloud credentials are; callers need only Temporal.
-func RegisterClusterWorkflow(ctx workflow.Context, req RegisterClusterRequest) (catalog.Cluster, error) {
-	if err := req.input.inputError("cluster"); err != nil {
-		return catalog.Cluster{}, err
+func RegisterClusterWorkflow(ctx workflow.Context, req api.RegisterClusterRequest) (api.Cluster, error) {
+	if err := inputError("cluster", req.InputError()); err != nil {
+		return api.Cluster{}, err
 	}
 	in := activities.RegisterClusterInput{
 		ID: req.ID, Description: req.Description, Provider: req.Provider, Region: req.Region,
@@ -21,7 +21,7 @@ func RegisterClusterWorkflow(ctx workflow.Context, req RegisterClusterRequest) (
 	for _, n := range req.Nodes {
 		in.Nodes = append(in.Nodes, activities.RegisterNode{ID: n.ID, VolumeRefs: n.Volumes})
 	}
-	var cl catalog.Cluster
+	var cl api.Cluster
 	err := workflow.ExecuteActivity(stepOptions(ctx, "register cluster "+req.ID), a.RegisterCluster, in).Get(ctx, &cl)
 	return cl, failure(ctx, err)
 }

@@ -1,10 +1,8 @@
 package workflows
 
 import (
-	"crypto/sha256"
-	"encoding/base32"
 	"fmt"
-	"strings"
+	"github.com/stratabackup/strata/api"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -15,16 +13,6 @@ import (
 	"github.com/stratabackup/strata/notify"
 	"github.com/stratabackup/strata/validate"
 )
-
-// RestoreIDsFor derives a restore's ID and its new cluster's ID from the
-// workflow ID, so retries and replays act on one restore and one cluster.
-func RestoreIDsFor(workflowID string) (restoreID, clusterID string) {
-	enc := func(salt string) string {
-		sum := sha256.Sum256([]byte(salt + workflowID))
-		return strings.ToLower(base32.HexEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:8]))[:10]
-	}
-	return "rs-" + enc("restore/"), "rc-" + enc("cluster/")
-}
 
 // RestoreWorkflow restores a backup into a new cluster with a new ID; the
 // source cluster is never touched. The saga:
@@ -38,23 +26,23 @@ func RestoreIDsFor(workflowID string) (restoreID, clusterID string) {
 // On any failure or cancellation, in reverse: nodes and volumes created are
 // deleted, the new cluster is marked Failed with the reason, the hold is
 // released and the restore marked Failed.
-func RestoreWorkflow(ctx workflow.Context, req RestoreRequest) (RestoreResult, error) {
+func RestoreWorkflow(ctx workflow.Context, req api.RestoreRequest) (api.RestoreResult, error) {
 	wfID := workflow.GetInfo(ctx).WorkflowExecution.ID
-	restoreID, clusterID := RestoreIDsFor(wfID)
-	r := &restoreRun{progress: RestoreProgress{RestoreID: restoreID, ClusterID: clusterID, WorkflowID: wfID, Step: StepPlanning, Status: catalog.RestorePending}}
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (RestoreProgress, error) { return r.progress, nil }); err != nil {
-		return RestoreResult{}, err
+	restoreID, clusterID := api.RestoreIDsFor(wfID)
+	r := &restoreRun{progress: api.RestoreProgress{RestoreID: restoreID, ClusterID: clusterID, WorkflowID: wfID, Step: api.StepPlanning, Status: catalog.RestorePending}}
+	if err := workflow.SetQueryHandler(ctx, api.QueryStatus, func() (api.RestoreProgress, error) { return r.progress, nil }); err != nil {
+		return api.RestoreResult{}, err
 	}
 	return r.run(ctx, req)
 }
 
 type restoreRun struct {
-	progress RestoreProgress
+	progress api.RestoreProgress
 	plan     activities.RestorePlan
 	saga     saga
 }
 
-func (r *restoreRun) run(ctx workflow.Context, req RestoreRequest) (res RestoreResult, err error) {
+func (r *restoreRun) run(ctx workflow.Context, req api.RestoreRequest) (res api.RestoreResult, err error) {
 	defer func() {
 		if err != nil {
 			err = r.fail(ctx, err)
@@ -62,8 +50,8 @@ func (r *restoreRun) run(ctx workflow.Context, req RestoreRequest) (res RestoreR
 	}()
 
 	// Plan: resolve the backup and check every rule before creating anything.
-	r.setStep(ctx, StepPlanning)
-	if err := req.input.inputError("restore"); err != nil {
+	r.setStep(ctx, api.StepPlanning)
+	if err := inputError("restore", req.InputError()); err != nil {
 		return res, err
 	}
 	if err := workflow.ExecuteActivity(stepOptions(ctx, "plan restore"), a.PlanRestore, activities.PlanRestoreInput{
@@ -78,7 +66,7 @@ func (r *restoreRun) run(ctx workflow.Context, req RestoreRequest) (res RestoreR
 	}
 	r.progress.BackupID, r.progress.SourceClusterID = r.plan.BackupID, r.plan.SourceClusterID
 	r.progress.VolumesTotal = len(r.plan.Volumes())
-	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchAttrClusterID.ValueSet(r.plan.SourceClusterID)); err != nil {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, api.SearchAttrClusterID.ValueSet(r.plan.SourceClusterID)); err != nil {
 		return res, err
 	}
 
@@ -96,7 +84,7 @@ func (r *restoreRun) run(ctx workflow.Context, req RestoreRequest) (res RestoreR
 	})
 
 	// Hold the backup. Compensation: release it.
-	r.setStep(ctx, StepProtectingBackup)
+	r.setStep(ctx, api.StepProtectingBackup)
 	hold := activities.HoldInput{BackupID: r.plan.BackupID, Holder: validate.OperationHolder("restore", r.progress.RestoreID)}
 	if err := workflow.ExecuteActivity(stepOptions(ctx, "hold backup "+r.plan.BackupID), a.HoldBackup, hold).Get(ctx, nil); err != nil {
 		return res, err
@@ -104,7 +92,7 @@ func (r *restoreRun) run(ctx workflow.Context, req RestoreRequest) (res RestoreR
 	r.saga.add("release backup", func(ctx workflow.Context) error { return r.releaseBackup(ctx, hold, compensationOptions) })
 
 	// Record the new cluster, Creating. Compensation: mark it Failed.
-	r.setStep(ctx, StepCreatingCluster)
+	r.setStep(ctx, api.StepCreatingCluster)
 	if err := workflow.ExecuteActivity(stepOptions(ctx, "record cluster "+r.plan.ClusterID), a.CreateRestoredCluster, r.plan).Get(ctx, &res.Cluster); err != nil {
 		return res, err
 	}
@@ -116,7 +104,7 @@ func (r *restoreRun) run(ctx workflow.Context, req RestoreRequest) (res RestoreR
 
 	// Create the volumes. The compensation is registered first because the
 	// step can fail halfway: it deletes whatever volumes were recorded.
-	r.setStep(ctx, StepCreatingVolumes)
+	r.setStep(ctx, api.StepCreatingVolumes)
 	r.saga.add("delete volumes", func(ctx workflow.Context) error {
 		return workflow.ExecuteActivity(compensationOptions(ctx, "delete volumes"), a.DeleteVolumes, r.plan).Get(ctx, nil)
 	})
@@ -133,7 +121,7 @@ func (r *restoreRun) run(ctx workflow.Context, req RestoreRequest) (res RestoreR
 
 	// Provision the nodes. Compensation (registered first, for the same
 	// reason): tear them down.
-	r.setStep(ctx, StepProvisioningNodes)
+	r.setStep(ctx, api.StepProvisioningNodes)
 	r.saga.add("delete nodes", func(ctx workflow.Context) error {
 		return workflow.ExecuteActivity(compensationOptions(ctx, "delete nodes"), a.DeleteNodes, r.plan).Get(ctx, nil)
 	})
@@ -142,7 +130,7 @@ func (r *restoreRun) run(ctx workflow.Context, req RestoreRequest) (res RestoreR
 	}
 
 	// Healthy: the cluster is Running.
-	r.setStep(ctx, StepCheckingNodes)
+	r.setStep(ctx, api.StepCheckingNodes)
 	if err := workflow.ExecuteActivity(stepOptions(ctx, "check nodes"), a.CheckRestoredNodes, r.plan).Get(ctx, &res.Cluster); err != nil {
 		return res, err
 	}
@@ -156,7 +144,7 @@ func (r *restoreRun) run(ctx workflow.Context, req RestoreRequest) (res RestoreR
 	if err := r.releaseBackup(ctx, hold, stepOptions); err != nil {
 		workflow.GetLogger(ctx).Error("releasing the backup's hold failed", "backup", r.plan.BackupID, "error", err)
 	}
-	r.setStep(ctx, StepDone)
+	r.setStep(ctx, api.StepDone)
 	return res, nil
 }
 
@@ -168,12 +156,12 @@ func (r *restoreRun) fail(ctx workflow.Context, err error) error {
 	code, msg := reasonOf(ctx, err)
 	r.progress.Reason = code + ": " + msg
 	if len(r.saga.steps) > 0 {
-		r.setStep(ctx, StepCompensating)
+		r.setStep(ctx, api.StepCompensating)
 		r.saga.compensate(ctx)
 	}
 	r.progress.Status = catalog.RestoreFailed
-	r.setStep(ctx, StepDone)
-	if r.plan.BackupID != "" && code != activities.ReasonInvalidRequest {
+	r.setStep(ctx, api.StepDone)
+	if r.plan.BackupID != "" && code != api.ReasonInvalidRequest {
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
 		sendEvent(dctx, notify.Event{
 			ID: eventID(ctx, notify.RestoreFailed, r.progress.RestoreID), Type: notify.RestoreFailed,
@@ -182,7 +170,7 @@ func (r *restoreRun) fail(ctx workflow.Context, err error) error {
 			Summary: fmt.Sprintf("Restore %s of backup %s into new cluster %s failed: %s", r.progress.RestoreID, r.plan.BackupID, r.plan.ClusterID, code),
 		})
 	}
-	if code == activities.ReasonCancelled {
+	if code == api.ReasonCancelled {
 		return err
 	}
 	return temporal.NewNonRetryableApplicationError(r.progress.Reason, code, nil)

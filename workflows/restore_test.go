@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"github.com/stratabackup/strata/api"
 	"testing"
 
 	"github.com/stretchr/testify/mock"
@@ -26,10 +27,10 @@ type restoreCase struct {
 // test exercises (the first matching mock wins).
 func newRestoreCase(t *testing.T, first func(e *testsuite.TestWorkflowEnvironment)) *restoreCase {
 	rc := &restoreCase{env: (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()}
-	rc.env.RegisterWorkflowWithOptions(RestoreWorkflow, workflow.RegisterOptions{Name: RestoreWorkflowName})
+	rc.env.RegisterWorkflowWithOptions(RestoreWorkflow, workflow.RegisterOptions{Name: api.RestoreWorkflowName})
 	rc.env.RegisterActivity(&activities.Activities{})
-	rc.env.RegisterWorkflowWithOptions(NotifyWorkflow, workflow.RegisterOptions{Name: NotifyWorkflowName})
-	rc.env.OnWorkflow(NotifyWorkflowName, mock.Anything, mock.Anything).Return(NotifyResult{}, nil).Maybe()
+	rc.env.RegisterWorkflowWithOptions(NotifyWorkflow, workflow.RegisterOptions{Name: api.NotifyWorkflowName})
+	rc.env.OnWorkflow(api.NotifyWorkflowName, mock.Anything, mock.Anything).Return(api.NotifyResult{}, nil).Maybe()
 	rc.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
 		rc.calls = append(rc.calls, info.ActivityType.Name)
 	})
@@ -54,7 +55,7 @@ func newRestoreCase(t *testing.T, first func(e *testsuite.TestWorkflowEnvironmen
 
 func TestRestoreSuccess(t *testing.T) {
 	rc := newRestoreCase(t, func(*testsuite.TestWorkflowEnvironment) {})
-	rc.env.ExecuteWorkflow(RestoreWorkflowName, RestoreRequest{BackupID: "bk-1"})
+	rc.env.ExecuteWorkflow(api.RestoreWorkflowName, api.RestoreRequest{BackupID: "bk-1"})
 	require.NoError(t, rc.env.GetWorkflowError())
 	require.Equal(t, []string{"PlanRestore", "CreateRestoreRecord", "HoldBackup", "CreateRestoredCluster", "CreateVolumes",
 		"ProvisionNodes", "CheckRestoredNodes", "FinishRestore", "ReleaseBackup"}, rc.calls)
@@ -63,12 +64,12 @@ func TestRestoreSuccess(t *testing.T) {
 func TestRestoreFailureTearsDownInReverse(t *testing.T) {
 	rc := newRestoreCase(t, func(e *testsuite.TestWorkflowEnvironment) {
 		e.OnActivity(a.ProvisionNodes, mock.Anything, mock.Anything).Return(
-			temporal.NewNonRetryableApplicationError("injected", activities.ReasonProviderError, nil))
+			temporal.NewNonRetryableApplicationError("injected", api.ReasonProviderError, nil))
 	})
-	rc.env.ExecuteWorkflow(RestoreWorkflowName, RestoreRequest{BackupID: "bk-1"})
+	rc.env.ExecuteWorkflow(api.RestoreWorkflowName, api.RestoreRequest{BackupID: "bk-1"})
 	var appErr *temporal.ApplicationError
 	require.True(t, errors.As(rc.env.GetWorkflowError(), &appErr))
-	require.Equal(t, activities.ReasonProviderError, appErr.Type())
+	require.Equal(t, api.ReasonProviderError, appErr.Type())
 	n := len(rc.calls)
 	require.Equal(t, []string{"DeleteNodes", "DeleteVolumes", "SetClusterStatus", "ReleaseBackup", "FinishRestore"}, rc.calls[n-5:])
 }
@@ -76,9 +77,9 @@ func TestRestoreFailureTearsDownInReverse(t *testing.T) {
 func TestInvalidRestoreCreatesNothing(t *testing.T) {
 	rc := newRestoreCase(t, func(e *testsuite.TestWorkflowEnvironment) {
 		e.OnActivity(a.PlanRestore, mock.Anything, mock.Anything).Return(activities.RestorePlan{},
-			temporal.NewNonRetryableApplicationError("invalid restore", activities.ReasonInvalidRequest, nil))
+			temporal.NewNonRetryableApplicationError("invalid restore", api.ReasonInvalidRequest, nil))
 	})
-	rc.env.ExecuteWorkflow(RestoreWorkflowName, RestoreRequest{BackupID: "bk-1", Region: "elsewhere"})
+	rc.env.ExecuteWorkflow(api.RestoreWorkflowName, api.RestoreRequest{BackupID: "bk-1", Region: "elsewhere"})
 	require.Error(t, rc.env.GetWorkflowError())
 	require.Equal(t, []string{"PlanRestore"}, rc.calls)
 }

@@ -1,12 +1,11 @@
 package workflows
 
 import (
+	"github.com/stratabackup/strata/api"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
-
-	"github.com/stratabackup/strata/activities"
 )
 
 // saga collects the compensations of the steps that succeeded so far.
@@ -52,7 +51,7 @@ func failure(ctx workflow.Context, err error) error {
 		return nil
 	}
 	code, msg := reasonOf(ctx, err)
-	if code == activities.ReasonCancelled {
+	if code == api.ReasonCancelled {
 		return err
 	}
 	return temporal.NewNonRetryableApplicationError(msg, code, nil)

@@ -7,6 +7,7 @@ package stratatest
 import (
 	"context"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -47,7 +48,7 @@ func StartServer() (*Server, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	attrs := map[string]enumspb.IndexedValueType{}
-	for _, n := range workflows.SearchAttributeNames {
+	for _, n := range api.SearchAttributeNames {
 		attrs[n] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
 	}
 	ops := s.Client.OperatorService()
@@ -140,7 +141,7 @@ func (s *Server) NewCloudEnv(t *testing.T, cfg activities.Config, snapshotDurati
 	}
 	t.Cleanup(c.Close)
 	e := s.newEnv(t, cfg, c)
-	for _, n := range []catalog.Network{
+	for _, n := range []api.Network{
 		{ID: AWSNetwork, ProjectID: "default", Provider: "aws", Region: fakeclouds.AWSRegion},
 		{ID: GCPNetwork, ProjectID: "default", Provider: "gcp", Region: fakeclouds.GCPRegion},
 	} {
@@ -275,7 +276,7 @@ func (e *Env) StopWorker() {
 }
 
 // Cluster creates a local cluster.
-func (e *Env) Cluster(spec strata.ClusterSpec) catalog.Cluster {
+func (e *Env) Cluster(spec strata.ClusterSpec) api.Cluster {
 	e.T.Helper()
 	if spec.DataBytes == 0 {
 		spec.DataBytes = 64 << 10

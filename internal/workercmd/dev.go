@@ -2,7 +2,9 @@ package workercmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"os"
 	"path/filepath"
 
@@ -17,7 +19,6 @@ import (
 	"github.com/stratabackup/strata/internal/fakeclouds"
 	"github.com/stratabackup/strata/internal/zapadapter"
 	"github.com/stratabackup/strata/starter/strata"
-	"github.com/stratabackup/strata/workflows"
 )
 
 // demoClusters are created on a dev setup's first start, so there is
@@ -32,7 +33,7 @@ func runDev(ctx context.Context, o options, logger *zap.Logger) error {
 		o.catalog = filepath.Join(o.dataDir, "catalog.db")
 	}
 	attrs := map[string]enumspb.IndexedValueType{}
-	for _, name := range workflows.SearchAttributeNames {
+	for _, name := range api.SearchAttributeNames {
 		attrs[name] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
 	}
 	logger.Info("starting embedded Temporal server", zap.String("dataDir", o.dataDir))
@@ -116,15 +117,12 @@ func startFakeClouds(ctx context.Context, d *deps, o options, logger *zap.Logger
 	}
 	d.closers = append(d.closers, c.Close)
 	c.Register(d.providers, d.provisioners)
-	cl := strata.New(nil, d.catalog)
 	for _, n := range []catalog.Network{
 		{ID: "aws-default", ProjectID: "default", Provider: "aws", Region: fakeclouds.AWSRegion},
 		{ID: "gcp-default", ProjectID: "default", Provider: "gcp", Region: fakeclouds.GCPRegion},
 	} {
-		if _, err := d.catalog.GetNetwork(ctx, n.ID); err != nil {
-			if _, err := cl.CreateNetwork(ctx, n); err != nil {
-				return nil, err
-			}
+		if err := d.catalog.CreateNetwork(ctx, n); err != nil && !errors.Is(err, catalog.ErrExists) {
+			return nil, err
 		}
 	}
 	acts := d.activities(o.cfg, logger)
@@ -164,7 +162,7 @@ Strata dev worker is running.
   Temporal     %s (namespace %s, task queue %s)
   Web UI       %s
   Data         %s  (Temporal and catalog SQLite files, local volumes and snapshots)
-`, srv.FrontendHostPort(), srv.Namespace(), workflows.TaskQueue, ui, o.dataDir)
+`, srv.FrontendHostPort(), srv.Namespace(), api.TaskQueue, ui, o.dataDir)
 	if len(created) > 0 {
 		fmt.Printf("  Created demo clusters: %v\n", created)
 	}
@@ -177,5 +175,5 @@ Next, in another terminal:
   temporal workflow start --task-queue %s --type %s --input '{"clusterId":"demo-1node"}'
 
 Stop with Ctrl-C; state is kept in %s.
-`, workflows.TaskQueue, workflows.BackupWorkflowName, o.dataDir)
+`, api.TaskQueue, api.BackupWorkflowName, o.dataDir)
 }

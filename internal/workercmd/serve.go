@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"os"
 	"path/filepath"
 	"strings"
@@ -142,7 +143,7 @@ func runProduction(ctx context.Context, o options, logger *zap.Logger) error {
 	if err := checkSearchAttributes(ctx, tc, opts.Namespace); err != nil {
 		return err
 	}
-	logger.Info("strata worker starting", zap.String("temporal", opts.HostPort), zap.String("namespace", opts.Namespace), zap.String("taskQueue", workflows.TaskQueue))
+	logger.Info("strata worker starting", zap.String("temporal", opts.HostPort), zap.String("namespace", opts.Namespace), zap.String("taskQueue", api.TaskQueue))
 	if err := ensureSchedules(ctx, tc, d, o); err != nil {
 		return err
 	}
@@ -153,7 +154,7 @@ func runProduction(ctx context.Context, o options, logger *zap.Logger) error {
 func serve(ctx context.Context, tc client.Client, d *deps, cfg activities.Config, tuning workflows.WorkerTuning, logger *zap.Logger) error {
 	workflows.ConfigureProcess(tuning)
 	logger.Info("worker settings", zap.Stringer("tuning", tuning))
-	w := worker.New(tc, workflows.TaskQueue, workflows.WorkerOptions(tuning))
+	w := worker.New(tc, api.TaskQueue, workflows.WorkerOptions(tuning))
 	acts := d.activities(cfg, logger)
 	acts.ScheduleCounts = strata.ScheduleCounts(tc)
 	acts.Workflows = activities.TemporalWorkflows(tc)
@@ -228,7 +229,7 @@ func checkSearchAttributes(ctx context.Context, tc client.Client, namespace stri
 		return fmt.Errorf("listing search attributes of namespace %s: %w", namespace, err)
 	}
 	var missing []string
-	for _, name := range workflows.SearchAttributeNames {
+	for _, name := range api.SearchAttributeNames {
 		if _, ok := resp.GetCustomAttributes()[name]; !ok {
 			missing = append(missing, name)
 		}

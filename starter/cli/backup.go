@@ -4,16 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/labels"
 	"github.com/stratabackup/strata/starter/strata"
-	"github.com/stratabackup/strata/workflows"
 )
 
 func (a *app) backupCmd() *cobra.Command {
@@ -23,7 +22,7 @@ func (a *app) backupCmd() *cobra.Command {
 }
 
 func (a *app) backupCreate() *cobra.Command {
-	var req workflows.BackupRequest
+	var req api.BackupRequest
 	var timeout time.Duration
 	var wait bool
 	cmd := &cobra.Command{
@@ -36,7 +35,7 @@ func (a *app) backupCreate() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			req.Timeout = catalog.Duration(timeout)
+			req.Timeout = api.Duration(timeout)
 			run, err := c.StartBackup(cmd.Context(), req)
 			if err != nil {
 				return err
@@ -86,13 +85,13 @@ func (a *app) backupCreate() *cobra.Command {
 // backupGroup is one job's backups (JobID "" for manual backups), as
 // `backup list` shows them, like a console's Backups view.
 type backupGroup struct {
-	JobID   string           `json:"jobId"`
-	Backups []catalog.Backup `json:"backups"`
+	JobID   string       `json:"jobId"`
+	Backups []api.Backup `json:"backups"`
 }
 
 // groupByJob keeps the newest-first order within each group and orders
 // groups by their newest backup; manual backups form one group.
-func groupByJob(bs []catalog.Backup) []backupGroup {
+func groupByJob(bs []api.Backup) []backupGroup {
 	var groups []backupGroup
 	index := map[string]int{}
 	for _, b := range bs {
@@ -111,7 +110,7 @@ func groupByJob(bs []catalog.Backup) []backupGroup {
 }
 
 func (a *app) backupList() *cobra.Command {
-	var f catalog.BackupFilter
+	var f api.BackupFilter
 	cmd := &cobra.Command{
 		Use: "list [--cluster ID] [--all]", Short: "List backups grouped by job (manual backups together), newest first", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -195,7 +194,7 @@ func (a *app) backupShow() *cobra.Command {
 			if a.json {
 				return a.printJSON(b)
 			}
-			var live *workflows.BackupProgress
+			var live *api.BackupProgress
 			if !b.Status.Terminal() {
 				if tc, err := a.reconnect(cmd); err == nil {
 					if p, err := tc.BackupStatus(cmd.Context(), b.ID); err == nil {
@@ -240,7 +239,7 @@ func (a *app) backupExtend() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := c.ExtendBackupTimeout(cmd.Context(), args[0], workflows.ExtendTimeoutRequest{Timeout: catalog.Duration(timeout)})
+			res, err := c.ExtendBackupTimeout(cmd.Context(), args[0], api.ExtendTimeoutRequest{Timeout: api.Duration(timeout)})
 			if err != nil {
 				return err
 			}
@@ -256,7 +255,7 @@ func (a *app) backupExtend() *cobra.Command {
 	return cmd
 }
 
-func (a *app) printBackup(b catalog.Backup, live *workflows.BackupProgress) {
+func (a *app) printBackup(b api.Backup, live *api.BackupProgress) {
 	fmt.Fprintf(a.out, "Backup:    %s (%s)\nCluster:   %s\nJob:       %s\nIndex:     %d\nStatus:    %s\n", b.ID, b.Label, b.ClusterID, dash(b.JobID), b.Index, b.Status)
 	if live != nil {
 		// The step comes from the workflow; per-volume progress from the

@@ -3,15 +3,14 @@ package cli
 import (
 	"context"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/starter/strata"
-	"github.com/stratabackup/strata/workflows"
 )
 
 func (a *app) clusterCmd() *cobra.Command {
@@ -22,11 +21,11 @@ func (a *app) clusterCmd() *cobra.Command {
 
 func (a *app) clusterList() *cobra.Command {
 	return listCmd(a, "list", "List clusters", "", "",
-		func(ctx context.Context, c *strata.Client, _ string) ([]catalog.Cluster, error) {
+		func(ctx context.Context, c *strata.Client, _ string) ([]api.Cluster, error) {
 			return c.ListClusters(ctx)
 		},
 		"ID\tPROVIDER\tREGION\tNODES\tVOLUMES\tHEALTH\tLOCK\tDESCRIPTION",
-		func(cl catalog.Cluster) []string {
+		func(cl api.Cluster) []string {
 			return []string{cl.ID, cl.Provider, cl.Region, strconv.Itoa(len(cl.Nodes)), strconv.Itoa(len(cl.Volumes())), healthSummary(cl), lockSummary(cl.Lock), dash(cl.Description)}
 		})
 }
@@ -48,7 +47,7 @@ func (a *app) clusterShow() *cobra.Command {
 	}
 }
 
-func (a *app) printCluster(cl catalog.Cluster) error {
+func (a *app) printCluster(cl api.Cluster) error {
 	if a.json {
 		return a.printJSON(cl)
 	}
@@ -115,7 +114,7 @@ func (a *app) clusterCreate() *cobra.Command {
 }
 
 func (a *app) registerCluster(cmd *cobra.Command, spec strata.ClusterSpec, nodes []string) error {
-	req := workflows.RegisterClusterRequest{
+	req := api.RegisterClusterRequest{
 		ID: spec.ID, Description: spec.Description, Provider: spec.Provider, Region: spec.Region,
 		ProjectID: spec.ProjectID, NetworkID: spec.NetworkID,
 	}
@@ -124,7 +123,7 @@ func (a *app) registerCluster(cmd *cobra.Command, spec strata.ClusterSpec, nodes
 		if !ok || name == "" || vols == "" {
 			return fmt.Errorf("--node %q: write NAME=VOLUME[,VOLUME...]", n)
 		}
-		req.Nodes = append(req.Nodes, workflows.RegisterNode{ID: name, Volumes: strings.Split(vols, ",")})
+		req.Nodes = append(req.Nodes, api.RegisterNode{ID: name, Volumes: strings.Split(vols, ",")})
 	}
 	c, err := a.connect(cmd, false)
 	if err != nil {
@@ -189,8 +188,8 @@ func (a *app) clusterFault() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f := catalog.Faults{SnapshotDelay: catalog.Duration(delay), SnapshotFail: fail, SnapshotHang: hang,
-				RestoreDelay: catalog.Duration(restoreDelay), RestoreFail: restoreFail}
+			f := api.Faults{SnapshotDelay: api.Duration(delay), SnapshotFail: fail, SnapshotHang: hang,
+				RestoreDelay: api.Duration(restoreDelay), RestoreFail: restoreFail}
 			if err := c.SetFaults(cmd.Context(), args[0], f); err != nil {
 				return err
 			}
@@ -263,7 +262,7 @@ func (a *app) clusterUnlock() *cobra.Command {
 	return cmd
 }
 
-func healthSummary(cl catalog.Cluster) string {
+func healthSummary(cl api.Cluster) string {
 	var bad []string
 	for _, n := range cl.Nodes {
 		if !n.Healthy {
@@ -276,7 +275,7 @@ func healthSummary(cl catalog.Cluster) string {
 	return "unhealthy: " + strings.Join(bad, ",")
 }
 
-func lockSummary(l *catalog.Lock) string {
+func lockSummary(l *api.Lock) string {
 	if l == nil {
 		return "-"
 	}

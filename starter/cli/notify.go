@@ -3,16 +3,16 @@ package cli
 import (
 	"context"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 
 	"github.com/spf13/cobra"
 
-	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/starter/strata"
 )
 
 func (a *app) notifyCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "notify", Short: "Notification channels of a project: webhook, chat webhook, email"}
-	var ch catalog.Channel
+	var ch api.AddChannelRequest
 	var webhook, chat string
 	add := &cobra.Command{
 		Use:   "add --project P (--webhook URL [--secret S] | --chat URL | --email ADDR --smtp HOST:PORT [--smtp-user U --smtp-password-env VAR] [--from ADDR])",
@@ -55,11 +55,11 @@ func (a *app) notifyCmd() *cobra.Command {
 	f.StringVar(&ch.SMTPPasswordEnv, "smtp-password-env", "", "environment variable of the worker holding the SMTP password (never stored)")
 	f.StringVar(&ch.From, "from", "", "sender address")
 	list := listCmd(a, "list [--project P]", "List channels", "project", "only this project's channels",
-		func(ctx context.Context, c *strata.Client, project string) ([]catalog.Channel, error) {
+		func(ctx context.Context, c *strata.Client, project string) ([]api.Channel, error) {
 			return c.ListChannels(ctx, project)
 		},
-		"ID\tPROJECT\tKIND\tDESTINATION", func(c catalog.Channel) []string {
-			dest := c.DisplayURL
+		"ID\tPROJECT\tKIND\tDESTINATION", func(c api.Channel) []string {
+			dest := c.URL
 			if c.HasSecret {
 				dest += " (signed)"
 			}

@@ -2,11 +2,10 @@ package cli
 
 import (
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/stratabackup/strata/workflows"
 )
 
 func (a *app) reconcileCmd() *cobra.Command {
@@ -26,7 +25,7 @@ func (a *app) reconcileCmd() *cobra.Command {
 			if cmd.Flags().Changed("grace") {
 				given = &grace
 			} else {
-				grace = workflows.DefaultReconcileGrace
+				grace = api.DefaultReconcileGrace
 			}
 			res, err := c.Reconcile(cmd.Context(), given, dryRun)
 			if err != nil {

@@ -4,16 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 
 	"github.com/spf13/cobra"
 
-	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/starter/strata"
-	"github.com/stratabackup/strata/workflows"
 )
 
 func (a *app) restoreCmd() *cobra.Command {
-	var req workflows.RestoreRequest
+	var req api.RestoreRequest
 	var wait bool
 	cmd := &cobra.Command{
 		Use:   "restore (--backup ID | --latest-of-job JOB | --latest-of-cluster CLUSTER) [--nodes N] [--disk-gb G] [--network NET] [--project PROJ] [--description D] [--region R] [--provider P] [--wait]",
@@ -95,11 +94,11 @@ func (a *app) restoreShow() *cobra.Command {
 
 func (a *app) restoreList() *cobra.Command {
 	return listCmd(a, "list [--backup ID]", "List restores, newest first", "backup", "only restores of this backup",
-		func(ctx context.Context, c *strata.Client, backup string) ([]catalog.Restore, error) {
+		func(ctx context.Context, c *strata.Client, backup string) ([]api.Restore, error) {
 			return c.ListRestores(ctx, backup)
 		},
 		"ID\tBACKUP\tSOURCE\tCLUSTER\tSTATUS\tCREATED\tCOMPLETED\tREASON",
-		func(r catalog.Restore) []string {
+		func(r api.Restore) []string {
 			return []string{r.ID, r.BackupID, r.SourceClusterID, r.ClusterID, string(r.Status), ts(&r.CreatedAt), ts(r.CompletedAt), dash(r.Reason)}
 		})
 }
@@ -111,7 +110,7 @@ func (a *app) restoreCancel() *cobra.Command {
 		})
 }
 
-func (a *app) printRestore(res workflows.RestoreResult, live *workflows.RestoreProgress) {
+func (a *app) printRestore(res api.RestoreResult, live *api.RestoreProgress) {
 	r := res.Restore
 	fmt.Fprintf(a.out, "Restore:   %s\nBackup:    %s (of cluster %s)\nStatus:    %s\n", r.ID, r.BackupID, r.SourceClusterID, r.Status)
 	if live != nil {
@@ -144,16 +143,16 @@ func (a *app) projectCmd() *cobra.Command {
 			return nil
 		},
 	}, listCmd(a, "list", "List projects", "", "",
-		func(ctx context.Context, c *strata.Client, _ string) ([]catalog.Project, error) {
-			return c.Catalog.ListProjects(ctx)
+		func(ctx context.Context, c *strata.Client, _ string) ([]api.Project, error) {
+			return c.ListProjects(ctx)
 		},
-		"ID\tCREATED", func(p catalog.Project) []string { return []string{p.ID, ts(&p.CreatedAt)} }))
+		"ID\tCREATED", func(p api.Project) []string { return []string{p.ID, ts(&p.CreatedAt)} }))
 	return cmd
 }
 
 func (a *app) networkCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "network", Short: "Networks (each in one project, provider and region)"}
-	var n catalog.Network
+	var n api.Network
 	create := &cobra.Command{
 		Use: "create NAME --project P [--provider local] [--region local]", Short: "Create a network", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -178,10 +177,10 @@ func (a *app) networkCmd() *cobra.Command {
 	create.Flags().StringVar(&n.Region, "region", "local", "region")
 	_ = create.MarkFlagRequired("project")
 	list := listCmd(a, "list [--project P]", "List networks", "project", "only this project's networks",
-		func(ctx context.Context, c *strata.Client, project string) ([]catalog.Network, error) {
-			return c.Catalog.ListNetworks(ctx, project)
+		func(ctx context.Context, c *strata.Client, project string) ([]api.Network, error) {
+			return c.ListNetworks(ctx, project)
 		},
-		"ID\tPROJECT\tPROVIDER\tREGION", func(n catalog.Network) []string { return []string{n.ID, n.ProjectID, n.Provider, n.Region} })
+		"ID\tPROJECT\tPROVIDER\tREGION", func(n api.Network) []string { return []string{n.ID, n.ProjectID, n.Provider, n.Region} })
 	cmd.AddCommand(create, list)
 	return cmd
 }

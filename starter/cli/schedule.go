@@ -3,13 +3,13 @@ package cli
 import (
 	"context"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/labels"
 	"github.com/stratabackup/strata/retention"
 	"github.com/stratabackup/strata/starter/strata"
@@ -40,8 +40,8 @@ func (r *retentionFlags) set(cmd *cobra.Command) bool {
 	return f.Changed("keep") || f.Changed("keep-hourly") || f.Changed("keep-daily") || f.Changed("keep-weekly")
 }
 
-func (r *retentionFlags) policy() catalog.Retention {
-	return catalog.Retention{KeepLast: r.keep, KeepHourly: r.hourly, KeepDaily: r.daily, KeepWeekly: r.weekly}
+func (r *retentionFlags) policy() api.Retention {
+	return api.Retention{KeepLast: r.keep, KeepHourly: r.hourly, KeepDaily: r.daily, KeepWeekly: r.weekly}
 }
 
 func (a *app) scheduleCreate() *cobra.Command {
@@ -82,12 +82,12 @@ func (a *app) scheduleCreate() *cobra.Command {
 
 func (a *app) scheduleList() *cobra.Command {
 	return listCmd(a, "list [--cluster ID]", "List jobs", "cluster", "only this cluster's jobs",
-		func(ctx context.Context, c *strata.Client, cluster string) ([]catalog.Job, error) {
+		func(ctx context.Context, c *strata.Client, cluster string) ([]api.Job, error) {
 			return c.ListJobs(ctx, cluster)
 		},
 		"ID\tCLUSTER\tEVERY\tOFFSET\tRETENTION\tPAUSED\tLABEL",
-		func(j catalog.Job) []string {
-			return []string{j.ID, j.ClusterID, j.Every.String(), j.Offset.String(), retention.Describe(j.Retention), strconv.FormatBool(j.Paused), j.Label}
+		func(j api.Job) []string {
+			return []string{j.ID, j.ClusterID, j.Every.String(), j.Offset.String(), j.Retention.Describe(), strconv.FormatBool(j.Paused), j.Label}
 		})
 }
 
@@ -108,7 +108,7 @@ func (a *app) scheduleShow() *cobra.Command {
 	}
 }
 
-func (a *app) printJob(v strata.JobView) error {
+func (a *app) printJob(v api.JobView) error {
 	if a.json {
 		return a.printJSON(v)
 	}

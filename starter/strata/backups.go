@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"strings"
 
 	"github.com/google/uuid"
@@ -12,11 +13,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/labels"
 	"github.com/stratabackup/strata/validate"
-	"github.com/stratabackup/strata/workflows"
 )
 
 // BackupRun is a started backup.
@@ -34,24 +33,18 @@ type BackupError struct {
 	Code     string
 	Reason   string
 	// Backup is the Defunct record, when one exists.
-	Backup *catalog.Backup
+	Backup *api.Backup
 }
 
 func (e *BackupError) Error() string {
 	return fmt.Sprintf("backup %s failed: %s", e.BackupID, e.Reason)
 }
 
-// WorkflowIDForRequest is the workflow ID a backup with this request ID
-// runs under: one request ID, one backup.
-func WorkflowIDForRequest(requestID string) string {
-	return "backup-" + requestID
-}
-
 // StartBackup validates req and starts a backup. Bad input (unknown
 // cluster, bad label template, bad timeout) fails here, before anything is
 // created. Starting again with the same RequestID returns the first run
 // instead of starting a second backup.
-func (c *Client) StartBackup(ctx context.Context, req workflows.BackupRequest) (*BackupRun, error) {
+func (c *Client) StartBackup(ctx context.Context, req api.BackupRequest) (*BackupRun, error) {
 	tc, err := c.temporal()
 	if err != nil {
 		return nil, err
@@ -79,13 +72,13 @@ func (c *Client) StartBackup(ctx context.Context, req workflows.BackupRequest) (
 	if req.RequestID == "" {
 		req.RequestID = uuid.NewString()
 	}
-	wfID := WorkflowIDForRequest(req.RequestID)
+	wfID := api.BackupWorkflowID(req.RequestID)
 	attrs := []temporal.SearchAttributeUpdate{
-		workflows.SearchAttrClusterID.ValueSet(req.ClusterID),
-		workflows.SearchAttrBackupStatus.ValueSet(string(catalog.BackupPending)),
+		api.SearchAttrClusterID.ValueSet(req.ClusterID),
+		api.SearchAttrBackupStatus.ValueSet(string(catalog.BackupPending)),
 	}
 	if req.JobID != "" {
-		attrs = append(attrs, workflows.SearchAttrJobID.ValueSet(req.JobID))
+		attrs = append(attrs, api.SearchAttrJobID.ValueSet(req.JobID))
 	}
 	opts := client.StartWorkflowOptions{
 		ID:                       wfID,
@@ -95,7 +88,7 @@ func (c *Client) StartBackup(ctx context.Context, req workflows.BackupRequest) (
 		TypedSearchAttributes:    temporal.NewSearchAttributes(attrs...),
 		StaticSummary:            fmt.Sprintf("Backup of cluster %s", req.ClusterID),
 	}
-	run, err := tc.ExecuteWorkflow(ctx, opts, workflows.BackupWorkflowName, req)
+	run, err := tc.ExecuteWorkflow(ctx, opts, api.BackupWorkflowName, req)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		// A closed run with this request ID exists: that is the backup.
@@ -105,49 +98,50 @@ func (c *Client) StartBackup(ctx context.Context, req workflows.BackupRequest) (
 	if err != nil {
 		return nil, fmt.Errorf("starting backup of cluster %s: %w", req.ClusterID, err)
 	}
-	return &BackupRun{BackupID: workflows.BackupIDFor(wfID), WorkflowID: wfID, RunID: run.GetRunID(), c: c}, nil
+	return &BackupRun{BackupID: api.BackupIDFor(wfID), WorkflowID: wfID, RunID: run.GetRunID(), c: c}, nil
 }
 
 // Wait blocks until the backup ends. It returns the Completed record, or a
 // *BackupError with the reason for a Defunct one.
-func (r *BackupRun) Wait(ctx context.Context) (catalog.Backup, error) {
+func (r *BackupRun) Wait(ctx context.Context) (api.Backup, error) {
 	return r.c.WaitBackup(ctx, r.WorkflowID)
 }
 
 // WaitBackup waits for the backup with this ID (or workflow ID) to end.
-func (c *Client) WaitBackup(ctx context.Context, id string) (catalog.Backup, error) {
+func (c *Client) WaitBackup(ctx context.Context, id string) (api.Backup, error) {
 	tc, err := c.temporal()
 	if err != nil {
-		return catalog.Backup{}, err
+		return api.Backup{}, err
 	}
 	backupID, wfID, _, err := c.resolveBackup(ctx, id)
 	if err != nil {
-		return catalog.Backup{}, err
+		return api.Backup{}, err
 	}
-	var res workflows.BackupResult
+	var res api.Backup
 	werr := tc.GetWorkflow(ctx, wfID, "").Get(ctx, &res)
 	if werr == nil {
 		return res, nil
 	}
 	if ctx.Err() != nil {
-		return catalog.Backup{}, ctx.Err()
+		return api.Backup{}, ctx.Err()
 	}
-	be := &BackupError{BackupID: backupID, Code: activities.ReasonInternal, Reason: werr.Error()}
+	be := &BackupError{BackupID: backupID, Code: api.ReasonInternal, Reason: werr.Error()}
 	var appErr *temporal.ApplicationError
 	var canceled *temporal.CanceledError
 	switch {
 	case errors.As(werr, &appErr):
 		be.Code, be.Reason = appErr.Type(), appErr.Message()
 	case errors.As(werr, &canceled):
-		be.Code, be.Reason = activities.ReasonCancelled, activities.ReasonCancelled+": backup cancelled by request"
+		be.Code, be.Reason = api.ReasonCancelled, api.ReasonCancelled+": backup cancelled by request"
 	}
-	if b, err := c.Catalog.GetBackup(ctx, backupID); err == nil {
+	if rec, err := c.Catalog.GetBackup(ctx, backupID); err == nil {
+		b := rec.API()
 		be.Backup = &b
 		if b.Reason != "" {
 			be.Reason = b.Reason
 		}
 	}
-	return catalog.Backup{}, be
+	return api.Backup{}, be
 }
 
 // resolveBackup accepts a backup ID or its workflow ID. rec is the record
@@ -155,7 +149,7 @@ func (c *Client) WaitBackup(ctx context.Context, id string) (catalog.Backup, err
 // callers that need it read it once.
 func (c *Client) resolveBackup(ctx context.Context, id string) (backupID, workflowID string, rec *catalog.Backup, err error) {
 	if !strings.HasPrefix(id, "bk-") {
-		return workflows.BackupIDFor(id), id, nil, nil
+		return api.BackupIDFor(id), id, nil, nil
 	}
 	b, err := c.Catalog.GetBackup(ctx, id)
 	if err != nil {
@@ -173,25 +167,30 @@ func (c *Client) record(ctx context.Context, backupID string, rec *catalog.Backu
 }
 
 // GetBackup returns a backup record by backup ID or workflow ID.
-func (c *Client) GetBackup(ctx context.Context, id string) (catalog.Backup, error) {
+func (c *Client) GetBackup(ctx context.Context, id string) (api.Backup, error) {
 	backupID, _, rec, err := c.resolveBackup(ctx, id)
 	if err != nil {
-		return catalog.Backup{}, err
+		return api.Backup{}, err
 	}
-	return c.record(ctx, backupID, rec)
+	b, err := c.record(ctx, backupID, rec)
+	return b.API(), err
 }
 
 // ListBackups lists backups, newest first.
-func (c *Client) ListBackups(ctx context.Context, f catalog.BackupFilter) ([]catalog.Backup, error) {
-	return c.Catalog.ListBackups(ctx, f)
+func (c *Client) ListBackups(ctx context.Context, f api.BackupFilter) ([]api.Backup, error) {
+	bs, err := c.Catalog.ListBackups(ctx, catalog.BackupFilter{
+		ClusterID: f.ClusterID, JobID: f.JobID, ManualOnly: f.ManualOnly, Statuses: f.Statuses,
+		IncludeDeleted: f.IncludeDeleted, Limit: f.Limit,
+	})
+	return catalog.BackupsAPI(bs), err
 }
 
 // BackupStatus is a running backup's live progress (query `status`), or a
 // finished one's final state from the catalog.
-func (c *Client) BackupStatus(ctx context.Context, id string) (workflows.BackupProgress, error) {
+func (c *Client) BackupStatus(ctx context.Context, id string) (api.BackupProgress, error) {
 	backupID, wfID, rec, err := c.resolveBackup(ctx, id)
 	if err != nil {
-		return workflows.BackupProgress{}, err
+		return api.BackupProgress{}, err
 	}
 	b, berr := c.record(ctx, backupID, rec)
 	if berr == nil && b.Status.Terminal() {
@@ -199,26 +198,26 @@ func (c *Client) BackupStatus(ctx context.Context, id string) (workflows.BackupP
 	}
 	tc, err := c.temporal()
 	if err != nil {
-		return workflows.BackupProgress{}, err
+		return api.BackupProgress{}, err
 	}
-	v, err := tc.QueryWorkflow(ctx, wfID, "", workflows.QueryStatus)
+	v, err := tc.QueryWorkflow(ctx, wfID, "", api.QueryStatus)
 	if err != nil {
 		if berr == nil {
 			return progressFromRecord(b), nil
 		}
-		return workflows.BackupProgress{}, fmt.Errorf("backup %s: %w", id, err)
+		return api.BackupProgress{}, fmt.Errorf("backup %s: %w", id, err)
 	}
-	var p workflows.BackupProgress
+	var p api.BackupProgress
 	if err := v.Get(&p); err != nil {
-		return workflows.BackupProgress{}, err
+		return api.BackupProgress{}, err
 	}
 	return p, nil
 }
 
-func progressFromRecord(b catalog.Backup) workflows.BackupProgress {
-	p := workflows.BackupProgress{
-		BackupID: b.ID, ClusterID: b.ClusterID, JobID: b.JobID, Label: b.Label, Step: workflows.StepDone,
-		Status: b.Status, Reason: b.Reason, Deadline: b.Deadline, Snapshots: b.Snapshots, WorkflowID: b.WorkflowID,
+func progressFromRecord(b catalog.Backup) api.BackupProgress {
+	p := api.BackupProgress{
+		BackupID: b.ID, ClusterID: b.ClusterID, JobID: b.JobID, Label: b.Label, Step: api.StepDone,
+		Status: b.Status, Reason: b.Reason, Deadline: b.Deadline, Snapshots: catalog.SnapshotsAPI(b.Snapshots), WorkflowID: b.WorkflowID,
 		Total: len(b.Snapshots),
 	}
 	for _, s := range b.Snapshots {
@@ -262,8 +261,8 @@ func (c *Client) CancelBackup(ctx context.Context, id string) error {
 
 // ExtendBackupTimeout moves a running backup's deadline later (update
 // `extendTimeout`); it is rejected if the new deadline is not later.
-func (c *Client) ExtendBackupTimeout(ctx context.Context, id string, req workflows.ExtendTimeoutRequest) (workflows.ExtendTimeoutResult, error) {
-	var res workflows.ExtendTimeoutResult
+func (c *Client) ExtendBackupTimeout(ctx context.Context, id string, req api.ExtendTimeoutRequest) (api.ExtendTimeoutResult, error) {
+	var res api.ExtendTimeoutResult
 	tc, err := c.temporal()
 	if err != nil {
 		return res, err
@@ -273,7 +272,7 @@ func (c *Client) ExtendBackupTimeout(ctx context.Context, id string, req workflo
 		return res, err
 	}
 	h, err := tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: wfID, UpdateName: workflows.UpdateExtendTimeout, Args: []interface{}{req},
+		WorkflowID: wfID, UpdateName: api.UpdateExtendTimeout, Args: []interface{}{req},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"os"
 	"path/filepath"
 
@@ -17,7 +18,6 @@ import (
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/internal/devenv"
 	"github.com/stratabackup/strata/providers/local"
-	"github.com/stratabackup/strata/workflows"
 )
 
 // Provisioner creates a volume of a new cluster at its provider.
@@ -40,7 +40,7 @@ type Client struct {
 
 // New wraps existing connections. tc may be nil for catalog-only use.
 func New(tc client.Client, cat catalog.Store) *Client {
-	return &Client{Temporal: tc, Catalog: cat, Provisioners: map[string]Provisioner{}, Config: activities.DefaultConfig(), TaskQueue: workflows.TaskQueue}
+	return &Client{Temporal: tc, Catalog: cat, Provisioners: map[string]Provisioner{}, Config: activities.DefaultConfig(), TaskQueue: api.TaskQueue}
 }
 
 // DialOptions say where Strata runs. Empty fields are resolved, in order,

@@ -6,6 +6,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"strings"
 	"time"
 
@@ -16,7 +17,6 @@ import (
 	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/validate"
-	"github.com/stratabackup/strata/workflows"
 )
 
 // ClusterSpec describes a cluster to create.
@@ -65,22 +65,22 @@ func (s *ClusterSpec) Validate() error {
 // CreateCluster provisions the volumes of a new cluster at its provider and
 // records it in the catalog, healthy. Its project and network must exist,
 // the network in that project and on the cluster's provider and region.
-func (c *Client) CreateCluster(ctx context.Context, spec ClusterSpec) (catalog.Cluster, error) {
+func (c *Client) CreateCluster(ctx context.Context, spec ClusterSpec) (api.Cluster, error) {
 	if err := spec.Validate(); err != nil {
-		return catalog.Cluster{}, err
+		return api.Cluster{}, err
 	}
 	prov, ok := c.Provisioners[spec.Provider]
 	if !ok {
-		return catalog.Cluster{}, fmt.Errorf("invalid cluster: provider %q cannot create clusters here (available: local)", spec.Provider)
+		return api.Cluster{}, fmt.Errorf("invalid cluster: provider %q cannot create clusters here (available: local)", spec.Provider)
 	}
 	if problems := activities.CheckPlacement(ctx, c.Catalog, spec.ProjectID, spec.NetworkID, spec.Provider, spec.Region); len(problems) > 0 {
-		return catalog.Cluster{}, fmt.Errorf("invalid cluster: %s", strings.Join(problems, "; "))
+		return api.Cluster{}, fmt.Errorf("invalid cluster: %s", strings.Join(problems, "; "))
 	}
 	if spec.ID == "" {
 		spec.ID = "cl-" + randomID(8)
 	}
 	if _, err := c.Catalog.GetCluster(ctx, spec.ID); err == nil {
-		return catalog.Cluster{}, fmt.Errorf("cluster %s already exists", spec.ID)
+		return api.Cluster{}, fmt.Errorf("cluster %s already exists", spec.ID)
 	}
 	cl := catalog.Cluster{
 		ID: spec.ID, Description: spec.Description, Provider: spec.Provider, Region: spec.Region,
@@ -92,26 +92,28 @@ func (c *Client) CreateCluster(ctx context.Context, spec ClusterSpec) (catalog.C
 			volID := fmt.Sprintf("%s-v%d", node.ID, v)
 			path, err := prov.ProvisionVolume(ctx, volID, spec.DataBytes)
 			if err != nil {
-				return catalog.Cluster{}, fmt.Errorf("cluster %s: provisioning volume %s: %w", spec.ID, volID, err)
+				return api.Cluster{}, fmt.Errorf("cluster %s: provisioning volume %s: %w", spec.ID, volID, err)
 			}
 			node.Volumes = append(node.Volumes, catalog.Volume{ID: volID, NodeID: node.ID, SizeGB: spec.DiskGB, Path: path})
 		}
 		cl.Nodes = append(cl.Nodes, node)
 	}
 	if err := c.Catalog.CreateCluster(ctx, cl); err != nil {
-		return catalog.Cluster{}, fmt.Errorf("cluster %s: %w", spec.ID, err)
+		return api.Cluster{}, fmt.Errorf("cluster %s: %w", spec.ID, err)
 	}
-	return c.Catalog.GetCluster(ctx, cl.ID)
+	return c.GetCluster(ctx, cl.ID)
 }
 
 // GetCluster returns a cluster with its current lock.
-func (c *Client) GetCluster(ctx context.Context, id string) (catalog.Cluster, error) {
-	return c.Catalog.GetCluster(ctx, id)
+func (c *Client) GetCluster(ctx context.Context, id string) (api.Cluster, error) {
+	cl, err := c.Catalog.GetCluster(ctx, id)
+	return cl.API(), err
 }
 
 // ListClusters lists all clusters.
-func (c *Client) ListClusters(ctx context.Context) ([]catalog.Cluster, error) {
-	return c.Catalog.ListClusters(ctx)
+func (c *Client) ListClusters(ctx context.Context) ([]api.Cluster, error) {
+	cls, err := c.Catalog.ListClusters(ctx)
+	return catalog.ClustersAPI(cls), err
 }
 
 // SetNodeHealth marks a node healthy or unhealthy.
@@ -129,7 +131,7 @@ func (c *Client) SetNodeHealth(ctx context.Context, clusterID, nodeID string, he
 const MaxFaultDelay = 24 * time.Hour
 
 // SetFaults replaces a cluster's fault settings (local provider).
-func (c *Client) SetFaults(ctx context.Context, clusterID string, f catalog.Faults) error {
+func (c *Client) SetFaults(ctx context.Context, clusterID string, f api.Faults) error {
 	var p validate.Problems
 	p.Add(validate.ID("cluster", clusterID))
 	p.Add(validate.Duration("--snapshot-delay", f.SnapshotDelay.D(), 0, MaxFaultDelay))
@@ -140,17 +142,18 @@ func (c *Client) SetFaults(ctx context.Context, clusterID string, f catalog.Faul
 	if _, err := c.Catalog.GetCluster(ctx, clusterID); err != nil {
 		return err
 	}
-	return c.Catalog.SetFaults(ctx, clusterID, f)
+	return c.Catalog.SetFaults(ctx, clusterID, catalog.FaultsOf(f))
 }
 
 // LockCluster takes a cluster's lock for an outside operation (resize, disk
 // expansion, upgrade...). Backups fail with ClusterLocked while it is held.
 // Keep the token: unlocking needs it.
-func (c *Client) LockCluster(ctx context.Context, clusterID, holder string, ttl time.Duration) (catalog.Lock, error) {
+func (c *Client) LockCluster(ctx context.Context, clusterID, holder string, ttl time.Duration) (api.Lock, error) {
 	if err := (validate.Lock{ClusterID: clusterID, Holder: holder, TTL: ttl}).Check(c.Config.Limits()); err != nil {
-		return catalog.Lock{}, err
+		return api.Lock{}, err
 	}
-	return c.Catalog.AcquireLock(ctx, clusterID, holder, ttl)
+	l, err := c.Catalog.AcquireLock(ctx, clusterID, holder, ttl)
+	return l.API(), err
 }
 
 // UnlockCluster releases a lock taken with LockCluster. A token that is no
@@ -179,10 +182,10 @@ func randomID(n int) string {
 // RegisterCluster records an existing cloud cluster (AWS or GCP) by its
 // nodes' volumes. The worker checks at the provider that every volume
 // exists and reads its zone and size, so this needs no cloud credentials.
-func (c *Client) RegisterCluster(ctx context.Context, req workflows.RegisterClusterRequest) (catalog.Cluster, error) {
+func (c *Client) RegisterCluster(ctx context.Context, req api.RegisterClusterRequest) (api.Cluster, error) {
 	tc, err := c.temporal()
 	if err != nil {
-		return catalog.Cluster{}, err
+		return api.Cluster{}, err
 	}
 	if req.ID == "" {
 		req.ID = "cl-" + randomID(8)
@@ -191,13 +194,13 @@ func (c *Client) RegisterCluster(ctx context.Context, req workflows.RegisterClus
 		req.ProjectID = "default"
 	}
 	if msg := validate.Region("region (--region)", req.Region); msg != "" {
-		return catalog.Cluster{}, errors.New("invalid cluster: " + msg)
+		return api.Cluster{}, errors.New("invalid cluster: " + msg)
 	}
 	if req.NetworkID == "" {
 		// The project's one network in that provider and region, if unique.
 		nets, err := c.Catalog.ListNetworks(ctx, req.ProjectID)
 		if err != nil {
-			return catalog.Cluster{}, err
+			return api.Cluster{}, err
 		}
 		var match []string
 		for _, n := range nets {
@@ -206,7 +209,7 @@ func (c *Client) RegisterCluster(ctx context.Context, req workflows.RegisterClus
 			}
 		}
 		if len(match) != 1 {
-			return catalog.Cluster{}, fmt.Errorf("invalid cluster: give --network: project %s has %d networks on %s/%s %v (create one with `starter network create NAME --project %s --provider %s --region %s`)",
+			return api.Cluster{}, fmt.Errorf("invalid cluster: give --network: project %s has %d networks on %s/%s %v (create one with `starter network create NAME --project %s --provider %s --region %s`)",
 				req.ProjectID, len(match), req.Provider, req.Region, match, req.ProjectID, req.Provider, req.Region)
 		}
 		req.NetworkID = match[0]
@@ -216,17 +219,17 @@ func (c *Client) RegisterCluster(ctx context.Context, req workflows.RegisterClus
 		check.Nodes = append(check.Nodes, validate.RegisterNode{ID: n.ID, Volumes: n.Volumes})
 	}
 	if err := check.Check(); err != nil {
-		return catalog.Cluster{}, err
+		return api.Cluster{}, err
 	}
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: "register-" + req.ID, TaskQueue: c.TaskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		StaticSummary:         "Register cluster " + req.ID,
-	}, workflows.RegisterClusterWorkflowName, req)
+	}, api.RegisterClusterWorkflowName, req)
 	if err != nil {
-		return catalog.Cluster{}, fmt.Errorf("registering cluster %s: %w", req.ID, err)
+		return api.Cluster{}, fmt.Errorf("registering cluster %s: %w", req.ID, err)
 	}
-	var cl catalog.Cluster
+	var cl api.Cluster
 	if err := run.Get(ctx, &cl); err != nil {
 		var appErr *temporal.ApplicationError
 		if errors.As(err, &appErr) {

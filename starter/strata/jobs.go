@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"strings"
 	"time"
 
@@ -17,7 +18,6 @@ import (
 	"github.com/stratabackup/strata/labels"
 	"github.com/stratabackup/strata/retention"
 	"github.com/stratabackup/strata/validate"
-	"github.com/stratabackup/strata/workflows"
 )
 
 // MinEvery and MaxEvery bound the interval a job backs up at.
@@ -35,39 +35,8 @@ type JobSpec struct {
 	// 03:00 UTC.
 	Offset    time.Duration
 	Label     string
-	Retention catalog.Retention
+	Retention api.Retention
 	Paused    bool
-}
-
-// JobView is a job with its Temporal Schedule's state.
-type JobView struct {
-	catalog.Job
-	Retention string       `json:"retentionDescription"`
-	Schedule  ScheduleView `json:"schedule"`
-}
-
-// ScheduleView is what the job's Temporal Schedule reports: runs taken,
-// missed (outside the catch-up window) and skipped (overlapping a running
-// one), so no run is silently lost.
-type ScheduleView struct {
-	ID             string        `json:"id"`
-	Paused         bool          `json:"paused"`
-	Note           string        `json:"note,omitempty"`
-	Runs           int           `json:"runs"`
-	MissedCatchup  int           `json:"missedCatchupWindow"`
-	SkippedOverlap int           `json:"skippedOverlap"`
-	Running        []string      `json:"running"`
-	NextRuns       []time.Time   `json:"nextRuns"`
-	RecentRuns     []ScheduleRun `json:"recentRuns"`
-	Spec           string        `json:"spec"`
-}
-
-// ScheduleRun is one action the schedule took.
-type ScheduleRun struct {
-	ScheduledAt time.Time `json:"scheduledAt"`
-	StartedAt   time.Time `json:"startedAt"`
-	WorkflowID  string    `json:"workflowId"`
-	BackupID    string    `json:"backupId"`
 }
 
 func validateJob(s JobSpec) error {
@@ -87,7 +56,7 @@ func validateJob(s JobSpec) error {
 	if _, err := labels.Parse(s.Label); err != nil {
 		problems = append(problems, fmt.Sprintf("--label %q: %v", s.Label, err))
 	}
-	if err := retention.Validate(s.Retention); err != nil {
+	if err := retention.Validate(catalog.RetentionOf(s.Retention)); err != nil {
 		problems = append(problems, err.Error())
 	}
 	if len(problems) > 0 {
@@ -110,12 +79,12 @@ func ScheduleIDFor(jobID string) string { return "strata-" + jobID }
 func (c *Client) scheduleAction(j catalog.Job) *client.ScheduleWorkflowAction {
 	return &client.ScheduleWorkflowAction{
 		ID:        "backup-" + j.ID,
-		Workflow:  workflows.BackupWorkflowName,
-		Args:      []interface{}{workflows.BackupRequest{ClusterID: j.ClusterID, JobID: j.ID, Label: j.Label}},
+		Workflow:  api.BackupWorkflowName,
+		Args:      []interface{}{api.BackupRequest{ClusterID: j.ClusterID, JobID: j.ID, Label: j.Label}},
 		TaskQueue: c.TaskQueue,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.SearchAttrClusterID.ValueSet(j.ClusterID), workflows.SearchAttrJobID.ValueSet(j.ID),
-			workflows.SearchAttrBackupStatus.ValueSet(string(catalog.BackupPending))),
+			api.SearchAttrClusterID.ValueSet(j.ClusterID), api.SearchAttrJobID.ValueSet(j.ID),
+			api.SearchAttrBackupStatus.ValueSet(string(catalog.BackupPending))),
 		StaticSummary: fmt.Sprintf("Scheduled backup of cluster %s (job %s)", j.ClusterID, j.ID),
 	}
 }
@@ -125,29 +94,29 @@ func scheduleSpec(j catalog.Job) client.ScheduleSpec {
 }
 
 // CreateJob records a job and creates its Temporal Schedule.
-func (c *Client) CreateJob(ctx context.Context, s JobSpec) (JobView, error) {
+func (c *Client) CreateJob(ctx context.Context, s JobSpec) (api.JobView, error) {
 	tc, err := c.temporal()
 	if err != nil {
-		return JobView{}, err
+		return api.JobView{}, err
 	}
 	if err := validateJob(s); err != nil {
-		return JobView{}, err
+		return api.JobView{}, err
 	}
 	if _, err := c.Catalog.GetCluster(ctx, s.ClusterID); err != nil {
 		if catalog.IsNotFound(err) {
-			return JobView{}, fmt.Errorf("invalid schedule: cluster %q not found (see `starter cluster list`)", s.ClusterID)
+			return api.JobView{}, fmt.Errorf("invalid schedule: cluster %q not found (see `starter cluster list`)", s.ClusterID)
 		}
-		return JobView{}, err
+		return api.JobView{}, err
 	}
 	now := time.Now().UTC()
 	id := "job-" + randomID(8)
 	j := catalog.Job{
 		ID: id, ClusterID: s.ClusterID, ScheduleID: ScheduleIDFor(id), Every: catalog.Duration(s.Every),
-		Offset: catalog.Duration(s.Offset), Label: s.Label, Retention: s.Retention, Paused: s.Paused,
+		Offset: catalog.Duration(s.Offset), Label: s.Label, Retention: catalog.RetentionOf(s.Retention), Paused: s.Paused,
 		CreatedAt: now, UpdatedAt: now,
 	}
 	if err := c.Catalog.CreateJob(ctx, j); err != nil {
-		return JobView{}, err
+		return api.JobView{}, err
 	}
 	_, err = tc.ScheduleClient().Create(ctx, client.ScheduleOptions{
 		ID:            j.ScheduleID,
@@ -158,12 +127,12 @@ func (c *Client) CreateJob(ctx context.Context, s JobSpec) (JobView, error) {
 		Paused:        s.Paused,
 		Note:          pausedNote(s.Paused),
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.SearchAttrClusterID.ValueSet(j.ClusterID), workflows.SearchAttrJobID.ValueSet(j.ID)),
+			api.SearchAttrClusterID.ValueSet(j.ClusterID), api.SearchAttrJobID.ValueSet(j.ID)),
 	})
 	if err != nil && !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
 		// Without its schedule the job would never run: undo the record.
 		_ = c.Catalog.DeleteJob(ctx, j.ID, time.Now())
-		return JobView{}, fmt.Errorf("creating schedule for job %s: %w", j.ID, err)
+		return api.JobView{}, fmt.Errorf("creating schedule for job %s: %w", j.ID, err)
 	}
 	return c.GetJob(ctx, j.ID)
 }
@@ -176,12 +145,12 @@ func pausedNote(paused bool) string {
 }
 
 // GetJob returns a job and its schedule's state.
-func (c *Client) GetJob(ctx context.Context, id string) (JobView, error) {
+func (c *Client) GetJob(ctx context.Context, id string) (api.JobView, error) {
 	j, err := c.Catalog.GetJob(ctx, id)
 	if err != nil {
-		return JobView{}, err
+		return api.JobView{}, err
 	}
-	v := JobView{Job: j, Retention: retention.Describe(j.Retention), Schedule: ScheduleView{ID: j.ScheduleID, Running: []string{}, NextRuns: []time.Time{}, RecentRuns: []ScheduleRun{}}}
+	v := api.JobView{Job: j.API(), Retention: retention.Describe(j.Retention), Schedule: api.ScheduleView{ID: j.ScheduleID, Running: []string{}, NextRuns: []time.Time{}, RecentRuns: []api.ScheduleRun{}}}
 	if j.DeletedAt != nil || c.Temporal == nil {
 		return v, nil
 	}
@@ -199,10 +168,10 @@ func (c *Client) GetJob(ctx context.Context, id string) (JobView, error) {
 	}
 	v.Schedule.NextRuns = append(v.Schedule.NextRuns, d.Info.NextActionTimes...)
 	for _, a := range d.Info.RecentActions {
-		r := ScheduleRun{ScheduledAt: a.ScheduleTime, StartedAt: a.ActualTime}
+		r := api.ScheduleRun{ScheduledAt: a.ScheduleTime, StartedAt: a.ActualTime}
 		if a.StartWorkflowResult != nil {
 			r.WorkflowID = a.StartWorkflowResult.WorkflowID
-			r.BackupID = workflows.BackupIDFor(r.WorkflowID)
+			r.BackupID = api.BackupIDFor(r.WorkflowID)
 		}
 		v.Schedule.RecentRuns = append(v.Schedule.RecentRuns, r)
 	}
@@ -215,8 +184,13 @@ func (c *Client) GetJob(ctx context.Context, id string) (JobView, error) {
 }
 
 // ListJobs lists jobs (of one cluster, or all), without schedule state.
-func (c *Client) ListJobs(ctx context.Context, clusterID string) ([]catalog.Job, error) {
-	return c.Catalog.ListJobs(ctx, clusterID)
+func (c *Client) ListJobs(ctx context.Context, clusterID string) ([]api.Job, error) {
+	js, err := c.Catalog.ListJobs(ctx, clusterID)
+	out := make([]api.Job, len(js))
+	for i, j := range js {
+		out[i] = j.API()
+	}
+	return out, err
 }
 
 // JobUpdate changes the fields that are set.
@@ -224,19 +198,19 @@ type JobUpdate struct {
 	Every     *time.Duration
 	Offset    *time.Duration
 	Label     *string
-	Retention *catalog.Retention
+	Retention *api.Retention
 }
 
 // UpdateJob changes a job and rewrites its schedule's spec and action to
 // match: shifting the offset moves the backup time.
-func (c *Client) UpdateJob(ctx context.Context, id string, u JobUpdate) (JobView, error) {
+func (c *Client) UpdateJob(ctx context.Context, id string, u JobUpdate) (api.JobView, error) {
 	tc, err := c.temporal()
 	if err != nil {
-		return JobView{}, err
+		return api.JobView{}, err
 	}
 	j, err := c.liveJob(ctx, id)
 	if err != nil {
-		return JobView{}, err
+		return api.JobView{}, err
 	}
 	if u.Every != nil {
 		j.Every = catalog.Duration(*u.Every)
@@ -248,13 +222,13 @@ func (c *Client) UpdateJob(ctx context.Context, id string, u JobUpdate) (JobView
 		j.Label = *u.Label
 	}
 	if u.Retention != nil {
-		j.Retention = *u.Retention
+		j.Retention = catalog.RetentionOf(*u.Retention)
 	}
-	if err := validateJob(JobSpec{ClusterID: j.ClusterID, Every: j.Every.D(), Offset: j.Offset.D(), Label: j.Label, Retention: j.Retention}); err != nil {
-		return JobView{}, err
+	if err := validateJob(JobSpec{ClusterID: j.ClusterID, Every: j.Every.D(), Offset: j.Offset.D(), Label: j.Label, Retention: j.Retention.API()}); err != nil {
+		return api.JobView{}, err
 	}
 	if err := c.Catalog.UpdateJob(ctx, j); err != nil {
-		return JobView{}, err
+		return api.JobView{}, err
 	}
 	err = tc.ScheduleClient().GetHandle(ctx, j.ScheduleID).Update(ctx, client.ScheduleUpdateOptions{
 		DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
@@ -269,7 +243,7 @@ func (c *Client) UpdateJob(ctx context.Context, id string, u JobUpdate) (JobView
 		},
 	})
 	if err != nil {
-		return JobView{}, fmt.Errorf("job %s: updating schedule %s: %w", id, j.ScheduleID, err)
+		return api.JobView{}, fmt.Errorf("job %s: updating schedule %s: %w", id, j.ScheduleID, err)
 	}
 	return c.GetJob(ctx, id)
 }
@@ -286,14 +260,14 @@ func (c *Client) liveJob(ctx context.Context, id string) (catalog.Job, error) {
 }
 
 // PauseJob pauses (or, with pause false, resumes) a job's schedule.
-func (c *Client) PauseJob(ctx context.Context, id string, pause bool) (JobView, error) {
+func (c *Client) PauseJob(ctx context.Context, id string, pause bool) (api.JobView, error) {
 	tc, err := c.temporal()
 	if err != nil {
-		return JobView{}, err
+		return api.JobView{}, err
 	}
 	j, err := c.liveJob(ctx, id)
 	if err != nil {
-		return JobView{}, err
+		return api.JobView{}, err
 	}
 	h := tc.ScheduleClient().GetHandle(ctx, j.ScheduleID)
 	if pause {
@@ -302,11 +276,11 @@ func (c *Client) PauseJob(ctx context.Context, id string, pause bool) (JobView, 
 		err = h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: "resumed by starter"})
 	}
 	if err != nil {
-		return JobView{}, fmt.Errorf("job %s: %w", id, err)
+		return api.JobView{}, fmt.Errorf("job %s: %w", id, err)
 	}
 	j.Paused = pause
 	if err := c.Catalog.UpdateJob(ctx, j); err != nil {
-		return JobView{}, err
+		return api.JobView{}, err
 	}
 	return c.GetJob(ctx, id)
 }
@@ -355,8 +329,8 @@ func (c *Client) PrunePlan(ctx context.Context, id string) ([]retention.Decision
 }
 
 // PruneJob prunes the job now and waits for it.
-func (c *Client) PruneJob(ctx context.Context, id string) (workflows.PruneResult, error) {
-	var res workflows.PruneResult
+func (c *Client) PruneJob(ctx context.Context, id string) (api.PruneResult, error) {
+	var res api.PruneResult
 	tc, err := c.temporal()
 	if err != nil {
 		return res, err
@@ -366,9 +340,9 @@ func (c *Client) PruneJob(ctx context.Context, id string) (workflows.PruneResult
 	}
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: "prune-" + id + "-" + time.Now().UTC().Format("20060102T150405.000Z"), TaskQueue: c.TaskQueue,
-		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.SearchAttrJobID.ValueSet(id)),
+		TypedSearchAttributes: temporal.NewSearchAttributes(api.SearchAttrJobID.ValueSet(id)),
 		StaticSummary:         "Prune job " + id,
-	}, workflows.PruneWorkflowName, workflows.PruneRequest{JobID: id})
+	}, api.PruneWorkflowName, api.PruneRequest{JobID: id})
 	if err != nil {
 		return res, err
 	}
@@ -379,10 +353,10 @@ func (c *Client) PruneJob(ctx context.Context, id string) (workflows.PruneResult
 // DeleteBackup deletes a backup (Completed or Defunct; a manual one is
 // deleted only this way) and, with wait, waits for it to be Deleted. A
 // deletion that failed can be retried by calling it again.
-func (c *Client) DeleteBackup(ctx context.Context, id string, wait bool) (catalog.Backup, error) {
+func (c *Client) DeleteBackup(ctx context.Context, id string, wait bool) (api.Backup, error) {
 	tc, err := c.temporal()
 	if err != nil {
-		return catalog.Backup{}, err
+		return api.Backup{}, err
 	}
 	b, err := c.GetBackup(ctx, id)
 	if err != nil {
@@ -398,20 +372,20 @@ func (c *Client) DeleteBackup(ctx context.Context, id string, wait bool) (catalo
 		return b, fmt.Errorf("backup %s is in use by %s and cannot be deleted until they finish", b.ID, strings.Join(b.Holds, ", "))
 	}
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: workflows.DeleteWorkflowID(b.ID), TaskQueue: c.TaskQueue,
+		ID: api.DeleteWorkflowID(b.ID), TaskQueue: c.TaskQueue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.SearchAttrClusterID.ValueSet(b.ClusterID)),
+		TypedSearchAttributes:    temporal.NewSearchAttributes(api.SearchAttrClusterID.ValueSet(b.ClusterID)),
 		StaticSummary:            "Delete backup " + b.ID,
-	}, workflows.DeleteBackupWorkflowName, workflows.DeleteBackupRequest{BackupID: b.ID})
+	}, api.DeleteBackupWorkflowName, api.DeleteBackupRequest{BackupID: b.ID})
 	if err != nil {
 		return b, fmt.Errorf("deleting backup %s: %w", b.ID, err)
 	}
 	if !wait {
-		return c.Catalog.GetBackup(ctx, b.ID)
+		return c.GetBackup(ctx, b.ID)
 	}
 	werr := run.Get(ctx, nil)
-	nb, err := c.Catalog.GetBackup(ctx, b.ID)
+	nb, err := c.GetBackup(ctx, b.ID)
 	if err != nil {
 		return nb, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -13,22 +14,23 @@ import (
 	"github.com/stratabackup/strata/notify"
 	"github.com/stratabackup/strata/secrets"
 	"github.com/stratabackup/strata/validate"
-	"github.com/stratabackup/strata/workflows"
 )
 
 // AddChannel validates and stores a notification channel of a project. Its
 // URL and secret are sealed to the worker's public key (package secrets)
 // before they are stored: only the worker can read them back, and the
 // returned channel shows the URL's scheme and host only.
-func (c *Client) AddChannel(ctx context.Context, ch catalog.Channel) (catalog.Channel, error) {
+func (c *Client) AddChannel(ctx context.Context, req api.AddChannelRequest) (api.Channel, error) {
+	ch := catalog.Channel{ID: req.ID, ProjectID: req.ProjectID, Kind: req.Kind, URL: req.URL, Secret: req.Secret, Email: req.Email,
+		SMTPHost: req.SMTPHost, SMTPUser: req.SMTPUser, SMTPPasswordEnv: req.SMTPPasswordEnv, From: req.From}
 	if err := toNotify(ch).Validate(); err != nil {
-		return catalog.Channel{}, fmt.Errorf("invalid channel: %w", err)
+		return api.Channel{}, fmt.Errorf("invalid channel: %w", err)
 	}
 	if msg := validate.ID("project", ch.ProjectID); msg != "" {
-		return catalog.Channel{}, errors.New("invalid channel: " + msg)
+		return api.Channel{}, errors.New("invalid channel: " + msg)
 	}
 	if _, err := c.Catalog.GetProject(ctx, ch.ProjectID); err != nil {
-		return catalog.Channel{}, fmt.Errorf("invalid channel: project %q: %w", ch.ProjectID, err)
+		return api.Channel{}, fmt.Errorf("invalid channel: project %q: %w", ch.ProjectID, err)
 	}
 	if ch.ID == "" {
 		ch.ID = "ch-" + randomID(8)
@@ -36,24 +38,23 @@ func (c *Client) AddChannel(ctx context.Context, ch catalog.Channel) (catalog.Ch
 	if ch.URL != "" || ch.Secret != "" {
 		pub, err := c.sealingKey(ctx)
 		if err != nil {
-			return catalog.Channel{}, err
+			return api.Channel{}, err
 		}
 		plainURL := ch.URL
 		if ch.URL, err = secrets.Seal(pub, secrets.ChannelURL(ch.ID), ch.URL); err != nil {
-			return catalog.Channel{}, err
+			return api.Channel{}, err
 		}
 		if ch.Secret, err = secrets.Seal(pub, secrets.ChannelSecret(ch.ID), ch.Secret); err != nil {
-			return catalog.Channel{}, err
+			return api.Channel{}, err
 		}
 		ch.DisplayURL = validate.RedactURL(plainURL)
 	}
 	ch.HasSecret = ch.Secret != ""
 	ch.CreatedAt = time.Now().UTC()
 	if err := c.Catalog.CreateChannel(ctx, ch); err != nil {
-		return catalog.Channel{}, err
+		return api.Channel{}, err
 	}
-	ch.URL, ch.Secret = "", ""
-	return ch, nil
+	return ch.API(), nil
 }
 
 // sealingKey is the worker's public key, as it published it in the catalog.
@@ -69,8 +70,13 @@ func (c *Client) sealingKey(ctx context.Context) (secrets.PublicKey, error) {
 }
 
 // ListChannels lists a project's channels (all with "").
-func (c *Client) ListChannels(ctx context.Context, projectID string) ([]catalog.Channel, error) {
-	return c.Catalog.ListChannels(ctx, projectID)
+func (c *Client) ListChannels(ctx context.Context, projectID string) ([]api.Channel, error) {
+	chs, err := c.Catalog.ListChannels(ctx, projectID)
+	out := make([]api.Channel, len(chs))
+	for i, ch := range chs {
+		out[i] = ch.API()
+	}
+	return out, err
 }
 
 // RemoveChannel deletes a channel.
@@ -80,8 +86,8 @@ func (c *Client) RemoveChannel(ctx context.Context, id string) error {
 
 // TestChannel delivers a test event to one channel through the worker (as
 // real events are: same retries, the worker's secrets) and waits.
-func (c *Client) TestChannel(ctx context.Context, id string) (workflows.NotifyResult, error) {
-	var res workflows.NotifyResult
+func (c *Client) TestChannel(ctx context.Context, id string) (api.NotifyResult, error) {
+	var res api.NotifyResult
 	tc, err := c.temporal()
 	if err != nil {
 		return res, err
@@ -107,7 +113,7 @@ func (c *Client) TestChannel(ctx context.Context, id string) (workflows.NotifyRe
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "notify-" + ev.ID, TaskQueue: c.TaskQueue, StaticSummary: "Test notification"},
-		workflows.NotifyWorkflowName, ev)
+		api.NotifyWorkflowName, ev)
 	if err != nil {
 		return res, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"strings"
 	"time"
 
@@ -14,19 +15,18 @@ import (
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/notify"
 	"github.com/stratabackup/strata/validate"
-	"github.com/stratabackup/strata/workflows"
 )
 
 // Reconcile runs a reconciliation now and waits for it: with dryRun it only
 // reports what it would delete and mark. A nil grace means the default
-// (workflows.DefaultReconcileGrace); zero means zero.
-func (c *Client) Reconcile(ctx context.Context, grace *time.Duration, dryRun bool) (workflows.ReconcileResult, error) {
-	var res workflows.ReconcileResult
+// (api.DefaultReconcileGrace); zero means zero.
+func (c *Client) Reconcile(ctx context.Context, grace *time.Duration, dryRun bool) (api.ReconcileResult, error) {
+	var res api.ReconcileResult
 	tc, err := c.temporal()
 	if err != nil {
 		return res, err
 	}
-	req := workflows.ReconcileRequest{DryRun: dryRun}
+	req := api.ReconcileRequest{DryRun: dryRun}
 	if grace != nil {
 		if msg := validate.Grace(*grace); msg != "" {
 			return res, errors.New("invalid reconcile request: " + msg + " (--grace)")
@@ -37,7 +37,7 @@ func (c *Client) Reconcile(ctx context.Context, grace *time.Duration, dryRun boo
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: "reconcile-" + time.Now().UTC().Format("20060102T150405.000Z"), TaskQueue: c.TaskQueue,
 		StaticSummary: "Reconcile snapshots",
-	}, workflows.ReconcileWorkflowName, req)
+	}, api.ReconcileWorkflowName, req)
 	if err != nil {
 		return res, err
 	}
@@ -49,15 +49,15 @@ func (c *Client) Reconcile(ctx context.Context, grace *time.Duration, dryRun boo
 // runs the reconciler every interval; the worker calls it on start.
 func (c *Client) EnsureReconcileSchedule(ctx context.Context, every, grace time.Duration) error {
 	g := catalog.Duration(grace)
-	return c.ensureSchedule(ctx, workflows.ReconcileScheduleID, every, workflows.ReconcileWorkflowName,
-		workflows.ReconcileRequest{Grace: &g}, "Reconcile snapshots")
+	return c.ensureSchedule(ctx, api.ReconcileScheduleID, every, api.ReconcileWorkflowName,
+		api.ReconcileRequest{Grace: &g}, "Reconcile snapshots")
 }
 
 // EnsureMonitorSchedule creates (or updates) the Temporal Schedule that
 // checks jobs' freshness and skipped or missed runs every interval.
 func (c *Client) EnsureMonitorSchedule(ctx context.Context, every time.Duration, freshnessMultiple float64) error {
-	return c.ensureSchedule(ctx, workflows.MonitorScheduleID, every, workflows.MonitorWorkflowName,
-		workflows.MonitorRequest{FreshnessMultiple: freshnessMultiple}, "Monitor jobs")
+	return c.ensureSchedule(ctx, api.MonitorScheduleID, every, api.MonitorWorkflowName,
+		api.MonitorRequest{FreshnessMultiple: freshnessMultiple}, "Monitor jobs")
 }
 
 // ensureSchedule creates or updates one of the worker's own schedules
@@ -113,7 +113,7 @@ func (c *Client) CheckJobs(ctx context.Context, freshnessMultiple float64) ([]no
 	}
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: "monitor-" + time.Now().UTC().Format("20060102T150405.000Z"), TaskQueue: c.TaskQueue, StaticSummary: "Monitor jobs",
-	}, workflows.MonitorWorkflowName, workflows.MonitorRequest{FreshnessMultiple: freshnessMultiple})
+	}, api.MonitorWorkflowName, api.MonitorRequest{FreshnessMultiple: freshnessMultiple})
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stratabackup/strata/api"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/validate"
-	"github.com/stratabackup/strata/workflows"
 )
 
 // RestoreRun is a started restore.
@@ -33,7 +33,7 @@ type RestoreError struct {
 	RestoreID string
 	Code      string
 	Reason    string
-	Result    *workflows.RestoreResult
+	Result    *api.RestoreResult
 }
 
 func (e *RestoreError) Error() string {
@@ -45,7 +45,7 @@ func (e *RestoreError) Error() string {
 // least the source's, existing project and network) is checked by the
 // workflow's first step before anything is created; Wait reports a
 // rejection as a *RestoreError with code InvalidRequest.
-func (c *Client) StartRestore(ctx context.Context, req workflows.RestoreRequest) (*RestoreRun, error) {
+func (c *Client) StartRestore(ctx context.Context, req api.RestoreRequest) (*RestoreRun, error) {
 	tc, err := c.temporal()
 	if err != nil {
 		return nil, err
@@ -66,7 +66,7 @@ func (c *Client) StartRestore(ctx context.Context, req workflows.RestoreRequest)
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		StaticSummary:            "Restore into a new cluster",
-	}, workflows.RestoreWorkflowName, req)
+	}, api.RestoreWorkflowName, req)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		run, err = tc.GetWorkflow(ctx, wfID, started.RunId), nil
@@ -74,14 +74,14 @@ func (c *Client) StartRestore(ctx context.Context, req workflows.RestoreRequest)
 	if err != nil {
 		return nil, fmt.Errorf("starting restore: %w", err)
 	}
-	restoreID, clusterID := workflows.RestoreIDsFor(wfID)
+	restoreID, clusterID := api.RestoreIDsFor(wfID)
 	return &RestoreRun{RestoreID: restoreID, ClusterID: clusterID, WorkflowID: wfID, RunID: run.GetRunID(), c: c}, nil
 }
 
 // Wait blocks until the restore ends: the new cluster and the restore
 // record, or a *RestoreError.
-func (r *RestoreRun) Wait(ctx context.Context) (workflows.RestoreResult, error) {
-	var res workflows.RestoreResult
+func (r *RestoreRun) Wait(ctx context.Context) (api.RestoreResult, error) {
+	var res api.RestoreResult
 	werr := r.c.Temporal.GetWorkflow(ctx, r.WorkflowID, "").Get(ctx, &res)
 	if werr == nil {
 		return res, nil
@@ -99,12 +99,12 @@ func (r *RestoreRun) Wait(ctx context.Context) (workflows.RestoreResult, error) 
 		re.Code, re.Reason = "Cancelled", "Cancelled: restore cancelled by request"
 	}
 	if rec, err := r.c.Catalog.GetRestore(ctx, r.RestoreID); err == nil {
-		out := workflows.RestoreResult{Restore: rec}
+		out := api.RestoreResult{Restore: rec.API()}
 		if rec.Reason != "" {
 			re.Reason = rec.Reason
 		}
 		if cl, err := r.c.Catalog.GetCluster(ctx, rec.ClusterID); err == nil {
-			out.Cluster = cl
+			out.Cluster = cl.API()
 		}
 		re.Result = &out
 	}
@@ -113,24 +113,24 @@ func (r *RestoreRun) Wait(ctx context.Context) (workflows.RestoreResult, error) 
 
 // GetRestore returns a restore record and its cluster, with the live step
 // while it runs.
-func (c *Client) GetRestore(ctx context.Context, id string) (workflows.RestoreResult, *workflows.RestoreProgress, error) {
-	var res workflows.RestoreResult
+func (c *Client) GetRestore(ctx context.Context, id string) (api.RestoreResult, *api.RestoreProgress, error) {
+	var res api.RestoreResult
 	rec, err := c.Catalog.GetRestore(ctx, id)
 	if err != nil {
 		return res, nil, err
 	}
-	res.Restore = rec
+	res.Restore = rec.API()
 	if cl, err := c.Catalog.GetCluster(ctx, rec.ClusterID); err == nil {
-		res.Cluster = cl
+		res.Cluster = cl.API()
 	}
 	if rec.Status == catalog.RestoreCompleted || rec.Status == catalog.RestoreFailed || c.Temporal == nil {
 		return res, nil, nil
 	}
-	v, err := c.Temporal.QueryWorkflow(ctx, rec.WorkflowID, "", workflows.QueryStatus)
+	v, err := c.Temporal.QueryWorkflow(ctx, rec.WorkflowID, "", api.QueryStatus)
 	if err != nil {
 		return res, nil, nil
 	}
-	var p workflows.RestoreProgress
+	var p api.RestoreProgress
 	if err := v.Get(&p); err != nil {
 		return res, nil, nil
 	}
@@ -151,23 +151,45 @@ func (c *Client) CancelRestore(ctx context.Context, id string) error {
 }
 
 // ListRestores lists restores, newest first, of one backup or all.
-func (c *Client) ListRestores(ctx context.Context, backupID string) ([]catalog.Restore, error) {
-	return c.Catalog.ListRestores(ctx, backupID)
+func (c *Client) ListRestores(ctx context.Context, backupID string) ([]api.Restore, error) {
+	rs, err := c.Catalog.ListRestores(ctx, backupID)
+	return catalog.RestoresAPI(rs), err
 }
 
 // CreateProject creates a project (idempotent).
-func (c *Client) CreateProject(ctx context.Context, id string) (catalog.Project, error) {
+func (c *Client) CreateProject(ctx context.Context, id string) (api.Project, error) {
 	if msg := validate.NewID("project", id); msg != "" {
-		return catalog.Project{}, errors.New("invalid project: " + msg)
+		return api.Project{}, errors.New("invalid project: " + msg)
 	}
 	if err := c.Catalog.CreateProject(ctx, catalog.Project{ID: id, CreatedAt: time.Now().UTC()}); err != nil {
-		return catalog.Project{}, err
+		return api.Project{}, err
 	}
-	return c.Catalog.GetProject(ctx, id)
+	p, err := c.Catalog.GetProject(ctx, id)
+	return p.API(), err
+}
+
+// ListProjects lists every project.
+func (c *Client) ListProjects(ctx context.Context) ([]api.Project, error) {
+	ps, err := c.Catalog.ListProjects(ctx)
+	out := make([]api.Project, len(ps))
+	for i, p := range ps {
+		out[i] = p.API()
+	}
+	return out, err
+}
+
+// ListNetworks lists the networks of one project, or all.
+func (c *Client) ListNetworks(ctx context.Context, projectID string) ([]api.Network, error) {
+	ns, err := c.Catalog.ListNetworks(ctx, projectID)
+	out := make([]api.Network, len(ns))
+	for i, n := range ns {
+		out[i] = n.API()
+	}
+	return out, err
 }
 
 // CreateNetwork creates a network in a project, on a provider and region.
-func (c *Client) CreateNetwork(ctx context.Context, n catalog.Network) (catalog.Network, error) {
+func (c *Client) CreateNetwork(ctx context.Context, n api.Network) (api.Network, error) {
 	if n.ProjectID == "" {
 		return n, errors.New("a network belongs to a project: give --project")
 	}
@@ -185,13 +207,14 @@ func (c *Client) CreateNetwork(ctx context.Context, n catalog.Network) (catalog.
 	if n.CreatedAt.IsZero() {
 		n.CreatedAt = time.Now().UTC()
 	}
-	if err := c.Catalog.CreateNetwork(ctx, n); err != nil {
+	if err := c.Catalog.CreateNetwork(ctx, catalog.Network{ID: n.ID, ProjectID: n.ProjectID, Provider: n.Provider, Region: n.Region, CreatedAt: n.CreatedAt}); err != nil {
 		if errors.Is(err, catalog.ErrExists) {
 			return n, fmt.Errorf("network %s already exists", n.ID)
 		}
 		return n, err
 	}
-	return c.Catalog.GetNetwork(ctx, n.ID)
+	got, err := c.Catalog.GetNetwork(ctx, n.ID)
+	return got.API(), err
 }
 
 // EnsureDefaults creates the "default" project and its "default" network on

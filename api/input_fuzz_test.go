@@ -1,4 +1,4 @@
-package workflows
+package api_test
 
 import (
 	"encoding/json"
@@ -7,17 +7,16 @@ import (
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
-	"go.temporal.io/sdk/temporal"
 
-	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/validate"
 )
 
 // Each workflow's JSON input, decoded as the worker decodes it (the SDK's
 // default data converter), never fails decoding and never panics: it is
 // either a request whose checks pass or fail with a validate.Error, or an
-// input error the workflow's first step reports as InvalidRequest, in a
-// few hundred bytes. Seed corpora are in testdata/fuzz.
+// input error (InputError) the workflow's first step reports as
+// InvalidRequest, in a few hundred bytes. Seed corpora are in testdata/fuzz.
 //
 // Bytes that are not JSON at all (which neither the temporal CLI nor the
 // Web UI sends) are refused by the SDK's converter before any workflow
@@ -26,7 +25,7 @@ import (
 
 // fuzzInput decodes b into a fresh T as the worker would and checks the
 // outcome; check applies the request's own validation.
-func fuzzInput[T any](t *testing.T, b []byte, inputOf func(*T) input, check func(T) error) {
+func fuzzInput[T interface{ InputError() error }](t *testing.T, b []byte, check func(T) error) {
 	t.Helper()
 	if !json.Valid(b) {
 		return
@@ -36,13 +35,9 @@ func fuzzInput[T any](t *testing.T, b []byte, inputOf func(*T) input, check func
 	if err := converter.GetDefaultDataConverter().FromPayload(p, &req); err != nil {
 		t.Fatalf("decoding failed instead of being reported by the workflow: %v", err)
 	}
-	if err := inputOf(&req).inputError("request"); err != nil {
-		var appErr *temporal.ApplicationError
-		if !errors.As(err, &appErr) || appErr.Type() != activities.ReasonInvalidRequest || !appErr.NonRetryable() {
-			t.Fatalf("input error is not a non-retryable InvalidRequest: %v", err)
-		}
-		if len(appErr.Message()) > validate.MaxMessageLen {
-			t.Fatalf("input error of %d bytes", len(appErr.Message()))
+	if err := req.InputError(); err != nil {
+		if len(err.Error()) > validate.MaxMessageLen {
+			t.Fatalf("input error of %d bytes", len(err.Error()))
 		}
 		return
 	}
@@ -62,7 +57,7 @@ func fuzzInput[T any](t *testing.T, b []byte, inputOf func(*T) input, check func
 
 func FuzzBackupRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fuzzInput(t, b, func(r *BackupRequest) input { return r.input }, func(r BackupRequest) error {
+		fuzzInput(t, b, func(r api.BackupRequest) error {
 			return validate.Backup{ClusterID: r.ClusterID, Label: r.Label, Timeout: r.Timeout.D(), JobID: r.JobID, RequestID: r.RequestID}.Check(validate.Limits{})
 		})
 	})
@@ -70,7 +65,7 @@ func FuzzBackupRequest(f *testing.F) {
 
 func FuzzRestoreRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fuzzInput(t, b, func(r *RestoreRequest) input { return r.input }, func(r RestoreRequest) error {
+		fuzzInput(t, b, func(r api.RestoreRequest) error {
 			return validate.Restore{BackupID: r.BackupID, LatestOfJob: r.LatestOfJob, LatestOfCluster: r.LatestOfCluster, Nodes: r.Nodes,
 				DiskGB: r.DiskGB, NetworkID: r.NetworkID, ProjectID: r.ProjectID, Description: r.Description, Region: r.Region,
 				Provider: r.Provider, RequestID: r.RequestID}.Check()
@@ -80,7 +75,7 @@ func FuzzRestoreRequest(f *testing.F) {
 
 func FuzzRegisterClusterRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fuzzInput(t, b, func(r *RegisterClusterRequest) input { return r.input }, func(r RegisterClusterRequest) error {
+		fuzzInput(t, b, func(r api.RegisterClusterRequest) error {
 			v := validate.Register{ID: r.ID, Description: r.Description, Provider: r.Provider, Region: r.Region, ProjectID: r.ProjectID, NetworkID: r.NetworkID}
 			for _, n := range r.Nodes {
 				v.Nodes = append(v.Nodes, validate.RegisterNode{ID: n.ID, Volumes: n.Volumes})
@@ -92,7 +87,7 @@ func FuzzRegisterClusterRequest(f *testing.F) {
 
 func FuzzDeleteBackupRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fuzzInput(t, b, func(r *DeleteBackupRequest) input { return r.input }, func(r DeleteBackupRequest) error {
+		fuzzInput(t, b, func(r api.DeleteBackupRequest) error {
 			var p validate.Problems
 			p.Add(validate.ID("backupId", r.BackupID))
 			return p.Err("delete request")
@@ -102,7 +97,7 @@ func FuzzDeleteBackupRequest(f *testing.F) {
 
 func FuzzPruneRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fuzzInput(t, b, func(r *PruneRequest) input { return r.input }, func(r PruneRequest) error {
+		fuzzInput(t, b, func(r api.PruneRequest) error {
 			var p validate.Problems
 			p.Add(validate.ID("jobId", r.JobID))
 			return p.Err("prune request")
@@ -112,7 +107,7 @@ func FuzzPruneRequest(f *testing.F) {
 
 func FuzzReconcileRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fuzzInput(t, b, func(r *ReconcileRequest) input { return r.input }, func(r ReconcileRequest) error {
+		fuzzInput(t, b, func(r api.ReconcileRequest) error {
 			var p validate.Problems
 			if r.Grace != nil {
 				p.Add(validate.Grace(r.Grace.D()))
@@ -124,7 +119,7 @@ func FuzzReconcileRequest(f *testing.F) {
 
 func FuzzMonitorRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fuzzInput(t, b, func(r *MonitorRequest) input { return r.input }, func(r MonitorRequest) error {
+		fuzzInput(t, b, func(r api.MonitorRequest) error {
 			var p validate.Problems
 			p.Add(validate.FreshnessMultiple(r.FreshnessMultiple))
 			return p.Err("monitor request")
@@ -134,12 +129,12 @@ func FuzzMonitorRequest(f *testing.F) {
 
 func FuzzNotifyRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fuzzInput(t, b, func(r *NotifyRequest) input { return r.input }, func(r NotifyRequest) error { return r.Event.Check() })
+		fuzzInput(t, b, func(r api.NotifyRequest) error { return r.Event.Check() })
 	})
 }
 
 func FuzzExtendTimeoutRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fuzzInput(t, b, func(r *ExtendTimeoutRequest) input { return r.input }, nil)
+		fuzzInput[api.ExtendTimeoutRequest](t, b, nil)
 	})
 }

@@ -1,0 +1,52 @@
+package api
+
+// Reason codes: the error types of Strata's application errors and the
+// first word of a Defunct backup's or failed restore's reason.
+const (
+	ReasonInvalidRequest   = "InvalidRequest"
+	ReasonClusterNotFound  = "ClusterNotFound"
+	ReasonClusterLocked    = "ClusterLocked"
+	ReasonClusterUnhealthy = "ClusterUnhealthy"
+	ReasonSnapshotFailed   = "SnapshotFailed"
+	ReasonSnapshotMissing  = "SnapshotMissing"
+	ReasonProviderError    = "ProviderError"
+	ReasonLockLost         = "LockLost"
+	ReasonTimeout          = "Timeout"
+	ReasonCancelled        = "Cancelled"
+	ReasonInternal         = "Internal"
+	// ReasonTerminated: the workflow closed (terminated, timed out,
+	// deleted) before it finished; the reconciler sets it.
+	ReasonTerminated = "Terminated"
+	// ReasonRestoreFailed: a restore failed after it started creating things.
+	ReasonRestoreFailed = "RestoreFailed"
+	// Deletion and pruning.
+	ReasonBackupInUse   = "BackupInUse"
+	ReasonInvalidState  = "InvalidState"
+	ReasonDeleteFailed  = "DeleteFailed"
+	ReasonJobNotFound   = "JobNotFound"
+	ReasonBackupMissing = "BackupNotFound"
+)
+
+// Backup steps, as query `status` reports them.
+const (
+	StepValidating     = "Validating"
+	StepRecording      = "Recording"
+	StepLocking        = "Locking"
+	StepCheckingHealth = "CheckingHealth"
+	StepSnapshotting   = "Snapshotting"
+	StepWaiting        = "WaitingForSnapshots"
+	StepCompleting     = "Completing"
+	StepPruning        = "Pruning"
+	StepCompensating   = "Compensating"
+	StepDone           = "Done"
+)
+
+// Restore steps.
+const (
+	StepPlanning          = "Planning"
+	StepProtectingBackup  = "ProtectingBackup"
+	StepCreatingCluster   = "CreatingCluster"
+	StepCreatingVolumes   = "CreatingVolumes"
+	StepProvisioningNodes = "ProvisioningNodes"
+	StepCheckingNodes     = "CheckingNodes"
+)
