@@ -187,7 +187,7 @@ func scheduledBy(ctx workflow.Context) string {
 func (r *backupRun) prune(ctx workflow.Context) {
 	r.setStep(ctx, api.StepPruning)
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:        r.progress.WorkflowID + "-prune",
+		WorkflowID:        api.PruneWorkflowID(r.progress.WorkflowID),
 		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
 		StaticSummary:     "Prune job " + r.req.JobID,
 	})

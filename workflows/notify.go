@@ -65,7 +65,7 @@ func sendEvent(ctx workflow.Context, ev notify.Event) {
 	}
 	ev.Details["workflowId"] = workflow.GetInfo(ctx).WorkflowExecution.ID
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:        "notify-" + ev.ID,
+		WorkflowID:        api.NotifyWorkflowID(ev.ID),
 		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
 		StaticSummary:     "Notify " + ev.Type,
 	})

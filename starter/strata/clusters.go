@@ -222,7 +222,7 @@ func (c *Client) RegisterCluster(ctx context.Context, req api.RegisterClusterReq
 		return api.Cluster{}, err
 	}
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: "register-" + req.ID, TaskQueue: c.TaskQueue,
+		ID: api.RegisterWorkflowID(req.ID), TaskQueue: c.TaskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		StaticSummary:         "Register cluster " + req.ID,
 	}, api.RegisterClusterWorkflowName, req)

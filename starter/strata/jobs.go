@@ -65,8 +65,6 @@ func validateJob(s JobSpec) error {
 	return nil
 }
 
-// ScheduleIDFor is the Temporal Schedule ID of a job.
-func ScheduleIDFor(jobID string) string { return "strata-" + jobID }
 
 // scheduleOptions builds the job's schedule. The choices are deliberate:
 //   - Overlap SKIP: a run due while the job's previous backup still runs is
@@ -78,7 +76,7 @@ func ScheduleIDFor(jobID string) string { return "strata-" + jobID }
 //     must not stop the next one.
 func (c *Client) scheduleAction(j catalog.Job) *client.ScheduleWorkflowAction {
 	return &client.ScheduleWorkflowAction{
-		ID:        "backup-" + j.ID,
+		ID:        api.JobRunActionID(j.ID),
 		Workflow:  api.BackupWorkflowName,
 		Args:      []interface{}{api.BackupRequest{ClusterID: j.ClusterID, JobID: j.ID, Label: j.Label}},
 		TaskQueue: c.TaskQueue,
@@ -111,7 +109,7 @@ func (c *Client) CreateJob(ctx context.Context, s JobSpec) (api.JobView, error) 
 	now := time.Now().UTC()
 	id := "job-" + randomID(8)
 	j := catalog.Job{
-		ID: id, ClusterID: s.ClusterID, ScheduleID: ScheduleIDFor(id), Every: catalog.Duration(s.Every),
+		ID: id, ClusterID: s.ClusterID, ScheduleID: api.JobScheduleID(id), Every: catalog.Duration(s.Every),
 		Offset: catalog.Duration(s.Offset), Label: s.Label, Retention: catalog.RetentionOf(s.Retention), Paused: s.Paused,
 		CreatedAt: now, UpdatedAt: now,
 	}
@@ -339,7 +337,7 @@ func (c *Client) PruneJob(ctx context.Context, id string) (api.PruneResult, erro
 		return res, err
 	}
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: "prune-" + id + "-" + time.Now().UTC().Format("20060102T150405.000Z"), TaskQueue: c.TaskQueue,
+		ID: api.ManualPruneWorkflowID(id, time.Now()), TaskQueue: c.TaskQueue,
 		TypedSearchAttributes: temporal.NewSearchAttributes(api.SearchAttrJobID.ValueSet(id)),
 		StaticSummary:         "Prune job " + id,
 	}, api.PruneWorkflowName, api.PruneRequest{JobID: id})

@@ -107,12 +107,12 @@ func (c *Client) TestChannel(ctx context.Context, id string) (api.NotifyResult, 
 	}
 	now := time.Now().UTC()
 	ev := notify.Event{
-		ID: notify.EventID("test", id, now.String()), Type: "test", Time: now, ProjectID: ch.ProjectID,
+		ID: api.EventID("test", id, now.String()), Type: "test", Time: now, ProjectID: ch.ProjectID,
 		Summary: "Test notification from Strata", Details: map[string]any{activities.OnlyChannel: id},
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "notify-" + ev.ID, TaskQueue: c.TaskQueue, StaticSummary: "Test notification"},
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: api.NotifyWorkflowID(ev.ID), TaskQueue: c.TaskQueue, StaticSummary: "Test notification"},
 		api.NotifyWorkflowName, ev)
 	if err != nil {
 		return res, err

@@ -35,7 +35,7 @@ func (c *Client) Reconcile(ctx context.Context, grace *time.Duration, dryRun boo
 		req.Grace = &g
 	}
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: "reconcile-" + time.Now().UTC().Format("20060102T150405.000Z"), TaskQueue: c.TaskQueue,
+		ID: api.ReconcileWorkflowID(time.Now()), TaskQueue: c.TaskQueue,
 		StaticSummary: "Reconcile snapshots",
 	}, api.ReconcileWorkflowName, req)
 	if err != nil {
@@ -112,7 +112,7 @@ func (c *Client) CheckJobs(ctx context.Context, freshnessMultiple float64) ([]no
 		return nil, err
 	}
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: "monitor-" + time.Now().UTC().Format("20060102T150405.000Z"), TaskQueue: c.TaskQueue, StaticSummary: "Monitor jobs",
+		ID: api.MonitorWorkflowID(time.Now()), TaskQueue: c.TaskQueue, StaticSummary: "Monitor jobs",
 	}, api.MonitorWorkflowName, api.MonitorRequest{FreshnessMultiple: freshnessMultiple})
 	if err != nil {
 		return nil, err

@@ -60,7 +60,7 @@ func (c *Client) StartRestore(ctx context.Context, req api.RestoreRequest) (*Res
 	if req.RequestID == "" {
 		req.RequestID = uuid.NewString()
 	}
-	wfID := "restore-" + req.RequestID
+	wfID := api.RestoreWorkflowID(req.RequestID)
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: wfID, TaskQueue: c.TaskQueue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
