@@ -9,11 +9,11 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/stratabackup/strata/api/validate"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/notify"
 	"github.com/stratabackup/strata/providers"
 	"github.com/stratabackup/strata/secrets"
-	"github.com/stratabackup/strata/validate"
 )
 
 // Config holds the worker-wide defaults and bounds that activities resolve

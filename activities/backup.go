@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"sort"
 	"strings"
 	"sync"
@@ -15,10 +14,11 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.uber.org/zap"
 
+	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/api/labels"
+	"github.com/stratabackup/strata/api/validate"
 	"github.com/stratabackup/strata/catalog"
-	"github.com/stratabackup/strata/labels"
 	"github.com/stratabackup/strata/providers"
-	"github.com/stratabackup/strata/validate"
 )
 
 // ValidateBackupInput is the request as the workflow received it, and what

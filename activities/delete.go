@@ -4,16 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/api/validate"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/providers"
 	"github.com/stratabackup/strata/retention"
-	"github.com/stratabackup/strata/validate"
 )
 
 // BackupRef names a backup.

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/api/validate"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/providers"
-	"github.com/stratabackup/strata/validate"
 )
 
 // permanent is a failure retry cannot fix. The outcomes a busy or sick
@@ -20,7 +20,7 @@ import (
 func permanent(reason, format string, args ...any) error {
 	opts := temporal.ApplicationErrorOptions{NonRetryable: true}
 	switch reason {
-	case api.ReasonClusterLocked, api.ReasonClusterUnhealthy, api.ReasonInvalidRequest, api.ReasonClusterNotFound:
+	case api.ReasonClusterLocked, api.ReasonClusterUnhealthy, api.ReasonInvalidRequest, api.ReasonClusterNotFound, api.ReasonNotFound, api.ReasonInvalidState:
 		opts.Category = temporal.ApplicationErrorCategoryBenign
 	}
 	return temporal.NewApplicationErrorWithOptions(fmt.Sprintf(format, args...), reason, opts)
@@ -58,6 +58,10 @@ func classify(err error, subject string) error {
 			reason = api.ReasonClusterNotFound
 		}
 		return permanent(reason, "%s: %v", subject, err)
+	}
+	var state *catalog.StateError
+	if errors.As(err, &state) {
+		return permanent(api.ReasonInvalidState, "%v", state)
 	}
 	var locked *catalog.LockedError
 	if errors.As(err, &locked) {

@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"sort"
 	"strings"
 	"sync"
@@ -11,9 +10,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/api/validate"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/notify"
-	"github.com/stratabackup/strata/validate"
 )
 
 // ScheduleCounts reads a Temporal Schedule's skipped (overlap) and missed

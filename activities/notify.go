@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/notify"
 	"github.com/stratabackup/strata/secrets"
@@ -35,9 +36,8 @@ func (a *Activities) ListChannelIDs(ctx context.Context, ev notify.Event) ([]str
 	return ids, nil
 }
 
-// OnlyChannel in an event's details restricts delivery to that channel
-// (`starter notify test`).
-const OnlyChannel = "onlyChannel"
+// OnlyChannel restricts an event's delivery (api.OnlyChannel).
+const OnlyChannel = api.OnlyChannel
 
 // DeliverInput is one event for one channel.
 type DeliverInput struct {

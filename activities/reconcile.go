@@ -4,16 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"sort"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/api/validate"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/providers"
-	"github.com/stratabackup/strata/validate"
 )
 
 // PlanReconcileInput asks for a reconciliation plan at a time.

@@ -3,13 +3,13 @@ package activities
 import (
 	"context"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/catalog/catalogtest"
 	"github.com/stratabackup/strata/providers"

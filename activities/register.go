@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"strings"
 
+	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/api/validate"
 	"github.com/stratabackup/strata/catalog"
-	"github.com/stratabackup/strata/validate"
 )
 
 // RegisterClusterInput names an existing cloud cluster by its volumes.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"strings"
 	"sync"
 	"time"
@@ -12,9 +11,10 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.uber.org/zap"
 
+	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/api/validate"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/providers"
-	"github.com/stratabackup/strata/validate"
 )
 
 // RestoreSelector picks the backup to restore and the shape of the new

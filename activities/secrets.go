@@ -2,9 +2,7 @@ package activities
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/secrets"
@@ -48,46 +46,6 @@ func PublishSecretsKey(ctx context.Context, cat catalog.Store, key *secrets.Key)
 		resealed++
 	}
 	return resealed, nil
-}
-
-// LimitsSetting is the catalog setting where the worker publishes the
-// bounds its flags set (--max-lock-ttl, --max-backup-timeout), so that the
-// starter CLI and the Go client check against the worker's, not their
-// defaults.
-const LimitsSetting = "worker.limits"
-
-type publishedLimits struct {
-	MaxBackupTimeout time.Duration `json:"maxBackupTimeout"`
-	MaxLockTTL       time.Duration `json:"maxLockTtl"`
-}
-
-// PublishLimits records cfg's bounds in the catalog.
-func PublishLimits(ctx context.Context, cat catalog.Store, cfg Config) error {
-	b, err := json.Marshal(publishedLimits{MaxBackupTimeout: cfg.MaxBackupTimeout, MaxLockTTL: cfg.MaxLockTTL})
-	if err != nil {
-		return err
-	}
-	return cat.SetSetting(ctx, LimitsSetting, string(b))
-}
-
-// ApplyPublishedLimits sets cfg's bounds to the ones a worker published,
-// if any.
-func ApplyPublishedLimits(ctx context.Context, cat catalog.Store, cfg *Config) error {
-	v, ok, err := cat.GetSetting(ctx, LimitsSetting)
-	if err != nil || !ok {
-		return err
-	}
-	var l publishedLimits
-	if err := json.Unmarshal([]byte(v), &l); err != nil {
-		return fmt.Errorf("catalog setting %s: %w", LimitsSetting, err)
-	}
-	if l.MaxBackupTimeout > 0 {
-		cfg.MaxBackupTimeout = l.MaxBackupTimeout
-	}
-	if l.MaxLockTTL > 0 {
-		cfg.MaxLockTTL = l.MaxLockTTL
-	}
-	return nil
 }
 
 func seal(key *secrets.Key, context, v string) (string, error) {

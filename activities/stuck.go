@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"strings"
 	"time"
 
@@ -13,8 +12,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.uber.org/zap"
 
+	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/api/validate"
 	"github.com/stratabackup/strata/catalog"
-	"github.com/stratabackup/strata/validate"
 )
 
 // WorkflowState is what Temporal says of a workflow ID's latest run.

@@ -68,6 +68,12 @@ const (
 	MonitorScheduleID   = "strata-monitor"
 )
 
+// WorkerScheduleActionID is the workflow ID prefix of a worker schedule's
+// runs ("reconcile-<time>", "monitor-<time>").
+func WorkerScheduleActionID(scheduleID string) string {
+	return strings.TrimPrefix(scheduleID, "strata-")
+}
+
 // ReconcileWorkflowID and MonitorWorkflowID are the workflow IDs of a
 // reconciliation or monitor run started by hand at t.
 func ReconcileWorkflowID(t time.Time) string { return "reconcile-" + stamp(t) }

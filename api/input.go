@@ -1,6 +1,6 @@
 package api
 
-import "github.com/stratabackup/strata/validate"
+import "github.com/stratabackup/strata/api/validate"
 
 // input remembers why a workflow's input could not be decoded. Every
 // request type decodes strictly (no unknown fields, no wrong types) but
@@ -22,6 +22,26 @@ func (r RegisterClusterRequest) InputError() error { return r.input.err }
 func (r ReconcileRequest) InputError() error       { return r.input.err }
 func (r MonitorRequest) InputError() error         { return r.input.err }
 func (r NotifyRequest) InputError() error          { return r.input.err }
+func (r GetRequest) InputError() error             { return r.input.err }
+func (r ListRequest) InputError() error            { return r.input.err }
+func (r ListBackupsRequest) InputError() error     { return r.input.err }
+func (r ListJobsRequest) InputError() error        { return r.input.err }
+func (r ListRestoresRequest) InputError() error    { return r.input.err }
+func (r ListChannelsRequest) InputError() error    { return r.input.err }
+func (r ListNetworksRequest) InputError() error    { return r.input.err }
+func (r CreateClusterRequest) InputError() error   { return r.input.err }
+func (r CreateProjectRequest) InputError() error   { return r.input.err }
+func (r CreateNetworkRequest) InputError() error   { return r.input.err }
+func (r SetNodeHealthRequest) InputError() error   { return r.input.err }
+func (r SetFaultsRequest) InputError() error       { return r.input.err }
+func (r LockClusterRequest) InputError() error     { return r.input.err }
+func (r UnlockClusterRequest) InputError() error   { return r.input.err }
+func (r RemoveChannelRequest) InputError() error   { return r.input.err }
+func (r CreateJobRequest) InputError() error       { return r.input.err }
+func (r UpdateJobRequest) InputError() error       { return r.input.err }
+func (r PauseJobRequest) InputError() error        { return r.input.err }
+func (r JobRequest) InputError() error             { return r.input.err }
+func (r AddChannelRequest) InputError() error      { return r.input.err }
 
 func (r *BackupRequest) UnmarshalJSON(b []byte) error {
 	type wire BackupRequest
@@ -73,6 +93,126 @@ func (r *MonitorRequest) UnmarshalJSON(b []byte) error {
 
 func (r *NotifyRequest) UnmarshalJSON(b []byte) error {
 	type wire NotifyRequest
+	r.input.err = validate.DecodeJSON(b, (*wire)(r))
+	return nil
+}
+
+func (r *GetRequest) UnmarshalJSON(b []byte) error {
+	type wire GetRequest
+	r.input.err = validate.DecodeJSON(b, (*wire)(r))
+	return nil
+}
+
+func (r *ListRequest) UnmarshalJSON(b []byte) error {
+	type wire ListRequest
+	r.input.err = validate.DecodeJSON(b, (*wire)(r))
+	return nil
+}
+
+func (r *ListBackupsRequest) UnmarshalJSON(b []byte) error {
+	type wire ListBackupsRequest
+	r.input.err = validate.DecodeJSON(b, (*wire)(r))
+	return nil
+}
+
+func (r *ListJobsRequest) UnmarshalJSON(b []byte) error {
+	type wire ListJobsRequest
+	r.input.err = validate.DecodeJSON(b, (*wire)(r))
+	return nil
+}
+
+func (r *ListRestoresRequest) UnmarshalJSON(b []byte) error {
+	type wire ListRestoresRequest
+	r.input.err = validate.DecodeJSON(b, (*wire)(r))
+	return nil
+}
+
+func (r *ListChannelsRequest) UnmarshalJSON(b []byte) error {
+	type wire ListChannelsRequest
+	r.input.err = validate.DecodeJSON(b, (*wire)(r))
+	return nil
+}
+
+func (r *ListNetworksRequest) UnmarshalJSON(b []byte) error {
+	type wire ListNetworksRequest
+	r.input.err = validate.DecodeJSON(b, (*wire)(r))
+	return nil
+}
+
+func (r *CreateClusterRequest) UnmarshalJSON(b []byte) error {
+	type wire CreateClusterRequest
+	r.input.err = validate.DecodeJSON(b, (*wire)(r))
+	return nil
+}
+
+func (r *CreateProjectRequest) UnmarshalJSON(b []byte) error {
+	type wire CreateProjectRequest
+	r.input.err = validate.DecodeJSON(b, (*wire)(r))
+	return nil
+}
+
+func (r *CreateNetworkRequest) UnmarshalJSON(b []byte) error {
+	type wire CreateNetworkRequest
+	r.input.err = validate.DecodeJSON(b, (*wire)(r))
+	return nil
+}
+
+func (r *SetNodeHealthRequest) UnmarshalJSON(b []byte) error {
+	type wire SetNodeHealthRequest
+	r.input.err = validate.DecodeJSON(b, (*wire)(r))
+	return nil
+}
+
+func (r *SetFaultsRequest) UnmarshalJSON(b []byte) error {
+	type wire SetFaultsRequest
+	r.input.err = validate.DecodeJSON(b, (*wire)(r))
+	return nil
+}
+
+func (r *LockClusterRequest) UnmarshalJSON(b []byte) error {
+	type wire LockClusterRequest
+	r.input.err = validate.DecodeJSON(b, (*wire)(r))
+	return nil
+}
+
+func (r *UnlockClusterRequest) UnmarshalJSON(b []byte) error {
+	type wire UnlockClusterRequest
+	r.input.err = validate.DecodeJSON(b, (*wire)(r))
+	return nil
+}
+
+func (r *RemoveChannelRequest) UnmarshalJSON(b []byte) error {
+	type wire RemoveChannelRequest
+	r.input.err = validate.DecodeJSON(b, (*wire)(r))
+	return nil
+}
+
+func (r *CreateJobRequest) UnmarshalJSON(b []byte) error {
+	type wire CreateJobRequest
+	r.input.err = validate.DecodeJSON(b, (*wire)(r))
+	return nil
+}
+
+func (r *UpdateJobRequest) UnmarshalJSON(b []byte) error {
+	type wire UpdateJobRequest
+	r.input.err = validate.DecodeJSON(b, (*wire)(r))
+	return nil
+}
+
+func (r *PauseJobRequest) UnmarshalJSON(b []byte) error {
+	type wire PauseJobRequest
+	r.input.err = validate.DecodeJSON(b, (*wire)(r))
+	return nil
+}
+
+func (r *JobRequest) UnmarshalJSON(b []byte) error {
+	type wire JobRequest
+	r.input.err = validate.DecodeJSON(b, (*wire)(r))
+	return nil
+}
+
+func (r *AddChannelRequest) UnmarshalJSON(b []byte) error {
+	type wire AddChannelRequest
 	r.input.err = validate.DecodeJSON(b, (*wire)(r))
 	return nil
 }

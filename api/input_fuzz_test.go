@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/stratabackup/strata/api"
-	"github.com/stratabackup/strata/validate"
+	"github.com/stratabackup/strata/api/validate"
 )
 
 // Each workflow's JSON input, decoded as the worker decodes it (the SDK's

@@ -5,7 +5,7 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/stratabackup/strata/validate"
+	"github.com/stratabackup/strata/api/validate"
 )
 
 // Event types. They are part of the public API: receivers switch on them.
@@ -92,3 +92,7 @@ type NotifyResult struct {
 	Delivered []string `json:"delivered"`
 	Failed    []string `json:"failed"`
 }
+
+// OnlyChannel in an event's details restricts delivery to that channel
+// (`starter notify test`).
+const OnlyChannel = "onlyChannel"

@@ -25,6 +25,8 @@ const (
 	ReasonDeleteFailed  = "DeleteFailed"
 	ReasonJobNotFound   = "JobNotFound"
 	ReasonBackupMissing = "BackupNotFound"
+	// ReasonNotFound: a read or write named a record that does not exist.
+	ReasonNotFound = "NotFound"
 )
 
 // Backup steps, as query `status` reports them.

@@ -222,6 +222,8 @@ type BackupFilter struct {
 	// IncludeDeleted also returns Deleted backups.
 	IncludeDeleted bool `json:"includeDeleted,omitempty"`
 	Limit          int  `json:"limit,omitempty"`
+	// View is BackupViewFull (the default) or BackupViewBasic.
+	View string `json:"view,omitempty"`
 }
 
 // AddChannelRequest adds a notification channel to a project: a webhook
@@ -239,4 +241,5 @@ type AddChannelRequest struct {
 	SMTPUser        string `json:"smtpUser,omitempty"`
 	SMTPPasswordEnv string `json:"smtpPasswordEnv,omitempty"`
 	From            string `json:"from,omitempty"`
+	input           input
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/catalog/catalogtest"
 	"github.com/stratabackup/strata/internal/stratatest"
@@ -89,12 +89,15 @@ func runFleet(b *testing.B, n, nodes, volumes int) {
 		b.Fatal(err)
 	}
 	defer lp.Close()
-	sc := strata.New(server.Client, cat)
+	sc := strata.New(server.Client)
 	sc.TaskQueue = queue
-	sc.Provisioners[local.Name] = lp
-	if err := sc.EnsureDefaults(ctx); err != nil {
+	if err := activities.EnsureDefaults(ctx, cat); err != nil {
 		b.Fatal(err)
 	}
+	// The fleet is set up in the catalog and Temporal directly, as the
+	// worker's activities do: what is measured starts after.
+	admin := workflows.NewActivities(&activities.Activities{Catalog: cat}, server.Client, queue,
+		map[string]activities.VolumeProvisioner{local.Name: lp})
 	inFlight := *fleetInFlight
 	shape := fmt.Sprintf("%d clusters x %d nodes x %d volumes", n, nodes, volumes)
 	fleetLog("%s: creating clusters (queue %s, job offset %s)", shape, queue, offset)
@@ -103,7 +106,7 @@ func runFleet(b *testing.B, n, nodes, volumes int) {
 	clusters := make([]string, n)
 	d, err := forEach(ctx, inFlight, n, func(ctx context.Context, i int) error {
 		id := fmt.Sprintf("fleet-%d", i)
-		_, err := sc.CreateCluster(ctx, strata.ClusterSpec{ID: id, Nodes: nodes, VolumesPerNode: volumes, DiskGB: 10, DataBytes: 4 << 10})
+		_, err := admin.Clusters.CreateCluster(ctx, newCluster(id, nodes, volumes))
 		clusters[i] = id
 		return err
 	})
@@ -114,7 +117,8 @@ func runFleet(b *testing.B, n, nodes, volumes int) {
 	fleetLog("%d clusters in %s; creating jobs", n, d.Round(time.Millisecond))
 	jobs := make([]string, n)
 	d, err = forEach(ctx, inFlight, n, func(ctx context.Context, i int) error {
-		j, err := sc.CreateJob(ctx, strata.JobSpec{ClusterID: clusters[i], Every: time.Hour, Offset: offset, Retention: api.Retention{KeepLast: 3}})
+		j, err := admin.Jobs.CreateJob(ctx, api.CreateJobRequest{ID: fmt.Sprintf("job-fleet-%d", i), ClusterID: clusters[i],
+			Every: api.Duration(time.Hour), Offset: api.Duration(offset), Retention: api.Retention{KeepLast: 3}})
 		jobs[i] = j.ID
 		return err
 	})
@@ -125,7 +129,8 @@ func runFleet(b *testing.B, n, nodes, volumes int) {
 			if jobs[i] == "" {
 				return nil
 			}
-			return sc.DeleteJob(ctx, jobs[i])
+			_, err := admin.Jobs.DeleteJob(ctx, api.JobRequest{ID: jobs[i]})
+			return err
 		})
 		if err != nil {
 			b.Errorf("deleting the fleet's jobs: %v", err)
@@ -205,7 +210,8 @@ func runFleet(b *testing.B, n, nodes, volumes int) {
 				time.Sleep(100 * time.Millisecond)
 			}
 			triggered.Add(1)
-			return sc.TriggerJob(ctx, jobs[i])
+			_, err := admin.Jobs.TriggerJob(ctx, api.JobRequest{ID: jobs[i]})
+			return err
 		})
 		fleetLog("triggered %d in %s", triggered.Load(), d.Round(time.Millisecond))
 		triggerDone <- triggerResult{d, err}
@@ -259,7 +265,7 @@ func runFleet(b *testing.B, n, nodes, volumes int) {
 	acts := scheduledBackupActivities(ctx, b, queue)
 	var actions, skipped, missed int
 	for _, i := range sampleIndexes(n, 50) {
-		v, err := sc.GetJob(ctx, jobs[i])
+		v, err := admin.Reads.GetJob(ctx, api.GetRequest{ID: jobs[i]})
 		if err != nil {
 			b.Fatal(err)
 		}

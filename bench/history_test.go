@@ -3,11 +3,11 @@ package bench
 import (
 	"context"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/catalog"
 )
 

@@ -3,10 +3,10 @@ package bench
 import (
 	"context"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"testing"
 	"time"
 
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/catalog"
 )
 

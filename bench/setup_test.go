@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/catalog/catalogtest"
 	"github.com/stratabackup/strata/internal/stratatest"
@@ -64,6 +64,7 @@ type env struct {
 	catalog  catalog.Store
 	local    *local.Provider
 	strata   *strata.Client
+	acts     workflows.Activities
 	tc       client.Client
 	worker   worker.Worker
 	clusters []string
@@ -81,18 +82,18 @@ func newEnv(tb testing.TB, cfg activities.Config) *env {
 	}
 	tb.Cleanup(func() { _ = lp.Close() })
 	e.local = lp
-	e.strata = strata.New(server.Client, e.catalog)
+	e.strata = strata.New(server.Client)
 	e.strata.TaskQueue = e.queue
-	e.strata.Provisioners[local.Name] = lp
-	if err := e.strata.EnsureDefaults(context.Background()); err != nil {
+	if err := activities.EnsureDefaults(context.Background(), e.catalog); err != nil {
 		tb.Fatal(err)
 	}
 	w := worker.New(server.Client, e.queue, workflows.WorkerOptions(workflows.WorkerTuning{}))
-	workflows.Register(w, &activities.Activities{
+	e.acts = workflows.NewActivities(&activities.Activities{
 		Catalog: e.catalog, Providers: providers.Registry{local.Name: lp},
 		Provisioners: map[string]providers.Provisioner{local.Name: lp.Provisioner()},
-		Config:       cfg, Logger: zap.NewNop(), ScheduleCounts: strata.ScheduleCounts(server.Client),
-	})
+		Config:       cfg, Logger: zap.NewNop(),
+	}, server.Client, e.queue, map[string]activities.VolumeProvisioner{local.Name: lp})
+	workflows.Register(w, e.acts)
 	w.RegisterWorkflowWithOptions(minimalWorkflow, workflow.RegisterOptions{Name: minimalWorkflowName})
 	w.RegisterActivityWithOptions(noop, activity.RegisterOptions{Name: noopActivityName})
 	if err := w.Start(); err != nil {
@@ -109,15 +110,20 @@ func (e *env) addClusters(n, nodes, volumes int) []string {
 	var ids []string
 	for i := 0; i < n; i++ {
 		id := fmt.Sprintf("c%d-%dx%d-%d", len(e.clusters), nodes, volumes, i)
-		if _, err := e.strata.CreateCluster(context.Background(), strata.ClusterSpec{
-			ID: id, Nodes: nodes, VolumesPerNode: volumes, DiskGB: 10, DataBytes: 4 << 10,
-		}); err != nil {
+		// Set up in the catalog directly: what is measured starts after.
+		if _, err := e.acts.Clusters.CreateCluster(context.Background(), newCluster(id, nodes, volumes)); err != nil {
 			e.tb.Fatal(err)
 		}
 		e.clusters = append(e.clusters, id)
 		ids = append(ids, id)
 	}
 	return ids
+}
+
+func newCluster(id string, nodes, volumes int) api.CreateClusterRequest {
+	r := api.CreateClusterRequest{ID: id, Nodes: nodes, VolumesPerNode: volumes, DiskGB: 10, DataBytes: 4 << 10}
+	r.SetDefaults()
+	return r
 }
 
 // backup runs one manual backup of cluster to completion.

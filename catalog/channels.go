@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/stratabackup/strata/validate"
+	"github.com/stratabackup/strata/api/validate"
 )
 
 const channelColumns = `id, project_id, kind, url, secret, email, smtp_host, smtp_user, smtp_password_env, sender, created_at, url_display`

@@ -380,3 +380,52 @@ func TestListBackupsDeletedAndManual(t *testing.T) {
 		assert.Equal(t, []catalog.Backup{b}, list)
 	})
 }
+
+// Keyset pages (After) visit every backup once, in the list's order, also
+// across backups created in the same millisecond and across clusters
+// (whose indexes repeat), and while newer backups are added.
+func TestListBackupsAfterCursorPages(t *testing.T) {
+	catalogtest.Each(t, func(t *testing.T, s catalog.Store) {
+		ctx := context.Background()
+		mustCluster(t, s, "c")
+		mustCluster(t, s, "d")
+		for i := 0; i < 7; i++ {
+			at := t0.Add(time.Duration(i/3) * time.Second) // three share each instant
+			for _, cl := range []string{"c", "d"} {
+				id := fmt.Sprintf("%s%d", cl, i)
+				_, _, err := s.CreateBackup(ctx, newBackup(id, cl, "", at))
+				require.NoError(t, err)
+			}
+		}
+		for _, f := range []catalog.BackupFilter{{}, {ClusterID: "c"}} {
+			all, err := s.ListBackups(ctx, f)
+			require.NoError(t, err)
+			var want []string
+			for _, b := range all {
+				want = append(want, b.ID)
+			}
+			var got []string
+			var after *catalog.BackupCursor
+			for pages := 0; ; pages++ {
+				require.Less(t, pages, 20, "paging ends")
+				f.Limit, f.After = 2, after
+				page, err := s.ListBackups(ctx, f)
+				require.NoError(t, err)
+				if len(page) == 0 {
+					break
+				}
+				for _, b := range page {
+					got = append(got, b.ID)
+				}
+				c := catalog.CursorOf(page[len(page)-1])
+				after = &c
+				if pages == 0 {
+					// Newer than every page: never seen by this paging.
+					_, _, err := s.CreateBackup(ctx, newBackup(fmt.Sprintf("new%d", len(got)), "c", "", t0.Add(time.Hour)))
+					require.NoError(t, err)
+				}
+			}
+			assert.Equal(t, want, got, "filter %+v", f)
+		}
+	})
+}

@@ -225,6 +225,24 @@ type BackupFilter struct {
 	// out (unless Statuses names BackupDeleted).
 	IncludeDeleted bool
 	Limit          int
+	// NoDetails leaves snapshots and holds unread (Snapshots nil).
+	NoDetails bool
+	// After, when set, starts the list after this backup (in the list's
+	// order, newest first): keyset paging that stays correct while
+	// backups are added.
+	After *BackupCursor
+}
+
+// BackupCursor is a backup's position in a backup list.
+type BackupCursor struct {
+	CreatedAt time.Time
+	Index     int64
+	ID        string
+}
+
+// CursorOf is b's position.
+func CursorOf(b Backup) BackupCursor {
+	return BackupCursor{CreatedAt: b.CreatedAt, Index: b.Index, ID: b.ID}
 }
 
 // MaxFilterIDs is how many IDs one BackupFilter may name.

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stratabackup/strata/validate"
+	"github.com/stratabackup/strata/api/validate"
 )
 
 type dialect int
@@ -589,13 +589,13 @@ func (s *sqlStore) ReleaseOutsideLock(ctx context.Context, clusterID string, tok
 		err := r.queryRow(ctx, `SELECT holder, token FROM locks WHERE cluster_id = ? AND expires_at > ?`, clusterID, ms(s.now())).Scan(&holder, &cur)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("cluster %s is not locked", clusterID)
+			return &StateError{Msg: fmt.Sprintf("cluster %s is not locked", clusterID)}
 		case err != nil:
 			return fmt.Errorf("catalog: unlock cluster %s: %w", clusterID, err)
 		case validate.IsOperationHolder(holder):
 			return &OperationLockError{ClusterID: clusterID, Holder: holder}
 		case cur != token:
-			return fmt.Errorf("token %d is not the current lock on cluster %s (held by %q with another token); nothing released", token, clusterID, holder)
+			return &StateError{Msg: fmt.Sprintf("token %d is not the current lock on cluster %s (held by %q with another token); nothing released", token, clusterID, holder)}
 		}
 		_, err = r.exec(ctx, `DELETE FROM locks WHERE cluster_id = ? AND token = ?`, clusterID, token)
 		return err
@@ -930,6 +930,13 @@ func backupFilterSQL(f BackupFilter) (string, []any) {
 		conds = append(conds, "status <> ?")
 		args = append(args, string(BackupDeleted))
 	}
+	if c := f.After; c != nil {
+		at := ms(c.CreatedAt)
+		// The redundant created_at <= ? is what lets the planner start the
+		// index scan at the cursor instead of skipping every earlier page.
+		conds = append(conds, "created_at <= ? AND (created_at < ? OR idx < ? OR (idx = ? AND id < ?))")
+		args = append(args, at, at, c.Index, c.Index, c.ID)
+	}
 	if len(conds) == 0 {
 		return "", nil
 	}
@@ -964,6 +971,12 @@ func (s *sqlStore) ListBackups(ctx context.Context, f BackupFilter) ([]Backup, e
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
+		}
+		if f.NoDetails {
+			for i := range out {
+				out[i].Snapshots = nil
+			}
+			return nil
 		}
 		return attachDetails(ctx, r, out)
 	})

@@ -179,6 +179,13 @@ func IsNotFound(err error) bool {
 	return errors.As(err, &nf)
 }
 
+// StateError is a request the record's current state refuses (unlocking
+// a cluster that is not locked, with a token that is not current):
+// retrying cannot help.
+type StateError struct{ Msg string }
+
+func (e *StateError) Error() string { return e.Msg }
+
 // LockedError says who holds a cluster's lock.
 type LockedError struct {
 	ClusterID string

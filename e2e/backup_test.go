@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/internal/stratatest"
 	"github.com/stratabackup/strata/providers"

@@ -18,7 +18,7 @@ import (
 func starter(t *testing.T, e *stratatest.Env, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	full := append([]string{
-		"--catalog", e.CatalogDSN, "--data-dir", e.DataDir, "--task-queue", e.TaskQueue,
+		"--task-queue", e.TaskQueue,
 		"--temporal-address", server.TS.GetFrontendHostPort(), "--namespace", server.TS.GetDefaultNamespace(),
 	}, args...)
 	var out, errOut bytes.Buffer

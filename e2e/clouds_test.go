@@ -2,13 +2,13 @@ package e2e
 
 import (
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/internal/fakeclouds"
 	"github.com/stratabackup/strata/internal/stratatest"

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/internal/stratatest"
 	"github.com/stratabackup/strata/notify"

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"github.com/stratabackup/strata/api"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/internal/stratatest"
 	"github.com/stratabackup/strata/notify"
 	"github.com/stratabackup/strata/starter/strata"

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/stratabackup/strata/api"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/catalog/catalogtest"
 	"github.com/stratabackup/strata/internal/stratatest"
 	"github.com/stratabackup/strata/secrets"
@@ -50,8 +50,7 @@ func TestProductionShapeCreateBackupRestore(t *testing.T) {
 
 	prod := func(v any, cmd ...string) {
 		t.Helper()
-		full := append([]string{"--json", "--catalog", dsn, "--data-dir", dataDir,
-			"--temporal-address", server.HostPort(), "--namespace", server.Namespace()}, cmd...)
+		full := append([]string{"--json", "--temporal-address", server.HostPort(), "--namespace", server.Namespace()}, cmd...)
 		var out, errOut bytes.Buffer
 		code := cli.Run(ctx, full, &out, &errOut)
 		require.Equal(t, 0, code, "starter %v: %s\nworker log:\n%s", cmd, errOut.String(), w.Stderr())
@@ -70,7 +69,7 @@ func TestProductionShapeCreateBackupRestore(t *testing.T) {
 	assert.Equal(t, "Running", r["cluster"].(map[string]any)["status"])
 
 	// The CLI checks against the worker's bounds, which it published.
-	full := []string{"--catalog", dsn, "--data-dir", dataDir, "--temporal-address", server.HostPort(), "--namespace", server.Namespace(),
+	full := []string{"--temporal-address", server.HostPort(), "--namespace", server.Namespace(),
 		"cluster", "lock", "orders", "--holder", "resize", "--ttl", "1h"}
 	var out, errOut bytes.Buffer
 	require.Equal(t, 1, cli.Run(ctx, full, &out, &errOut))

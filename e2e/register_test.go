@@ -1,12 +1,12 @@
 package e2e
 
 import (
-	"github.com/stratabackup/strata/api"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/internal/stratatest"
 )
 

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"errors"
-	"github.com/stratabackup/strata/api"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/internal/stratatest"
 	"github.com/stratabackup/strata/providers/local"

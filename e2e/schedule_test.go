@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"github.com/stratabackup/strata/api"
 	"sort"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/internal/stratatest"
 	"github.com/stratabackup/strata/providers"
@@ -24,7 +24,11 @@ func newJob(t *testing.T, e *stratatest.Env, spec strata.JobSpec) api.JobView {
 	}
 	v, err := e.Strata.CreateJob(ctxT(t), spec)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = e.Strata.DeleteJob(context.Background(), v.ID) })
+	// Gone with the test, so it never fires later; straight at Temporal,
+	// since the test may have stopped every worker by then.
+	t.Cleanup(func() {
+		_ = server.Client.ScheduleClient().GetHandle(context.Background(), v.ScheduleID).Delete(context.Background())
+	})
 	return v
 }
 

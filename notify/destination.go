@@ -12,7 +12,7 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/stratabackup/strata/validate"
+	"github.com/stratabackup/strata/api/validate"
 )
 
 // Where deliveries may go. A channel's URL or SMTP host is chosen by whoever

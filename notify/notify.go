@@ -26,7 +26,7 @@ import (
 	"time"
 
 	"github.com/stratabackup/strata/api"
-	"github.com/stratabackup/strata/validate"
+	"github.com/stratabackup/strata/api/validate"
 )
 
 // MaxURLLen bounds a channel's URL and an event's UI link.

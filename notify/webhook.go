@@ -17,7 +17,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/stratabackup/strata/validate"
+	"github.com/stratabackup/strata/api/validate"
 )
 
 // Webhook headers.

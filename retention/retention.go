@@ -3,17 +3,19 @@
 package retention
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/api/validate"
 	"github.com/stratabackup/strata/catalog"
 )
 
 // MaxKeep is the largest value any retention setting accepts.
-const MaxKeep = 10000
+const MaxKeep = validate.MaxKeep
 
 // Decision is what pruning does with one backup, and why (shown by
 // `schedule prune --dry-run`).
@@ -36,29 +38,8 @@ const (
 // --keep-hourly, --keep-daily, --keep-weekly above zero; never both, never
 // negative, none above MaxKeep.
 func Validate(p catalog.Retention) error {
-	fields := []struct {
-		flag string
-		v    int
-	}{
-		{"--keep", p.KeepLast},
-		{"--keep-hourly", p.KeepHourly},
-		{"--keep-daily", p.KeepDaily},
-		{"--keep-weekly", p.KeepWeekly},
-	}
-	for _, f := range fields {
-		if f.v < 0 {
-			return fmt.Errorf("%s must not be negative (got %d)", f.flag, f.v)
-		}
-		if f.v > MaxKeep {
-			return fmt.Errorf("%s must be at most %d (got %d)", f.flag, MaxKeep, f.v)
-		}
-	}
-	tiers := p.KeepHourly > 0 || p.KeepDaily > 0 || p.KeepWeekly > 0
-	switch {
-	case p.KeepLast > 0 && tiers:
-		return fmt.Errorf("use either --keep or --keep-hourly/--keep-daily/--keep-weekly, not both")
-	case p.KeepLast == 0 && !tiers:
-		return fmt.Errorf("no retention policy: set --keep N (keep the newest N completed backups), or at least one of --keep-hourly, --keep-daily, --keep-weekly above 0")
+	if msg := validate.Retention(p.KeepLast, p.KeepHourly, p.KeepDaily, p.KeepWeekly); msg != "" {
+		return errors.New(msg)
 	}
 	return nil
 }

@@ -11,30 +11,35 @@
 package secrets
 
 import (
-	"crypto/ecdh"
 	"crypto/hpke"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/stratabackup/strata/api/seal"
 )
 
 // PublicKeySetting is the catalog setting where the worker publishes its
 // public key for whoever adds channels.
 const PublicKeySetting = "secrets.public_key"
 
-// ChannelURL and ChannelSecret are what a channel's sealed URL and secret
-// are bound to.
-func ChannelURL(channelID string) string    { return "strata channel " + channelID + " url" }
-func ChannelSecret(channelID string) string { return "strata channel " + channelID + " secret" }
+// The public half lives in api/seal, which callers import.
+type PublicKey = seal.PublicKey
 
-// Prefix starts every sealed value: "sealed:v1:<key ID>:<base64>".
-const Prefix = "sealed:v1:"
+var (
+	ChannelURL     = seal.ChannelURL
+	ChannelSecret  = seal.ChannelSecret
+	Seal           = seal.Seal
+	IsSealed       = seal.IsSealed
+	ParsePublicKey = seal.ParsePublicKey
+)
+
+// Prefix starts every sealed value.
+const Prefix = seal.Prefix
 
 // FileName is the key file the worker generates in its data dir.
 const FileName = "secret.key"
@@ -42,50 +47,18 @@ const FileName = "secret.key"
 // EnvKey holds the private key (base64) when no key file is given.
 const EnvKey = "STRATA_SECRET_KEY"
 
-var (
-	kem  = hpke.DHKEM(ecdh.X25519())
-	kdf  = hpke.HKDFSHA256()
-	aead = hpke.AES256GCM()
-)
-
 // Key is the worker's private key.
 type Key struct {
 	priv hpke.PrivateKey
 	pub  PublicKey
 }
 
-// PublicKey is what sealing needs; its String form is what the catalog
-// stores ("<key ID>:<base64>").
-type PublicKey struct {
-	ID  string
-	raw []byte
-}
-
-func (p PublicKey) String() string { return p.ID + ":" + base64.StdEncoding.EncodeToString(p.raw) }
-
-// ParsePublicKey reads PublicKey.String's form.
-func ParsePublicKey(s string) (PublicKey, error) {
-	id, b64, ok := strings.Cut(s, ":")
-	raw, err := base64.StdEncoding.DecodeString(b64)
-	if !ok || err != nil || len(raw) != 32 || keyID(raw) != id {
-		return PublicKey{}, errors.New("secrets: malformed public key")
-	}
-	return PublicKey{ID: id, raw: raw}, nil
-}
-
-// keyID names a key by its public half: the first 8 bytes of its SHA-256.
-func keyID(pub []byte) string {
-	sum := sha256.Sum256(pub)
-	return hex.EncodeToString(sum[:8])
-}
-
 func newKey(raw []byte) (*Key, error) {
-	priv, err := kem.NewPrivateKey(raw)
+	priv, err := seal.KEM.NewPrivateKey(raw)
 	if err != nil {
 		return nil, fmt.Errorf("secrets: invalid private key: %w", err)
 	}
-	pub := priv.PublicKey().Bytes()
-	return &Key{priv: priv, pub: PublicKey{ID: keyID(pub), raw: pub}}, nil
+	return &Key{priv: priv, pub: seal.NewPublicKey(priv.PublicKey().Bytes())}, nil
 }
 
 // Generate makes a new key.
@@ -170,26 +143,6 @@ func LoadOrCreate(path string) (k *Key, created bool, err error) {
 	return k, true, nil
 }
 
-// Seal encrypts plaintext to pub, bound to context (what the value belongs
-// to, e.g. "channel ch-1 secret"). An empty plaintext stays empty.
-func Seal(pub PublicKey, context, plaintext string) (string, error) {
-	if plaintext == "" {
-		return "", nil
-	}
-	pk, err := kem.NewPublicKey(pub.raw)
-	if err != nil {
-		return "", fmt.Errorf("secrets: %w", err)
-	}
-	ct, err := hpke.Seal(pk, kdf, aead, []byte(context), []byte(plaintext))
-	if err != nil {
-		return "", fmt.Errorf("secrets: sealing: %w", err)
-	}
-	return Prefix + pub.ID + ":" + base64.StdEncoding.EncodeToString(ct), nil
-}
-
-// IsSealed reports whether s is a sealed value.
-func IsSealed(s string) bool { return strings.HasPrefix(s, Prefix) }
-
 // ErrOtherKey says a value was sealed to another key than this worker's.
 var ErrOtherKey = errors.New("secrets: sealed to another key")
 
@@ -199,18 +152,14 @@ func (k *Key) Open(context, sealed string) (string, error) {
 	if !IsSealed(sealed) {
 		return sealed, nil
 	}
-	id, b64, ok := strings.Cut(strings.TrimPrefix(sealed, Prefix), ":")
-	if !ok {
-		return "", errors.New("secrets: malformed sealed value")
+	id, ct, err := seal.Parts(sealed)
+	if err != nil {
+		return "", err
 	}
 	if id != k.pub.ID {
 		return "", fmt.Errorf("%w %s (this worker's key is %s)", ErrOtherKey, id, k.pub.ID)
 	}
-	ct, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil {
-		return "", errors.New("secrets: malformed sealed value")
-	}
-	pt, err := hpke.Open(k.priv, kdf, aead, []byte(context), ct)
+	pt, err := hpke.Open(k.priv, seal.KDF, seal.AEAD, []byte(context), ct)
 	if err != nil {
 		return "", errors.New("secrets: sealed value does not open (altered, or sealed for another value)")
 	}

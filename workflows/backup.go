@@ -3,7 +3,6 @@ package workflows
 import (
 	"errors"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"strings"
 	"time"
 
@@ -13,9 +12,10 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/api/validate"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/notify"
-	"github.com/stratabackup/strata/validate"
 )
 
 // a is only used to name activities; the worker registers the real struct.

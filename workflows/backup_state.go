@@ -3,13 +3,13 @@ package workflows
 import (
 	"errors"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/catalog"
 )
 

@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"errors"
-	"github.com/stratabackup/strata/api"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -10,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/notify"
 )
 

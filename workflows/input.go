@@ -2,7 +2,7 @@ package workflows
 
 import (
 	"github.com/stratabackup/strata/activities"
-	"github.com/stratabackup/strata/validate"
+	"github.com/stratabackup/strata/api/validate"
 )
 
 // inputError is a request's decoding problem (api's InputError) as a

@@ -2,13 +2,13 @@ package workflows
 
 import (
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"strings"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/api"
 )
 
 // MonitorWorkflow notifies each freshness violation once, its recovery

@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"github.com/stratabackup/strata/api"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -9,8 +8,9 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/api/validate"
 	"github.com/stratabackup/strata/notify"
-	"github.com/stratabackup/strata/validate"
 )
 
 // NotifyWorkflow delivers ev to each of its project's channels in parallel,

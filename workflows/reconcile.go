@@ -1,13 +1,13 @@
 package workflows
 
 import (
-	"github.com/stratabackup/strata/api"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/api"
 )
 
 // ReconcileWorkflow plans (every provider's Strata-tagged snapshots against

@@ -1,10 +1,14 @@
 package workflows
 
 import (
-	"github.com/stratabackup/strata/api"
+	"context"
+	"fmt"
+
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/api"
 )
 
 // WorkflowRegistry is what workflows register on (a worker, or a replayer).
@@ -19,20 +23,84 @@ type Registry interface {
 	RegisterActivity(a interface{})
 }
 
-// RegisterWorkflows registers every Strata workflow under its public name.
-func RegisterWorkflows(r WorkflowRegistry) {
+// RegisterWorkflows registers every Strata workflow under its public name;
+// the control workflow answers reads from reads (nil in a replayer, which
+// runs no queries).
+func RegisterWorkflows(r WorkflowRegistry, reads Reads) {
+	registerWorkflows(r, &Control{Reads: reads})
+}
+
+func registerWorkflows(r WorkflowRegistry, control *Control) {
 	r.RegisterWorkflowWithOptions(BackupWorkflow, workflow.RegisterOptions{Name: api.BackupWorkflowName})
 	r.RegisterWorkflowWithOptions(DeleteBackupWorkflow, workflow.RegisterOptions{Name: api.DeleteBackupWorkflowName})
 	r.RegisterWorkflowWithOptions(PruneWorkflow, workflow.RegisterOptions{Name: api.PruneWorkflowName})
 	r.RegisterWorkflowWithOptions(RestoreWorkflow, workflow.RegisterOptions{Name: api.RestoreWorkflowName})
 	r.RegisterWorkflowWithOptions(RegisterClusterWorkflow, workflow.RegisterOptions{Name: api.RegisterClusterWorkflowName})
+	r.RegisterWorkflowWithOptions(CreateClusterWorkflow, workflow.RegisterOptions{Name: api.CreateClusterWorkflowName})
 	r.RegisterWorkflowWithOptions(ReconcileWorkflow, workflow.RegisterOptions{Name: api.ReconcileWorkflowName})
 	r.RegisterWorkflowWithOptions(NotifyWorkflow, workflow.RegisterOptions{Name: api.NotifyWorkflowName})
 	r.RegisterWorkflowWithOptions(MonitorWorkflow, workflow.RegisterOptions{Name: api.MonitorWorkflowName})
+	r.RegisterWorkflowWithOptions(control.Workflow, workflow.RegisterOptions{Name: api.ControlWorkflowName})
+}
+
+// Activities are every activity struct the workflows call, by domain.
+type Activities struct {
+	*activities.Activities
+	Clusters *activities.Clusters
+	Jobs     *activities.Jobs
+	Channels *activities.Channels
+	Reads    *activities.Reads
+	// ControlMaxUpdates is how many updates a run of the control workflow
+	// takes before it continues as new (0: api.MaxControlUpdates).
+	ControlMaxUpdates int
 }
 
 // Register registers every Strata workflow and the activities they call.
-func Register(r Registry, acts *activities.Activities) {
-	RegisterWorkflows(r)
-	r.RegisterActivity(acts)
+func Register(r Registry, acts Activities) {
+	var reads Reads
+	if acts.Reads != nil {
+		reads = acts.Reads
+	}
+	registerWorkflows(r, &Control{Reads: reads, MaxUpdates: acts.ControlMaxUpdates})
+	r.RegisterActivity(acts.Activities)
+	if acts.Clusters != nil {
+		r.RegisterActivity(acts.Clusters)
+	}
+	if acts.Jobs != nil {
+		r.RegisterActivity(acts.Jobs)
+	}
+	if acts.Channels != nil {
+		r.RegisterActivity(acts.Channels)
+	}
+}
+
+// NewActivities builds every activity struct from one worker's
+// dependencies: base's catalog, providers, configuration and secrets, the
+// Temporal client tc (schedules, workflow lookups), the task queue the
+// worker polls, and what creates new clusters' volumes, by provider.
+func NewActivities(base *activities.Activities, tc client.Client, taskQueue string, volumes map[string]activities.VolumeProvisioner) Activities {
+	schedules := tc.ScheduleClient()
+	if base.ScheduleCounts == nil {
+		base.ScheduleCounts = activities.ScheduleCountsOf(schedules)
+	}
+	if base.Workflows == nil {
+		base.Workflows = activities.TemporalWorkflows(tc)
+	}
+	return Activities{
+		Activities: base,
+		Clusters:   &activities.Clusters{Catalog: base.Catalog, Volumes: volumes, Limits: base.Config.Limits(), Now: base.Now},
+		Jobs:       &activities.Jobs{Catalog: base.Catalog, Schedules: schedules, TaskQueue: taskQueue, Now: base.Now},
+		Channels:   &activities.Channels{Catalog: base.Catalog, Secrets: base.Secrets, Now: base.Now},
+		Reads:      &activities.Reads{Catalog: base.Catalog, Schedules: schedules, Secrets: base.Secrets, Limits: base.Config.Limits()},
+	}
+}
+
+// StartControl starts the task queue's control workflow unless it runs
+// already, so callers' first read finds it.
+func StartControl(ctx context.Context, tc client.Client, taskQueue string) error {
+	_, err := tc.ExecuteWorkflow(ctx, api.ControlStartOptions(taskQueue), api.ControlWorkflowName)
+	if err != nil {
+		return fmt.Errorf("starting the control workflow %s: %w", api.ControlWorkflowID(taskQueue), err)
+	}
+	return nil
 }

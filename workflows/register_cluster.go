@@ -1,10 +1,10 @@
 package workflows
 
 import (
-	"github.com/stratabackup/strata/api"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/api"
 )
 
 // RegisterClusterWorkflow records an existing cloud cluster after checking

@@ -22,7 +22,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
-			RegisterWorkflows(r)
+			RegisterWorkflows(r, nil)
 			fh, err := os.Open(f)
 			require.NoError(t, err)
 			defer fh.Close()

@@ -2,16 +2,16 @@ package workflows
 
 import (
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/api/validate"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/notify"
-	"github.com/stratabackup/strata/validate"
 )
 
 // RestoreWorkflow restores a backup into a new cluster with a new ID; the

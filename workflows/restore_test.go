@@ -3,7 +3,6 @@ package workflows
 import (
 	"context"
 	"errors"
-	"github.com/stratabackup/strata/api"
 	"testing"
 
 	"github.com/stretchr/testify/mock"
@@ -15,6 +14,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/catalog"
 )
 

@@ -1,11 +1,12 @@
 package workflows
 
 import (
-	"github.com/stratabackup/strata/api"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/stratabackup/strata/api"
 )
 
 // saga collects the compensations of the steps that succeeded so far.

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/internal/zapadapter"
 	"github.com/stratabackup/strata/secrets"
@@ -131,10 +132,12 @@ func serveProcess(cfg ProcessConfig, logger *zap.Logger) error {
 	}
 	defer lp.Close()
 	identity := ProcessIdentity(cfg.Name, os.Getpid())
-	tc, err := client.DialContext(openCtx, client.Options{
+	opts := client.Options{
 		HostPort: cfg.HostPort, Namespace: cfg.Namespace, Identity: identity,
 		Logger: zapadapter.New(logger.Named("temporal")),
-	})
+	}
+	api.PreferUncompressedOnLoopback(&opts)
+	tc, err := client.DialContext(openCtx, opts)
 	if err != nil {
 		return fmt.Errorf("connecting to Temporal at %s: %w", cfg.HostPort, err)
 	}

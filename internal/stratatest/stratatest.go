@@ -7,7 +7,6 @@ package stratatest
 import (
 	"context"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -23,6 +22,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/catalog/catalogtest"
 	"github.com/stratabackup/strata/internal/fakeclouds"
@@ -43,7 +43,9 @@ type Server struct {
 
 // StartServer starts the server; call it from TestMain and Stop it after.
 func StartServer() (*Server, error) {
-	ts := temporaltest.NewServer(temporaltest.WithBaseClientOptions(client.Options{Logger: zapadapter.New(zap.NewNop())}))
+	// (The dev worker and the CLI do not compress on loopback either.)
+	ts := temporaltest.NewServer(temporaltest.WithBaseClientOptions(client.Options{Logger: zapadapter.New(zap.NewNop()),
+		ConnectionOptions: client.ConnectionOptions{GrpcCompression: &client.GrpcCompressionNone{}}}))
 	s := &Server{TS: ts, Client: ts.GetDefaultClient()}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -113,8 +115,11 @@ type Env struct {
 	// Secrets is the worker's key for channel secrets (published in the
 	// catalog, as the worker command does).
 	Secrets *secrets.Key
-	worker  worker.Worker
-	logger  *zap.Logger
+	// ControlMaxUpdates, when set before StartWorker, makes the control
+	// workflow continue as new after that many updates.
+	ControlMaxUpdates int
+	worker            worker.Worker
+	logger            *zap.Logger
 }
 
 var queues atomic.Int64
@@ -173,10 +178,9 @@ func (s *Server) newEnv(t *testing.T, cfg activities.Config, clouds *fakeclouds.
 	e.Secrets = key
 	e.Root = filepath.Join(e.DataDir, "local")
 	e.Local = e.newLocal()
-	e.Strata = strata.New(s.Client, e.Catalog)
+	e.Strata = strata.New(s.Client)
 	e.Strata.TaskQueue = e.TaskQueue
-	e.Strata.Provisioners["local"] = e.Local
-	if err := e.Strata.EnsureDefaults(context.Background()); err != nil {
+	if err := activities.EnsureDefaults(context.Background(), e.Catalog); err != nil {
 		t.Fatal(err)
 	}
 	e.StartWorker()
@@ -214,6 +218,8 @@ type workerSpec struct {
 	config  activities.Config
 	logger  *zap.Logger
 	secrets *secrets.Key
+	// controlMaxUpdates: see Env.ControlMaxUpdates.
+	controlMaxUpdates int
 }
 
 // newWorker builds (but does not start) a test worker: Env.StartWorker's
@@ -234,12 +240,13 @@ func newWorker(s workerSpec) worker.Worker {
 	if s.clouds != nil {
 		s.clouds.Register(reg, provs)
 	}
-	workflows.Register(w, &activities.Activities{
+	acts := workflows.NewActivities(&activities.Activities{
 		Catalog: s.catalog, Providers: reg, Provisioners: provs, Config: s.config, Logger: s.logger,
-		ScheduleCounts: strata.ScheduleCounts(s.client), Workflows: activities.TemporalWorkflows(s.client),
 		// Test receivers listen on loopback.
 		Secrets: s.secrets, Notifier: &notify.Sender{AllowPrivate: true},
-	})
+	}, s.client, s.taskQueue, map[string]activities.VolumeProvisioner{local.Name: s.local})
+	acts.ControlMaxUpdates = s.controlMaxUpdates
+	workflows.Register(w, acts)
 	return w
 }
 
@@ -251,13 +258,16 @@ func (e *Env) StartWorker() {
 	}
 	if e.Local == nil {
 		e.Local = e.newLocal()
-		e.Strata.Provisioners["local"] = e.Local
 	}
 	w := newWorker(workerSpec{
 		client: e.Server.Client, taskQueue: e.TaskQueue, catalog: e.Catalog, local: e.Local,
-		clouds: e.Clouds, config: e.Config, logger: e.logger, secrets: e.Secrets,
+		clouds: e.Clouds, config: e.Config, logger: e.logger, secrets: e.Secrets, controlMaxUpdates: e.ControlMaxUpdates,
 	})
 	if err := w.Start(); err != nil {
+		e.T.Fatal(err)
+	}
+	// As the worker command does, so raw queries find it.
+	if err := workflows.StartControl(context.Background(), e.Server.Client, e.TaskQueue); err != nil {
 		e.T.Fatal(err)
 	}
 	e.worker = w

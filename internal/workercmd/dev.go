@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"os"
 	"path/filepath"
 
@@ -13,17 +12,17 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/api/devenv"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/devserver"
-	"github.com/stratabackup/strata/internal/devenv"
 	"github.com/stratabackup/strata/internal/fakeclouds"
 	"github.com/stratabackup/strata/internal/zapadapter"
-	"github.com/stratabackup/strata/starter/strata"
 )
 
 // demoClusters are created on a dev setup's first start, so there is
 // something to back up at once.
-var demoClusters = []strata.ClusterSpec{
+var demoClusters = []api.CreateClusterRequest{
 	{ID: "demo-3node", Description: "demo 3-node cluster", Nodes: 3, VolumesPerNode: 2, DiskGB: 20},
 	{ID: "demo-1node", Description: "demo single node", Nodes: 1, VolumesPerNode: 1, DiskGB: 10},
 }
@@ -65,16 +64,15 @@ func runDev(ctx context.Context, o options, logger *zap.Logger) error {
 		created = append(created, more...)
 	}
 
-	tc, err := client.DialContext(ctx, client.Options{
-		HostPort: srv.FrontendHostPort(), Namespace: srv.Namespace(), Logger: zapadapter.New(logger.Named("sdk")),
-	})
+	opts := client.Options{HostPort: srv.FrontendHostPort(), Namespace: srv.Namespace(), Logger: zapadapter.New(logger.Named("sdk"))}
+	api.PreferUncompressedOnLoopback(&opts)
+	tc, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("connecting to the embedded Temporal server: %w", err)
 	}
 	defer tc.Close()
 	if err := devenv.Write(o.dataDir, devenv.Env{
-		TemporalAddress: srv.FrontendHostPort(), Namespace: srv.Namespace(), Catalog: o.catalog,
-		LocalRoot: filepath.Join(o.dataDir, "local"), UIURL: srv.UIURL(), PID: os.Getpid(),
+		TemporalAddress: srv.FrontendHostPort(), Namespace: srv.Namespace(), UIURL: srv.UIURL(), PID: os.Getpid(),
 	}); err != nil {
 		return err
 	}
@@ -87,16 +85,16 @@ func runDev(ctx context.Context, o options, logger *zap.Logger) error {
 }
 
 func ensureDemoClusters(ctx context.Context, d deps) ([]string, error) {
-	c := strata.New(nil, d.catalog)
-	c.Provisioners["local"] = d.local
-	if err := c.EnsureDefaults(ctx); err != nil {
+	if err := activities.EnsureDefaults(ctx, d.catalog); err != nil {
 		return nil, fmt.Errorf("creating the default project and network: %w", err)
 	}
+	c := &activities.Clusters{Catalog: d.catalog, Volumes: d.volumes()}
 	var created []string
 	for _, spec := range demoClusters {
 		if _, err := d.catalog.GetCluster(ctx, spec.ID); err == nil {
 			continue
 		}
+		spec.SetDefaults()
 		if _, err := c.CreateCluster(ctx, spec); err != nil {
 			return nil, fmt.Errorf("creating demo cluster %s: %w", spec.ID, err)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/internal/zapadapter"
 	"github.com/stratabackup/strata/notify"
@@ -24,7 +24,6 @@ import (
 	"github.com/stratabackup/strata/providers/gcp"
 	"github.com/stratabackup/strata/providers/local"
 	"github.com/stratabackup/strata/secrets"
-	"github.com/stratabackup/strata/starter/strata"
 	"github.com/stratabackup/strata/workflows"
 )
 
@@ -135,6 +134,7 @@ func runProduction(ctx context.Context, o options, logger *zap.Logger) error {
 		opts.Namespace = client.DefaultNamespace
 	}
 	opts.Logger = zapadapter.New(logger)
+	api.PreferUncompressedOnLoopback(&opts)
 	tc, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("connecting to Temporal at %s: %w", opts.HostPort, err)
@@ -155,17 +155,23 @@ func serve(ctx context.Context, tc client.Client, d *deps, cfg activities.Config
 	workflows.ConfigureProcess(tuning)
 	logger.Info("worker settings", zap.Stringer("tuning", tuning))
 	w := worker.New(tc, api.TaskQueue, workflows.WorkerOptions(tuning))
-	acts := d.activities(cfg, logger)
-	acts.ScheduleCounts = strata.ScheduleCounts(tc)
-	acts.Workflows = activities.TemporalWorkflows(tc)
-	workflows.Register(w, acts)
+	workflows.Register(w, workflows.NewActivities(d.activities(cfg, logger), tc, api.TaskQueue, d.volumes()))
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting worker: %w", err)
+	}
+	if err := workflows.StartControl(ctx, tc, api.TaskQueue); err != nil {
+		w.Stop()
+		return err
 	}
 	<-ctx.Done()
 	logger.Info("stopping worker")
 	w.Stop()
 	return nil
+}
+
+// volumes are what creates new clusters' volumes: the local provider.
+func (d deps) volumes() map[string]activities.VolumeProvisioner {
+	return map[string]activities.VolumeProvisioner{d.local.Name(): d.local}
 }
 
 func (d deps) activities(cfg activities.Config, logger *zap.Logger) *activities.Activities {
@@ -202,9 +208,6 @@ func loadSecretsKey(ctx context.Context, o options, cat catalog.Store, logger *z
 	if err != nil {
 		return nil, err
 	}
-	if err := activities.PublishLimits(ctx, cat, o.cfg); err != nil {
-		return nil, err
-	}
 	if n > 0 {
 		logger.Info("sealed the secrets of channels stored before sealing existed", zap.Int("channels", n))
 	}
@@ -214,11 +217,14 @@ func loadSecretsKey(ctx context.Context, o options, cat catalog.Store, logger *z
 // ensureSchedules creates or updates the worker's own Temporal Schedules:
 // the orphan reconciler and the jobs monitor.
 func ensureSchedules(ctx context.Context, tc client.Client, d deps, o options) error {
-	c := strata.New(tc, d.catalog)
-	if err := c.EnsureReconcileSchedule(ctx, o.reconcileEvery, o.reconcileGrace); err != nil {
+	sc := tc.ScheduleClient()
+	grace := api.Duration(o.reconcileGrace)
+	if err := activities.EnsureWorkerSchedule(ctx, sc, api.TaskQueue, api.ReconcileScheduleID, o.reconcileEvery,
+		api.ReconcileWorkflowName, api.ReconcileRequest{Grace: &grace}, "Reconcile snapshots"); err != nil {
 		return err
 	}
-	return c.EnsureMonitorSchedule(ctx, o.monitorEvery, o.cfg.FreshnessMultiple)
+	return activities.EnsureWorkerSchedule(ctx, sc, api.TaskQueue, api.MonitorScheduleID, o.monitorEvery,
+		api.MonitorWorkflowName, api.MonitorRequest{FreshnessMultiple: o.cfg.FreshnessMultiple}, "Monitor jobs")
 }
 
 // checkSearchAttributes fails with the command to run when the namespace

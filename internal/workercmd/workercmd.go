@@ -22,15 +22,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/api/devenv"
+	"github.com/stratabackup/strata/api/validate"
 	"github.com/stratabackup/strata/catalog"
-	"github.com/stratabackup/strata/internal/devenv"
-	"github.com/stratabackup/strata/validate"
 	"github.com/stratabackup/strata/workflows"
 )
 

@@ -4,14 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/stratabackup/strata/labels"
+	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/api/labels"
 	"github.com/stratabackup/strata/starter/strata"
 )
 
@@ -31,7 +31,7 @@ func (a *app) backupCreate() *cobra.Command {
 		Long:  "Start a backup of a cluster.\n\n" + labels.Help,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.connect(cmd, false)
+			c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
@@ -114,9 +114,12 @@ func (a *app) backupList() *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "list [--cluster ID] [--all]", Short: "List backups grouped by job (manual backups together), newest first", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.connect(cmd, true)
+			c, err := a.connect(cmd)
 			if err != nil {
 				return err
+			}
+			if !a.json {
+				f.View = api.BackupViewBasic // the table shows no snapshot
 			}
 			bs, err := c.ListBackups(cmd.Context(), f)
 			if err != nil {
@@ -160,7 +163,7 @@ func (a *app) backupDelete() *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "delete ID [--wait]", Short: "Delete a backup: its snapshots at the provider, then the record becomes Deleted", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect(cmd, false)
+			c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
@@ -183,7 +186,7 @@ func (a *app) backupShow() *cobra.Command {
 	return &cobra.Command{
 		Use: "show ID", Short: "Show a backup (ID or workflow ID), with live progress while it runs", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect(cmd, true)
+			c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
@@ -217,11 +220,11 @@ func (a *app) reconnect(cmd *cobra.Command) (*strata.Client, error) {
 		_ = a.client.Close()
 		a.client = nil
 	}
-	return a.connect(cmd, false)
+	return a.connect(cmd)
 }
 
 func (a *app) backupCancel() *cobra.Command {
-	return a.actionCmd("cancel ID", "Cancel a running backup: it ends Defunct (Cancelled) and its lock is released", true,
+	return a.actionCmd("cancel ID", "Cancel a running backup: it ends Defunct (Cancelled) and its lock is released",
 		"backupId", "cancelRequested", "cancellation of backup", "requested", func(ctx context.Context, c *strata.Client, id string) error {
 			return c.CancelBackup(ctx, id)
 		})
@@ -235,7 +238,7 @@ func (a *app) backupExtend() *cobra.Command {
 			if timeout <= 0 {
 				return fmt.Errorf("--timeout must be a positive duration such as 2h")
 			}
-			c, err := a.connect(cmd, false)
+			c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}

@@ -37,7 +37,6 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetErr(stderr)
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.dial.DataDir, "data-dir", "", "directory of a `worker --dev` setup (default $STRATA_DATA_DIR or ./.strata)")
-	pf.StringVar(&a.dial.Catalog, "catalog", "", "catalog DSN: postgres://... or a SQLite file path (default $STRATA_CATALOG, else the dev setup's)")
 	pf.StringVar(&a.dial.TemporalAddress, "temporal-address", "", "Temporal frontend host:port (default $TEMPORAL_ADDRESS, else the dev setup's)")
 	pf.StringVar(&a.dial.Namespace, "namespace", "", "Temporal namespace (default $TEMPORAL_NAMESPACE, else the dev setup's)")
 	pf.StringVar(&a.taskQueue, "task-queue", "", "Strata's task queue (default \"strata\")")
@@ -54,20 +53,17 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// connect opens the client on first use; catalogOnly commands do not need
-// Temporal to be up.
-func (a *app) connect(cmd *cobra.Command, catalogOnly bool) (*strata.Client, error) {
+// connect opens the client on first use: a Temporal connection, all any
+// command needs.
+func (a *app) connect(cmd *cobra.Command) (*strata.Client, error) {
 	if a.client != nil {
 		return a.client, nil
 	}
 	o := a.dial
-	o.CatalogOnly = catalogOnly
+	o.TaskQueue = a.taskQueue
 	c, err := strata.Dial(cmd.Context(), o)
 	if err != nil {
 		return nil, err
-	}
-	if a.taskQueue != "" {
-		c.TaskQueue = a.taskQueue
 	}
 	a.client = c
 	return c, nil

@@ -3,13 +3,13 @@ package cli
 import (
 	"context"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/starter/strata"
 )
 
@@ -34,7 +34,7 @@ func (a *app) clusterShow() *cobra.Command {
 	return &cobra.Command{
 		Use: "show ID", Short: "Show a cluster with its nodes, volumes and lock", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect(cmd, true)
+			c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
@@ -86,7 +86,7 @@ func (a *app) clusterCreate() *cobra.Command {
 			if len(nodes) > 0 {
 				return fmt.Errorf("--node registers existing cloud volumes: use it with --provider aws or gcp")
 			}
-			c, err := a.connect(cmd, true)
+			c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
@@ -125,7 +125,7 @@ func (a *app) registerCluster(cmd *cobra.Command, spec strata.ClusterSpec, nodes
 		}
 		req.Nodes = append(req.Nodes, api.RegisterNode{ID: name, Volumes: strings.Split(vols, ",")})
 	}
-	c, err := a.connect(cmd, false)
+	c, err := a.connect(cmd)
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func (a *app) clusterHealth() *cobra.Command {
 			if healthy == unhealthy {
 				return fmt.Errorf("give exactly one of --healthy or --unhealthy")
 			}
-			c, err := a.connect(cmd, true)
+			c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
@@ -184,7 +184,7 @@ func (a *app) clusterFault() *cobra.Command {
 			if delay < 0 || restoreDelay < 0 {
 				return fmt.Errorf("--snapshot-delay and --restore-delay must not be negative")
 			}
-			c, err := a.connect(cmd, true)
+			c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
@@ -216,7 +216,7 @@ func (a *app) clusterLock() *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "lock ID --holder NAME [--ttl D]", Short: "Lock a cluster for an outside operation; prints the token", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect(cmd, true)
+			c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
@@ -243,7 +243,7 @@ func (a *app) clusterUnlock() *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "unlock ID --token T", Short: "Release a lock taken with `cluster lock`", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect(cmd, true)
+			c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}

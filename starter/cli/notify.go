@@ -3,10 +3,10 @@ package cli
 import (
 	"context"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 
 	"github.com/spf13/cobra"
 
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/starter/strata"
 )
 
@@ -29,7 +29,7 @@ func (a *app) notifyCmd() *cobra.Command {
 			default:
 				return fmt.Errorf("give exactly one of --webhook, --chat or --email")
 			}
-			c, err := a.connect(cmd, true)
+			c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
@@ -68,12 +68,12 @@ func (a *app) notifyCmd() *cobra.Command {
 			}
 			return []string{c.ID, c.ProjectID, c.Kind, dest}
 		})
-	remove := a.actionCmd("remove ID", "Remove a channel", false, "channelId", "removed", "channel", "removed",
+	remove := a.actionCmd("remove ID", "Remove a channel", "channelId", "removed", "channel", "removed",
 		func(ctx context.Context, c *strata.Client, id string) error { return c.RemoveChannel(ctx, id) })
 	test := &cobra.Command{
 		Use: "test ID", Short: "Send a test event to a channel through the worker", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect(cmd, false)
+			c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}

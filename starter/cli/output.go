@@ -56,11 +56,11 @@ func isTerminal(w io.Writer) bool {
 // actionCmd is a command that does one thing to the object its argument
 // names, then acknowledges it: {"<idKey>": ID, "<done>": true} with --json,
 // else "<what> ID <verb>".
-func (a *app) actionCmd(use, short string, needTemporal bool, idKey, done, what, verb string, do func(ctx context.Context, c *strata.Client, id string) error) *cobra.Command {
+func (a *app) actionCmd(use, short string, idKey, done, what, verb string, do func(ctx context.Context, c *strata.Client, id string) error) *cobra.Command {
 	return &cobra.Command{
 		Use: use, Short: short, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect(cmd, !needTemporal)
+			c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
@@ -84,7 +84,7 @@ func listCmd[T any](a *app, use, short, filterFlag, filterHelp string, fetch fun
 	cmd := &cobra.Command{
 		Use: use, Short: short, Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.connect(cmd, true)
+			c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}

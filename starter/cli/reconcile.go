@@ -2,10 +2,11 @@ package cli
 
 import (
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/stratabackup/strata/api"
 )
 
 func (a *app) reconcileCmd() *cobra.Command {
@@ -16,7 +17,7 @@ func (a *app) reconcileCmd() *cobra.Command {
 		Short: "Delete orphan snapshots (of Defunct, Deleted or unknown backups) and mark backups whose snapshots are gone Missing",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.connect(cmd, false)
+			c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}

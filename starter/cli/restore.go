@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 
 	"github.com/spf13/cobra"
 
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/starter/strata"
 )
 
@@ -19,7 +19,7 @@ func (a *app) restoreCmd() *cobra.Command {
 		Short: "Restore a backup into a new cluster (the source is never touched)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.connect(cmd, false)
+			c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
@@ -75,7 +75,7 @@ func (a *app) restoreShow() *cobra.Command {
 	return &cobra.Command{
 		Use: "show ID", Short: "Show a restore, its new cluster and live step", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect(cmd, false)
+			c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
@@ -104,7 +104,7 @@ func (a *app) restoreList() *cobra.Command {
 }
 
 func (a *app) restoreCancel() *cobra.Command {
-	return a.actionCmd("cancel ID", "Cancel a running restore; what it created is deleted", true,
+	return a.actionCmd("cancel ID", "Cancel a running restore; what it created is deleted",
 		"restoreId", "cancelRequested", "cancellation of restore", "requested", func(ctx context.Context, c *strata.Client, id string) error {
 			return c.CancelRestore(ctx, id)
 		})
@@ -128,7 +128,7 @@ func (a *app) projectCmd() *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use: "create NAME", Short: "Create a project", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect(cmd, true)
+			c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
@@ -156,7 +156,7 @@ func (a *app) networkCmd() *cobra.Command {
 	create := &cobra.Command{
 		Use: "create NAME --project P [--provider local] [--region local]", Short: "Create a network", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect(cmd, true)
+			c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}

@@ -3,14 +3,14 @@ package cli
 import (
 	"context"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/stratabackup/strata/labels"
+	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/api/labels"
 	"github.com/stratabackup/strata/retention"
 	"github.com/stratabackup/strata/starter/strata"
 )
@@ -56,7 +56,7 @@ func (a *app) scheduleCreate() *cobra.Command {
 			if !rf.set(cmd) {
 				return fmt.Errorf("give a retention policy: --keep N, or --keep-hourly/--keep-daily/--keep-weekly")
 			}
-			c, err := a.connect(cmd, false)
+			c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
@@ -95,7 +95,7 @@ func (a *app) scheduleShow() *cobra.Command {
 	return &cobra.Command{
 		Use: "show ID", Short: "Show a job, its schedule's next runs, and runs taken, missed or skipped", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect(cmd, false)
+			c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
@@ -171,7 +171,7 @@ func (a *app) scheduleUpdate() *cobra.Command {
 			if u == (strata.JobUpdate{}) {
 				return fmt.Errorf("nothing to change: give --every, --offset, --label or a retention flag")
 			}
-			c, err := a.connect(cmd, false)
+			c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
@@ -197,7 +197,7 @@ func (a *app) schedulePause(pause bool) *cobra.Command {
 	return &cobra.Command{
 		Use: use, Short: short, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect(cmd, false)
+			c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
@@ -211,14 +211,14 @@ func (a *app) schedulePause(pause bool) *cobra.Command {
 }
 
 func (a *app) scheduleTrigger() *cobra.Command {
-	return a.actionCmd("trigger ID", "Run a job now (skipped if its previous run is still running)", true,
+	return a.actionCmd("trigger ID", "Run a job now (skipped if its previous run is still running)",
 		"jobId", "triggered", "job", "triggered", func(ctx context.Context, c *strata.Client, id string) error {
 			return c.TriggerJob(ctx, id)
 		})
 }
 
 func (a *app) scheduleDelete() *cobra.Command {
-	return a.actionCmd("delete ID", "Delete a job and its schedule; its backups stay (delete them with `backup delete`)", true,
+	return a.actionCmd("delete ID", "Delete a job and its schedule; its backups stay (delete them with `backup delete`)",
 		"jobId", "deleted", "job", "deleted; its backups stay", func(ctx context.Context, c *strata.Client, id string) error {
 			return c.DeleteJob(ctx, id)
 		})
@@ -229,7 +229,7 @@ func (a *app) schedulePrune() *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "prune ID [--dry-run]", Short: "Apply the job's retention now; --dry-run prints what would be deleted and why", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect(cmd, dryRun)
+			c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"strings"
 
 	"github.com/google/uuid"
@@ -13,9 +12,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/stratabackup/strata/catalog"
-	"github.com/stratabackup/strata/labels"
-	"github.com/stratabackup/strata/validate"
+	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/api/labels"
+	"github.com/stratabackup/strata/api/validate"
 )
 
 // BackupRun is a started backup.
@@ -45,13 +44,14 @@ func (e *BackupError) Error() string {
 // created. Starting again with the same RequestID returns the first run
 // instead of starting a second backup.
 func (c *Client) StartBackup(ctx context.Context, req api.BackupRequest) (*BackupRun, error) {
-	tc, err := c.temporal()
+	tc := c.Temporal
+	limits, err := c.limits(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if err := (validate.Backup{
 		ClusterID: req.ClusterID, Label: req.Label, Timeout: req.Timeout.D(), JobID: req.JobID, RequestID: req.RequestID,
-	}).Check(c.Config.Limits()); err != nil {
+	}).Check(limits); err != nil {
 		return nil, err
 	}
 	if req.JobID != "" {
@@ -59,9 +59,9 @@ func (c *Client) StartBackup(ctx context.Context, req api.BackupRequest) (*Backu
 		// backups that name it.
 		return nil, fmt.Errorf("invalid backup request: jobId %s: only the job's own schedule starts its backups (starter schedule trigger %s); leave jobId empty for a manual backup", req.JobID, req.JobID)
 	}
-	cl, err := c.Catalog.GetCluster(ctx, req.ClusterID)
+	cl, err := c.GetCluster(ctx, req.ClusterID)
 	if err != nil {
-		if catalog.IsNotFound(err) {
+		if IsNotFound(err) {
 			return nil, fmt.Errorf("invalid backup request: cluster %q not found (see `starter cluster list`)", req.ClusterID)
 		}
 		return nil, err
@@ -75,7 +75,7 @@ func (c *Client) StartBackup(ctx context.Context, req api.BackupRequest) (*Backu
 	wfID := api.BackupWorkflowID(req.RequestID)
 	attrs := []temporal.SearchAttributeUpdate{
 		api.SearchAttrClusterID.ValueSet(req.ClusterID),
-		api.SearchAttrBackupStatus.ValueSet(string(catalog.BackupPending)),
+		api.SearchAttrBackupStatus.ValueSet(string(api.BackupPending)),
 	}
 	if req.JobID != "" {
 		attrs = append(attrs, api.SearchAttrJobID.ValueSet(req.JobID))
@@ -109,16 +109,12 @@ func (r *BackupRun) Wait(ctx context.Context) (api.Backup, error) {
 
 // WaitBackup waits for the backup with this ID (or workflow ID) to end.
 func (c *Client) WaitBackup(ctx context.Context, id string) (api.Backup, error) {
-	tc, err := c.temporal()
-	if err != nil {
-		return api.Backup{}, err
-	}
 	backupID, wfID, _, err := c.resolveBackup(ctx, id)
 	if err != nil {
 		return api.Backup{}, err
 	}
 	var res api.Backup
-	werr := tc.GetWorkflow(ctx, wfID, "").Get(ctx, &res)
+	werr := c.Temporal.GetWorkflow(ctx, wfID, "").Get(ctx, &res)
 	if werr == nil {
 		return res, nil
 	}
@@ -134,8 +130,7 @@ func (c *Client) WaitBackup(ctx context.Context, id string) (api.Backup, error) 
 	case errors.As(werr, &canceled):
 		be.Code, be.Reason = api.ReasonCancelled, api.ReasonCancelled+": backup cancelled by request"
 	}
-	if rec, err := c.Catalog.GetBackup(ctx, backupID); err == nil {
-		b := rec.API()
+	if b, err := c.GetBackup(ctx, backupID); err == nil {
 		be.Backup = &b
 		if b.Reason != "" {
 			be.Reason = b.Reason
@@ -147,11 +142,11 @@ func (c *Client) WaitBackup(ctx context.Context, id string) (api.Backup, error) 
 // resolveBackup accepts a backup ID or its workflow ID. rec is the record
 // when finding the workflow meant reading it (nil for a workflow ID), so
 // callers that need it read it once.
-func (c *Client) resolveBackup(ctx context.Context, id string) (backupID, workflowID string, rec *catalog.Backup, err error) {
+func (c *Client) resolveBackup(ctx context.Context, id string) (backupID, workflowID string, rec *api.Backup, err error) {
 	if !strings.HasPrefix(id, "bk-") {
 		return api.BackupIDFor(id), id, nil, nil
 	}
-	b, err := c.Catalog.GetBackup(ctx, id)
+	b, err := c.GetBackup(ctx, id)
 	if err != nil {
 		return "", "", nil, err
 	}
@@ -159,30 +154,28 @@ func (c *Client) resolveBackup(ctx context.Context, id string) (backupID, workfl
 }
 
 // record returns rec, or reads the backup when resolveBackup did not.
-func (c *Client) record(ctx context.Context, backupID string, rec *catalog.Backup) (catalog.Backup, error) {
+func (c *Client) record(ctx context.Context, backupID string, rec *api.Backup) (api.Backup, error) {
 	if rec != nil {
 		return *rec, nil
 	}
-	return c.Catalog.GetBackup(ctx, backupID)
+	return c.GetBackup(ctx, backupID)
 }
 
 // GetBackup returns a backup record by backup ID or workflow ID.
 func (c *Client) GetBackup(ctx context.Context, id string) (api.Backup, error) {
-	backupID, _, rec, err := c.resolveBackup(ctx, id)
-	if err != nil {
-		return api.Backup{}, err
-	}
-	b, err := c.record(ctx, backupID, rec)
-	return b.API(), err
+	var b api.Backup
+	return b, c.read(ctx, api.QueryGetBackup, api.GetRequest{ID: id}, &b)
 }
 
-// ListBackups lists backups, newest first.
+// ListBackups lists backups, newest first, reading them a page at a time
+// (f.Limit bounds the total; 0 lists all).
 func (c *Client) ListBackups(ctx context.Context, f api.BackupFilter) ([]api.Backup, error) {
-	bs, err := c.Catalog.ListBackups(ctx, catalog.BackupFilter{
-		ClusterID: f.ClusterID, JobID: f.JobID, ManualOnly: f.ManualOnly, Statuses: f.Statuses,
-		IncludeDeleted: f.IncludeDeleted, Limit: f.Limit,
+	return pages[api.Backup](ctx, c, api.QueryListBackups, f.Limit, func(size int, token string) any {
+		return api.ListBackupsRequest{
+			ClusterID: f.ClusterID, JobID: f.JobID, ManualOnly: f.ManualOnly, Statuses: f.Statuses,
+			IncludeDeleted: f.IncludeDeleted, View: f.View, PageSize: size, PageToken: token,
+		}
 	})
-	return catalog.BackupsAPI(bs), err
 }
 
 // BackupStatus is a running backup's live progress (query `status`), or a
@@ -196,11 +189,7 @@ func (c *Client) BackupStatus(ctx context.Context, id string) (api.BackupProgres
 	if berr == nil && b.Status.Terminal() {
 		return progressFromRecord(b), nil
 	}
-	tc, err := c.temporal()
-	if err != nil {
-		return api.BackupProgress{}, err
-	}
-	v, err := tc.QueryWorkflow(ctx, wfID, "", api.QueryStatus)
+	v, err := c.Temporal.QueryWorkflow(ctx, wfID, "", api.QueryStatus)
 	if err != nil {
 		if berr == nil {
 			return progressFromRecord(b), nil
@@ -214,14 +203,14 @@ func (c *Client) BackupStatus(ctx context.Context, id string) (api.BackupProgres
 	return p, nil
 }
 
-func progressFromRecord(b catalog.Backup) api.BackupProgress {
+func progressFromRecord(b api.Backup) api.BackupProgress {
 	p := api.BackupProgress{
 		BackupID: b.ID, ClusterID: b.ClusterID, JobID: b.JobID, Label: b.Label, Step: api.StepDone,
-		Status: b.Status, Reason: b.Reason, Deadline: b.Deadline, Snapshots: catalog.SnapshotsAPI(b.Snapshots), WorkflowID: b.WorkflowID,
+		Status: b.Status, Reason: b.Reason, Deadline: b.Deadline, Snapshots: b.Snapshots, WorkflowID: b.WorkflowID,
 		Total: len(b.Snapshots),
 	}
 	for _, s := range b.Snapshots {
-		if s.Status == catalog.SnapshotCompleted {
+		if s.Status == api.SnapshotCompleted {
 			p.Completed++
 		}
 	}
@@ -231,10 +220,7 @@ func progressFromRecord(b catalog.Backup) api.BackupProgress {
 // CancelBackup cancels a running backup: it ends Defunct with reason
 // Cancelled and its lock released.
 func (c *Client) CancelBackup(ctx context.Context, id string) error {
-	tc, err := c.temporal()
-	if err != nil {
-		return err
-	}
+	tc := c.Temporal
 	backupID, wfID, rec, err := c.resolveBackup(ctx, id)
 	if err != nil {
 		return err
@@ -263,15 +249,11 @@ func (c *Client) CancelBackup(ctx context.Context, id string) error {
 // `extendTimeout`); it is rejected if the new deadline is not later.
 func (c *Client) ExtendBackupTimeout(ctx context.Context, id string, req api.ExtendTimeoutRequest) (api.ExtendTimeoutResult, error) {
 	var res api.ExtendTimeoutResult
-	tc, err := c.temporal()
-	if err != nil {
-		return res, err
-	}
 	backupID, wfID, _, err := c.resolveBackup(ctx, id)
 	if err != nil {
 		return res, err
 	}
-	h, err := tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+	h, err := c.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID: wfID, UpdateName: api.UpdateExtendTimeout, Args: []interface{}{req},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})

@@ -1,117 +1,79 @@
 // Package strata is the Go client other services use to drive Strata:
-// start, watch, cancel and extend backups, and manage clusters and their
-// locks. The `starter` CLI is a thin layer over it.
+// start, watch, cancel and extend backups and restores, manage clusters,
+// their locks, jobs and notification channels, and read all of it. It
+// needs only a Temporal connection: every read is a query and every write
+// an update or a workflow of the worker's (package api names them), so
+// the catalog, the provider credentials and the channel secrets stay with
+// the worker. The `starter` CLI is a thin layer over it.
 package strata
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"os"
-	"path/filepath"
+	"sync"
+	"time"
 
+	"github.com/google/uuid"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
-	"github.com/stratabackup/strata/activities"
-	"github.com/stratabackup/strata/catalog"
-	"github.com/stratabackup/strata/internal/devenv"
-	"github.com/stratabackup/strata/providers/local"
+	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/api/devenv"
+	"github.com/stratabackup/strata/api/validate"
 )
 
-// Provisioner creates a volume of a new cluster at its provider.
-type Provisioner interface {
-	ProvisionVolume(ctx context.Context, volumeID string, dataBytes int64) (path string, err error)
-}
-
-// Client drives Strata through Temporal and reads and writes its catalog.
+// Client drives Strata through Temporal.
 type Client struct {
 	Temporal client.Client
-	Catalog  catalog.Store
-	// Provisioners create volumes for `cluster create`, by provider name.
-	Provisioners map[string]Provisioner
-	// Config bounds what requests may ask (e.g. the longest timeout).
-	Config activities.Config
-	// TaskQueue is where Strata\'s worker polls; default "strata".
+	// TaskQueue is where Strata's worker polls; default api.TaskQueue.
 	TaskQueue string
-	closers   []func() error
+	// ReadTimeout bounds a read, and WriteTimeout a write (zero: only the
+	// caller's context does): a worker that is down is reported instead of
+	// waited for.
+	ReadTimeout, WriteTimeout time.Duration
+
+	mu      sync.Mutex
+	info    *api.WorkerInfo
+	closers []func() error
 }
 
-// New wraps existing connections. tc may be nil for catalog-only use.
-func New(tc client.Client, cat catalog.Store) *Client {
-	return &Client{Temporal: tc, Catalog: cat, Provisioners: map[string]Provisioner{}, Config: activities.DefaultConfig(), TaskQueue: api.TaskQueue}
+// Default timeouts of reads and writes.
+const (
+	DefaultReadTimeout  = 20 * time.Second
+	DefaultWriteTimeout = time.Minute
+)
+
+// New wraps an existing Temporal connection.
+func New(tc client.Client) *Client {
+	return &Client{Temporal: tc, TaskQueue: api.TaskQueue, ReadTimeout: DefaultReadTimeout, WriteTimeout: DefaultWriteTimeout}
 }
 
-// DialOptions say where Strata runs. Empty fields are resolved, in order,
-// from the environment (STRATA_CATALOG, TEMPORAL_ADDRESS and the SDK's other
-// TEMPORAL_* variables, STRATA_DATA_DIR) and then from the dev setup that
-// `worker --dev` recorded in DataDir.
+// DialOptions say where Temporal is. Empty fields are resolved, in order,
+// from the SDK's TEMPORAL_* variables and profiles (TEMPORAL_ADDRESS,
+// TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE,
+// TEMPORAL_CONFIG_FILE), then from the dev setup `worker --dev` recorded
+// in DataDir (STRATA_DATA_DIR, default .strata), then the SDK's default
+// (localhost:7233).
 type DialOptions struct {
 	TemporalAddress string
 	Namespace       string
-	Catalog         string
 	DataDir         string
-	// CatalogOnly skips connecting to Temporal (cluster and lock commands
-	// need only the catalog).
-	CatalogOnly bool
+	TaskQueue       string
 }
 
-// Dial connects to Temporal and opens the catalog.
+// Dial connects to Temporal.
 func Dial(ctx context.Context, o DialOptions) (*Client, error) {
-	if o.DataDir == "" {
-		o.DataDir = os.Getenv("STRATA_DATA_DIR")
-	}
-	if o.DataDir == "" {
-		o.DataDir = devenv.DefaultDataDir
-	}
-	if o.Catalog == "" {
-		o.Catalog = os.Getenv("STRATA_CATALOG")
-	}
-	localRoot := filepath.Join(o.DataDir, "local")
-	needDev := o.Catalog == "" || (!o.CatalogOnly && o.TemporalAddress == "" && os.Getenv("TEMPORAL_ADDRESS") == "")
-	if needDev {
-		env, err := devenv.Read(o.DataDir)
-		if err != nil {
-			return nil, err
-		}
-		if o.Catalog == "" {
-			o.Catalog = env.Catalog
-		}
-		if o.TemporalAddress == "" && os.Getenv("TEMPORAL_ADDRESS") == "" {
-			o.TemporalAddress = env.TemporalAddress
-			if o.Namespace == "" {
-				o.Namespace = env.Namespace
-			}
-		}
-		if env.LocalRoot != "" {
-			localRoot = env.LocalRoot
-		}
-	}
-	cat, err := catalog.Open(ctx, o.Catalog)
-	if err != nil {
-		return nil, fmt.Errorf("opening catalog: %w", err)
-	}
-	c := New(nil, cat)
-	c.closers = append(c.closers, cat.Close)
-	// Check requests against the worker's bounds, not this binary's defaults.
-	if err := activities.ApplyPublishedLimits(ctx, cat, &c.Config); err != nil {
-		c.Close()
-		return nil, err
-	}
-	lp, err := local.New(local.Options{Root: localRoot})
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	c.Provisioners["local"] = lp
-	c.closers = append(c.closers, lp.Close)
-	if o.CatalogOnly {
-		return c, nil
-	}
 	opts, err := envconfig.LoadDefaultClientOptions()
 	if err != nil {
-		c.Close()
 		return nil, fmt.Errorf("reading Temporal client settings: %w", err)
 	}
 	if o.TemporalAddress != "" {
@@ -120,13 +82,34 @@ func Dial(ctx context.Context, o DialOptions) (*Client, error) {
 	if o.Namespace != "" {
 		opts.Namespace = o.Namespace
 	}
+	if opts.HostPort == "" {
+		if o.DataDir == "" {
+			o.DataDir = os.Getenv("STRATA_DATA_DIR")
+		}
+		if o.DataDir == "" {
+			o.DataDir = devenv.DefaultDataDir
+		}
+		if env, err := devenv.Read(o.DataDir); err == nil {
+			opts.HostPort = env.TemporalAddress
+			if opts.Namespace == "" {
+				opts.Namespace = env.Namespace
+			}
+		}
+	}
 	opts.Logger = quietLogger{}
+	api.PreferUncompressedOnLoopback(&opts)
 	tc, err := client.DialContext(ctx, opts)
 	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("connecting to Temporal at %s: %w", opts.HostPort, err)
+		where := opts.HostPort
+		if where == "" {
+			where = client.DefaultHostPort
+		}
+		return nil, fmt.Errorf("connecting to Temporal at %s: %w (start a dev setup with `go run ./worker --dev`, or give --temporal-address)", where, err)
 	}
-	c.Temporal = tc
+	c := New(tc)
+	if o.TaskQueue != "" {
+		c.TaskQueue = o.TaskQueue
+	}
 	c.closers = append(c.closers, func() error { tc.Close(); return nil })
 	return c, nil
 }
@@ -141,11 +124,228 @@ func (c *Client) Close() error {
 	return errors.Join(errs...)
 }
 
-func (c *Client) temporal() (client.Client, error) {
-	if c.Temporal == nil {
-		return nil, errors.New("this operation needs a Temporal connection")
+// Error is a request the worker refused or an operation that failed: Code
+// is its reason code (api.Reason*), e.g. InvalidRequest or NotFound.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// IsNotFound reports whether err says a named record does not exist.
+func IsNotFound(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && (e.Code == api.ReasonNotFound || e.Code == api.ReasonJobNotFound || e.Code == api.ReasonClusterNotFound)
+}
+
+// asError turns what the worker answered into an *Error when it is one of
+// Strata's refusals or failures; other errors (Temporal unreachable)
+// pass through.
+func asError(err error) error {
+	if err == nil {
+		return nil
 	}
-	return c.Temporal, nil
+	var qf *serviceerror.QueryFailed
+	if errors.As(err, &qf) {
+		if qf.Failure != nil {
+			err = temporal.GetDefaultFailureConverter().FailureToError(qf.Failure)
+		} else {
+			return &Error{Code: api.ReasonInternal, Message: qf.Message}
+		}
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		code := appErr.Type()
+		if code == "" {
+			code = api.ReasonInternal
+		}
+		return &Error{Code: code, Message: appErr.Message()}
+	}
+	return err
+}
+
+func (c *Client) controlID() string { return api.ControlWorkflowID(c.TaskQueue) }
+
+func (c *Client) controlStart() client.StartWorkflowOptions {
+	return api.ControlStartOptions(c.TaskQueue)
+}
+
+func (c *Client) within(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// noWorker explains a read or write that nobody answered.
+func (c *Client) noWorker(what string, err error) error {
+	return fmt.Errorf("%s: no Strata worker answered on task queue %s (is the worker running?): %w", what, c.TaskQueue, err)
+}
+
+// read runs query name on the control workflow (starting it if no run
+// exists yet) and decodes its answer into out.
+func (c *Client) read(ctx context.Context, name string, arg any, out any) error {
+	ctx, cancel := c.within(ctx, c.ReadTimeout)
+	defer cancel()
+	var args []interface{}
+	if arg != nil {
+		args = []interface{}{arg}
+	}
+	for attempt := 0; ; attempt++ {
+		v, err := c.Temporal.QueryWorkflow(ctx, c.controlID(), "", name, args...)
+		if err == nil {
+			return v.Get(out)
+		}
+		var nf *serviceerror.NotFound
+		var notReady *serviceerror.WorkflowNotReady
+		switch {
+		case errors.As(err, &nf) && attempt == 0:
+			if _, serr := c.Temporal.ExecuteWorkflow(ctx, c.controlStart(), api.ControlWorkflowName); serr != nil {
+				return fmt.Errorf("%s: starting %s: %w", name, c.controlID(), serr)
+			}
+			continue
+		case errors.As(err, &notReady) || (errors.As(err, &nf) && attempt < 50):
+			// A run that is starting (or continuing as new) answers once
+			// its first task ran.
+			select {
+			case <-ctx.Done():
+				return c.noWorker(name, ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		case ctx.Err() != nil || timedOut(err):
+			return c.noWorker(name, err)
+		}
+		return asError(err)
+	}
+}
+
+// write runs update name on the control workflow (starting it if no run
+// exists) and waits for its result. One call is one update ID, so the
+// SDK's retries of the call apply it once.
+func (c *Client) write(ctx context.Context, name string, arg any, out any) error {
+	ctx, cancel := c.within(ctx, c.WriteTimeout)
+	defer cancel()
+	h, err := c.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+		StartWorkflowOperation: c.Temporal.NewWithStartWorkflowOperation(c.controlStart(), api.ControlWorkflowName),
+		UpdateOptions: client.UpdateWorkflowOptions{
+			UpdateID: uuid.NewString(), UpdateName: name, Args: []interface{}{arg},
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+		},
+	})
+	if err == nil {
+		err = h.Get(ctx, out)
+	}
+	if err != nil && (ctx.Err() != nil || timedOut(err)) {
+		return c.noWorker(name, err)
+	}
+	return asError(err)
+}
+
+// timedOut says whether err is a call that ran out of time (nobody
+// answered it).
+func timedOut(err error) bool {
+	var deadline *serviceerror.DeadlineExceeded
+	var canceled *serviceerror.Canceled
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &deadline) || errors.As(err, &canceled) ||
+		status.Code(err) == codes.DeadlineExceeded
+}
+
+// workerInfo is the worker's sealing key and bounds, read once.
+func (c *Client) workerInfo(ctx context.Context) (api.WorkerInfo, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.info != nil {
+		return *c.info, nil
+	}
+	var info api.WorkerInfo
+	if err := c.read(ctx, api.QueryWorkerInfo, nil, &info); err != nil {
+		return info, err
+	}
+	c.info = &info
+	return info, nil
+}
+
+// limits are the worker's bounds on requests.
+func (c *Client) limits(ctx context.Context) (validate.Limits, error) {
+	info, err := c.workerInfo(ctx)
+	return validate.Limits{MaxBackupTimeout: info.MaxBackupTimeout.D(), MaxLockTTL: info.MaxLockTTL.D()}, err
+}
+
+// pages reads every page of a list query, up to limit items (0: all).
+// The next page is asked for as soon as this one's token is read (the
+// page's first key), so the worker reads it while this one is decoded.
+func pages[T any](ctx context.Context, c *Client, name string, limit int, req func(pageSize int, token string) any) ([]T, error) {
+	type fetched struct {
+		data []byte
+		err  error
+	}
+	fetch := func(size int, token string) <-chan fetched {
+		ch := make(chan fetched, 1)
+		go func() {
+			var raw converter.RawValue
+			err := c.read(ctx, name, req(size, token), &raw)
+			var data []byte
+			if err == nil {
+				data = raw.Payload().GetData()
+			}
+			ch <- fetched{data, err}
+		}()
+		return ch
+	}
+	size := func(have int) int {
+		if limit > 0 {
+			return min(api.MaxPageSize, limit-have)
+		}
+		return api.MaxPageSize
+	}
+	out := []T{}
+	next := fetch(size(0), "")
+	for {
+		f := <-next
+		if f.err != nil {
+			return nil, f.err
+		}
+		token, err := leadingToken(f.data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if token != "" && limit == 0 {
+			next = fetch(size(0), token)
+		}
+		var page api.Page[T]
+		if err := json.Unmarshal(f.data, &page); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		out = append(out, page.Items...)
+		if token != "" && limit > 0 && len(out) < limit {
+			next = fetch(size(len(out)), token)
+		}
+		if token == "" || (limit > 0 && len(out) >= limit) {
+			if limit > 0 && len(out) > limit {
+				out = out[:limit]
+			}
+			return out, nil
+		}
+	}
+}
+
+// leadingToken reads a page's nextPageToken, its first key when present.
+func leadingToken(data []byte) (string, error) {
+	d := json.NewDecoder(bytes.NewReader(data))
+	if t, err := d.Token(); err != nil || t != json.Delim('{') {
+		return "", errors.New("malformed page")
+	}
+	key, err := d.Token()
+	if err != nil || key != "nextPageToken" {
+		return "", nil
+	}
+	var token string
+	if err := d.Decode(&token); err != nil {
+		return "", errors.New("malformed page")
+	}
+	return token, nil
 }
 
 // quietLogger keeps the SDK's connection chatter out of CLI output.

@@ -6,17 +6,14 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
-	"github.com/stratabackup/strata/activities"
-	"github.com/stratabackup/strata/catalog"
-	"github.com/stratabackup/strata/validate"
+	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/api/validate"
 )
 
 // ClusterSpec describes a cluster to create.
@@ -35,125 +32,96 @@ type ClusterSpec struct {
 	DataBytes int64
 }
 
-// Validate checks a spec and fills defaults; the error lists every problem
-// (the rules of validate.Cluster).
-func (s *ClusterSpec) Validate() error {
-	if s.Provider == "" {
-		s.Provider = "local"
-	}
-	if s.VolumesPerNode == 0 {
-		s.VolumesPerNode = 1
-	}
-	if s.Region == "" && s.Provider == "local" {
-		s.Region = "local"
-	}
-	if s.ProjectID == "" {
-		s.ProjectID = "default"
-	}
-	if s.NetworkID == "" {
-		s.NetworkID = "default"
-	}
-	if s.DataBytes == 0 {
-		s.DataBytes = 2 << 20
-	}
-	return validate.Cluster{
+func (s ClusterSpec) request() api.CreateClusterRequest {
+	r := api.CreateClusterRequest{
 		ID: s.ID, Provider: s.Provider, Nodes: s.Nodes, VolumesPerNode: s.VolumesPerNode, DiskGB: s.DiskGB,
 		Description: s.Description, Region: s.Region, ProjectID: s.ProjectID, NetworkID: s.NetworkID, DataBytes: s.DataBytes,
+	}
+	r.SetDefaults()
+	return r
+}
+
+// Validate checks a spec (the rules of validate.Cluster); the error lists
+// every problem.
+func (s ClusterSpec) Validate() error {
+	r := s.request()
+	return validate.Cluster{
+		ID: r.ID, Provider: r.Provider, Nodes: r.Nodes, VolumesPerNode: r.VolumesPerNode, DiskGB: r.DiskGB,
+		Description: r.Description, Region: r.Region, ProjectID: r.ProjectID, NetworkID: r.NetworkID, DataBytes: r.DataBytes,
 	}.Check()
 }
 
-// CreateCluster provisions the volumes of a new cluster at its provider and
-// records it in the catalog, healthy. Its project and network must exist,
-// the network in that project and on the cluster's provider and region.
+// CreateCluster creates a new cluster: the worker provisions its volumes
+// at the provider (local only) and records it, healthy. Its project and
+// network must exist, the network in that project and on the cluster's
+// provider and region.
 func (c *Client) CreateCluster(ctx context.Context, spec ClusterSpec) (api.Cluster, error) {
 	if err := spec.Validate(); err != nil {
 		return api.Cluster{}, err
 	}
-	prov, ok := c.Provisioners[spec.Provider]
-	if !ok {
-		return api.Cluster{}, fmt.Errorf("invalid cluster: provider %q cannot create clusters here (available: local)", spec.Provider)
+	req := spec.request()
+	if req.ID == "" {
+		req.ID = "cl-" + randomID(8)
 	}
-	if problems := activities.CheckPlacement(ctx, c.Catalog, spec.ProjectID, spec.NetworkID, spec.Provider, spec.Region); len(problems) > 0 {
-		return api.Cluster{}, fmt.Errorf("invalid cluster: %s", strings.Join(problems, "; "))
+	var cl api.Cluster
+	run, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: api.CreateClusterWorkflowID(req.ID), TaskQueue: c.TaskQueue,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		StaticSummary:         "Create cluster " + req.ID,
+	}, api.CreateClusterWorkflowName, req)
+	if err != nil {
+		return cl, fmt.Errorf("creating cluster %s: %w", req.ID, err)
 	}
-	if spec.ID == "" {
-		spec.ID = "cl-" + randomID(8)
-	}
-	if _, err := c.Catalog.GetCluster(ctx, spec.ID); err == nil {
-		return api.Cluster{}, fmt.Errorf("cluster %s already exists", spec.ID)
-	}
-	cl := catalog.Cluster{
-		ID: spec.ID, Description: spec.Description, Provider: spec.Provider, Region: spec.Region,
-		ProjectID: spec.ProjectID, NetworkID: spec.NetworkID, CreatedAt: time.Now().UTC(),
-	}
-	for n := 1; n <= spec.Nodes; n++ {
-		node := catalog.Node{ID: fmt.Sprintf("%s-n%d", spec.ID, n), Healthy: true}
-		for v := 1; v <= spec.VolumesPerNode; v++ {
-			volID := fmt.Sprintf("%s-v%d", node.ID, v)
-			path, err := prov.ProvisionVolume(ctx, volID, spec.DataBytes)
-			if err != nil {
-				return api.Cluster{}, fmt.Errorf("cluster %s: provisioning volume %s: %w", spec.ID, volID, err)
-			}
-			node.Volumes = append(node.Volumes, catalog.Volume{ID: volID, NodeID: node.ID, SizeGB: spec.DiskGB, Path: path})
-		}
-		cl.Nodes = append(cl.Nodes, node)
-	}
-	if err := c.Catalog.CreateCluster(ctx, cl); err != nil {
-		return api.Cluster{}, fmt.Errorf("cluster %s: %w", spec.ID, err)
-	}
-	return c.GetCluster(ctx, cl.ID)
+	return cl, asError(run.Get(ctx, &cl))
 }
 
 // GetCluster returns a cluster with its current lock.
 func (c *Client) GetCluster(ctx context.Context, id string) (api.Cluster, error) {
-	cl, err := c.Catalog.GetCluster(ctx, id)
-	return cl.API(), err
+	var cl api.Cluster
+	return cl, c.read(ctx, api.QueryGetCluster, api.GetRequest{ID: id}, &cl)
 }
 
 // ListClusters lists all clusters.
 func (c *Client) ListClusters(ctx context.Context) ([]api.Cluster, error) {
-	cls, err := c.Catalog.ListClusters(ctx)
-	return catalog.ClustersAPI(cls), err
+	return pages[api.Cluster](ctx, c, api.QueryListClusters, 0, func(size int, token string) any {
+		return api.ListRequest{PageSize: size, PageToken: token}
+	})
 }
 
 // SetNodeHealth marks a node healthy or unhealthy.
 func (c *Client) SetNodeHealth(ctx context.Context, clusterID, nodeID string, healthy bool) error {
-	var p validate.Problems
-	p.Add(validate.ID("cluster", clusterID))
-	p.Add(validate.ID("node (--node)", nodeID))
-	if err := p.Err("health setting"); err != nil {
+	if err := validate.NodeHealth(clusterID, nodeID); err != nil {
 		return err
 	}
-	return c.Catalog.SetNodeHealth(ctx, clusterID, nodeID, healthy, nil)
+	var cl api.Cluster
+	return c.write(ctx, api.UpdateSetNodeHealth, api.SetNodeHealthRequest{ClusterID: clusterID, NodeID: nodeID, Healthy: healthy}, &cl)
 }
 
 // MaxFaultDelay bounds the delays fault settings inject.
-const MaxFaultDelay = 24 * time.Hour
+const MaxFaultDelay = validate.MaxFaultDelay
 
 // SetFaults replaces a cluster's fault settings (local provider).
 func (c *Client) SetFaults(ctx context.Context, clusterID string, f api.Faults) error {
-	var p validate.Problems
-	p.Add(validate.ID("cluster", clusterID))
-	p.Add(validate.Duration("--snapshot-delay", f.SnapshotDelay.D(), 0, MaxFaultDelay))
-	p.Add(validate.Duration("--restore-delay", f.RestoreDelay.D(), 0, MaxFaultDelay))
-	if err := p.Err("fault settings"); err != nil {
+	if err := (validate.Faults{ClusterID: clusterID, SnapshotDelay: f.SnapshotDelay.D(), RestoreDelay: f.RestoreDelay.D()}).Check(); err != nil {
 		return err
 	}
-	if _, err := c.Catalog.GetCluster(ctx, clusterID); err != nil {
-		return err
-	}
-	return c.Catalog.SetFaults(ctx, clusterID, catalog.FaultsOf(f))
+	var cl api.Cluster
+	return c.write(ctx, api.UpdateSetFaults, api.SetFaultsRequest{ClusterID: clusterID, Faults: f}, &cl)
 }
 
 // LockCluster takes a cluster's lock for an outside operation (resize, disk
 // expansion, upgrade...). Backups fail with ClusterLocked while it is held.
 // Keep the token: unlocking needs it.
 func (c *Client) LockCluster(ctx context.Context, clusterID, holder string, ttl time.Duration) (api.Lock, error) {
-	if err := (validate.Lock{ClusterID: clusterID, Holder: holder, TTL: ttl}).Check(c.Config.Limits()); err != nil {
+	l, err := c.limits(ctx)
+	if err != nil {
 		return api.Lock{}, err
 	}
-	l, err := c.Catalog.AcquireLock(ctx, clusterID, holder, ttl)
-	return l.API(), err
+	if err := (validate.Lock{ClusterID: clusterID, Holder: holder, TTL: ttl}).Check(l); err != nil {
+		return api.Lock{}, err
+	}
+	var lock api.Lock
+	return lock, c.write(ctx, api.UpdateLockCluster, api.LockClusterRequest{ClusterID: clusterID, Holder: holder, TTL: api.Duration(ttl)}, &lock)
 }
 
 // UnlockCluster releases a lock taken with LockCluster. A token that is no
@@ -164,13 +132,8 @@ func (c *Client) UnlockCluster(ctx context.Context, clusterID string, token int6
 	if msg := validate.ID("cluster", clusterID); msg != "" {
 		return errors.New("invalid unlock: " + msg)
 	}
-	err := c.Catalog.ReleaseOutsideLock(ctx, clusterID, token)
-	var op *catalog.OperationLockError
-	if errors.As(err, &op) {
-		return fmt.Errorf("cluster %s is locked by %s, which releases its own lock when it ends: cancel it instead (starter backup cancel %s); nothing released",
-			clusterID, op.Holder, strings.TrimPrefix(op.Holder, "backup "))
-	}
-	return err
+	var cl api.Cluster
+	return c.write(ctx, api.UpdateUnlockCluster, api.UnlockClusterRequest{ClusterID: clusterID, Token: token}, &cl)
 }
 
 func randomID(n int) string {
@@ -183,10 +146,6 @@ func randomID(n int) string {
 // nodes' volumes. The worker checks at the provider that every volume
 // exists and reads its zone and size, so this needs no cloud credentials.
 func (c *Client) RegisterCluster(ctx context.Context, req api.RegisterClusterRequest) (api.Cluster, error) {
-	tc, err := c.temporal()
-	if err != nil {
-		return api.Cluster{}, err
-	}
 	if req.ID == "" {
 		req.ID = "cl-" + randomID(8)
 	}
@@ -198,7 +157,7 @@ func (c *Client) RegisterCluster(ctx context.Context, req api.RegisterClusterReq
 	}
 	if req.NetworkID == "" {
 		// The project's one network in that provider and region, if unique.
-		nets, err := c.Catalog.ListNetworks(ctx, req.ProjectID)
+		nets, err := c.ListNetworks(ctx, req.ProjectID)
 		if err != nil {
 			return api.Cluster{}, err
 		}
@@ -221,7 +180,7 @@ func (c *Client) RegisterCluster(ctx context.Context, req api.RegisterClusterReq
 	if err := check.Check(); err != nil {
 		return api.Cluster{}, err
 	}
-	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	run, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: api.RegisterWorkflowID(req.ID), TaskQueue: c.TaskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		StaticSummary:         "Register cluster " + req.ID,
@@ -230,12 +189,5 @@ func (c *Client) RegisterCluster(ctx context.Context, req api.RegisterClusterReq
 		return api.Cluster{}, fmt.Errorf("registering cluster %s: %w", req.ID, err)
 	}
 	var cl api.Cluster
-	if err := run.Get(ctx, &cl); err != nil {
-		var appErr *temporal.ApplicationError
-		if errors.As(err, &appErr) {
-			return cl, errors.New(appErr.Message())
-		}
-		return cl, err
-	}
-	return cl, nil
+	return cl, asError(run.Get(ctx, &cl))
 }

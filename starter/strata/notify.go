@@ -4,99 +4,76 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/stratabackup/strata/api"
 	"time"
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/stratabackup/strata/activities"
-	"github.com/stratabackup/strata/catalog"
-	"github.com/stratabackup/strata/notify"
-	"github.com/stratabackup/strata/secrets"
-	"github.com/stratabackup/strata/validate"
+	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/api/seal"
+	"github.com/stratabackup/strata/api/validate"
 )
 
-// AddChannel validates and stores a notification channel of a project. Its
-// URL and secret are sealed to the worker's public key (package secrets)
-// before they are stored: only the worker can read them back, and the
-// returned channel shows the URL's scheme and host only.
+// AddChannel adds a notification channel to a project (update
+// addChannel). Its URL and secret are sealed here, to the worker's public
+// key (package api/seal), before they leave this process: they are
+// ciphertext in the update, its workflow history and the catalog, only
+// the worker can read them back, and the returned channel shows the URL's
+// scheme and host only.
 func (c *Client) AddChannel(ctx context.Context, req api.AddChannelRequest) (api.Channel, error) {
-	ch := catalog.Channel{ID: req.ID, ProjectID: req.ProjectID, Kind: req.Kind, URL: req.URL, Secret: req.Secret, Email: req.Email,
-		SMTPHost: req.SMTPHost, SMTPUser: req.SMTPUser, SMTPPasswordEnv: req.SMTPPasswordEnv, From: req.From}
-	if err := toNotify(ch).Validate(); err != nil {
-		return api.Channel{}, fmt.Errorf("invalid channel: %w", err)
+	var p validate.Problems
+	p.Add(validate.OptionalNewID("channel", req.ID))
+	p.Add(validate.ID("project", req.ProjectID))
+	if err := p.Err("channel"); err != nil {
+		return api.Channel{}, err
 	}
-	if msg := validate.ID("project", ch.ProjectID); msg != "" {
-		return api.Channel{}, errors.New("invalid channel: " + msg)
+	if req.ID == "" {
+		req.ID = "ch-" + randomID(8)
 	}
-	if _, err := c.Catalog.GetProject(ctx, ch.ProjectID); err != nil {
-		return api.Channel{}, fmt.Errorf("invalid channel: project %q: %w", ch.ProjectID, err)
-	}
-	if ch.ID == "" {
-		ch.ID = "ch-" + randomID(8)
-	}
-	if ch.URL != "" || ch.Secret != "" {
-		pub, err := c.sealingKey(ctx)
+	if req.URL != "" || req.Secret != "" {
+		info, err := c.workerInfo(ctx)
 		if err != nil {
 			return api.Channel{}, err
 		}
-		plainURL := ch.URL
-		if ch.URL, err = secrets.Seal(pub, secrets.ChannelURL(ch.ID), ch.URL); err != nil {
+		if info.SealingKey == "" {
+			return api.Channel{}, errors.New("the worker has no key to seal channel secrets to")
+		}
+		pub, err := seal.ParsePublicKey(info.SealingKey)
+		if err != nil {
 			return api.Channel{}, err
 		}
-		if ch.Secret, err = secrets.Seal(pub, secrets.ChannelSecret(ch.ID), ch.Secret); err != nil {
+		if req.URL, err = seal.Seal(pub, seal.ChannelURL(req.ID), req.URL); err != nil {
 			return api.Channel{}, err
 		}
-		ch.DisplayURL = validate.RedactURL(plainURL)
+		if req.Secret, err = seal.Seal(pub, seal.ChannelSecret(req.ID), req.Secret); err != nil {
+			return api.Channel{}, err
+		}
 	}
-	ch.HasSecret = ch.Secret != ""
-	ch.CreatedAt = time.Now().UTC()
-	if err := c.Catalog.CreateChannel(ctx, ch); err != nil {
-		return api.Channel{}, err
-	}
-	return ch.API(), nil
-}
-
-// sealingKey is the worker's public key, as it published it in the catalog.
-func (c *Client) sealingKey(ctx context.Context) (secrets.PublicKey, error) {
-	v, ok, err := c.Catalog.GetSetting(ctx, secrets.PublicKeySetting)
-	if err != nil {
-		return secrets.PublicKey{}, err
-	}
-	if !ok {
-		return secrets.PublicKey{}, errors.New("the worker has not published its key for sealing channel secrets yet: start the worker once, then add the channel")
-	}
-	return secrets.ParsePublicKey(v)
+	var ch api.Channel
+	return ch, c.write(ctx, api.UpdateAddChannel, req, &ch)
 }
 
 // ListChannels lists a project's channels (all with "").
 func (c *Client) ListChannels(ctx context.Context, projectID string) ([]api.Channel, error) {
-	chs, err := c.Catalog.ListChannels(ctx, projectID)
-	out := make([]api.Channel, len(chs))
-	for i, ch := range chs {
-		out[i] = ch.API()
-	}
-	return out, err
+	return pages[api.Channel](ctx, c, api.QueryListChannels, 0, func(size int, token string) any {
+		return api.ListChannelsRequest{ProjectID: projectID, PageSize: size, PageToken: token}
+	})
 }
 
 // RemoveChannel deletes a channel.
 func (c *Client) RemoveChannel(ctx context.Context, id string) error {
-	return c.Catalog.DeleteChannel(ctx, id)
+	var ch api.Channel
+	return c.write(ctx, api.UpdateRemoveChannel, api.RemoveChannelRequest{ID: id}, &ch)
 }
 
 // TestChannel delivers a test event to one channel through the worker (as
 // real events are: same retries, the worker's secrets) and waits.
 func (c *Client) TestChannel(ctx context.Context, id string) (api.NotifyResult, error) {
 	var res api.NotifyResult
-	tc, err := c.temporal()
+	chs, err := c.ListChannels(ctx, "")
 	if err != nil {
 		return res, err
 	}
-	chs, err := c.Catalog.ListChannels(ctx, "")
-	if err != nil {
-		return res, err
-	}
-	var ch *catalog.Channel
+	var ch *api.Channel
 	for i := range chs {
 		if chs[i].ID == id {
 			ch = &chs[i]
@@ -106,22 +83,16 @@ func (c *Client) TestChannel(ctx context.Context, id string) (api.NotifyResult, 
 		return res, fmt.Errorf("channel %q not found (see `starter notify list`)", id)
 	}
 	now := time.Now().UTC()
-	ev := notify.Event{
+	ev := api.Event{
 		ID: api.EventID("test", id, now.String()), Type: "test", Time: now, ProjectID: ch.ProjectID,
-		Summary: "Test notification from Strata", Details: map[string]any{activities.OnlyChannel: id},
+		Summary: "Test notification from Strata", Details: map[string]any{api.OnlyChannel: id},
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: api.NotifyWorkflowID(ev.ID), TaskQueue: c.TaskQueue, StaticSummary: "Test notification"},
+	run, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: api.NotifyWorkflowID(ev.ID), TaskQueue: c.TaskQueue, StaticSummary: "Test notification"},
 		api.NotifyWorkflowName, ev)
 	if err != nil {
 		return res, err
 	}
-	err = run.Get(ctx, &res)
-	return res, err
-}
-
-func toNotify(ch catalog.Channel) notify.Channel {
-	return notify.Channel{ID: ch.ID, ProjectID: ch.ProjectID, Kind: notify.Kind(ch.Kind), URL: ch.URL, Secret: ch.Secret,
-		Email: ch.Email, SMTPHost: ch.SMTPHost, SMTPUser: ch.SMTPUser, SMTPPasswordEnv: ch.SMTPPasswordEnv, From: ch.From}
+	return res, asError(run.Get(ctx, &res))
 }

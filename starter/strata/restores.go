@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/stratabackup/strata/api"
-	"time"
 
 	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -13,8 +11,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/stratabackup/strata/catalog"
-	"github.com/stratabackup/strata/validate"
+	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/api/validate"
 )
 
 // RestoreRun is a started restore.
@@ -46,10 +44,7 @@ func (e *RestoreError) Error() string {
 // workflow's first step before anything is created; Wait reports a
 // rejection as a *RestoreError with code InvalidRequest.
 func (c *Client) StartRestore(ctx context.Context, req api.RestoreRequest) (*RestoreRun, error) {
-	tc, err := c.temporal()
-	if err != nil {
-		return nil, err
-	}
+	tc := c.Temporal
 	if err := (validate.Restore{
 		BackupID: req.BackupID, LatestOfJob: req.LatestOfJob, LatestOfCluster: req.LatestOfCluster, Nodes: req.Nodes,
 		DiskGB: req.DiskGB, NetworkID: req.NetworkID, ProjectID: req.ProjectID, Description: req.Description,
@@ -98,13 +93,10 @@ func (r *RestoreRun) Wait(ctx context.Context) (api.RestoreResult, error) {
 	case errors.As(werr, &canceled):
 		re.Code, re.Reason = "Cancelled", "Cancelled: restore cancelled by request"
 	}
-	if rec, err := r.c.Catalog.GetRestore(ctx, r.RestoreID); err == nil {
-		out := api.RestoreResult{Restore: rec.API()}
-		if rec.Reason != "" {
-			re.Reason = rec.Reason
-		}
-		if cl, err := r.c.Catalog.GetCluster(ctx, rec.ClusterID); err == nil {
-			out.Cluster = cl.API()
+	var out api.RestoreResult
+	if err := r.c.read(ctx, api.QueryGetRestore, api.GetRequest{ID: r.RestoreID}, &out); err == nil {
+		if out.Restore.Reason != "" {
+			re.Reason = out.Restore.Reason
 		}
 		re.Result = &out
 	}
@@ -115,18 +107,13 @@ func (r *RestoreRun) Wait(ctx context.Context) (api.RestoreResult, error) {
 // while it runs.
 func (c *Client) GetRestore(ctx context.Context, id string) (api.RestoreResult, *api.RestoreProgress, error) {
 	var res api.RestoreResult
-	rec, err := c.Catalog.GetRestore(ctx, id)
-	if err != nil {
+	if err := c.read(ctx, api.QueryGetRestore, api.GetRequest{ID: id}, &res); err != nil {
 		return res, nil, err
 	}
-	res.Restore = rec.API()
-	if cl, err := c.Catalog.GetCluster(ctx, rec.ClusterID); err == nil {
-		res.Cluster = cl.API()
-	}
-	if rec.Status == catalog.RestoreCompleted || rec.Status == catalog.RestoreFailed || c.Temporal == nil {
+	if res.Restore.Status == api.RestoreCompleted || res.Restore.Status == api.RestoreFailed {
 		return res, nil, nil
 	}
-	v, err := c.Temporal.QueryWorkflow(ctx, rec.WorkflowID, "", api.QueryStatus)
+	v, err := c.Temporal.QueryWorkflow(ctx, res.Restore.WorkflowID, "", api.QueryStatus)
 	if err != nil {
 		return res, nil, nil
 	}
@@ -139,93 +126,48 @@ func (c *Client) GetRestore(ctx context.Context, id string) (api.RestoreResult, 
 
 // CancelRestore cancels a running restore; what it created is torn down.
 func (c *Client) CancelRestore(ctx context.Context, id string) error {
-	tc, err := c.temporal()
-	if err != nil {
+	var res api.RestoreResult
+	if err := c.read(ctx, api.QueryGetRestore, api.GetRequest{ID: id}, &res); err != nil {
 		return err
 	}
-	rec, err := c.Catalog.GetRestore(ctx, id)
-	if err != nil {
-		return err
-	}
-	return tc.CancelWorkflow(ctx, rec.WorkflowID, "")
+	return c.Temporal.CancelWorkflow(ctx, res.Restore.WorkflowID, "")
 }
 
 // ListRestores lists restores, newest first, of one backup or all.
 func (c *Client) ListRestores(ctx context.Context, backupID string) ([]api.Restore, error) {
-	rs, err := c.Catalog.ListRestores(ctx, backupID)
-	return catalog.RestoresAPI(rs), err
+	return pages[api.Restore](ctx, c, api.QueryListRestores, 0, func(size int, token string) any {
+		return api.ListRestoresRequest{BackupID: backupID, PageSize: size, PageToken: token}
+	})
 }
 
 // CreateProject creates a project (idempotent).
 func (c *Client) CreateProject(ctx context.Context, id string) (api.Project, error) {
-	if msg := validate.NewID("project", id); msg != "" {
-		return api.Project{}, errors.New("invalid project: " + msg)
-	}
-	if err := c.Catalog.CreateProject(ctx, catalog.Project{ID: id, CreatedAt: time.Now().UTC()}); err != nil {
+	if err := validate.Project(id); err != nil {
 		return api.Project{}, err
 	}
-	p, err := c.Catalog.GetProject(ctx, id)
-	return p.API(), err
+	var p api.Project
+	return p, c.write(ctx, api.UpdateCreateProject, api.CreateProjectRequest{ID: id}, &p)
 }
 
 // ListProjects lists every project.
 func (c *Client) ListProjects(ctx context.Context) ([]api.Project, error) {
-	ps, err := c.Catalog.ListProjects(ctx)
-	out := make([]api.Project, len(ps))
-	for i, p := range ps {
-		out[i] = p.API()
-	}
-	return out, err
+	return pages[api.Project](ctx, c, api.QueryListProjects, 0, func(size int, token string) any {
+		return api.ListRequest{PageSize: size, PageToken: token}
+	})
 }
 
 // ListNetworks lists the networks of one project, or all.
 func (c *Client) ListNetworks(ctx context.Context, projectID string) ([]api.Network, error) {
-	ns, err := c.Catalog.ListNetworks(ctx, projectID)
-	out := make([]api.Network, len(ns))
-	for i, n := range ns {
-		out[i] = n.API()
-	}
-	return out, err
+	return pages[api.Network](ctx, c, api.QueryListNetworks, 0, func(size int, token string) any {
+		return api.ListNetworksRequest{ProjectID: projectID, PageSize: size, PageToken: token}
+	})
 }
 
 // CreateNetwork creates a network in a project, on a provider and region.
 func (c *Client) CreateNetwork(ctx context.Context, n api.Network) (api.Network, error) {
-	if n.ProjectID == "" {
-		return n, errors.New("a network belongs to a project: give --project")
-	}
-	var p validate.Problems
-	p.Add(validate.NewID("network", n.ID))
-	p.Add(validate.ID("project", n.ProjectID))
-	p.Add(validate.Provider("provider", n.Provider))
-	p.Add(validate.Region("region", n.Region))
-	if err := p.Err("network"); err != nil {
+	if err := validate.Network(n.ID, n.ProjectID, n.Provider, n.Region); err != nil {
 		return n, err
 	}
-	if _, err := c.Catalog.GetProject(ctx, n.ProjectID); err != nil {
-		return n, fmt.Errorf("network %s: %w (create it with `starter project create %s`)", n.ID, err, n.ProjectID)
-	}
-	if n.CreatedAt.IsZero() {
-		n.CreatedAt = time.Now().UTC()
-	}
-	if err := c.Catalog.CreateNetwork(ctx, catalog.Network{ID: n.ID, ProjectID: n.ProjectID, Provider: n.Provider, Region: n.Region, CreatedAt: n.CreatedAt}); err != nil {
-		if errors.Is(err, catalog.ErrExists) {
-			return n, fmt.Errorf("network %s already exists", n.ID)
-		}
-		return n, err
-	}
-	got, err := c.Catalog.GetNetwork(ctx, n.ID)
-	return got.API(), err
-}
-
-// EnsureDefaults creates the "default" project and its "default" network on
-// the local provider, as dev mode has them.
-func (c *Client) EnsureDefaults(ctx context.Context) error {
-	if err := c.Catalog.CreateProject(ctx, catalog.Project{ID: "default", CreatedAt: time.Now().UTC()}); err != nil {
-		return err
-	}
-	err := c.Catalog.CreateNetwork(ctx, catalog.Network{ID: "default", ProjectID: "default", Provider: "local", Region: "local", CreatedAt: time.Now().UTC()})
-	if err != nil && !errors.Is(err, catalog.ErrExists) {
-		return err
-	}
-	return nil
+	var out api.Network
+	return out, c.write(ctx, api.UpdateCreateNetwork, api.CreateNetworkRequest{ID: n.ID, ProjectID: n.ProjectID, Provider: n.Provider, Region: n.Region}, &out)
 }

@@ -7,7 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/stratabackup/strata/labels"
+	"github.com/stratabackup/strata/api/labels"
 )
 
 // Limits are the bounds a worker's configuration sets.

@@ -11,9 +11,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/stratabackup/strata/api/labels"
+	"github.com/stratabackup/strata/api/validate"
 	"github.com/stratabackup/strata/catalog"
-	"github.com/stratabackup/strata/labels"
-	"github.com/stratabackup/strata/validate"
 )
 
 // The fuzz targets' seed corpora are in testdata/fuzz, so `go test ./...`

@@ -1,6 +1,7 @@
-// Package devenv records where `worker --dev` put things (Temporal address,
-// namespace, catalog, local provider root) in DataDir/dev.json, so that the
-// starter finds a running dev setup without flags.
+// Package devenv records where `worker --dev` serves (Temporal address,
+// namespace, Web UI) in DataDir/dev.json, so that the starter and the Go
+// client find a running dev setup without flags. It holds no secret: a
+// client needs only the Temporal connection.
 package devenv
 
 import (
@@ -22,8 +23,6 @@ const FileName = "dev.json"
 type Env struct {
 	TemporalAddress string `json:"temporalAddress"`
 	Namespace       string `json:"namespace"`
-	Catalog         string `json:"catalog"`
-	LocalRoot       string `json:"localRoot"`
 	UIURL           string `json:"uiUrl"`
 	PID             int    `json:"pid"`
 }
@@ -48,7 +47,7 @@ func Read(dir string) (Env, error) {
 	var env Env
 	b, err := os.ReadFile(filepath.Join(dir, FileName))
 	if errors.Is(err, fs.ErrNotExist) {
-		return env, fmt.Errorf("no Strata dev setup found in %s: start one with `go run ./worker --dev`, or give --catalog and --temporal-address (or STRATA_CATALOG and TEMPORAL_ADDRESS)", dir)
+		return env, fmt.Errorf("no Strata dev setup found in %s: start one with `go run ./worker --dev`, or give --temporal-address (or TEMPORAL_ADDRESS, or a TEMPORAL_PROFILE)", dir)
 	}
 	if err != nil {
 		return env, err

@@ -19,7 +19,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/stratabackup/strata/labels"
+	"github.com/stratabackup/strata/api/labels"
 )
 
 // Bounds. They are public API: README documents each.

@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/stratabackup/strata/labels"
-	"github.com/stratabackup/strata/validate"
+	"github.com/stratabackup/strata/api/labels"
+	"github.com/stratabackup/strata/api/validate"
 )
 
 func TestIDs(t *testing.T) {

@@ -1,0 +1,330 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/api/validate"
+	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/retention"
+)
+
+// Jobs are the activities that create, change and delete scheduled backup
+// jobs: a catalog record and its Temporal Schedule, kept in step.
+type Jobs struct {
+	Catalog   catalog.Store
+	Schedules client.ScheduleClient
+	// TaskQueue is where the schedules start their backups.
+	TaskQueue string
+	Now       func() time.Time
+}
+
+func (j *Jobs) now() time.Time {
+	if j.Now != nil {
+		return j.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// scheduleAction starts the job's backups. The schedule's other choices
+// are deliberate (see createSchedule).
+func (j *Jobs) scheduleAction(job catalog.Job) *client.ScheduleWorkflowAction {
+	return &client.ScheduleWorkflowAction{
+		ID:        api.JobRunActionID(job.ID),
+		Workflow:  api.BackupWorkflowName,
+		Args:      []interface{}{api.BackupRequest{ClusterID: job.ClusterID, JobID: job.ID, Label: job.Label}},
+		TaskQueue: j.TaskQueue,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			api.SearchAttrClusterID.ValueSet(job.ClusterID), api.SearchAttrJobID.ValueSet(job.ID),
+			api.SearchAttrBackupStatus.ValueSet(string(api.BackupPending))),
+		StaticSummary: fmt.Sprintf("Scheduled backup of cluster %s (job %s)", job.ClusterID, job.ID),
+	}
+}
+
+func scheduleSpec(job catalog.Job) client.ScheduleSpec {
+	return client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: job.Every.D(), Offset: job.Offset.D()}}}
+}
+
+func pausedNote(paused bool) string {
+	if paused {
+		return "paused by starter"
+	}
+	return ""
+}
+
+// CreateJob records a job and creates its Temporal Schedule. A retry finds
+// its own record and schedule and finishes the one that is missing.
+func (j *Jobs) CreateJob(ctx context.Context, req api.CreateJobRequest) (api.JobView, error) {
+	subject := "job " + req.ID
+	if _, err := j.Catalog.GetCluster(ctx, req.ClusterID); err != nil {
+		if catalog.IsNotFound(err) {
+			return api.JobView{}, InvalidRequest("invalid schedule: cluster %q not found (see `starter cluster list`)", req.ClusterID)
+		}
+		return api.JobView{}, classify(err, subject)
+	}
+	now := j.now()
+	job := catalog.Job{
+		ID: req.ID, ClusterID: req.ClusterID, ScheduleID: api.JobScheduleID(req.ID), Every: catalog.Duration(req.Every),
+		Offset: catalog.Duration(req.Offset), Label: req.Label, Retention: catalog.RetentionOf(req.Retention), Paused: req.Paused,
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if err := j.Catalog.CreateJob(ctx, job); err != nil {
+		if !errors.Is(err, catalog.ErrExists) {
+			return api.JobView{}, classify(err, subject)
+		}
+		got, gerr := j.Catalog.GetJob(ctx, req.ID)
+		if gerr != nil || got.ClusterID != job.ClusterID || got.Every != job.Every || got.Offset != job.Offset || got.Label != job.Label || got.DeletedAt != nil {
+			return api.JobView{}, InvalidRequest("invalid schedule: job %s already exists", req.ID)
+		}
+		job = got
+	}
+	// The choices are deliberate:
+	//   - Overlap SKIP: a run due while the job's previous backup still
+	//     runs is skipped (and counted as skipped), never queued behind it;
+	//   - CatchupWindow = Every: after the worker or Temporal was down, only
+	//     a run due within the last interval is taken late, so a long outage
+	//     yields at most one catch-up backup, never a burst;
+	//   - no PauseOnFailure: a Defunct run (say, ClusterLocked) is normal and
+	//     must not stop the next one.
+	_, err := j.Schedules.Create(ctx, client.ScheduleOptions{
+		ID:            job.ScheduleID,
+		Spec:          scheduleSpec(job),
+		Action:        j.scheduleAction(job),
+		Overlap:       enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+		CatchupWindow: job.Every.D(),
+		Paused:        job.Paused,
+		Note:          pausedNote(job.Paused),
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			api.SearchAttrClusterID.ValueSet(job.ClusterID), api.SearchAttrJobID.ValueSet(job.ID)),
+	})
+	if err != nil && !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+		// Without its schedule the job would never run: undo the record.
+		_ = j.Catalog.DeleteJob(ctx, job.ID, j.now())
+		return api.JobView{}, fmt.Errorf("creating schedule for job %s: %w", job.ID, err)
+	}
+	return JobView(ctx, j.Catalog, j.Schedules, job.ID)
+}
+
+// liveJob reads a job that has not been deleted.
+func (j *Jobs) liveJob(ctx context.Context, id string) (catalog.Job, error) {
+	job, err := j.Catalog.GetJob(ctx, id)
+	if err != nil {
+		return job, jobNotFound(err, id)
+	}
+	if job.DeletedAt != nil {
+		return job, permanent(api.ReasonJobNotFound, "job %s was deleted", id)
+	}
+	return job, nil
+}
+
+func jobNotFound(err error, id string) error {
+	if catalog.IsNotFound(err) {
+		return permanent(api.ReasonJobNotFound, "job %s not found (see `starter schedule list`)", id)
+	}
+	return classify(err, "job "+id)
+}
+
+// UpdateJob changes a job and rewrites its schedule's spec and action to
+// match: shifting the offset moves the backup time.
+func (j *Jobs) UpdateJob(ctx context.Context, req api.UpdateJobRequest) (api.JobView, error) {
+	job, err := j.liveJob(ctx, req.ID)
+	if err != nil {
+		return api.JobView{}, err
+	}
+	ApplyJobUpdate(&job, req)
+	if err := CheckJob(job); err != nil {
+		return api.JobView{}, err
+	}
+	if err := j.Catalog.UpdateJob(ctx, job); err != nil {
+		return api.JobView{}, classify(err, "job "+req.ID)
+	}
+	err = j.Schedules.GetHandle(ctx, job.ScheduleID).Update(ctx, client.ScheduleUpdateOptions{
+		DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+			s := in.Description.Schedule
+			spec := scheduleSpec(job)
+			s.Spec = &spec
+			s.Action = j.scheduleAction(job)
+			if s.Policy != nil {
+				s.Policy.CatchupWindow = job.Every.D()
+			}
+			return &client.ScheduleUpdate{Schedule: &s}, nil
+		},
+	})
+	if err != nil {
+		return api.JobView{}, fmt.Errorf("job %s: updating schedule %s: %w", req.ID, job.ScheduleID, err)
+	}
+	return JobView(ctx, j.Catalog, j.Schedules, req.ID)
+}
+
+// ApplyJobUpdate sets the fields req sets.
+func ApplyJobUpdate(job *catalog.Job, req api.UpdateJobRequest) {
+	if req.Every != nil {
+		job.Every = catalog.Duration(*req.Every)
+	}
+	if req.Offset != nil {
+		job.Offset = catalog.Duration(*req.Offset)
+	}
+	if req.Label != nil {
+		job.Label = *req.Label
+	}
+	if req.Retention != nil {
+		job.Retention = catalog.RetentionOf(*req.Retention)
+	}
+}
+
+// CheckJob applies a job's rules to the job as it would be stored.
+func CheckJob(job catalog.Job) error {
+	r := job.Retention
+	err := validate.Job{
+		ID: job.ID, ClusterID: job.ClusterID, Every: job.Every.D(), Offset: job.Offset.D(), Label: job.Label,
+		KeepLast: r.KeepLast, KeepHourly: r.KeepHourly, KeepDaily: r.KeepDaily, KeepWeekly: r.KeepWeekly,
+	}.Check()
+	if err != nil {
+		return InvalidRequest("%v", err)
+	}
+	return nil
+}
+
+// PauseJob pauses (or resumes) a job's schedule.
+func (j *Jobs) PauseJob(ctx context.Context, req api.PauseJobRequest) (api.JobView, error) {
+	job, err := j.liveJob(ctx, req.ID)
+	if err != nil {
+		return api.JobView{}, err
+	}
+	h := j.Schedules.GetHandle(ctx, job.ScheduleID)
+	if req.Paused {
+		err = h.Pause(ctx, client.SchedulePauseOptions{Note: "paused by starter"})
+	} else {
+		err = h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: "resumed by starter"})
+	}
+	if err != nil {
+		return api.JobView{}, fmt.Errorf("job %s: %w", req.ID, err)
+	}
+	job.Paused = req.Paused
+	if err := j.Catalog.UpdateJob(ctx, job); err != nil {
+		return api.JobView{}, classify(err, "job "+req.ID)
+	}
+	return JobView(ctx, j.Catalog, j.Schedules, req.ID)
+}
+
+// TriggerJob runs the job now (subject to its overlap policy).
+func (j *Jobs) TriggerJob(ctx context.Context, req api.JobRequest) (api.JobView, error) {
+	job, err := j.liveJob(ctx, req.ID)
+	if err != nil {
+		return api.JobView{}, err
+	}
+	if err := j.Schedules.GetHandle(ctx, job.ScheduleID).Trigger(ctx, client.ScheduleTriggerOptions{}); err != nil {
+		return api.JobView{}, fmt.Errorf("job %s: %w", req.ID, err)
+	}
+	return JobView(ctx, j.Catalog, j.Schedules, req.ID)
+}
+
+// DeleteJob deletes a job's schedule and marks the job deleted. Its
+// backups stay; they are no longer pruned. Deleting a deleted job is a
+// no-op. It returns the deleted job.
+func (j *Jobs) DeleteJob(ctx context.Context, req api.JobRequest) (api.JobView, error) {
+	job, err := j.Catalog.GetJob(ctx, req.ID)
+	if err != nil {
+		return api.JobView{}, jobNotFound(err, req.ID)
+	}
+	err = j.Schedules.GetHandle(ctx, job.ScheduleID).Delete(ctx)
+	var nf *serviceerror.NotFound
+	if err != nil && !errors.As(err, &nf) {
+		return api.JobView{}, fmt.Errorf("job %s: deleting schedule %s: %w", req.ID, job.ScheduleID, err)
+	}
+	if err := j.Catalog.DeleteJob(ctx, req.ID, j.now()); err != nil {
+		return api.JobView{}, classify(err, "job "+req.ID)
+	}
+	return JobView(ctx, j.Catalog, nil, req.ID)
+}
+
+// JobView is a job with its schedule's state (a deleted job's schedule is
+// gone: its view has none).
+func JobView(ctx context.Context, cat catalog.Store, schedules client.ScheduleClient, id string) (api.JobView, error) {
+	job, err := cat.GetJob(ctx, id)
+	if err != nil {
+		return api.JobView{}, jobNotFound(err, id)
+	}
+	v := api.JobView{Job: job.API(), Retention: retention.Describe(job.Retention), Schedule: api.ScheduleView{
+		ID: job.ScheduleID, Running: []string{}, NextRuns: []time.Time{}, RecentRuns: []api.ScheduleRun{},
+	}}
+	if job.DeletedAt != nil || schedules == nil {
+		return v, nil
+	}
+	d, err := schedules.GetHandle(ctx, job.ScheduleID).Describe(ctx)
+	if err != nil {
+		return v, fmt.Errorf("job %s: describing schedule %s: %w", id, job.ScheduleID, err)
+	}
+	v.Schedule.Paused = d.Schedule.State.Paused
+	v.Schedule.Note = d.Schedule.State.Note
+	v.Schedule.Runs = d.Info.NumActions
+	v.Schedule.MissedCatchup = d.Info.NumActionsMissedCatchupWindow
+	v.Schedule.SkippedOverlap = d.Info.NumActionsSkippedOverlap
+	for _, r := range d.Info.RunningWorkflows {
+		v.Schedule.Running = append(v.Schedule.Running, r.WorkflowID)
+	}
+	v.Schedule.NextRuns = append(v.Schedule.NextRuns, d.Info.NextActionTimes...)
+	for _, a := range d.Info.RecentActions {
+		r := api.ScheduleRun{ScheduledAt: a.ScheduleTime, StartedAt: a.ActualTime}
+		if a.StartWorkflowResult != nil {
+			r.WorkflowID = a.StartWorkflowResult.WorkflowID
+			r.BackupID = api.BackupIDFor(r.WorkflowID)
+		}
+		v.Schedule.RecentRuns = append(v.Schedule.RecentRuns, r)
+	}
+	if d.Schedule.Spec != nil {
+		for _, iv := range d.Schedule.Spec.Intervals {
+			v.Schedule.Spec = fmt.Sprintf("every %s offset %s", iv.Every, iv.Offset)
+		}
+	}
+	return v, nil
+}
+
+// ScheduleCountsOf reads schedules' skipped and missed run counts through
+// Temporal (the monitor's ScheduleCounts).
+func ScheduleCountsOf(schedules client.ScheduleClient) ScheduleCounts {
+	return func(ctx context.Context, id string) (int, int, error) {
+		d, err := schedules.GetHandle(ctx, id).Describe(ctx)
+		if err != nil {
+			return 0, 0, err
+		}
+		return d.Info.NumActionsSkippedOverlap, d.Info.NumActionsMissedCatchupWindow, nil
+	}
+}
+
+// EnsureWorkerSchedule creates (or updates) one of the worker's own
+// schedules (overlap SKIP, catch-up of one interval); zero every means
+// none.
+func EnsureWorkerSchedule(ctx context.Context, schedules client.ScheduleClient, taskQueue, id string, every time.Duration, workflow string, arg any, summary string) error {
+	if every <= 0 {
+		return nil
+	}
+	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}}
+	action := &client.ScheduleWorkflowAction{
+		ID: api.WorkerScheduleActionID(id), Workflow: workflow, TaskQueue: taskQueue, Args: []interface{}{arg}, StaticSummary: summary,
+	}
+	_, err := schedules.Create(ctx, client.ScheduleOptions{
+		ID: id, Spec: spec, Action: action, Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP, CatchupWindow: every,
+	})
+	if errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+		err = schedules.GetHandle(ctx, id).Update(ctx, client.ScheduleUpdateOptions{
+			DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+				s := in.Description.Schedule
+				s.Spec, s.Action = &spec, action
+				return &client.ScheduleUpdate{Schedule: &s}, nil
+			},
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("schedule %s: %w", id, err)
+	}
+	return nil
+}
