@@ -80,6 +80,9 @@ type Options struct {
 	// LogLevel of the server log written to DataDir/temporal.log: debug, info,
 	// warn, error. Default "warn".
 	LogLevel string
+	// CodecEndpoint, when set, is the codec server the Web UI decodes
+	// payloads with (from the browser).
+	CodecEndpoint string
 }
 
 // Server is a running embedded Temporal server and, optionally, its Web UI.

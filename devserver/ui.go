@@ -44,6 +44,8 @@ func newUIServer(r resolved, public net.Listener, internalPort int) *uiServer {
 		HideLogs: true,
 		// Offline-friendly: no news/version fetches from the internet.
 		DisableNewsFetch: true,
+		// Payloads are decoded in the browser, by the worker's codec server.
+		Codec: uiconfig.Codec{Endpoint: r.CodecEndpoint},
 	}
 	target := &url.URL{Scheme: "http", Host: net.JoinHostPort(defaultIP, strconv.Itoa(internalPort))}
 	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {

@@ -143,6 +143,7 @@ func TestControlContinuesAsNewWithoutLosingWrites(t *testing.T) {
 	d, err := server.Client.DescribeWorkflowExecution(ctx, controlID, first.GetWorkflowExecutionInfo().GetExecution().GetRunId())
 	require.NoError(t, err)
 	assert.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW, d.GetWorkflowExecutionInfo().GetStatus())
+	recordRunHistory(t, controlID, first.GetWorkflowExecutionInfo().GetExecution().GetRunId(), "control_continued_as_new")
 }
 
 // With no worker, a read or a write says so instead of hanging.

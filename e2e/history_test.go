@@ -19,11 +19,17 @@ import (
 //	STRATA_RECORD_HISTORIES=1 go test ./e2e/
 func recordHistory(t *testing.T, workflowID, name string) {
 	t.Helper()
+	recordRunHistory(t, workflowID, "", name)
+}
+
+// recordRunHistory records one run of a workflow (its latest with runID "").
+func recordRunHistory(t *testing.T, workflowID, runID, name string) {
+	t.Helper()
 	if os.Getenv("STRATA_RECORD_HISTORIES") != "1" {
 		return
 	}
 	ctx := context.Background()
-	iter := server.Client.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	iter := server.Client.GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	var h historypb.History
 	for iter.HasNext() {
 		ev, err := iter.Next()

@@ -140,9 +140,16 @@ func (c *Control) Workflow(ctx workflow.Context) error {
 	update(ctx, w, api.UpdateTriggerJob, "Run a job now", func(q api.JobRequest) error { return validate.One("job", q.ID) }, jobs.TriggerJob)
 	update(ctx, w, api.UpdateDeleteJob, "Delete a job's schedule (its backups stay)", func(q api.JobRequest) error { return validate.One("job", q.ID) }, jobs.DeleteJob)
 
-	limit := c.MaxUpdates
-	if limit <= 0 {
-		limit = api.MaxControlUpdates
+	// The limit is the worker's setting, recorded once per run so that a
+	// replay (on a worker set otherwise) continues as new where the run did.
+	var limit int
+	if err := workflow.SideEffect(ctx, func(workflow.Context) any {
+		if c.MaxUpdates > 0 {
+			return c.MaxUpdates
+		}
+		return api.MaxControlUpdates
+	}).Get(&limit); err != nil {
+		return err
 	}
 	if err := workflow.Await(ctx, func() bool {
 		return updates >= limit || workflow.GetInfo(ctx).GetContinueAsNewSuggested()

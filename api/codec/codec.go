@@ -27,6 +27,7 @@ import (
 	"sort"
 
 	commonpb "go.temporal.io/api/common/v1"
+	failurepb "go.temporal.io/api/failure/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
@@ -227,7 +228,26 @@ func Apply(o *client.Options, keys *Keys) {
 	}
 	dc := DataConverter(keys)
 	o.DataConverter = dc
-	o.FailureConverter = temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{
+	o.FailureConverter = FailureConverter(dc)
+}
+
+// FailureConverter is the SDK's default failure converter with messages
+// and stack traces encoded by dc.
+func FailureConverter(dc converter.DataConverter) converter.FailureConverter {
+	return failureConverter{temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{
 		DataConverter: dc, EncodeCommonAttributes: true,
-	})
+	})}
+}
+
+// failureConverter decodes a copy of each failure: the SDK's converter
+// decodes in place, and the SDK records some failures it has decoded (a
+// failed local activity's, in its marker), which would write the message
+// back in plaintext.
+type failureConverter struct{ converter.FailureConverter }
+
+func (f failureConverter) FailureToError(failure *failurepb.Failure) error {
+	if failure == nil {
+		return nil
+	}
+	return f.FailureConverter.FailureToError(proto.Clone(failure).(*failurepb.Failure))
 }

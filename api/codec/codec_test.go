@@ -117,7 +117,7 @@ func TestTamperedAndPlainPayloads(t *testing.T) {
 
 func TestParseKeysSaysWhatIsWrong(t *testing.T) {
 	for in, want := range map[string]string{
-		`{"current": "k1", "keys": {}}`:                                     "no keys",
+		`{"current": "k1", "keys": {}}`:                                      "no keys",
 		`{"current": "k9", "keys": {"k1": "` + keyB64(1) + `"}}`:             `current key "k9"`,
 		`{"current": "k1", "keys": {"k1": "c2hvcnQ="}}`:                      "32 bytes",
 		`{"current": "k 1", "keys": {"k 1": "` + keyB64(1) + `"}}`:           "key ID",

@@ -25,6 +25,11 @@ type Env struct {
 	Namespace       string `json:"namespace"`
 	UIURL           string `json:"uiUrl"`
 	PID             int    `json:"pid"`
+	// EncryptionKeyFile is the key file the worker encrypts payloads with
+	// (its path, not its keys), so that a client of the dev setup uses it
+	// too; CodecEndpoint is its codec server.
+	EncryptionKeyFile string `json:"encryptionKeyFile,omitempty"`
+	CodecEndpoint     string `json:"codecEndpoint,omitempty"`
 }
 
 // Write stores env in dir atomically.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/api/codec"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/catalog/catalogtest"
 	"github.com/stratabackup/strata/internal/fakeclouds"
@@ -98,8 +99,11 @@ func TestConfig() activities.Config {
 
 // Env is one test's Strata: catalog, local provider, worker and client.
 type Env struct {
-	T         *testing.T
-	Server    *Server
+	T      *testing.T
+	Server *Server
+	// Client is the Temporal connection of the env's worker and of
+	// Strata (the server's, or an encrypting one).
+	Client    client.Client
 	TaskQueue string
 	Catalog   catalog.Store
 	// CatalogDSN opens Catalog from another client (the CLI).
@@ -127,7 +131,28 @@ var queues atomic.Int64
 // NewEnv builds an environment and starts its worker.
 func (s *Server) NewEnv(t *testing.T, cfg activities.Config) *Env {
 	t.Helper()
-	return s.newEnv(t, cfg, nil)
+	return s.newEnv(t, cfg, nil, nil)
+}
+
+// NewEncryptedEnv is NewEnv whose worker and client encrypt every payload
+// with keys (package api/codec), on a Temporal connection of their own.
+func (s *Server) NewEncryptedEnv(t *testing.T, cfg activities.Config, keys *codec.Keys) *Env {
+	t.Helper()
+	return s.newEnv(t, cfg, nil, keys)
+}
+
+// DialEncrypted connects to the server with payloads encrypted by keys.
+func (s *Server) DialEncrypted(t *testing.T, keys *codec.Keys) client.Client {
+	t.Helper()
+	opts := client.Options{HostPort: s.HostPort(), Namespace: s.Namespace(), Logger: zapadapter.New(zap.NewNop()),
+		ConnectionOptions: client.ConnectionOptions{GrpcCompression: &client.GrpcCompressionNone{}}}
+	codec.Apply(&opts, keys)
+	tc, err := client.Dial(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tc.Close)
+	return tc
 }
 
 // Networks of the fake clouds' regions, in project "default".
@@ -145,7 +170,7 @@ func (s *Server) NewCloudEnv(t *testing.T, cfg activities.Config, snapshotDurati
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	e := s.newEnv(t, cfg, c)
+	e := s.newEnv(t, cfg, c, nil)
 	for _, n := range []api.Network{
 		{ID: AWSNetwork, ProjectID: "default", Provider: "aws", Region: fakeclouds.AWSRegion},
 		{ID: GCPNetwork, ProjectID: "default", Provider: "gcp", Region: fakeclouds.GCPRegion},
@@ -157,10 +182,10 @@ func (s *Server) NewCloudEnv(t *testing.T, cfg activities.Config, snapshotDurati
 	return e
 }
 
-func (s *Server) newEnv(t *testing.T, cfg activities.Config, clouds *fakeclouds.Clouds) *Env {
+func (s *Server) newEnv(t *testing.T, cfg activities.Config, clouds *fakeclouds.Clouds, keys *codec.Keys) *Env {
 	t.Helper()
 	e := &Env{
-		T: t, Server: s, Config: cfg,
+		T: t, Server: s, Config: cfg, Client: s.Client,
 		TaskQueue:  fmt.Sprintf("strata-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), queues.Add(1)),
 		CatalogDSN: catalogtest.SQLiteDSN(t),
 		DataDir:    t.TempDir(),
@@ -178,8 +203,14 @@ func (s *Server) newEnv(t *testing.T, cfg activities.Config, clouds *fakeclouds.
 	e.Secrets = key
 	e.Root = filepath.Join(e.DataDir, "local")
 	e.Local = e.newLocal()
-	e.Strata = strata.New(s.Client)
+	if keys != nil {
+		e.Client = s.DialEncrypted(t, keys)
+	}
+	e.Strata = strata.New(e.Client)
 	e.Strata.TaskQueue = e.TaskQueue
+	if keys != nil {
+		e.Strata.FailureConverter = codec.FailureConverter(codec.DataConverter(keys))
+	}
 	if err := activities.EnsureDefaults(context.Background(), e.Catalog); err != nil {
 		t.Fatal(err)
 	}
@@ -260,14 +291,14 @@ func (e *Env) StartWorker() {
 		e.Local = e.newLocal()
 	}
 	w := newWorker(workerSpec{
-		client: e.Server.Client, taskQueue: e.TaskQueue, catalog: e.Catalog, local: e.Local,
+		client: e.Client, taskQueue: e.TaskQueue, catalog: e.Catalog, local: e.Local,
 		clouds: e.Clouds, config: e.Config, logger: e.logger, secrets: e.Secrets, controlMaxUpdates: e.ControlMaxUpdates,
 	})
 	if err := w.Start(); err != nil {
 		e.T.Fatal(err)
 	}
 	// As the worker command does, so raw queries find it.
-	if err := workflows.StartControl(context.Background(), e.Server.Client, e.TaskQueue); err != nil {
+	if err := workflows.StartControl(context.Background(), e.Client, e.TaskQueue); err != nil {
 		e.T.Fatal(err)
 	}
 	e.worker = w

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/api/codec"
 	"github.com/stratabackup/strata/api/devenv"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/devserver"
@@ -36,8 +38,18 @@ func runDev(ctx context.Context, o options, logger *zap.Logger) error {
 		attrs[name] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
 	}
 	logger.Info("starting embedded Temporal server", zap.String("dataDir", o.dataDir))
+	codecEndpoint := ""
+	var codecLn net.Listener
+	if o.codecListen != "" {
+		var err error
+		if codecLn, err = listenCodec(o); err != nil {
+			return err
+		}
+		defer codecLn.Close()
+		codecEndpoint = codecURL(codecLn)
+	}
 	srv, err := devserver.Start(ctx, devserver.Options{
-		DataDir: o.dataDir, FrontendPort: o.temporalPort, UIPort: o.uiPort, SearchAttributes: attrs,
+		DataDir: o.dataDir, FrontendPort: o.temporalPort, UIPort: o.uiPort, SearchAttributes: attrs, CodecEndpoint: codecEndpoint,
 	})
 	if err != nil {
 		return err
@@ -64,8 +76,12 @@ func runDev(ctx context.Context, o options, logger *zap.Logger) error {
 		created = append(created, more...)
 	}
 
+	if codecLn != nil {
+		serveCodec(ctx, codecLn, o, append(uiOrigins(srv.UIURL()), splitList(o.codecOrigins)...), logger)
+	}
 	opts := client.Options{HostPort: srv.FrontendHostPort(), Namespace: srv.Namespace(), Logger: zapadapter.New(logger.Named("sdk"))}
 	api.PreferUncompressedOnLoopback(&opts)
+	codec.Apply(&opts, o.keys)
 	tc, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("connecting to the embedded Temporal server: %w", err)
@@ -73,6 +89,7 @@ func runDev(ctx context.Context, o options, logger *zap.Logger) error {
 	defer tc.Close()
 	if err := devenv.Write(o.dataDir, devenv.Env{
 		TemporalAddress: srv.FrontendHostPort(), Namespace: srv.Namespace(), UIURL: srv.UIURL(), PID: os.Getpid(),
+		EncryptionKeyFile: o.encryptionKeyFile, CodecEndpoint: codecEndpoint,
 	}); err != nil {
 		return err
 	}
@@ -80,7 +97,7 @@ func runDev(ctx context.Context, o options, logger *zap.Logger) error {
 	if err := ensureSchedules(ctx, tc, d, o); err != nil {
 		return err
 	}
-	printBanner(o, srv, created)
+	printBanner(o, srv, codecEndpoint, created)
 	return serve(ctx, tc, &d, o.cfg, o.tuning, logger)
 }
 
@@ -149,7 +166,7 @@ func startFakeClouds(ctx context.Context, d *deps, o options, logger *zap.Logger
 	return created, nil
 }
 
-func printBanner(o options, srv *devserver.Server, created []string) {
+func printBanner(o options, srv *devserver.Server, codecEndpoint string, created []string) {
 	ui := srv.UIURL()
 	if ui == "" {
 		ui = "(disabled)"
@@ -161,6 +178,12 @@ Strata dev worker is running.
   Web UI       %s
   Data         %s  (Temporal and catalog SQLite files, local volumes and snapshots)
 `, srv.FrontendHostPort(), srv.Namespace(), api.TaskQueue, ui, o.dataDir)
+	if o.keys != nil {
+		fmt.Printf("  Encryption   payloads encrypted with key %s of %s\n", o.keys.Current(), o.encryptionKeyFile)
+	}
+	if codecEndpoint != "" {
+		fmt.Printf("  Codec server %s  (the Web UI decodes payloads with it)\n", codecEndpoint)
+	}
 	if len(created) > 0 {
 		fmt.Printf("  Created demo clusters: %v\n", created)
 	}

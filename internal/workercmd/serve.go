@@ -16,6 +16,7 @@ import (
 
 	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/api/codec"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/internal/zapadapter"
 	"github.com/stratabackup/strata/notify"
@@ -135,6 +136,7 @@ func runProduction(ctx context.Context, o options, logger *zap.Logger) error {
 	}
 	opts.Logger = zapadapter.New(logger)
 	api.PreferUncompressedOnLoopback(&opts)
+	codec.Apply(&opts, o.keys)
 	tc, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("connecting to Temporal at %s: %w", opts.HostPort, err)
@@ -144,6 +146,11 @@ func runProduction(ctx context.Context, o options, logger *zap.Logger) error {
 		return err
 	}
 	logger.Info("strata worker starting", zap.String("temporal", opts.HostPort), zap.String("namespace", opts.Namespace), zap.String("taskQueue", api.TaskQueue))
+	if o.codecListen != "" {
+		if _, err := startCodecServer(ctx, o, splitList(o.codecOrigins), logger); err != nil {
+			return err
+		}
+	}
 	if err := ensureSchedules(ctx, tc, d, o); err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/api/codec"
 	"github.com/stratabackup/strata/api/devenv"
 	"github.com/stratabackup/strata/api/validate"
 	"github.com/stratabackup/strata/catalog"
@@ -59,7 +60,18 @@ type options struct {
 	notifyAllowPrivate bool
 	// allowInsecureCatalog accepts a Postgres catalog without TLS.
 	allowInsecureCatalog bool
+	// encryptionKeyFile holds the keys payloads are encrypted with.
+	encryptionKeyFile string
+	// keys are encryptionKeyFile's, loaded by run.
+	keys *codec.Keys
+	// codecListen is the codec server's address ("" none); codecOrigins
+	// are the web origins it answers.
+	codecListen  string
+	codecOrigins string
 }
+
+// defaultCodecListen is the codec server's address in --dev with a key.
+const defaultCodecListen = "127.0.0.1:8081"
 
 // Main runs the worker command with args (without the program name) until
 // SIGINT or SIGTERM, and returns its exit code: 0, 1 with the reason on
@@ -107,6 +119,9 @@ func parseFlags(args []string) options {
 	fs.BoolVar(&o.fakeClouds, "fake-clouds", false, "dev: also run in-process AWS and GCP fakes with a demo cluster on each")
 	fs.StringVar(&o.secretKeyFile, "secret-key-file", os.Getenv("STRATA_SECRET_KEY_FILE"), "key file that channel secrets are sealed to (env STRATA_SECRET_KEY_FILE, or the key itself in STRATA_SECRET_KEY; default <data-dir>/secret.key, generated when missing); every worker of a catalog needs the same one")
 	fs.BoolVar(&o.notifyAllowPrivate, "notify-allow-private", false, "let notifications reach loopback, private and link-local addresses (on with --dev; cloud metadata addresses are refused regardless)")
+	fs.StringVar(&o.encryptionKeyFile, "encryption-key-file", os.Getenv(codec.EnvKeyFile), `encrypt every payload Strata writes to Temporal with this key file's current key (JSON {"current": "k2", "keys": {"k1": "<base64 of 32 bytes>", "k2": "..."}}; older keys still decrypt) (env `+codec.EnvKeyFile+`); the CLI and the Go client need the same file`)
+	fs.StringVar(&o.codecListen, "codec-server-listen", "", "serve the codec server (/encode, /decode) for the Web UI and the temporal CLI at this address (default with --dev and a key: "+defaultCodecListen+"; \"\" none)")
+	fs.StringVar(&o.codecOrigins, "codec-server-origins", os.Getenv("STRATA_CODEC_SERVER_ORIGINS"), "web origins (scheme://host:port, comma-separated) whose pages may call the codec server: the Web UI's (env STRATA_CODEC_SERVER_ORIGINS; dev: the embedded UI)")
 	fs.BoolVar(&o.allowInsecureCatalog, "allow-insecure-catalog", false, "accept a Postgres catalog connection that may not use TLS (sslmode disable, allow or prefer)")
 	fs.DurationVar(&o.cfg.DefaultBackupTimeout, "backup-timeout", o.cfg.DefaultBackupTimeout, "snapshot deadline for backups that name none")
 	fs.DurationVar(&o.cfg.MaxBackupTimeout, "max-backup-timeout", o.cfg.MaxBackupTimeout, "longest timeout a backup may ask for")
@@ -128,6 +143,9 @@ func parseFlags(args []string) options {
 	if o.dev && !flagSet(fs, "notify-allow-private") {
 		// A laptop's test receivers listen on localhost.
 		o.notifyAllowPrivate = true
+	}
+	if o.dev && o.encryptionKeyFile != "" && !flagSet(fs, "codec-server-listen") {
+		o.codecListen = defaultCodecListen
 	}
 	return o
 }
@@ -193,6 +211,17 @@ func run(ctx context.Context, o options, logger *zap.Logger) error {
 	o.dataDir = abs
 	if err := privateDataDir(o.dataDir); err != nil {
 		return err
+	}
+	if o.encryptionKeyFile != "" {
+		if o.keys, err = codec.LoadKeys(o.encryptionKeyFile); err != nil {
+			return err
+		}
+		if abs, err := filepath.Abs(o.encryptionKeyFile); err == nil {
+			o.encryptionKeyFile = abs
+		}
+		logger.Info("payloads are encrypted", zap.String("currentKey", o.keys.Current()))
+	} else if o.codecListen != "" {
+		return errors.New("--codec-server-listen needs --encryption-key-file: without keys there is nothing to decode")
 	}
 	if o.dev {
 		return runDev(ctx, o, logger)

@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/api/codec"
 	"github.com/stratabackup/strata/api/devenv"
 	"github.com/stratabackup/strata/api/validate"
 )
@@ -40,6 +41,10 @@ type Client struct {
 	// caller's context does): a worker that is down is reported instead of
 	// waited for.
 	ReadTimeout, WriteTimeout time.Duration
+	// FailureConverter decodes why a query was refused: the one Temporal
+	// was dialed with (codec.Apply sets one that encrypts failures); nil
+	// means the SDK's default. Dial sets it.
+	FailureConverter converter.FailureConverter
 
 	mu      sync.Mutex
 	info    *api.WorkerInfo
@@ -68,6 +73,10 @@ type DialOptions struct {
 	Namespace       string
 	DataDir         string
 	TaskQueue       string
+	// EncryptionKeyFile is the worker's payload key file (package
+	// api/codec); empty means $STRATA_ENCRYPTION_KEY_FILE, else the dev
+	// setup's, else payloads are not encrypted.
+	EncryptionKeyFile string
 }
 
 // Dial connects to Temporal.
@@ -82,6 +91,9 @@ func Dial(ctx context.Context, o DialOptions) (*Client, error) {
 	if o.Namespace != "" {
 		opts.Namespace = o.Namespace
 	}
+	if o.EncryptionKeyFile == "" {
+		o.EncryptionKeyFile = os.Getenv(codec.EnvKeyFile)
+	}
 	if opts.HostPort == "" {
 		if o.DataDir == "" {
 			o.DataDir = os.Getenv("STRATA_DATA_DIR")
@@ -94,7 +106,17 @@ func Dial(ctx context.Context, o DialOptions) (*Client, error) {
 			if opts.Namespace == "" {
 				opts.Namespace = env.Namespace
 			}
+			if o.EncryptionKeyFile == "" {
+				o.EncryptionKeyFile = env.EncryptionKeyFile
+			}
 		}
+	}
+	if o.EncryptionKeyFile != "" {
+		keys, err := codec.LoadKeys(o.EncryptionKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		codec.Apply(&opts, keys)
 	}
 	opts.Logger = quietLogger{}
 	api.PreferUncompressedOnLoopback(&opts)
@@ -107,6 +129,7 @@ func Dial(ctx context.Context, o DialOptions) (*Client, error) {
 		return nil, fmt.Errorf("connecting to Temporal at %s: %w (start a dev setup with `go run ./worker --dev`, or give --temporal-address)", where, err)
 	}
 	c := New(tc)
+	c.FailureConverter = opts.FailureConverter
 	if o.TaskQueue != "" {
 		c.TaskQueue = o.TaskQueue
 	}
@@ -142,14 +165,18 @@ func IsNotFound(err error) bool {
 // asError turns what the worker answered into an *Error when it is one of
 // Strata's refusals or failures; other errors (Temporal unreachable)
 // pass through.
-func asError(err error) error {
+func (c *Client) asError(err error) error {
 	if err == nil {
 		return nil
 	}
 	var qf *serviceerror.QueryFailed
 	if errors.As(err, &qf) {
 		if qf.Failure != nil {
-			err = temporal.GetDefaultFailureConverter().FailureToError(qf.Failure)
+			fc := c.FailureConverter
+			if fc == nil {
+				fc = temporal.GetDefaultFailureConverter()
+			}
+			err = fc.FailureToError(qf.Failure)
 		} else {
 			return &Error{Code: api.ReasonInternal, Message: qf.Message}
 		}
@@ -217,7 +244,7 @@ func (c *Client) read(ctx context.Context, name string, arg any, out any) error 
 		case ctx.Err() != nil || timedOut(err):
 			return c.noWorker(name, err)
 		}
-		return asError(err)
+		return c.asError(err)
 	}
 }
 
@@ -240,7 +267,7 @@ func (c *Client) write(ctx context.Context, name string, arg any, out any) error
 	if err != nil && (ctx.Err() != nil || timedOut(err)) {
 		return c.noWorker(name, err)
 	}
-	return asError(err)
+	return c.asError(err)
 }
 
 // timedOut says whether err is a call that ran out of time (nobody

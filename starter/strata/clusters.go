@@ -72,7 +72,7 @@ func (c *Client) CreateCluster(ctx context.Context, spec ClusterSpec) (api.Clust
 	if err != nil {
 		return cl, fmt.Errorf("creating cluster %s: %w", req.ID, err)
 	}
-	return cl, asError(run.Get(ctx, &cl))
+	return cl, c.asError(run.Get(ctx, &cl))
 }
 
 // GetCluster returns a cluster with its current lock.
@@ -189,5 +189,5 @@ func (c *Client) RegisterCluster(ctx context.Context, req api.RegisterClusterReq
 		return api.Cluster{}, fmt.Errorf("registering cluster %s: %w", req.ID, err)
 	}
 	var cl api.Cluster
-	return cl, asError(run.Get(ctx, &cl))
+	return cl, c.asError(run.Get(ctx, &cl))
 }

@@ -134,7 +134,7 @@ func (c *Client) PruneJob(ctx context.Context, id string) (api.PruneResult, erro
 	if err != nil {
 		return res, err
 	}
-	return res, asError(run.Get(ctx, &res))
+	return res, c.asError(run.Get(ctx, &res))
 }
 
 // DeleteBackup deletes a backup (Completed or Defunct; a manual one is

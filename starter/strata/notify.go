@@ -94,5 +94,5 @@ func (c *Client) TestChannel(ctx context.Context, id string) (api.NotifyResult, 
 	if err != nil {
 		return res, err
 	}
-	return res, asError(run.Get(ctx, &res))
+	return res, c.asError(run.Get(ctx, &res))
 }

@@ -31,7 +31,7 @@ func (c *Client) Reconcile(ctx context.Context, grace *time.Duration, dryRun boo
 	if err != nil {
 		return res, err
 	}
-	return res, asError(run.Get(ctx, &res))
+	return res, c.asError(run.Get(ctx, &res))
 }
 
 // CheckJobs runs the jobs monitor now (as its schedule does) and returns
@@ -45,5 +45,5 @@ func (c *Client) CheckJobs(ctx context.Context, freshnessMultiple float64) ([]ap
 		return nil, err
 	}
 	var events []api.Event
-	return events, asError(run.Get(ctx, &events))
+	return events, c.asError(run.Get(ctx, &events))
 }
