@@ -79,40 +79,121 @@ func (c Config) Limits() validate.Limits {
 	return validate.Limits{MaxBackupTimeout: c.MaxBackupTimeout, MaxLockTTL: c.MaxLockTTL}
 }
 
-// Activities are registered on the worker as one struct: its methods are
-// the activities, and its fields are their dependencies.
-type Activities struct {
-	Catalog   catalog.Store
-	Providers providers.Registry
-	// Provisioners bring up restored clusters' nodes, by provider name.
-	Provisioners map[string]providers.Provisioner
-	Config       Config
-	// ScheduleCounts reads schedules' skipped and missed runs (monitor).
-	ScheduleCounts ScheduleCounts
-	// Workflows reads workflows' states from Temporal (the reconciler finds
-	// records whose workflow closed without finishing them); nil skips
-	// that check.
-	Workflows WorkflowLookup
-	// Notifier delivers notifications (nil: a default one, which delivers
-	// to public addresses only).
-	Notifier *notify.Sender
-	// Secrets opens channels' sealed URLs and secrets.
-	Secrets *secrets.Key
-	Logger  *zap.Logger
+// Common is what every activity struct has: a logger and a clock.
+type Common struct {
+	Logger *zap.Logger
 	// Now is the clock for records (defaults to time.Now).
 	Now func() time.Time
 }
 
-func (a *Activities) now() time.Time {
-	if a.Now != nil {
-		return a.Now().UTC()
+func (c *Common) now() time.Time {
+	if c.Now != nil {
+		return c.Now().UTC()
 	}
 	return time.Now().UTC()
 }
 
-func (a *Activities) log() *zap.Logger {
-	if a.Logger != nil {
-		return a.Logger
+func (c *Common) log() *zap.Logger {
+	if c.Logger != nil {
+		return c.Logger
 	}
 	return zap.NewNop()
+}
+
+// Backups are the steps of a backup: validate, record, lock, check health,
+// snapshot, complete, and their compensations.
+type Backups struct {
+	Common
+	Catalog   BackupCatalog
+	Providers providers.Registry
+	Config    Config
+}
+
+// BackupCatalog is the part of the catalog a backup uses.
+type BackupCatalog interface {
+	catalog.Clusters
+	catalog.Locks
+	catalog.Backups
+	catalog.Jobs
+	catalog.Projects
+}
+
+// Restores are the steps of a restore into a new cluster.
+type Restores struct {
+	Common
+	Catalog   RestoreCatalog
+	Providers providers.Registry
+	// Provisioners bring up restored clusters' nodes, by provider name.
+	Provisioners map[string]providers.Provisioner
+	Config       Config
+}
+
+// RestoreCatalog is the part of the catalog a restore uses.
+type RestoreCatalog interface {
+	catalog.Clusters
+	catalog.Backups
+	catalog.Jobs
+	catalog.Projects
+	catalog.Restores
+}
+
+// Deletions delete backups (and plan a job's prune).
+type Deletions struct {
+	Common
+	Catalog   DeletionCatalog
+	Providers providers.Registry
+}
+
+// DeletionCatalog is the part of the catalog deleting backups uses.
+type DeletionCatalog interface {
+	catalog.Clusters
+	catalog.Backups
+	catalog.Jobs
+}
+
+// Reconciler compares the catalog with the providers and with Temporal:
+// orphan snapshots, missing ones, and records whose workflow closed
+// without finishing them, which it finishes with the other domains' steps.
+type Reconciler struct {
+	Common
+	Catalog   catalog.Store
+	Providers providers.Registry
+	Config    Config
+	// Workflows reads workflows' states from Temporal; nil skips the
+	// check of records left by closed workflows.
+	Workflows WorkflowLookup
+	Backups   *Backups
+	Deletions *Deletions
+	Restores  *Restores
+}
+
+// Monitor checks jobs' freshness and their schedules' skipped and missed
+// runs.
+type Monitor struct {
+	Common
+	Catalog MonitorCatalog
+	// ScheduleCounts reads schedules' skipped and missed runs.
+	ScheduleCounts ScheduleCounts
+}
+
+// MonitorCatalog is the part of the catalog the monitor uses.
+type MonitorCatalog interface {
+	catalog.Jobs
+	catalog.Backups
+	catalog.Clusters
+}
+
+// Notifications deliver events to projects' channels.
+type Notifications struct {
+	Common
+	Catalog interface {
+		catalog.Channels
+		catalog.Clusters
+	}
+	// Notifier delivers (nil: a default one, which delivers to public
+	// addresses only).
+	Notifier *notify.Sender
+	// Secrets opens channels' sealed URLs and secrets.
+	Secrets *secrets.Key
+	Config  Config
 }

@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/temporal"
 	"go.uber.org/zap"
 
 	"github.com/stratabackup/strata/api"
@@ -60,7 +58,7 @@ type BackupPlan struct {
 // input fails at once with an error that says what to fix and leaves no
 // record behind: every field's bound, the cluster, the label as it renders
 // for that cluster, and a job's claim to the run.
-func (a *Activities) ValidateBackup(ctx context.Context, in ValidateBackupInput) (BackupPlan, error) {
+func (a *Backups) ValidateBackup(ctx context.Context, in ValidateBackupInput) (BackupPlan, error) {
 	req := validate.Backup{ClusterID: in.ClusterID, Label: in.Label, Timeout: in.Timeout, JobID: in.JobID, RequestID: in.RequestID}
 	if err := req.Check(a.Config.Limits()); err != nil {
 		return BackupPlan{}, InvalidRequest("%v", err)
@@ -110,7 +108,7 @@ func (a *Activities) ValidateBackup(ctx context.Context, in ValidateBackupInput)
 // Temporal Schedule started it, for the job's own cluster: a job's prune
 // deletes the job's backups, so a run that could claim any job could make
 // another cluster's retention delete real backups.
-func (a *Activities) checkJobRun(ctx context.Context, in ValidateBackupInput, cl catalog.Cluster) error {
+func (a *Backups) checkJobRun(ctx context.Context, in ValidateBackupInput, cl catalog.Cluster) error {
 	job, err := a.Catalog.GetJob(ctx, in.JobID)
 	if catalog.IsNotFound(err) {
 		return InvalidRequest("invalid backup request: job %s not found", in.JobID)
@@ -144,7 +142,7 @@ type CreateBackupRecordInput struct {
 // CreateBackupRecord inserts the backup as Pending with the cluster's next
 // index and its rendered label. A retry, or a workflow re-run under the same
 // ID, gets the existing record back.
-func (a *Activities) CreateBackupRecord(ctx context.Context, in CreateBackupRecordInput) (catalog.Backup, error) {
+func (a *Backups) CreateBackupRecord(ctx context.Context, in CreateBackupRecordInput) (catalog.Backup, error) {
 	tmpl, err := labels.Parse(in.LabelTemplate)
 	if err != nil {
 		return catalog.Backup{}, permanent(api.ReasonInvalidRequest, "label template %q: %v", in.LabelTemplate, err)
@@ -184,7 +182,7 @@ type LockInput struct {
 
 // AcquireLock takes the cluster's lease, failing at once (not retried) when
 // another operation holds it.
-func (a *Activities) AcquireLock(ctx context.Context, in LockInput) (catalog.Lock, error) {
+func (a *Backups) AcquireLock(ctx context.Context, in LockInput) (catalog.Lock, error) {
 	l, err := a.Catalog.AcquireLock(ctx, in.ClusterID, in.Holder, in.TTL)
 	if err != nil {
 		return catalog.Lock{}, classify(err, "cluster "+in.ClusterID)
@@ -200,7 +198,7 @@ type ReleaseInput struct {
 
 // ReleaseLock frees the lease if it is still ours; releasing a lease that
 // lapsed and was taken by someone else frees nothing.
-func (a *Activities) ReleaseLock(ctx context.Context, in ReleaseInput) error {
+func (a *Backups) ReleaseLock(ctx context.Context, in ReleaseInput) error {
 	return classify(a.Catalog.ReleaseLock(ctx, in.ClusterID, in.Token), "cluster "+in.ClusterID)
 }
 
@@ -217,7 +215,7 @@ type HealthResult struct {
 
 // CheckHealth fails, not retried, when any node is unhealthy or lags more
 // than allowed, naming every such node.
-func (a *Activities) CheckHealth(ctx context.Context, in HealthInput) (HealthResult, error) {
+func (a *Backups) CheckHealth(ctx context.Context, in HealthInput) (HealthResult, error) {
 	cl, err := a.Catalog.GetCluster(ctx, in.ClusterID)
 	if err != nil {
 		return HealthResult{}, classify(err, "cluster "+in.ClusterID)
@@ -276,7 +274,7 @@ type MarkInProgressInput struct {
 
 // MarkInProgress moves the backup from Pending to InProgress and records its
 // deadline.
-func (a *Activities) MarkInProgress(ctx context.Context, in MarkInProgressInput) error {
+func (a *Backups) MarkInProgress(ctx context.Context, in MarkInProgressInput) error {
 	d := in.Deadline
 	_, err := a.Catalog.TransitionBackup(ctx, in.BackupID, catalog.Transition{
 		To: catalog.BackupInProgress, From: []catalog.BackupStatus{catalog.BackupPending},
@@ -294,7 +292,7 @@ type RecordDeadlineInput struct {
 
 // RecordDeadline records an extended deadline, so `backup show` agrees with
 // the workflow.
-func (a *Activities) RecordDeadline(ctx context.Context, in RecordDeadlineInput) error {
+func (a *Backups) RecordDeadline(ctx context.Context, in RecordDeadlineInput) error {
 	d := in.Deadline
 	_, err := a.Catalog.TransitionBackup(ctx, in.BackupID, catalog.Transition{
 		To: catalog.BackupInProgress, At: a.now(), Deadline: &d, Fence: in.fence(),
@@ -315,7 +313,7 @@ type SnapshotsInput struct {
 // StartSnapshots starts a snapshot of every volume in parallel and records
 // each snapshot ID the moment it exists. Providers make starting idempotent
 // per (backup, volume), so a retry adopts what an earlier attempt started.
-func (a *Activities) StartSnapshots(ctx context.Context, in SnapshotsInput) (_ []catalog.Snapshot, err error) {
+func (a *Backups) StartSnapshots(ctx context.Context, in SnapshotsInput) (_ []catalog.Snapshot, err error) {
 	p, err := a.Providers.For(in.Provider, in.Region)
 	if err != nil {
 		return nil, permanent(api.ReasonInvalidRequest, "backup %s: %v", in.BackupID, err)
@@ -330,29 +328,19 @@ func (a *Activities) StartSnapshots(ctx context.Context, in SnapshotsInput) (_ [
 		}
 	}()
 	out := make([]catalog.Snapshot, len(in.Volumes))
-	errs := make([]error, len(in.Volumes))
-	var wg sync.WaitGroup
-	for i, v := range in.Volumes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s, err := p.StartSnapshot(ctx, providers.SnapshotSpec{
-				BackupID: in.BackupID, ClusterID: in.ClusterID, NodeID: v.NodeID, VolumeID: v.ID,
-				VolumeRef: v.Path, Zone: v.Zone, SizeGB: v.SizeGB,
-			})
-			if err != nil {
-				errs[i] = classify(err, fmt.Sprintf("volume %s of backup %s", v.ID, in.BackupID))
-				return
-			}
-			out[i] = toCatalog(s, v)
-			errs[i] = classify(a.Catalog.UpsertSnapshots(ctx, in.BackupID, []catalog.Snapshot{out[i]}, in.fence()), "backup "+in.BackupID)
-		}()
-	}
-	wg.Wait()
-	if err := firstPermanent(errs); err != nil {
-		return nil, err
-	}
-	if err := errors.Join(errs...); err != nil {
+	err = fanOut(len(in.Volumes), 0, func(i int) error {
+		v := in.Volumes[i]
+		s, err := p.StartSnapshot(ctx, providers.SnapshotSpec{
+			BackupID: in.BackupID, ClusterID: in.ClusterID, NodeID: v.NodeID, VolumeID: v.ID,
+			VolumeRef: v.Path, Zone: v.Zone, SizeGB: v.SizeGB,
+		})
+		if err != nil {
+			return classify(err, fmt.Sprintf("volume %s of backup %s", v.ID, in.BackupID))
+		}
+		out[i] = toCatalog(s, v)
+		return classify(a.Catalog.UpsertSnapshots(ctx, in.BackupID, []catalog.Snapshot{out[i]}, in.fence()), "backup "+in.BackupID)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -362,7 +350,7 @@ func (a *Activities) StartSnapshots(ctx context.Context, in SnapshotsInput) (_ [
 // called. A lease found lost (it lapsed and someone else holds the lock)
 // cancels the returned context, so the activity stops at once, and release
 // returns LockLost. A zero token holds no lease: nothing to renew.
-func (a *Activities) keepLease(ctx context.Context, ref LockRef) (context.Context, func() error) {
+func (a *Backups) keepLease(ctx context.Context, ref LockRef) (context.Context, func() error) {
 	if ref.LockToken == 0 || ref.LockTTL <= 0 {
 		return ctx, func() error { return nil }
 	}
@@ -440,7 +428,7 @@ type WaitSnapshotsResult struct {
 // early when a snapshot completed or crossed a ProgressStep boundary, so the
 // workflow can show progress at a bounded number of history events. A
 // failed or vanished snapshot fails it, not retried.
-func (a *Activities) WaitSnapshots(ctx context.Context, in WaitSnapshotsInput) (res WaitSnapshotsResult, err error) {
+func (a *Backups) WaitSnapshots(ctx context.Context, in WaitSnapshotsInput) (res WaitSnapshotsResult, err error) {
 	p, err := a.Providers.For(in.Provider, in.Region)
 	if err != nil {
 		return WaitSnapshotsResult{}, permanent(api.ReasonInvalidRequest, "backup %s: %v", in.BackupID, err)
@@ -502,7 +490,7 @@ func firstPollWait(interval time.Duration) time.Duration {
 // pollOnce reads every unfinished snapshot in one provider call and updates
 // snaps in place. It returns the snapshots that changed, and whether a
 // change is worth reporting to the workflow.
-func (a *Activities) pollOnce(ctx context.Context, p providers.Provider, in WaitSnapshotsInput, snaps []catalog.Snapshot) ([]catalog.Snapshot, bool, error) {
+func (a *Backups) pollOnce(ctx context.Context, p providers.Provider, in WaitSnapshotsInput, snaps []catalog.Snapshot) ([]catalog.Snapshot, bool, error) {
 	var ids []string
 	for _, s := range snaps {
 		if s.Status == catalog.SnapshotPending {
@@ -593,7 +581,7 @@ type CompleteInput struct {
 
 // CompleteBackup records the final snapshots and moves the backup to
 // Completed, both only while the backup still holds its cluster's lock.
-func (a *Activities) CompleteBackup(ctx context.Context, in CompleteInput) (catalog.Backup, error) {
+func (a *Backups) CompleteBackup(ctx context.Context, in CompleteInput) (catalog.Backup, error) {
 	if err := a.Catalog.UpsertSnapshots(ctx, in.BackupID, in.Snapshots, in.fence()); err != nil {
 		return catalog.Backup{}, classify(err, "backup "+in.BackupID)
 	}
@@ -620,7 +608,7 @@ type MarkDefunctInput struct {
 // whose start response was lost (found at the provider by their backup tag),
 // and moves the backup to Defunct with its reason. Those snapshots may still
 // complete and cost money, so they must be on the record for cleanup.
-func (a *Activities) MarkDefunct(ctx context.Context, in MarkDefunctInput) (catalog.Backup, error) {
+func (a *Backups) MarkDefunct(ctx context.Context, in MarkDefunctInput) (catalog.Backup, error) {
 	if in.Provider != "" {
 		if p, err := a.Providers.For(in.Provider, in.Region); err == nil {
 			found, err := p.ListSnapshots(ctx, providers.SnapshotFilter{BackupID: in.BackupID})
@@ -689,14 +677,4 @@ func mapState(s providers.SnapshotState) catalog.SnapshotStatus {
 		return catalog.SnapshotFailed
 	}
 	return catalog.SnapshotPending
-}
-
-func firstPermanent(errs []error) error {
-	for _, err := range errs {
-		var appErr *temporal.ApplicationError
-		if errors.As(err, &appErr) && appErr.NonRetryable() {
-			return err
-		}
-	}
-	return nil
 }

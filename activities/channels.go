@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/api/validate"
@@ -17,9 +16,12 @@ import (
 // api/seal) so they are ciphertext in the request and its history; one
 // that arrives in plaintext is sealed here before it is stored.
 type Channels struct {
-	Catalog catalog.Store
+	Common
+	Catalog interface {
+		catalog.Channels
+		catalog.Projects
+	}
 	Secrets *secrets.Key
-	Now     func() time.Time
 }
 
 // AddChannel checks and stores a channel of an existing project.
@@ -54,10 +56,7 @@ func (c *Channels) AddChannel(ctx context.Context, req api.AddChannelRequest) (a
 		return api.Channel{}, err
 	}
 	ch.HasSecret = ch.Secret != ""
-	ch.CreatedAt = time.Now().UTC()
-	if c.Now != nil {
-		ch.CreatedAt = c.Now().UTC()
-	}
+	ch.CreatedAt = c.now()
 	if err := c.Catalog.CreateChannel(ctx, ch); err != nil {
 		if !errors.Is(err, catalog.ErrExists) {
 			return api.Channel{}, classify(err, "channel "+ch.ID)

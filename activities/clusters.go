@@ -10,6 +10,7 @@ import (
 	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/api/validate"
 	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/providers"
 )
 
 // VolumeProvisioner creates the volumes of a new cluster at its provider
@@ -18,23 +19,25 @@ type VolumeProvisioner interface {
 	ProvisionVolume(ctx context.Context, volumeID string, dataBytes int64) (path string, err error)
 }
 
-// Clusters are the activities that create clusters and change what the
-// catalog says of them (health, faults, locks) and of projects and
-// networks: the control workflow's writes.
+// Clusters are the activities that create and register clusters and
+// change what the catalog says of them (health, faults, locks) and of
+// projects and networks.
 type Clusters struct {
-	Catalog catalog.Store
+	Common
+	Catalog ClusterCatalog
+	// Providers check the volumes of clusters being registered.
+	Providers providers.Registry
 	// Volumes create new clusters' volumes, by provider name.
 	Volumes map[string]VolumeProvisioner
 	// Limits bound lock TTLs.
 	Limits validate.Limits
-	Now    func() time.Time
 }
 
-func (c *Clusters) now() time.Time {
-	if c.Now != nil {
-		return c.Now().UTC()
-	}
-	return time.Now().UTC()
+// ClusterCatalog is the part of the catalog cluster writes use.
+type ClusterCatalog interface {
+	catalog.Clusters
+	catalog.Locks
+	catalog.Projects
 }
 
 // CreateCluster provisions the volumes of a new cluster and records it,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -26,7 +25,7 @@ type BackupRef struct {
 
 // StartDeletion moves the backup to Deleting. A backup a restore holds, or
 // one still running, is refused without retry.
-func (a *Activities) StartDeletion(ctx context.Context, in BackupRef) (catalog.Backup, error) {
+func (a *Deletions) StartDeletion(ctx context.Context, in BackupRef) (catalog.Backup, error) {
 	if msg := validate.ID("backupId", in.BackupID); msg != "" {
 		return catalog.Backup{}, InvalidRequest("invalid delete request: %s", msg)
 	}
@@ -55,7 +54,7 @@ func (a *Activities) StartDeletion(ctx context.Context, in BackupRef) (catalog.B
 // whose response was lost). A snapshot already gone counts as deleted. Each
 // one is marked Deleted in the catalog as soon as it is gone, so a retry
 // only redoes what is left.
-func (a *Activities) DeleteSnapshots(ctx context.Context, in BackupRef) error {
+func (a *Deletions) DeleteSnapshots(ctx context.Context, in BackupRef) error {
 	b, err := a.Catalog.GetBackup(ctx, in.BackupID)
 	if err != nil {
 		return classify(err, "backup "+in.BackupID)
@@ -92,36 +91,23 @@ func (a *Activities) DeleteSnapshots(ctx context.Context, in BackupRef) error {
 		}
 	}
 	defer heartbeating(ctx)()
-	errs := make([]error, len(targets))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
-	for i, t := range targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			subject := fmt.Sprintf("snapshot %s of volume %s (backup %s)", t.snap.SnapshotID, t.snap.VolumeID, b.ID)
-			if err := p.DeleteSnapshot(ctx, t.snap.SnapshotID); err != nil {
-				errs[i] = classify(err, subject)
-				return
-			}
-			if t.recorded {
-				s := t.snap
-				s.Status = catalog.SnapshotDeleted
-				errs[i] = classify(a.Catalog.UpsertSnapshots(ctx, b.ID, []catalog.Snapshot{s}, nil), subject)
-			}
-		}()
-	}
-	wg.Wait()
-	if err := firstPermanent(errs); err != nil {
-		return err
-	}
-	return errors.Join(errs...)
+	return fanOut(len(targets), 8, func(i int) error {
+		t := targets[i]
+		subject := fmt.Sprintf("snapshot %s of volume %s (backup %s)", t.snap.SnapshotID, t.snap.VolumeID, b.ID)
+		if err := p.DeleteSnapshot(ctx, t.snap.SnapshotID); err != nil {
+			return classify(err, subject)
+		}
+		if !t.recorded {
+			return nil
+		}
+		s := t.snap
+		s.Status = catalog.SnapshotDeleted
+		return classify(a.Catalog.UpsertSnapshots(ctx, b.ID, []catalog.Snapshot{s}, nil), subject)
+	})
 }
 
 // FinishDeletion marks the backup Deleted.
-func (a *Activities) FinishDeletion(ctx context.Context, in BackupRef) (catalog.Backup, error) {
+func (a *Deletions) FinishDeletion(ctx context.Context, in BackupRef) (catalog.Backup, error) {
 	b, err := a.Catalog.FinishDeletion(ctx, in.BackupID, a.now())
 	if err != nil {
 		return b, classify(err, "backup "+in.BackupID)
@@ -138,7 +124,7 @@ type FailDeletionInput struct {
 
 // FailDeletion records the reason on the Deleting backup, so it is visible
 // and the deletion can be retried.
-func (a *Activities) FailDeletion(ctx context.Context, in FailDeletionInput) error {
+func (a *Deletions) FailDeletion(ctx context.Context, in FailDeletionInput) error {
 	err := a.Catalog.FailDeletion(ctx, in.BackupID, in.Reason)
 	var te *catalog.TransitionError
 	if errors.As(err, &te) {
@@ -159,14 +145,17 @@ type PlanPruneInput struct {
 // PlanPrune decides which of the job's backups pruning deletes. Only this
 // job's backups are considered: manual backups and other jobs' are never
 // touched. A deleted job prunes nothing.
-func (a *Activities) PlanPrune(ctx context.Context, in PlanPruneInput) ([]retention.Decision, error) {
+func (a *Deletions) PlanPrune(ctx context.Context, in PlanPruneInput) ([]retention.Decision, error) {
 	return PlanPrune(ctx, a.Catalog, in.JobID, in.Now)
 }
 
 // PlanPrune is shared by the activity and `schedule prune --dry-run`. Only
 // backups of the job's own cluster are counted or deleted: a backup that
 // names the job but is of another cluster is listed as kept.
-func PlanPrune(ctx context.Context, cat catalog.Store, jobID string, now time.Time) ([]retention.Decision, error) {
+func PlanPrune(ctx context.Context, cat interface {
+	catalog.Jobs
+	catalog.Backups
+}, jobID string, now time.Time) ([]retention.Decision, error) {
 	if msg := validate.ID("jobId", jobID); msg != "" {
 		return nil, InvalidRequest("invalid prune request: %s", msg)
 	}

@@ -20,18 +20,17 @@ import (
 // Jobs are the activities that create, change and delete scheduled backup
 // jobs: a catalog record and its Temporal Schedule, kept in step.
 type Jobs struct {
-	Catalog   catalog.Store
+	Common
+	Catalog   JobCatalog
 	Schedules client.ScheduleClient
 	// TaskQueue is where the schedules start their backups.
 	TaskQueue string
-	Now       func() time.Time
 }
 
-func (j *Jobs) now() time.Time {
-	if j.Now != nil {
-		return j.Now().UTC()
-	}
-	return time.Now().UTC()
+// JobCatalog is the part of the catalog job writes use.
+type JobCatalog interface {
+	catalog.Jobs
+	catalog.Clusters
 }
 
 // scheduleAction starts the job's backups. The schedule's other choices
@@ -248,7 +247,7 @@ func (j *Jobs) DeleteJob(ctx context.Context, req api.JobRequest) (api.JobView, 
 
 // JobView is a job with its schedule's state (a deleted job's schedule is
 // gone: its view has none).
-func JobView(ctx context.Context, cat catalog.Store, schedules client.ScheduleClient, id string) (api.JobView, error) {
+func JobView(ctx context.Context, cat catalog.Jobs, schedules client.ScheduleClient, id string) (api.JobView, error) {
 	job, err := cat.GetJob(ctx, id)
 	if err != nil {
 		return api.JobView{}, jobNotFound(err, id)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -51,7 +50,7 @@ const scheduleReaders = 8
 // read least recently. It records what it saw on the job and returns one
 // event per change: a violation once, its recovery once, and each new
 // batch of skipped or missed runs.
-func (a *Activities) CheckJobs(ctx context.Context, in CheckJobsInput) ([]notify.Event, error) {
+func (a *Monitor) CheckJobs(ctx context.Context, in CheckJobsInput) ([]notify.Event, error) {
 	if msg := validate.FreshnessMultiple(in.FreshnessMultiple); msg != "" {
 		return nil, InvalidRequest("invalid monitor request: %s", msg)
 	}
@@ -201,24 +200,15 @@ type scheduleCount struct {
 
 // readSchedules reads the chosen jobs' schedules, scheduleReaders at a
 // time; the result is by job index, nil for a job not chosen.
-func (a *Activities) readSchedules(ctx context.Context, jobs []catalog.Job, chosen []int) []*scheduleCount {
+func (a *Monitor) readSchedules(ctx context.Context, jobs []catalog.Job, chosen []int) []*scheduleCount {
 	out := make([]*scheduleCount, len(jobs))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range min(scheduleReaders, len(chosen)) {
-		wg.Go(func() {
-			for i := range next {
-				c := &scheduleCount{}
-				c.skipped, c.missed, c.err = a.ScheduleCounts(ctx, jobs[i].ScheduleID)
-				out[i] = c // each index is one goroutine's
-			}
-		})
-	}
-	for _, i := range chosen {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	_ = fanOut(len(chosen), scheduleReaders, func(k int) error {
+		i := chosen[k]
+		c := &scheduleCount{}
+		c.skipped, c.missed, c.err = a.ScheduleCounts(ctx, jobs[i].ScheduleID)
+		out[i] = c // each index is one call's
+		return nil
+	})
 	return out
 }
 

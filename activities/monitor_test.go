@@ -88,7 +88,7 @@ func TestCheckJobsReadsABoundedRotationOfSchedules(t *testing.T) {
 	now := time.Now()
 	var mu sync.Mutex
 	var read []string
-	a := &Activities{Catalog: cat, ScheduleCounts: func(_ context.Context, id string) (int, int, error) {
+	a := &Monitor{Catalog: cat, ScheduleCounts: func(_ context.Context, id string) (int, int, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		read = append(read, id)

@@ -18,7 +18,7 @@ import (
 
 // ListChannelIDs returns the IDs of the event's project's notification
 // channels; only IDs enter workflow history, never URLs or secrets.
-func (a *Activities) ListChannelIDs(ctx context.Context, ev notify.Event) ([]string, error) {
+func (a *Notifications) ListChannelIDs(ctx context.Context, ev notify.Event) ([]string, error) {
 	if err := ev.Check(); err != nil {
 		return nil, InvalidRequest("%v", err)
 	}
@@ -48,7 +48,7 @@ type DeliverInput struct {
 // Deliver sends one event to one channel, once; the activity's retry
 // policy makes delivery at-least-once, and the event ID lets receivers drop
 // duplicates. The channel (with its secrets) is read here, in the worker.
-func (a *Activities) Deliver(ctx context.Context, in DeliverInput) error {
+func (a *Notifications) Deliver(ctx context.Context, in DeliverInput) error {
 	chs, err := a.channelsFor(ctx, in.Event)
 	if err != nil {
 		return err
@@ -88,7 +88,7 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) error {
 }
 
 // openChannel unseals a channel's URL and secret with the worker's key.
-func (a *Activities) openChannel(ch catalog.Channel) (url, secret string, err error) {
+func (a *Notifications) openChannel(ch catalog.Channel) (url, secret string, err error) {
 	if a.Secrets == nil {
 		if secrets.IsSealed(ch.URL) || secrets.IsSealed(ch.Secret) {
 			return "", "", errors.New("its secrets are sealed, and this worker has no key to open them (--secret-key-file)")
@@ -106,7 +106,7 @@ func (a *Activities) openChannel(ch catalog.Channel) (url, secret string, err er
 
 // channelsFor lists the channels of the event's project, or of its
 // cluster's project when the event names only the cluster.
-func (a *Activities) channelsFor(ctx context.Context, ev notify.Event) ([]catalog.Channel, error) {
+func (a *Notifications) channelsFor(ctx context.Context, ev notify.Event) ([]catalog.Channel, error) {
 	project := ev.ProjectID
 	if project == "" && ev.ClusterID != "" {
 		cl, err := a.Catalog.GetCluster(ctx, ev.ClusterID)

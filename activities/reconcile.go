@@ -27,7 +27,7 @@ type PlanReconcileInput struct {
 // the catalog does not know, older than the grace period (a timed-out
 // backup's snapshot may complete, and cost money, long after the backup
 // ended). Missing: snapshots of Completed backups that are gone.
-func (a *Activities) PlanReconcile(ctx context.Context, in PlanReconcileInput) (api.ReconcilePlan, error) {
+func (a *Reconciler) PlanReconcile(ctx context.Context, in PlanReconcileInput) (api.ReconcilePlan, error) {
 	plan := api.ReconcilePlan{Orphans: []api.Orphan{}, Missing: []api.Missing{}}
 	if msg := validate.Grace(in.Grace); msg != "" {
 		return plan, InvalidRequest("invalid reconcile request: %s", msg)
@@ -88,7 +88,7 @@ type backupOwner struct {
 // lookupOwners adds the backups of snaps that owners does not have yet,
 // catalog.MaxFilterIDs per query; a backup the catalog does not know is
 // recorded as unknown.
-func (a *Activities) lookupOwners(ctx context.Context, snaps []providers.Snapshot, owners map[string]backupOwner) error {
+func (a *Reconciler) lookupOwners(ctx context.Context, snaps []providers.Snapshot, owners map[string]backupOwner) error {
 	var ids []string
 	for _, s := range snaps {
 		if _, ok := owners[s.BackupID]; !ok {
@@ -117,7 +117,7 @@ const missingBatch = 1000
 // findMissing asks each provider, in batches pooled across clusters, for
 // the snapshots of every Completed backup. Its memory is one batch per
 // provider however large the catalog.
-func (a *Activities) findMissing(ctx context.Context) ([]api.Missing, error) {
+func (a *Reconciler) findMissing(ctx context.Context) ([]api.Missing, error) {
 	clusters, err := a.Catalog.ListClusters(ctx)
 	if err != nil {
 		return nil, classify(err, "listing clusters")
@@ -202,7 +202,7 @@ func sortedKeys[V any](m map[string]V) []string {
 // ApplyReconcile deletes the orphans (gone already counts as deleted) and
 // records them on their backups when the catalog knows them, and marks the
 // backups with missing snapshots Missing. Idempotent.
-func (a *Activities) ApplyReconcile(ctx context.Context, plan api.ReconcilePlan) error {
+func (a *Reconciler) ApplyReconcile(ctx context.Context, plan api.ReconcilePlan) error {
 	var errs []error
 	for _, o := range plan.Orphans {
 		p, ok := a.Providers[o.Provider]

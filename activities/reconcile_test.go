@@ -75,7 +75,7 @@ func TestPlanReconcilePoolsClustersIntoFewProviderCalls(t *testing.T) {
 	}
 	p.snaps = append(p.snaps, providers.Snapshot{ID: "snap-stray", BackupID: "bk-unknown", ClusterID: "c-gone", State: providers.StateCompleted, CreatedAt: created})
 
-	a := &Activities{Catalog: cat, Providers: providers.Registry{"local": p}}
+	a := &Reconciler{Catalog: cat, Providers: providers.Registry{"local": p}}
 	plan, err := a.PlanReconcile(ctx, PlanReconcileInput{Grace: time.Hour, Now: time.Now()})
 	require.NoError(t, err)
 	assert.Equal(t, []api.Missing{{BackupID: "bk-c0007", ClusterID: "c0007", VolumeID: "c0007-v", SnapshotID: "snap-c0007"}}, plan.Missing)

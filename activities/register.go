@@ -32,7 +32,7 @@ type RegisterNode struct {
 // RegisterCluster records an existing cloud cluster after checking at its
 // provider that every volume exists, reading each one's zone and size from
 // there. It runs on the worker, which holds the cloud credentials.
-func (a *Activities) RegisterCluster(ctx context.Context, in RegisterClusterInput) (catalog.Cluster, error) {
+func (a *Clusters) RegisterCluster(ctx context.Context, in RegisterClusterInput) (catalog.Cluster, error) {
 	req := validate.Register{ID: in.ID, Description: in.Description, Provider: in.Provider, Region: in.Region, ProjectID: in.ProjectID, NetworkID: in.NetworkID}
 	for _, n := range in.Nodes {
 		req.Nodes = append(req.Nodes, validate.RegisterNode{ID: n.ID, Volumes: n.VolumeRefs})
@@ -45,8 +45,7 @@ func (a *Activities) RegisterCluster(ctx context.Context, in RegisterClusterInpu
 	if err != nil {
 		return catalog.Cluster{}, permanent(api.ReasonInvalidRequest, "invalid cluster %s: %v", in.ID, err)
 	}
-	probe := RestorePlan{Provider: in.Provider, Region: in.Region, ProjectID: in.ProjectID, NetworkID: in.NetworkID}
-	problems = append(problems, a.checkPlacement(ctx, probe)...)
+	problems = append(problems, CheckPlacement(ctx, a.Catalog, in.ProjectID, in.NetworkID, in.Provider, in.Region)...)
 	var refs []string
 	for _, n := range in.Nodes {
 		refs = append(refs, n.VolumeRefs...)

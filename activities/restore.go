@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -83,7 +82,7 @@ func (p RestorePlan) Volumes() []RestoreVolume {
 // Completed with all its snapshots at the provider; provider and region stay
 // the source's; disks are at least the source's; the project and network
 // exist and the network is in that project, provider and region.
-func (a *Activities) PlanRestore(ctx context.Context, in PlanRestoreInput) (RestorePlan, error) {
+func (a *Restores) PlanRestore(ctx context.Context, in PlanRestoreInput) (RestorePlan, error) {
 	req := in.Request
 	if err := (validate.Restore{
 		BackupID: req.BackupID, LatestOfJob: req.LatestOfJob, LatestOfCluster: req.LatestOfCluster, Nodes: req.Nodes,
@@ -188,7 +187,7 @@ func (a *Activities) PlanRestore(ctx context.Context, in PlanRestoreInput) (Rest
 	return plan, nil
 }
 
-func (a *Activities) resolveBackup(ctx context.Context, req RestoreSelector) (catalog.Backup, error) {
+func (a *Restores) resolveBackup(ctx context.Context, req RestoreSelector) (catalog.Backup, error) {
 	given := 0
 	for _, s := range []string{req.BackupID, req.LatestOfJob, req.LatestOfCluster} {
 		if s != "" {
@@ -220,14 +219,14 @@ func (a *Activities) resolveBackup(ctx context.Context, req RestoreSelector) (ca
 	return bs[0], nil
 }
 
-func (a *Activities) checkPlacement(ctx context.Context, plan RestorePlan) []string {
+func (a *Restores) checkPlacement(ctx context.Context, plan RestorePlan) []string {
 	return CheckPlacement(ctx, a.Catalog, plan.ProjectID, plan.NetworkID, plan.Provider, plan.Region)
 }
 
 // CheckPlacement lists what is wrong with placing a cluster in a project and
 // network: both must exist, and the network must be in that project and on
 // the cluster's provider and region.
-func CheckPlacement(ctx context.Context, cat catalog.Store, projectID, networkID, provider, region string) []string {
+func CheckPlacement(ctx context.Context, cat catalog.Projects, projectID, networkID, provider, region string) []string {
 	var problems []string
 	if _, err := cat.GetProject(ctx, projectID); err != nil {
 		problems = append(problems, fmt.Sprintf("project %s: %v (see `starter project list`)", validate.Quote(projectID), err))
@@ -247,7 +246,7 @@ func CheckPlacement(ctx context.Context, cat catalog.Store, projectID, networkID
 
 // checkSnapshots asks the provider, in one call, that every snapshot the
 // restore needs exists and is complete.
-func (a *Activities) checkSnapshots(ctx context.Context, provider, region, backupID string, ids []string) []string {
+func (a *Restores) checkSnapshots(ctx context.Context, provider, region, backupID string, ids []string) []string {
 	p, err := a.Providers.For(provider, region)
 	if err != nil {
 		return []string{err.Error()}
@@ -293,7 +292,7 @@ type CreateRestoreRecordInput struct {
 }
 
 // CreateRestoreRecord records the restore as Running.
-func (a *Activities) CreateRestoreRecord(ctx context.Context, in CreateRestoreRecordInput) (catalog.Restore, error) {
+func (a *Restores) CreateRestoreRecord(ctx context.Context, in CreateRestoreRecordInput) (catalog.Restore, error) {
 	r, _, err := a.Catalog.CreateRestore(ctx, catalog.Restore{
 		ID: in.RestoreID, BackupID: in.Plan.BackupID, SourceClusterID: in.Plan.SourceClusterID, ClusterID: in.Plan.ClusterID,
 		Status: catalog.RestorePending, WorkflowID: in.WorkflowID, CreatedAt: in.CreatedAt,
@@ -313,7 +312,7 @@ type FinishRestoreInput struct {
 }
 
 // FinishRestore records a restore's outcome.
-func (a *Activities) FinishRestore(ctx context.Context, in FinishRestoreInput) (catalog.Restore, error) {
+func (a *Restores) FinishRestore(ctx context.Context, in FinishRestoreInput) (catalog.Restore, error) {
 	r, err := a.Catalog.SetRestoreStatus(ctx, in.RestoreID, in.Status, in.Reason, a.now())
 	return r, classify(err, "restore "+in.RestoreID)
 }
@@ -326,7 +325,7 @@ type HoldInput struct {
 
 // HoldBackup protects the backup from pruning and deletion while the
 // restore uses it; it fails, not retried, if the backup is being deleted.
-func (a *Activities) HoldBackup(ctx context.Context, in HoldInput) error {
+func (a *Restores) HoldBackup(ctx context.Context, in HoldInput) error {
 	err := a.Catalog.AddHold(ctx, in.BackupID, in.Holder)
 	var te *catalog.TransitionError
 	if errors.As(err, &te) {
@@ -336,13 +335,13 @@ func (a *Activities) HoldBackup(ctx context.Context, in HoldInput) error {
 }
 
 // ReleaseBackup removes the restore's hold.
-func (a *Activities) ReleaseBackup(ctx context.Context, in HoldInput) error {
+func (a *Restores) ReleaseBackup(ctx context.Context, in HoldInput) error {
 	return classify(a.Catalog.RemoveHold(ctx, in.BackupID, in.Holder), "backup "+in.BackupID)
 }
 
 // CreateRestoredCluster records the new cluster as Creating, its volumes
 // without paths until they exist.
-func (a *Activities) CreateRestoredCluster(ctx context.Context, plan RestorePlan) (catalog.Cluster, error) {
+func (a *Restores) CreateRestoredCluster(ctx context.Context, plan RestorePlan) (catalog.Cluster, error) {
 	cl := catalog.Cluster{
 		ID: plan.ClusterID, Description: plan.Description, Provider: plan.Provider, Region: plan.Region,
 		ProjectID: plan.ProjectID, NetworkID: plan.NetworkID, Status: catalog.ClusterCreating,
@@ -372,7 +371,7 @@ type ClusterStatusInput struct {
 
 // SetClusterStatus records a cluster's status (Running, or Failed with the
 // reason).
-func (a *Activities) SetClusterStatus(ctx context.Context, in ClusterStatusInput) error {
+func (a *Restores) SetClusterStatus(ctx context.Context, in ClusterStatusInput) error {
 	return classify(a.Catalog.SetClusterStatus(ctx, in.ClusterID, in.Status, in.Reason), "cluster "+in.ClusterID)
 }
 
@@ -380,7 +379,7 @@ func (a *Activities) SetClusterStatus(ctx context.Context, in ClusterStatusInput
 // all in parallel (restore time follows the largest volume, not their
 // number), and records each one as soon as it exists. Idempotent: a retry
 // finds the volumes an earlier attempt created.
-func (a *Activities) CreateVolumes(ctx context.Context, plan RestorePlan) ([]catalog.Volume, error) {
+func (a *Restores) CreateVolumes(ctx context.Context, plan RestorePlan) ([]catalog.Volume, error) {
 	p, err := a.Providers.For(plan.Provider, plan.Region)
 	if err != nil {
 		return nil, permanent(api.ReasonInvalidRequest, "restore into %s: %v", plan.ClusterID, err)
@@ -396,36 +395,25 @@ func (a *Activities) CreateVolumes(ctx context.Context, plan RestorePlan) ([]cat
 		}
 	}
 	out := make([]catalog.Volume, len(jobs))
-	errs := make([]error, len(jobs))
 	stop := heartbeating(ctx)
-	var wg sync.WaitGroup
-	for i, j := range jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			subject := fmt.Sprintf("volume %s of cluster %s (from snapshot %s)", j.vol.VolumeID, plan.ClusterID, j.vol.SnapshotID)
-			v, err := p.CreateVolume(ctx, providers.VolumeSpec{
-				VolumeID: j.vol.VolumeID, ClusterID: plan.ClusterID, NodeID: j.node, SnapshotID: j.vol.SnapshotID,
-				SizeGB: j.vol.SizeGB, Zone: j.vol.Zone, SourceClusterID: plan.SourceClusterID,
-			})
-			if err != nil {
-				errs[i] = classify(err, subject)
-				return
-			}
-			if v.State == providers.VolumeFailed {
-				errs[i] = permanent(api.ReasonRestoreFailed, "%s failed at %s: %s", subject, plan.Provider, v.Error)
-				return
-			}
-			out[i] = catalog.Volume{ID: j.vol.VolumeID, NodeID: j.node, SizeGB: max(v.SizeGB, j.vol.SizeGB), Path: v.Ref, Zone: v.Zone}
-			errs[i] = classify(a.Catalog.UpdateVolumes(ctx, plan.ClusterID, []catalog.Volume{out[i]}), subject)
-		}()
-	}
-	wg.Wait()
+	err = fanOut(len(jobs), 0, func(i int) error {
+		j := jobs[i]
+		subject := fmt.Sprintf("volume %s of cluster %s (from snapshot %s)", j.vol.VolumeID, plan.ClusterID, j.vol.SnapshotID)
+		v, err := p.CreateVolume(ctx, providers.VolumeSpec{
+			VolumeID: j.vol.VolumeID, ClusterID: plan.ClusterID, NodeID: j.node, SnapshotID: j.vol.SnapshotID,
+			SizeGB: j.vol.SizeGB, Zone: j.vol.Zone, SourceClusterID: plan.SourceClusterID,
+		})
+		if err != nil {
+			return classify(err, subject)
+		}
+		if v.State == providers.VolumeFailed {
+			return permanent(api.ReasonRestoreFailed, "%s failed at %s: %s", subject, plan.Provider, v.Error)
+		}
+		out[i] = catalog.Volume{ID: j.vol.VolumeID, NodeID: j.node, SizeGB: max(v.SizeGB, j.vol.SizeGB), Path: v.Ref, Zone: v.Zone}
+		return classify(a.Catalog.UpdateVolumes(ctx, plan.ClusterID, []catalog.Volume{out[i]}), subject)
+	})
 	stop()
-	if err := firstPermanent(errs); err != nil {
-		return nil, err
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -445,7 +433,7 @@ func heartbeating(ctx context.Context) (stop func()) {
 
 // DeleteVolumes deletes the volumes of a failed restore that the catalog
 // recorded as created; one already gone counts as deleted.
-func (a *Activities) DeleteVolumes(ctx context.Context, plan RestorePlan) error {
+func (a *Restores) DeleteVolumes(ctx context.Context, plan RestorePlan) error {
 	p, err := a.Providers.For(plan.Provider, plan.Region)
 	if err != nil {
 		return nil
@@ -479,7 +467,7 @@ func (a *Activities) DeleteVolumes(ctx context.Context, plan RestorePlan) error 
 
 // ProvisionNodes brings up every node of the new cluster on its volumes, in
 // parallel.
-func (a *Activities) ProvisionNodes(ctx context.Context, plan RestorePlan) error {
+func (a *Restores) ProvisionNodes(ctx context.Context, plan RestorePlan) error {
 	prov, ok := a.provisioner(plan.Provider, plan.Region)
 	if !ok {
 		return permanent(api.ReasonInvalidRequest, "restore into %s: provider %s has no provisioner on this worker", plan.ClusterID, plan.Provider)
@@ -488,28 +476,18 @@ func (a *Activities) ProvisionNodes(ctx context.Context, plan RestorePlan) error
 	if err != nil {
 		return classify(err, "cluster "+plan.ClusterID)
 	}
-	errs := make([]error, len(cl.Nodes))
-	var wg sync.WaitGroup
-	for i, n := range cl.Nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			spec := providers.NodeSpec{ClusterID: cl.ID, NodeID: n.ID, SourceClusterID: plan.SourceClusterID}
-			for _, v := range n.Volumes {
-				spec.VolumeRefs = append(spec.VolumeRefs, v.Path)
-			}
-			errs[i] = classify(prov.ProvisionNode(ctx, spec), fmt.Sprintf("node %s of cluster %s", n.ID, cl.ID))
-		}()
-	}
-	wg.Wait()
-	if err := firstPermanent(errs); err != nil {
-		return err
-	}
-	return errors.Join(errs...)
+	return fanOut(len(cl.Nodes), 0, func(i int) error {
+		n := cl.Nodes[i]
+		spec := providers.NodeSpec{ClusterID: cl.ID, NodeID: n.ID, SourceClusterID: plan.SourceClusterID}
+		for _, v := range n.Volumes {
+			spec.VolumeRefs = append(spec.VolumeRefs, v.Path)
+		}
+		return classify(prov.ProvisionNode(ctx, spec), fmt.Sprintf("node %s of cluster %s", n.ID, cl.ID))
+	})
 }
 
 // DeleteNodes tears down the nodes of a failed restore.
-func (a *Activities) DeleteNodes(ctx context.Context, plan RestorePlan) error {
+func (a *Restores) DeleteNodes(ctx context.Context, plan RestorePlan) error {
 	prov, ok := a.provisioner(plan.Provider, plan.Region)
 	if !ok {
 		return nil
@@ -525,7 +503,7 @@ func (a *Activities) DeleteNodes(ctx context.Context, plan RestorePlan) error {
 
 // CheckRestoredNodes waits for every new node to report healthy, marks it
 // so, and the cluster Running.
-func (a *Activities) CheckRestoredNodes(ctx context.Context, plan RestorePlan) (catalog.Cluster, error) {
+func (a *Restores) CheckRestoredNodes(ctx context.Context, plan RestorePlan) (catalog.Cluster, error) {
 	prov, ok := a.provisioner(plan.Provider, plan.Region)
 	if !ok {
 		return catalog.Cluster{}, permanent(api.ReasonInvalidRequest, "provider %s has no provisioner on this worker", plan.Provider)
@@ -558,7 +536,7 @@ func (a *Activities) CheckRestoredNodes(ctx context.Context, plan RestorePlan) (
 
 // provisioner returns the provisioner for a provider in a region (keyed like
 // providers.Registry), and whether there is one.
-func (a *Activities) provisioner(provider, region string) (providers.Provisioner, bool) {
+func (a *Restores) provisioner(provider, region string) (providers.Provisioner, bool) {
 	if p, ok := a.Provisioners[providers.Key(provider, region)]; ok {
 		return p, true
 	}

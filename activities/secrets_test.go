@@ -31,7 +31,7 @@ func TestPublishSecretsKeySealsLegacyChannels(t *testing.T) {
 	assert.True(t, secrets.IsSealed(chs[0].URL) && secrets.IsSealed(chs[0].Secret))
 	assert.Equal(t, "https://h.example/...", chs[0].DisplayURL)
 
-	a := &Activities{Secrets: key}
+	a := &Notifications{Secrets: key}
 	url, secret, err := a.openChannel(chs[0])
 	require.NoError(t, err)
 	assert.Equal(t, "https://h.example/tok3n", url)
@@ -46,8 +46,8 @@ func TestPublishSecretsKeySealsLegacyChannels(t *testing.T) {
 	_, err = PublishSecretsKey(ctx, cat, other)
 	require.Error(t, err)
 	assert.True(t, strings.Contains(err.Error(), "same key"), err.Error())
-	_, _, err = (&Activities{Secrets: other}).openChannel(chs[0])
+	_, _, err = (&Notifications{Secrets: other}).openChannel(chs[0])
 	assert.ErrorContains(t, err, "remove and add the channel again")
-	_, _, err = (&Activities{}).openChannel(chs[0])
+	_, _, err = (&Notifications{}).openChannel(chs[0])
 	assert.ErrorContains(t, err, "no key")
 }

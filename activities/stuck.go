@@ -94,7 +94,7 @@ const DefaultStuckAfter = 10 * time.Minute
 // open restore whose workflow has been closed for Config.StuckAfter, and
 // every hold of a restore that ended. A workflow Temporal cannot be asked
 // about (an outage) is skipped, not guessed at.
-func (a *Activities) findStuck(ctx context.Context, now time.Time) ([]api.Stuck, error) {
+func (a *Reconciler) findStuck(ctx context.Context, now time.Time) ([]api.Stuck, error) {
 	out := []api.Stuck{}
 	if a.Workflows == nil {
 		return out, nil
@@ -172,7 +172,7 @@ func orUnknown(s string) string {
 // finishStuck does what the closed workflow's compensations would have
 // done. Each step is idempotent and re-checks the record first, so a
 // workflow that finished between the plan and now is left as it is.
-func (a *Activities) finishStuck(ctx context.Context, s api.Stuck) error {
+func (a *Reconciler) finishStuck(ctx context.Context, s api.Stuck) error {
 	switch s.Kind {
 	case api.StuckBackup:
 		return a.finishStuckBackup(ctx, s)
@@ -181,7 +181,7 @@ func (a *Activities) finishStuck(ctx context.Context, s api.Stuck) error {
 	case api.StuckHold:
 		return classify(a.Catalog.RemoveHold(ctx, s.ID, s.Status), "backup "+s.ID)
 	case api.StuckDeletion:
-		err := a.FailDeletion(ctx, FailDeletionInput{BackupID: s.ID, Reason: api.ReasonDeleteFailed + ": " + s.Reason})
+		err := a.Deletions.FailDeletion(ctx, FailDeletionInput{BackupID: s.ID, Reason: api.ReasonDeleteFailed + ": " + s.Reason})
 		if err == nil {
 			a.log().Warn("deletion whose workflow closed marked failed", zap.String("backup", s.ID), zap.String("reason", s.Reason))
 		}
@@ -192,12 +192,12 @@ func (a *Activities) finishStuck(ctx context.Context, s api.Stuck) error {
 
 // finishStuckBackup marks the backup Defunct with every snapshot it made
 // (found at the provider by its tag) and releases its lock.
-func (a *Activities) finishStuckBackup(ctx context.Context, s api.Stuck) error {
+func (a *Reconciler) finishStuckBackup(ctx context.Context, s api.Stuck) error {
 	cl, err := a.Catalog.GetCluster(ctx, s.ClusterID)
 	if err != nil {
 		return classify(err, "backup "+s.ID)
 	}
-	b, err := a.MarkDefunct(ctx, MarkDefunctInput{BackupID: s.ID, ClusterID: cl.ID, Provider: cl.Provider, Region: cl.Region, Reason: s.Reason})
+	b, err := a.Backups.MarkDefunct(ctx, MarkDefunctInput{BackupID: s.ID, ClusterID: cl.ID, Provider: cl.Provider, Region: cl.Region, Reason: s.Reason})
 	if err != nil {
 		return err
 	}
@@ -220,7 +220,7 @@ func (a *Activities) finishStuckBackup(ctx context.Context, s api.Stuck) error {
 // (its nodes and volumes; the new cluster is marked Failed) and releases its
 // hold on the backup. A restore stopped after its new cluster was checked
 // healthy, before its own record said so, did complete: it is marked so.
-func (a *Activities) finishStuckRestore(ctx context.Context, s api.Stuck) error {
+func (a *Reconciler) finishStuckRestore(ctx context.Context, s api.Stuck) error {
 	r, err := a.Catalog.GetRestore(ctx, s.ID)
 	if err != nil {
 		return classify(err, "restore "+s.ID)
@@ -252,10 +252,10 @@ func (a *Activities) finishStuckRestore(ctx context.Context, s api.Stuck) error 
 		for _, n := range cl.Nodes {
 			plan.Nodes = append(plan.Nodes, RestoreNode{NodeID: n.ID})
 		}
-		if err := a.DeleteNodes(ctx, plan); err != nil {
+		if err := a.Restores.DeleteNodes(ctx, plan); err != nil {
 			return err
 		}
-		if err := a.DeleteVolumes(ctx, plan); err != nil {
+		if err := a.Restores.DeleteVolumes(ctx, plan); err != nil {
 			return err
 		}
 		if err := a.Catalog.SetClusterStatus(ctx, cl.ID, catalog.ClusterFailed, s.Reason); err != nil {

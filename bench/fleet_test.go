@@ -96,8 +96,8 @@ func runFleet(b *testing.B, n, nodes, volumes int) {
 	}
 	// The fleet is set up in the catalog and Temporal directly, as the
 	// worker's activities do: what is measured starts after.
-	admin := workflows.NewActivities(&activities.Activities{Catalog: cat}, server.Client, queue,
-		map[string]activities.VolumeProvisioner{local.Name: lp})
+	admin := activities.New(activities.Deps{Catalog: cat, Temporal: server.Client, TaskQueue: queue,
+		Volumes: map[string]activities.VolumeProvisioner{local.Name: lp}})
 	inFlight := *fleetInFlight
 	shape := fmt.Sprintf("%d clusters x %d nodes x %d volumes", n, nodes, volumes)
 	fleetLog("%s: creating clusters (queue %s, job offset %s)", shape, queue, offset)

@@ -64,7 +64,7 @@ type env struct {
 	catalog  catalog.Store
 	local    *local.Provider
 	strata   *strata.Client
-	acts     workflows.Activities
+	acts     *activities.Set
 	tc       client.Client
 	worker   worker.Worker
 	clusters []string
@@ -88,12 +88,13 @@ func newEnv(tb testing.TB, cfg activities.Config) *env {
 		tb.Fatal(err)
 	}
 	w := worker.New(server.Client, e.queue, workflows.WorkerOptions(workflows.WorkerTuning{}))
-	e.acts = workflows.NewActivities(&activities.Activities{
+	e.acts = activities.New(activities.Deps{
 		Catalog: e.catalog, Providers: providers.Registry{local.Name: lp},
 		Provisioners: map[string]providers.Provisioner{local.Name: lp.Provisioner()},
-		Config:       cfg, Logger: zap.NewNop(),
-	}, server.Client, e.queue, map[string]activities.VolumeProvisioner{local.Name: lp})
-	workflows.Register(w, e.acts)
+		Config:       cfg, Logger: zap.NewNop(), Temporal: server.Client, TaskQueue: e.queue,
+		Volumes: map[string]activities.VolumeProvisioner{local.Name: lp},
+	})
+	workflows.Register(w, e.acts, workflows.Options{})
 	w.RegisterWorkflowWithOptions(minimalWorkflow, workflow.RegisterOptions{Name: minimalWorkflowName})
 	w.RegisterActivityWithOptions(noop, activity.RegisterOptions{Name: noopActivityName})
 	if err := w.Start(); err != nil {

@@ -9,11 +9,23 @@ import (
 )
 
 // Store is the catalog. Every method is safe for concurrent use by many
-// goroutines and processes (the worker and the starter CLI share one SQLite
-// file in dev mode).
+// goroutines and processes (workers of one catalog share it).
 type Store interface {
 	Close() error
+	Clusters
+	Locks
+	Backups
+	Jobs
+	Projects
+	Restores
+	Channels
+	Settings
+}
 
+// The roles of the catalog: each activity takes the ones it uses.
+
+// Clusters is the catalog of clusters: their nodes, volumes, health, faults and status.
+type Clusters interface {
 	// CreateCluster inserts a cluster; ErrExists for a duplicate ID,
 	// *VolumeInUseError when one of its volumes (by Path) belongs to a live
 	// cluster of the same provider.
@@ -25,7 +37,16 @@ type Store interface {
 	SetNodeHealth(ctx context.Context, clusterID, nodeID string, healthy bool, replicationLagSeconds *float64) error
 	SetFaults(ctx context.Context, clusterID string, f Faults) error
 	GetFaults(ctx context.Context, clusterID string) (Faults, error)
+	// SetClusterStatus sets a cluster's status and reason.
+	SetClusterStatus(ctx context.Context, clusterID string, status ClusterStatus, reason string) error
+	// UpdateVolumes sets the path, zone and size of existing volumes of a
+	// cluster, matched by volume ID (a restore records each volume as it is
+	// created).
+	UpdateVolumes(ctx context.Context, clusterID string, vols []Volume) error
+}
 
+// Locks are the clusters' leases, with fencing tokens.
+type Locks interface {
 	// AcquireLock takes the cluster's lease for holder. If holder already
 	// holds it, the lease is extended and the same token returned (so a
 	// retried acquire is idempotent). If another holder's unexpired lease
@@ -43,7 +64,10 @@ type Store interface {
 	ReleaseOutsideLock(ctx context.Context, clusterID string, token int64) error
 	// GetLock returns the current unexpired lease, or nil.
 	GetLock(ctx context.Context, clusterID string) (*Lock, error)
+}
 
+// Backups are the backup records, their snapshots, deletions and holds.
+type Backups interface {
 	// CreateBackup inserts the backup in Pending with the cluster's next
 	// index. It is idempotent by ID: if the backup exists it is returned with
 	// created=false and nothing changes.
@@ -57,7 +81,6 @@ type Store interface {
 	// volume ID; with a fence, only while the fence's lock holds
 	// (ErrLockLost otherwise).
 	UpsertSnapshots(ctx context.Context, backupID string, snaps []Snapshot, fence *Fence) error
-
 	// StartDeletion moves a Completed or Defunct backup to Deleting (a
 	// Deleting one stays, clearing DeletionError, so a failed deletion can
 	// be retried). It fails with *InUseError if the backup has holds, and
@@ -77,7 +100,10 @@ type Store interface {
 	ListHolds(ctx context.Context) ([]Hold, error)
 	// RemoveHold releases a hold; releasing one that is gone is a no-op.
 	RemoveHold(ctx context.Context, backupID, holder string) error
+}
 
+// Jobs are the scheduled backup jobs and what the monitor saw of them.
+type Jobs interface {
 	// CreateJob inserts a job; ErrExists for a duplicate ID, *NotFoundError
 	// for an unknown cluster.
 	CreateJob(ctx context.Context, j Job) error
@@ -93,14 +119,10 @@ type Store interface {
 	DeleteJob(ctx context.Context, id string, at time.Time) error
 	// SetJobMonitor records what the monitor has seen of a job.
 	SetJobMonitor(ctx context.Context, id string, m JobMonitor) error
+}
 
-	// SetClusterStatus sets a cluster's status and reason.
-	SetClusterStatus(ctx context.Context, clusterID string, status ClusterStatus, reason string) error
-	// UpdateVolumes sets the path, zone and size of existing volumes of a
-	// cluster, matched by volume ID (a restore records each volume as it is
-	// created).
-	UpdateVolumes(ctx context.Context, clusterID string, vols []Volume) error
-
+// Projects are the projects and their networks.
+type Projects interface {
 	// CreateProject is idempotent (an existing project is left as it is).
 	CreateProject(ctx context.Context, p Project) error
 	GetProject(ctx context.Context, id string) (Project, error)
@@ -111,7 +133,10 @@ type Store interface {
 	GetNetwork(ctx context.Context, id string) (Network, error)
 	// ListNetworks lists networks, of one project or all.
 	ListNetworks(ctx context.Context, projectID string) ([]Network, error)
+}
 
+// Restores are the restore records.
+type Restores interface {
 	// CreateRestore inserts a restore; idempotent by ID (an existing one is
 	// returned with created=false).
 	CreateRestore(ctx context.Context, r Restore) (Restore, bool, error)
@@ -124,7 +149,10 @@ type Store interface {
 	// Running and completed_at for Completed/Failed, reason if non-empty). A
 	// Completed or Failed restore does not change any more.
 	SetRestoreStatus(ctx context.Context, id string, status RestoreStatus, reason string, at time.Time) (Restore, error)
+}
 
+// Channels are the projects' notification channels (URLs and secrets sealed).
+type Channels interface {
 	// CreateChannel: ErrExists for a duplicate ID, *NotFoundError{Kind:
 	// "project"} for an unknown project.
 	CreateChannel(ctx context.Context, c Channel) error
@@ -135,7 +163,10 @@ type Store interface {
 	// SealChannel replaces a channel's stored URL and secret (with their
 	// sealed forms).
 	SealChannel(ctx context.Context, id, url, secret string) error
+}
 
+// Settings are catalog-wide values (the worker's published key).
+type Settings interface {
 	// GetSetting reads a catalog-wide setting; ok is false if unset.
 	GetSetting(ctx context.Context, name string) (value string, ok bool, err error)
 	// SetSetting sets a setting, replacing its value.

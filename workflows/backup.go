@@ -19,7 +19,6 @@ import (
 )
 
 // a is only used to name activities; the worker registers the real struct.
-var a *activities.Activities
 
 // BackupWorkflow backs up every volume of a cluster. The saga:
 //
@@ -74,7 +73,7 @@ func (r *backupRun) run(ctx workflow.Context) (result api.Backup, err error) {
 	if err := inputError("backup request", r.req.InputError()); err != nil {
 		return api.Backup{}, err
 	}
-	if err := r.step(ctx, "validate request", a.ValidateBackup, activities.ValidateBackupInput{
+	if err := r.step(ctx, "validate request", backups.ValidateBackup, activities.ValidateBackupInput{
 		ClusterID: r.req.ClusterID, Label: r.req.Label, Timeout: r.req.Timeout.D(), JobID: r.req.JobID,
 		RequestID: r.req.RequestID, WorkflowID: r.progress.WorkflowID, ScheduledBy: scheduledBy(ctx),
 	}).Get(ctx, &r.plan); err != nil {
@@ -85,7 +84,7 @@ func (r *backupRun) run(ctx workflow.Context) (result api.Backup, err error) {
 	// Record the backup as Pending. Compensation: mark it Defunct.
 	r.setStep(ctx, api.StepRecording)
 	var rec catalog.Backup
-	if err := r.step(ctx, "record backup", a.CreateBackupRecord, activities.CreateBackupRecordInput{
+	if err := r.step(ctx, "record backup", backups.CreateBackupRecord, activities.CreateBackupRecordInput{
 		BackupID: r.progress.BackupID, ClusterID: r.plan.ClusterID, JobID: r.req.JobID, RequestID: r.req.RequestID,
 		WorkflowID: r.progress.WorkflowID, LabelTemplate: r.plan.LabelTemplate, CreatedAt: workflow.Now(ctx),
 	}).Get(ctx, &rec); err != nil {
@@ -106,7 +105,7 @@ func (r *backupRun) run(ctx workflow.Context) (result api.Backup, err error) {
 	// release it (a no-op if the lease lapsed and someone else has it now).
 	r.setStep(ctx, api.StepLocking)
 	var lock catalog.Lock
-	if err := r.step(ctx, "lock cluster "+r.plan.ClusterID, a.AcquireLock, activities.LockInput{
+	if err := r.step(ctx, "lock cluster "+r.plan.ClusterID, backups.AcquireLock, activities.LockInput{
 		ClusterID: r.plan.ClusterID, Holder: validate.OperationHolder("backup", r.progress.BackupID), TTL: r.plan.LockTTL,
 	}).Get(ctx, &lock); err != nil {
 		return api.Backup{}, err
@@ -115,13 +114,13 @@ func (r *backupRun) run(ctx workflow.Context) (result api.Backup, err error) {
 	// this backup still holds it, else the backup fails LockLost.
 	r.lock = activities.LockRef{ClusterID: r.plan.ClusterID, LockToken: lock.Token, LockTTL: r.plan.LockTTL}
 	r.saga.add("release cluster lock", func(ctx workflow.Context) error {
-		return workflow.ExecuteActivity(compensationOptions(ctx, "release lock on "+r.plan.ClusterID), a.ReleaseLock, r.releaseInput(lock)).Get(ctx, nil)
+		return workflow.ExecuteActivity(compensationOptions(ctx, "release lock on "+r.plan.ClusterID), backups.ReleaseLock, r.releaseInput(lock)).Get(ctx, nil)
 	})
 
 	// Check every node is healthy.
 	r.setStep(ctx, api.StepCheckingHealth)
 	var health activities.HealthResult
-	if err := r.step(ctx, "check health of "+r.plan.ClusterID, a.CheckHealth, activities.HealthInput{
+	if err := r.step(ctx, "check health of "+r.plan.ClusterID, backups.CheckHealth, activities.HealthInput{
 		ClusterID: r.plan.ClusterID, MaxLag: r.plan.MaxLag,
 	}).Get(ctx, &health); err != nil {
 		return api.Backup{}, err
@@ -130,7 +129,7 @@ func (r *backupRun) run(ctx workflow.Context) (result api.Backup, err error) {
 	// InProgress: the snapshot deadline starts now.
 	r.startedAt = workflow.Now(ctx)
 	r.deadline = r.startedAt.Add(r.plan.Timeout)
-	if err := r.step(ctx, "mark InProgress", a.MarkInProgress, activities.MarkInProgressInput{
+	if err := r.step(ctx, "mark InProgress", backups.MarkInProgress, activities.MarkInProgressInput{
 		BackupID: r.progress.BackupID, Deadline: r.deadline, PreferredNodeID: health.PreferredNodeID, LockRef: r.lock,
 	}).Get(ctx, nil); err != nil {
 		return api.Backup{}, err
@@ -148,13 +147,13 @@ func (r *backupRun) run(ctx workflow.Context) (result api.Backup, err error) {
 
 	// Completed, then release the lock.
 	r.setStep(ctx, api.StepCompleting)
-	if err := r.step(ctx, "mark Completed", a.CompleteBackup, activities.CompleteInput{
+	if err := r.step(ctx, "mark Completed", backups.CompleteBackup, activities.CompleteInput{
 		BackupID: r.progress.BackupID, Snapshots: snaps, LockRef: r.lock,
 	}).Get(ctx, &rec); err != nil {
 		return api.Backup{}, err
 	}
-	r.saga = saga{}
-	if err := r.step(ctx, "release lock on "+r.plan.ClusterID, a.ReleaseLock, r.releaseInput(lock)).Get(ctx, nil); err != nil {
+	r.saga.commit()
+	if err := r.step(ctx, "release lock on "+r.plan.ClusterID, backups.ReleaseLock, r.releaseInput(lock)).Get(ctx, nil); err != nil {
 		// The backup is good; the lease lapses by itself within its TTL.
 		workflow.GetLogger(ctx).Error("releasing cluster lock failed", "cluster", r.plan.ClusterID, "error", err)
 	}
@@ -228,7 +227,7 @@ func (r *backupRun) snapshotWithinDeadline(ctx workflow.Context) ([]catalog.Snap
 		}
 		if !r.deadline.Equal(recorded) && !done {
 			recorded = r.deadline
-			if err := r.step(ctx, "record extended deadline", a.RecordDeadline, activities.RecordDeadlineInput{
+			if err := r.step(ctx, "record extended deadline", backups.RecordDeadline, activities.RecordDeadlineInput{
 				BackupID: r.progress.BackupID, Deadline: recorded, LockRef: r.lock,
 			}).Get(ctx, nil); err != nil {
 				workflow.GetLogger(ctx).Warn("recording extended deadline failed", "error", err)
@@ -254,8 +253,8 @@ func (r *backupRun) startAndWait(ctx workflow.Context) ([]catalog.Snapshot, erro
 		// not after the whole start-to-close timeout.
 		HeartbeatTimeout: r.plan.HeartbeatTimeout,
 		Summary:          fmt.Sprintf("start %d snapshots", len(r.plan.Volumes)),
-		RetryPolicy:      &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
-	}), a.StartSnapshots, activities.SnapshotsInput{
+		RetryPolicy:      providerRetry(),
+	}), backups.StartSnapshots, activities.SnapshotsInput{
 		BackupID: r.progress.BackupID, Provider: r.plan.Provider, Region: r.plan.Region, Volumes: r.plan.Volumes, LockRef: r.lock,
 	}).Get(ctx, &snaps); err != nil {
 		return nil, err
@@ -268,11 +267,11 @@ func (r *backupRun) startAndWait(ctx workflow.Context) ([]catalog.Snapshot, erro
 		StartToCloseTimeout: 8 * 24 * time.Hour,
 		HeartbeatTimeout:    r.plan.HeartbeatTimeout,
 		Summary:             "wait for snapshots",
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+		RetryPolicy:         providerRetry(),
 	})
 	for {
 		var res activities.WaitSnapshotsResult
-		if err := workflow.ExecuteActivity(waitCtx, a.WaitSnapshots, activities.WaitSnapshotsInput{
+		if err := workflow.ExecuteActivity(waitCtx, backups.WaitSnapshots, activities.WaitSnapshotsInput{
 			BackupID: r.progress.BackupID, Provider: r.plan.Provider, Region: r.plan.Region, Snapshots: snaps,
 			LockRef: r.lock, PollInterval: r.plan.PollInterval, ProgressStep: r.plan.ProgressStep,
 		}).Get(ctx, &res); err != nil {
@@ -292,9 +291,8 @@ func (r *backupRun) startAndWait(ctx workflow.Context) ([]catalog.Snapshot, erro
 func (r *backupRun) fail(ctx workflow.Context, err error) error {
 	code, msg := reasonOf(ctx, err)
 	r.progress.Reason = code + ": " + msg
-	if len(r.saga.steps) > 0 {
-		r.setStep(ctx, api.StepCompensating)
-		r.saga.compensate(ctx)
+	if r.saga.pending() {
+		r.saga.unwind(ctx, func() { r.setStep(ctx, api.StepCompensating) })
 	} else if r.progress.Status == catalog.BackupPending {
 		// Failed before it had a record (invalid request).
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
@@ -310,16 +308,13 @@ func (r *backupRun) fail(ctx workflow.Context, err error) error {
 			Summary: fmt.Sprintf("Backup %s of cluster %s is Defunct: %s", r.progress.BackupID, r.plan.ClusterID, code),
 		})
 	}
-	if code == api.ReasonCancelled {
-		return err
-	}
-	return temporal.NewNonRetryableApplicationError(r.progress.Reason, code, nil)
+	return endWith(code, r.progress.Reason, err)
 }
 
 // markDefunct is the record step's compensation.
 func (r *backupRun) markDefunct(ctx workflow.Context) error {
 	var rec catalog.Backup
-	err := workflow.ExecuteActivity(compensationOptions(ctx, "mark Defunct"), a.MarkDefunct, activities.MarkDefunctInput{
+	err := workflow.ExecuteActivity(compensationOptions(ctx, "mark Defunct"), backups.MarkDefunct, activities.MarkDefunctInput{
 		BackupID: r.progress.BackupID, ClusterID: r.plan.ClusterID, Provider: r.plan.Provider, Region: r.plan.Region, Reason: r.progress.Reason,
 	}).Get(ctx, &rec)
 	if err != nil {

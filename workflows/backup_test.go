@@ -57,7 +57,7 @@ func doneSnaps() []catalog.Snapshot {
 func (s *BackupSuite) SetupTest() {
 	s.env = s.NewTestWorkflowEnvironment()
 	s.env.RegisterWorkflowWithOptions(BackupWorkflow, workflow.RegisterOptions{Name: api.BackupWorkflowName})
-	s.env.RegisterActivity(&activities.Activities{})
+	registerActivities(s.env)
 	s.env.RegisterWorkflowWithOptions(NotifyWorkflow, workflow.RegisterOptions{Name: api.NotifyWorkflowName})
 	s.env.RegisterWorkflowWithOptions(PruneWorkflow, workflow.RegisterOptions{Name: api.PruneWorkflowName})
 	s.calls, s.local, s.reason, s.events = nil, nil, "", nil
@@ -80,23 +80,23 @@ func (s *BackupSuite) AfterTest(_, _ string) { s.env.AssertExpectations(s.T()) }
 // happy mocks every step to succeed. A test mocks the step it exercises
 // before calling happy: the first matching mock wins.
 func (s *BackupSuite) happy() {
-	s.env.OnActivity(a.ValidateBackup, mock.Anything, mock.Anything).Return(plan, nil).Maybe()
-	s.env.OnActivity(a.CreateBackupRecord, mock.Anything, mock.Anything).Return(
+	s.env.OnActivity(backups.ValidateBackup, mock.Anything, mock.Anything).Return(plan, nil).Maybe()
+	s.env.OnActivity(backups.CreateBackupRecord, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.CreateBackupRecordInput) (catalog.Backup, error) {
 			return catalog.Backup{ID: in.BackupID, ClusterID: in.ClusterID, Label: "c1-1", Index: 1, Status: catalog.BackupPending}, nil
 		}).Maybe()
-	s.env.OnActivity(a.AcquireLock, mock.Anything, mock.Anything).Return(catalog.Lock{Holder: "backup x", Token: 7}, nil).Maybe()
-	s.env.OnActivity(a.CheckHealth, mock.Anything, mock.Anything).Return(activities.HealthResult{PreferredNodeID: "c1-n1"}, nil).Maybe()
-	s.env.OnActivity(a.MarkInProgress, mock.Anything, mock.Anything).Return(nil).Maybe()
-	s.env.OnActivity(a.StartSnapshots, mock.Anything, mock.Anything).Return(pendingSnaps, nil).Maybe()
-	s.env.OnActivity(a.WaitSnapshots, mock.Anything, mock.Anything).Return(activities.WaitSnapshotsResult{Snapshots: doneSnaps(), Done: true}, nil).Maybe()
-	s.env.OnActivity(a.CompleteBackup, mock.Anything, mock.Anything).Return(
+	s.env.OnActivity(backups.AcquireLock, mock.Anything, mock.Anything).Return(catalog.Lock{Holder: "backup x", Token: 7}, nil).Maybe()
+	s.env.OnActivity(backups.CheckHealth, mock.Anything, mock.Anything).Return(activities.HealthResult{PreferredNodeID: "c1-n1"}, nil).Maybe()
+	s.env.OnActivity(backups.MarkInProgress, mock.Anything, mock.Anything).Return(nil).Maybe()
+	s.env.OnActivity(backups.StartSnapshots, mock.Anything, mock.Anything).Return(pendingSnaps, nil).Maybe()
+	s.env.OnActivity(backups.WaitSnapshots, mock.Anything, mock.Anything).Return(activities.WaitSnapshotsResult{Snapshots: doneSnaps(), Done: true}, nil).Maybe()
+	s.env.OnActivity(backups.CompleteBackup, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.CompleteInput) (catalog.Backup, error) {
 			return catalog.Backup{ID: in.BackupID, ClusterID: "c1", Status: catalog.BackupCompleted, Snapshots: in.Snapshots}, nil
 		}).Maybe()
-	s.env.OnActivity(a.RecordDeadline, mock.Anything, mock.Anything).Return(nil).Maybe()
-	s.env.OnActivity(a.ReleaseLock, mock.Anything, mock.Anything).Return(nil).Maybe()
-	s.env.OnActivity(a.MarkDefunct, mock.Anything, mock.Anything).Return(
+	s.env.OnActivity(backups.RecordDeadline, mock.Anything, mock.Anything).Return(nil).Maybe()
+	s.env.OnActivity(backups.ReleaseLock, mock.Anything, mock.Anything).Return(nil).Maybe()
+	s.env.OnActivity(backups.MarkDefunct, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.MarkDefunctInput) (catalog.Backup, error) {
 			s.reason = in.Reason
 			return catalog.Backup{ID: in.BackupID, Status: catalog.BackupDefunct, Reason: in.Reason}, nil
@@ -147,7 +147,7 @@ func (s *BackupSuite) TestSuccess() {
 }
 
 func (s *BackupSuite) TestInvalidRequestCreatesNothing() {
-	s.env.OnActivity(a.ValidateBackup, mock.Anything, mock.Anything).Return(activities.BackupPlan{},
+	s.env.OnActivity(backups.ValidateBackup, mock.Anything, mock.Anything).Return(activities.BackupPlan{},
 		temporal.NewNonRetryableApplicationError("invalid backup request: label template \"{nope}\": unknown variable", api.ReasonInvalidRequest, nil))
 	s.run()
 	s.Contains(s.failure(api.ReasonInvalidRequest), "unknown variable")
@@ -156,7 +156,7 @@ func (s *BackupSuite) TestInvalidRequestCreatesNothing() {
 }
 
 func (s *BackupSuite) TestClusterLocked() {
-	s.env.OnActivity(a.AcquireLock, mock.Anything, mock.Anything).Return(catalog.Lock{},
+	s.env.OnActivity(backups.AcquireLock, mock.Anything, mock.Anything).Return(catalog.Lock{},
 		temporal.NewNonRetryableApplicationError(`cluster c1 is locked by "resize"`, api.ReasonClusterLocked, nil))
 	s.happy()
 	s.run()
@@ -171,7 +171,7 @@ func (s *BackupSuite) TestClusterLocked() {
 }
 
 func (s *BackupSuite) TestUnhealthyCompensatesInReverse() {
-	s.env.OnActivity(a.CheckHealth, mock.Anything, mock.Anything).Return(activities.HealthResult{},
+	s.env.OnActivity(backups.CheckHealth, mock.Anything, mock.Anything).Return(activities.HealthResult{},
 		temporal.NewNonRetryableApplicationError("cluster c1 has unhealthy nodes: c1-n2 (unhealthy)", api.ReasonClusterUnhealthy, nil))
 	s.happy()
 	s.run()
@@ -184,7 +184,7 @@ func (s *BackupSuite) TestUnhealthyCompensatesInReverse() {
 }
 
 func (s *BackupSuite) TestSnapshotStartFails() {
-	s.env.OnActivity(a.StartSnapshots, mock.Anything, mock.Anything).Return(nil,
+	s.env.OnActivity(backups.StartSnapshots, mock.Anything, mock.Anything).Return(nil,
 		temporal.NewNonRetryableApplicationError("volume c1-n1-v1 of backup x: local: volume not found", api.ReasonProviderError, nil))
 	s.happy()
 	s.run()
@@ -194,7 +194,7 @@ func (s *BackupSuite) TestSnapshotStartFails() {
 }
 
 func (s *BackupSuite) TestSnapshotFails() {
-	s.env.OnActivity(a.WaitSnapshots, mock.Anything, mock.Anything).Return(activities.WaitSnapshotsResult{},
+	s.env.OnActivity(backups.WaitSnapshots, mock.Anything, mock.Anything).Return(activities.WaitSnapshotsResult{},
 		temporal.NewNonRetryableApplicationError("snapshot snap-2 of volume c1-n2-v1 failed", api.ReasonSnapshotFailed, nil))
 	s.happy()
 	s.run()
@@ -204,7 +204,7 @@ func (s *BackupSuite) TestSnapshotFails() {
 }
 
 func (s *BackupSuite) TestTimeoutRecordsPendingSnapshots() {
-	s.env.OnActivity(a.WaitSnapshots, mock.Anything, mock.Anything).After(2*time.Hour).
+	s.env.OnActivity(backups.WaitSnapshots, mock.Anything, mock.Anything).After(2*time.Hour).
 		Return(activities.WaitSnapshotsResult{Snapshots: doneSnaps(), Done: true}, nil)
 	s.happy()
 	s.run()
@@ -219,8 +219,8 @@ func (s *BackupSuite) TestTimeoutRecordsPendingSnapshots() {
 func (s *BackupSuite) TestProgressIsQueryableBetweenWaits() {
 	half := append([]catalog.Snapshot(nil), pendingSnaps...)
 	half[0].Status, half[0].Progress = catalog.SnapshotCompleted, 100
-	s.env.OnActivity(a.WaitSnapshots, mock.Anything, mock.Anything).Return(activities.WaitSnapshotsResult{Snapshots: half}, nil).Once()
-	s.env.OnActivity(a.WaitSnapshots, mock.Anything, mock.Anything).After(10*time.Minute).
+	s.env.OnActivity(backups.WaitSnapshots, mock.Anything, mock.Anything).Return(activities.WaitSnapshotsResult{Snapshots: half}, nil).Once()
+	s.env.OnActivity(backups.WaitSnapshots, mock.Anything, mock.Anything).After(10*time.Minute).
 		Return(activities.WaitSnapshotsResult{Snapshots: doneSnaps(), Done: true}, nil).Once()
 	s.happy()
 	var mid api.BackupProgress
@@ -240,7 +240,7 @@ func (s *BackupSuite) TestProgressIsQueryableBetweenWaits() {
 }
 
 func (s *BackupSuite) TestExtendTimeoutLetsLongSnapshotsFinish() {
-	s.env.OnActivity(a.WaitSnapshots, mock.Anything, mock.Anything).After(90*time.Minute).
+	s.env.OnActivity(backups.WaitSnapshots, mock.Anything, mock.Anything).After(90*time.Minute).
 		Return(activities.WaitSnapshotsResult{Snapshots: doneSnaps(), Done: true}, nil)
 	s.happy()
 	var accepted bool
@@ -263,7 +263,7 @@ func (s *BackupSuite) TestExtendTimeoutLetsLongSnapshotsFinish() {
 }
 
 func (s *BackupSuite) TestExtendTimeoutRejectsEarlierDeadline() {
-	s.env.OnActivity(a.WaitSnapshots, mock.Anything, mock.Anything).After(20*time.Minute).
+	s.env.OnActivity(backups.WaitSnapshots, mock.Anything, mock.Anything).After(20*time.Minute).
 		Return(activities.WaitSnapshotsResult{Snapshots: doneSnaps(), Done: true}, nil)
 	s.happy()
 	var rejected error
@@ -282,7 +282,7 @@ func (s *BackupSuite) TestExtendTimeoutRejectsEarlierDeadline() {
 }
 
 func (s *BackupSuite) TestCancelMarksDefunctAndReleases() {
-	s.env.OnActivity(a.WaitSnapshots, mock.Anything, mock.Anything).After(time.Hour*3).
+	s.env.OnActivity(backups.WaitSnapshots, mock.Anything, mock.Anything).After(time.Hour*3).
 		Return(activities.WaitSnapshotsResult{Snapshots: doneSnaps(), Done: true}, nil)
 	s.happy()
 	s.env.RegisterDelayedCallback(s.env.CancelWorkflow, 10*time.Minute)
@@ -297,7 +297,7 @@ func (s *BackupSuite) TestCancelMarksDefunctAndReleases() {
 }
 
 func (s *BackupSuite) TestRerunOfFinishedBackupDoesNothing() {
-	s.env.OnActivity(a.CreateBackupRecord, mock.Anything, mock.Anything).Return(
+	s.env.OnActivity(backups.CreateBackupRecord, mock.Anything, mock.Anything).Return(
 		catalog.Backup{ID: "bk-x", ClusterID: "c1", Status: catalog.BackupCompleted}, nil)
 	s.happy()
 	s.run()
@@ -306,7 +306,7 @@ func (s *BackupSuite) TestRerunOfFinishedBackupDoesNothing() {
 }
 
 func (s *BackupSuite) TestLockLostFailsBackup() {
-	s.env.OnActivity(a.WaitSnapshots, mock.Anything, mock.Anything).Return(activities.WaitSnapshotsResult{},
+	s.env.OnActivity(backups.WaitSnapshots, mock.Anything, mock.Anything).Return(activities.WaitSnapshotsResult{},
 		temporal.NewNonRetryableApplicationError("cluster c1: lock lease lost", api.ReasonLockLost, nil))
 	s.happy()
 	s.run()
@@ -334,7 +334,7 @@ func (s *BackupSuite) TestJobBackupPrunesAfterSuccess() {
 }
 
 func (s *BackupSuite) TestFailedJobBackupDoesNotPrune() {
-	s.env.OnActivity(a.CheckHealth, mock.Anything, mock.Anything).Return(activities.HealthResult{},
+	s.env.OnActivity(backups.CheckHealth, mock.Anything, mock.Anything).Return(activities.HealthResult{},
 		temporal.NewNonRetryableApplicationError("unhealthy", api.ReasonClusterUnhealthy, nil))
 	s.happy()
 	s.env.ExecuteWorkflow(api.BackupWorkflowName, api.BackupRequest{ClusterID: "c1", JobID: "job-1"})

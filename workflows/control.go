@@ -50,13 +50,6 @@ type Control struct {
 	MaxUpdates int
 }
 
-// The control workflow's write activities, by domain.
-var (
-	clusters *activities.Clusters
-	jobs     *activities.Jobs
-	channels *activities.Channels
-)
-
 // request is what every control request type has: its decoding problem.
 type request interface{ InputError() error }
 
@@ -238,16 +231,4 @@ func newID[Req any](prefix string, field func(*Req) *string) func(*Req, string) 
 			*id = prefix + hex.EncodeToString(sum[:])[:8]
 		}
 	}
-}
-
-// controlOptions are for a write's local activity: a caller waits for it
-// (the Go client for a minute), so a catalog that stays down fails the
-// write within that.
-func controlOptions(ctx workflow.Context, summary string) workflow.Context {
-	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout:    30 * time.Second,
-		ScheduleToCloseTimeout: 45 * time.Second,
-		Summary:                summary,
-		RetryPolicy:            stepRetry(),
-	})
 }

@@ -26,7 +26,7 @@ func DeleteBackupWorkflow(ctx workflow.Context, req api.DeleteBackupRequest) (ap
 	if err := inputError("delete request", req.InputError()); err != nil {
 		return b, err
 	}
-	if err := workflow.ExecuteActivity(stepOptions(ctx, "mark Deleting"), a.StartDeletion, activities.BackupRef{
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "mark Deleting"), deletions.StartDeletion, activities.BackupRef{
 		BackupID: req.BackupID, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
 	}).Get(ctx, &b); err != nil {
 		return b, failure(ctx, err)
@@ -36,21 +36,19 @@ func DeleteBackupWorkflow(ctx workflow.Context, req api.DeleteBackupRequest) (ap
 		// A worker killed mid-deletion is noticed this soon.
 		HeartbeatTimeout: deleteHeartbeatTimeout,
 		Summary:          "delete snapshots",
-		// About ten minutes of attempts: a provider outage longer than that
-		// is reported, not waited out.
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: 2 * time.Minute, MaximumAttempts: 8},
-	}), a.DeleteSnapshots, activities.BackupRef{BackupID: req.BackupID}).Get(ctx, nil)
+		RetryPolicy:      boundedRetry(),
+	}), deletions.DeleteSnapshots, activities.BackupRef{BackupID: req.BackupID}).Get(ctx, nil)
 	if err != nil {
 		code, msg := reasonOf(ctx, err)
 		reason := api.ReasonDeleteFailed + ": " + code + ": " + msg
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
-		if ferr := workflow.ExecuteActivity(compensationOptions(dctx, "record deletion failure"), a.FailDeletion, activities.FailDeletionInput{
+		if ferr := workflow.ExecuteActivity(compensationOptions(dctx, "record deletion failure"), deletions.FailDeletion, activities.FailDeletionInput{
 			BackupID: req.BackupID, Reason: reason,
 		}).Get(dctx, nil); ferr != nil {
 			workflow.GetLogger(ctx).Error("recording deletion failure failed", "backup", req.BackupID, "error", ferr)
 		}
 		if code == api.ReasonCancelled {
-			return b, err
+			return b, endWith(code, reason, err)
 		}
 		sendEvent(dctx, notify.Event{
 			ID: eventID(ctx, notify.DeletionFailing, req.BackupID), Type: notify.DeletionFailing,
@@ -59,7 +57,7 @@ func DeleteBackupWorkflow(ctx workflow.Context, req api.DeleteBackupRequest) (ap
 		})
 		return b, temporal.NewNonRetryableApplicationError(reason, api.ReasonDeleteFailed, nil)
 	}
-	err = workflow.ExecuteActivity(stepOptions(ctx, "mark Deleted"), a.FinishDeletion, activities.BackupRef{BackupID: req.BackupID}).Get(ctx, &b)
+	err = workflow.ExecuteActivity(stepOptions(ctx, "mark Deleted"), deletions.FinishDeletion, activities.BackupRef{BackupID: req.BackupID}).Get(ctx, &b)
 	return b, failure(ctx, err)
 }
 
@@ -77,7 +75,7 @@ func PruneWorkflow(ctx workflow.Context, req api.PruneRequest) (api.PruneResult,
 		res.JobID = ""
 		return res, err
 	}
-	if err := workflow.ExecuteActivity(stepOptions(ctx, "plan prune of "+req.JobID), a.PlanPrune, activities.PlanPruneInput{
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "plan prune of "+req.JobID), deletions.PlanPrune, activities.PlanPruneInput{
 		JobID: req.JobID, Now: workflow.Now(ctx),
 	}).Get(ctx, &res.Decisions); err != nil {
 		return res, failure(ctx, err)

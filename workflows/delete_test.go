@@ -23,7 +23,7 @@ func deleteEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
 	env.RegisterWorkflowWithOptions(DeleteBackupWorkflow, workflow.RegisterOptions{Name: api.DeleteBackupWorkflowName})
 	env.RegisterWorkflowWithOptions(PruneWorkflow, workflow.RegisterOptions{Name: api.PruneWorkflowName})
-	env.RegisterActivity(&activities.Activities{})
+	registerActivities(env)
 	env.RegisterWorkflowWithOptions(NotifyWorkflow, workflow.RegisterOptions{Name: api.NotifyWorkflowName})
 	env.OnWorkflow(api.NotifyWorkflowName, mock.Anything, mock.Anything).Return(api.NotifyResult{}, nil).Maybe()
 	t.Cleanup(func() { env.AssertExpectations(t) })
@@ -34,16 +34,16 @@ func TestDeleteBackupOrdered(t *testing.T) {
 	env := deleteEnv(t)
 	var order []string
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: api.DeleteWorkflowID("bk-1")})
-	env.OnActivity(a.StartDeletion, mock.Anything, activities.BackupRef{BackupID: "bk-1", WorkflowID: api.DeleteWorkflowID("bk-1")}).Return(
+	env.OnActivity(deletions.StartDeletion, mock.Anything, activities.BackupRef{BackupID: "bk-1", WorkflowID: api.DeleteWorkflowID("bk-1")}).Return(
 		func(context.Context, activities.BackupRef) (catalog.Backup, error) {
 			order = append(order, "Deleting")
 			return catalog.Backup{ID: "bk-1", Status: catalog.BackupDeleting}, nil
 		})
-	env.OnActivity(a.DeleteSnapshots, mock.Anything, mock.Anything).Return(func(context.Context, activities.BackupRef) error {
+	env.OnActivity(deletions.DeleteSnapshots, mock.Anything, mock.Anything).Return(func(context.Context, activities.BackupRef) error {
 		order = append(order, "snapshots")
 		return nil
 	})
-	env.OnActivity(a.FinishDeletion, mock.Anything, mock.Anything).Return(func(context.Context, activities.BackupRef) (catalog.Backup, error) {
+	env.OnActivity(deletions.FinishDeletion, mock.Anything, mock.Anything).Return(func(context.Context, activities.BackupRef) (catalog.Backup, error) {
 		order = append(order, "Deleted")
 		return catalog.Backup{ID: "bk-1", Status: catalog.BackupDeleted}, nil
 	})
@@ -54,14 +54,14 @@ func TestDeleteBackupOrdered(t *testing.T) {
 
 func TestDeleteBackupThatKeepsFailingStopsWithAVisibleReason(t *testing.T) {
 	env := deleteEnv(t)
-	env.OnActivity(a.StartDeletion, mock.Anything, mock.Anything).Return(catalog.Backup{ID: "bk-1", Status: catalog.BackupDeleting}, nil)
+	env.OnActivity(deletions.StartDeletion, mock.Anything, mock.Anything).Return(catalog.Backup{ID: "bk-1", Status: catalog.BackupDeleting}, nil)
 	attempts := 0
-	env.OnActivity(a.DeleteSnapshots, mock.Anything, mock.Anything).Return(func(context.Context, activities.BackupRef) error {
+	env.OnActivity(deletions.DeleteSnapshots, mock.Anything, mock.Anything).Return(func(context.Context, activities.BackupRef) error {
 		attempts++
 		return errors.New("aws: RequestLimitExceeded")
 	})
 	var recorded string
-	env.OnActivity(a.FailDeletion, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FailDeletionInput) error {
+	env.OnActivity(deletions.FailDeletion, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FailDeletionInput) error {
 		recorded = in.Reason
 		return nil
 	})
@@ -78,7 +78,7 @@ func TestDeleteBackupThatKeepsFailingStopsWithAVisibleReason(t *testing.T) {
 
 func TestDeleteOfAHeldBackupIsRefused(t *testing.T) {
 	env := deleteEnv(t)
-	env.OnActivity(a.StartDeletion, mock.Anything, mock.Anything).Return(catalog.Backup{},
+	env.OnActivity(deletions.StartDeletion, mock.Anything, mock.Anything).Return(catalog.Backup{},
 		temporal.NewNonRetryableApplicationError("backup bk-1 is in use by restore r-1", api.ReasonBackupInUse, nil))
 	env.ExecuteWorkflow(api.DeleteBackupWorkflowName, api.DeleteBackupRequest{BackupID: "bk-1"})
 	var appErr *temporal.ApplicationError
@@ -90,7 +90,7 @@ func TestPruneDeletesOnlyWhatThePlanSaysAndReportsFailures(t *testing.T) {
 	env := deleteEnv(t)
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	env.SetStartTime(now)
-	env.OnActivity(a.PlanPrune, mock.Anything, mock.Anything).Return([]retention.Decision{
+	env.OnActivity(deletions.PlanPrune, mock.Anything, mock.Anything).Return([]retention.Decision{
 		{BackupID: "bk-new", Delete: false, Reason: "within keep-last 1 (#1)"},
 		{BackupID: "bk-old", Delete: true, Reason: "beyond keep-last 1"},
 		{BackupID: "bk-bad", Delete: true, Reason: "defunct"},

@@ -23,7 +23,7 @@ func MonitorWorkflow(ctx workflow.Context, req api.MonitorRequest) ([]api.Event,
 	var events []api.Event
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 5 * time.Minute, Summary: "check jobs",
-	}), a.CheckJobs, activities.CheckJobsInput{Now: workflow.Now(ctx), FreshnessMultiple: req.FreshnessMultiple}).Get(ctx, &events); err != nil {
+	}), monitor.CheckJobs, activities.CheckJobsInput{Now: workflow.Now(ctx), FreshnessMultiple: req.FreshnessMultiple}).Get(ctx, &events); err != nil {
 		return nil, failure(ctx, err)
 	}
 	var lines []string

@@ -4,7 +4,6 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/stratabackup/strata/activities"
@@ -24,16 +23,16 @@ func NotifyWorkflow(ctx workflow.Context, req api.NotifyRequest) (api.NotifyResu
 	}
 	ev := req.Event
 	var ids []string
-	if err := workflow.ExecuteActivity(stepOptions(ctx, "list channels"), a.ListChannelIDs, ev).Get(ctx, &ids); err != nil {
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "list channels"), notifications.ListChannelIDs, ev).Get(ctx, &ids); err != nil {
 		return res, failure(ctx, err)
 	}
 	dctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute, ScheduleToCloseTimeout: 24 * time.Hour, Summary: "deliver " + ev.Type,
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Minute},
+		RetryPolicy: deliveryRetry(),
 	})
 	futures := make([]workflow.Future, len(ids))
 	for i, id := range ids {
-		futures[i] = workflow.ExecuteActivity(dctx, a.Deliver, activities.DeliverInput{ChannelID: id, Event: ev})
+		futures[i] = workflow.ExecuteActivity(dctx, notifications.Deliver, activities.DeliverInput{ChannelID: id, Event: ev})
 	}
 	for i, f := range futures {
 		if err := f.Get(ctx, nil); err != nil {

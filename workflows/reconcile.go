@@ -3,7 +3,6 @@ package workflows
 import (
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/stratabackup/strata/activities"
@@ -24,8 +23,8 @@ func ReconcileWorkflow(ctx workflow.Context, req api.ReconcileRequest) (api.Reco
 	}
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 10 * time.Minute, Summary: "plan reconciliation",
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute, MaximumAttempts: 10},
-	}), a.PlanReconcile, activities.PlanReconcileInput{Grace: grace, Now: workflow.Now(ctx)}).Get(ctx, &res.Plan); err != nil {
+		RetryPolicy: planRetry(),
+	}), reconciler.PlanReconcile, activities.PlanReconcileInput{Grace: grace, Now: workflow.Now(ctx)}).Get(ctx, &res.Plan); err != nil {
 		return res, failure(ctx, err)
 	}
 	if req.DryRun || (len(res.Plan.Orphans) == 0 && len(res.Plan.Missing) == 0 && len(res.Plan.Stuck) == 0) {
@@ -33,8 +32,8 @@ func ReconcileWorkflow(ctx workflow.Context, req api.ReconcileRequest) (api.Reco
 	}
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Minute, Summary: "delete orphans, mark missing, finish stuck records",
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumInterval: 2 * time.Minute, MaximumAttempts: 8},
-	}), a.ApplyReconcile, res.Plan).Get(ctx, nil); err != nil {
+		RetryPolicy: boundedRetry(),
+	}), reconciler.ApplyReconcile, res.Plan).Get(ctx, nil); err != nil {
 		return res, failure(ctx, err)
 	}
 	res.Applied = true

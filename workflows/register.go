@@ -43,55 +43,18 @@ func registerWorkflows(r WorkflowRegistry, control *Control) {
 	r.RegisterWorkflowWithOptions(control.Workflow, workflow.RegisterOptions{Name: api.ControlWorkflowName})
 }
 
-// Activities are every activity struct the workflows call, by domain.
-type Activities struct {
-	*activities.Activities
-	Clusters *activities.Clusters
-	Jobs     *activities.Jobs
-	Channels *activities.Channels
-	Reads    *activities.Reads
+// Options are a worker's settings of its workflows.
+type Options struct {
 	// ControlMaxUpdates is how many updates a run of the control workflow
 	// takes before it continues as new (0: api.MaxControlUpdates).
 	ControlMaxUpdates int
 }
 
 // Register registers every Strata workflow and the activities they call.
-func Register(r Registry, acts Activities) {
-	var reads Reads
-	if acts.Reads != nil {
-		reads = acts.Reads
-	}
-	registerWorkflows(r, &Control{Reads: reads, MaxUpdates: acts.ControlMaxUpdates})
-	r.RegisterActivity(acts.Activities)
-	if acts.Clusters != nil {
-		r.RegisterActivity(acts.Clusters)
-	}
-	if acts.Jobs != nil {
-		r.RegisterActivity(acts.Jobs)
-	}
-	if acts.Channels != nil {
-		r.RegisterActivity(acts.Channels)
-	}
-}
-
-// NewActivities builds every activity struct from one worker's
-// dependencies: base's catalog, providers, configuration and secrets, the
-// Temporal client tc (schedules, workflow lookups), the task queue the
-// worker polls, and what creates new clusters' volumes, by provider.
-func NewActivities(base *activities.Activities, tc client.Client, taskQueue string, volumes map[string]activities.VolumeProvisioner) Activities {
-	schedules := tc.ScheduleClient()
-	if base.ScheduleCounts == nil {
-		base.ScheduleCounts = activities.ScheduleCountsOf(schedules)
-	}
-	if base.Workflows == nil {
-		base.Workflows = activities.TemporalWorkflows(tc)
-	}
-	return Activities{
-		Activities: base,
-		Clusters:   &activities.Clusters{Catalog: base.Catalog, Volumes: volumes, Limits: base.Config.Limits(), Now: base.Now},
-		Jobs:       &activities.Jobs{Catalog: base.Catalog, Schedules: schedules, TaskQueue: taskQueue, Now: base.Now},
-		Channels:   &activities.Channels{Catalog: base.Catalog, Secrets: base.Secrets, Now: base.Now},
-		Reads:      &activities.Reads{Catalog: base.Catalog, Schedules: schedules, Secrets: base.Secrets, Limits: base.Config.Limits()},
+func Register(r Registry, acts *activities.Set, o Options) {
+	registerWorkflows(r, &Control{Reads: acts.Reads, MaxUpdates: o.ControlMaxUpdates})
+	for _, a := range acts.Registerable() {
+		r.RegisterActivity(a)
 	}
 }
 

@@ -22,6 +22,6 @@ func RegisterClusterWorkflow(ctx workflow.Context, req api.RegisterClusterReques
 		in.Nodes = append(in.Nodes, activities.RegisterNode{ID: n.ID, VolumeRefs: n.Volumes})
 	}
 	var cl api.Cluster
-	err := workflow.ExecuteActivity(stepOptions(ctx, "register cluster "+req.ID), a.RegisterCluster, in).Get(ctx, &cl)
+	err := workflow.ExecuteActivity(stepOptions(ctx, "register cluster "+req.ID), clusters.RegisterCluster, in).Get(ctx, &cl)
 	return cl, failure(ctx, err)
 }

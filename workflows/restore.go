@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/stratabackup/strata/activities"
@@ -54,7 +53,7 @@ func (r *restoreRun) run(ctx workflow.Context, req api.RestoreRequest) (res api.
 	if err := inputError("restore", req.InputError()); err != nil {
 		return res, err
 	}
-	if err := workflow.ExecuteActivity(stepOptions(ctx, "plan restore"), a.PlanRestore, activities.PlanRestoreInput{
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "plan restore"), restores.PlanRestore, activities.PlanRestoreInput{
 		ClusterID: r.progress.ClusterID,
 		Request: activities.RestoreSelector{
 			BackupID: req.BackupID, LatestOfJob: req.LatestOfJob, LatestOfCluster: req.LatestOfCluster, Nodes: req.Nodes,
@@ -71,14 +70,14 @@ func (r *restoreRun) run(ctx workflow.Context, req api.RestoreRequest) (res api.
 	}
 
 	// Record the restore. Compensation: mark it Failed.
-	if err := workflow.ExecuteActivity(stepOptions(ctx, "record restore"), a.CreateRestoreRecord, activities.CreateRestoreRecordInput{
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "record restore"), restores.CreateRestoreRecord, activities.CreateRestoreRecordInput{
 		RestoreID: r.progress.RestoreID, Plan: r.plan, WorkflowID: r.progress.WorkflowID, CreatedAt: workflow.Now(ctx),
 	}).Get(ctx, &res.Restore); err != nil {
 		return res, err
 	}
 	r.progress.Status = catalog.RestoreRunning
 	r.saga.add("mark restore Failed", func(ctx workflow.Context) error {
-		return workflow.ExecuteActivity(compensationOptions(ctx, "mark restore Failed"), a.FinishRestore, activities.FinishRestoreInput{
+		return workflow.ExecuteActivity(compensationOptions(ctx, "mark restore Failed"), restores.FinishRestore, activities.FinishRestoreInput{
 			RestoreID: r.progress.RestoreID, Status: catalog.RestoreFailed, Reason: r.progress.Reason,
 		}).Get(ctx, nil)
 	})
@@ -86,18 +85,18 @@ func (r *restoreRun) run(ctx workflow.Context, req api.RestoreRequest) (res api.
 	// Hold the backup. Compensation: release it.
 	r.setStep(ctx, api.StepProtectingBackup)
 	hold := activities.HoldInput{BackupID: r.plan.BackupID, Holder: validate.OperationHolder("restore", r.progress.RestoreID)}
-	if err := workflow.ExecuteActivity(stepOptions(ctx, "hold backup "+r.plan.BackupID), a.HoldBackup, hold).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "hold backup "+r.plan.BackupID), restores.HoldBackup, hold).Get(ctx, nil); err != nil {
 		return res, err
 	}
 	r.saga.add("release backup", func(ctx workflow.Context) error { return r.releaseBackup(ctx, hold, compensationOptions) })
 
 	// Record the new cluster, Creating. Compensation: mark it Failed.
 	r.setStep(ctx, api.StepCreatingCluster)
-	if err := workflow.ExecuteActivity(stepOptions(ctx, "record cluster "+r.plan.ClusterID), a.CreateRestoredCluster, r.plan).Get(ctx, &res.Cluster); err != nil {
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "record cluster "+r.plan.ClusterID), restores.CreateRestoredCluster, r.plan).Get(ctx, &res.Cluster); err != nil {
 		return res, err
 	}
 	r.saga.add("mark cluster Failed", func(ctx workflow.Context) error {
-		return workflow.ExecuteActivity(compensationOptions(ctx, "mark cluster Failed"), a.SetClusterStatus, activities.ClusterStatusInput{
+		return workflow.ExecuteActivity(compensationOptions(ctx, "mark cluster Failed"), restores.SetClusterStatus, activities.ClusterStatusInput{
 			ClusterID: r.plan.ClusterID, Status: catalog.ClusterFailed, Reason: r.progress.Reason,
 		}).Get(ctx, nil)
 	})
@@ -106,15 +105,15 @@ func (r *restoreRun) run(ctx workflow.Context, req api.RestoreRequest) (res api.
 	// step can fail halfway: it deletes whatever volumes were recorded.
 	r.setStep(ctx, api.StepCreatingVolumes)
 	r.saga.add("delete volumes", func(ctx workflow.Context) error {
-		return workflow.ExecuteActivity(compensationOptions(ctx, "delete volumes"), a.DeleteVolumes, r.plan).Get(ctx, nil)
+		return workflow.ExecuteActivity(compensationOptions(ctx, "delete volumes"), restores.DeleteVolumes, r.plan).Get(ctx, nil)
 	})
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout:    24 * time.Hour,
 		HeartbeatTimeout:       r.plan.HeartbeatTimeout,
 		ScheduleToCloseTimeout: 48 * time.Hour,
 		Summary:                fmt.Sprintf("create %d volumes", r.progress.VolumesTotal),
-		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
-	}), a.CreateVolumes, r.plan).Get(ctx, nil); err != nil {
+		RetryPolicy:            providerRetry(),
+	}), restores.CreateVolumes, r.plan).Get(ctx, nil); err != nil {
 		return res, err
 	}
 	r.progress.VolumesCreated = r.progress.VolumesTotal
@@ -123,23 +122,23 @@ func (r *restoreRun) run(ctx workflow.Context, req api.RestoreRequest) (res api.
 	// reason): tear them down.
 	r.setStep(ctx, api.StepProvisioningNodes)
 	r.saga.add("delete nodes", func(ctx workflow.Context) error {
-		return workflow.ExecuteActivity(compensationOptions(ctx, "delete nodes"), a.DeleteNodes, r.plan).Get(ctx, nil)
+		return workflow.ExecuteActivity(compensationOptions(ctx, "delete nodes"), restores.DeleteNodes, r.plan).Get(ctx, nil)
 	})
-	if err := workflow.ExecuteActivity(stepOptions(ctx, "provision nodes"), a.ProvisionNodes, r.plan).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "provision nodes"), restores.ProvisionNodes, r.plan).Get(ctx, nil); err != nil {
 		return res, err
 	}
 
 	// Healthy: the cluster is Running.
 	r.setStep(ctx, api.StepCheckingNodes)
-	if err := workflow.ExecuteActivity(stepOptions(ctx, "check nodes"), a.CheckRestoredNodes, r.plan).Get(ctx, &res.Cluster); err != nil {
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "check nodes"), restores.CheckRestoredNodes, r.plan).Get(ctx, &res.Cluster); err != nil {
 		return res, err
 	}
-	if err := workflow.ExecuteActivity(stepOptions(ctx, "mark restore Completed"), a.FinishRestore, activities.FinishRestoreInput{
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "mark restore Completed"), restores.FinishRestore, activities.FinishRestoreInput{
 		RestoreID: r.progress.RestoreID, Status: catalog.RestoreCompleted,
 	}).Get(ctx, &res.Restore); err != nil {
 		return res, err
 	}
-	r.saga = saga{}
+	r.saga.commit()
 	r.progress.Status = catalog.RestoreCompleted
 	if err := r.releaseBackup(ctx, hold, stepOptions); err != nil {
 		workflow.GetLogger(ctx).Error("releasing the backup's hold failed", "backup", r.plan.BackupID, "error", err)
@@ -149,16 +148,13 @@ func (r *restoreRun) run(ctx workflow.Context, req api.RestoreRequest) (res api.
 }
 
 func (r *restoreRun) releaseBackup(ctx workflow.Context, hold activities.HoldInput, opts func(workflow.Context, string) workflow.Context) error {
-	return workflow.ExecuteActivity(opts(ctx, "release backup "+hold.BackupID), a.ReleaseBackup, hold).Get(ctx, nil)
+	return workflow.ExecuteActivity(opts(ctx, "release backup "+hold.BackupID), restores.ReleaseBackup, hold).Get(ctx, nil)
 }
 
 func (r *restoreRun) fail(ctx workflow.Context, err error) error {
 	code, msg := reasonOf(ctx, err)
 	r.progress.Reason = code + ": " + msg
-	if len(r.saga.steps) > 0 {
-		r.setStep(ctx, api.StepCompensating)
-		r.saga.compensate(ctx)
-	}
+	r.saga.unwind(ctx, func() { r.setStep(ctx, api.StepCompensating) })
 	r.progress.Status = catalog.RestoreFailed
 	r.setStep(ctx, api.StepDone)
 	if r.plan.BackupID != "" && code != api.ReasonInvalidRequest {
@@ -170,10 +166,7 @@ func (r *restoreRun) fail(ctx workflow.Context, err error) error {
 			Summary: fmt.Sprintf("Restore %s of backup %s into new cluster %s failed: %s", r.progress.RestoreID, r.plan.BackupID, r.plan.ClusterID, code),
 		})
 	}
-	if code == api.ReasonCancelled {
-		return err
-	}
-	return temporal.NewNonRetryableApplicationError(r.progress.Reason, code, nil)
+	return endWith(code, r.progress.Reason, err)
 }
 
 func (r *restoreRun) setStep(ctx workflow.Context, step string) {

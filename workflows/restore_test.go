@@ -28,7 +28,7 @@ type restoreCase struct {
 func newRestoreCase(t *testing.T, first func(e *testsuite.TestWorkflowEnvironment)) *restoreCase {
 	rc := &restoreCase{env: (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()}
 	rc.env.RegisterWorkflowWithOptions(RestoreWorkflow, workflow.RegisterOptions{Name: api.RestoreWorkflowName})
-	rc.env.RegisterActivity(&activities.Activities{})
+	registerActivities(rc.env)
 	rc.env.RegisterWorkflowWithOptions(NotifyWorkflow, workflow.RegisterOptions{Name: api.NotifyWorkflowName})
 	rc.env.OnWorkflow(api.NotifyWorkflowName, mock.Anything, mock.Anything).Return(api.NotifyResult{}, nil).Maybe()
 	rc.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
@@ -38,18 +38,18 @@ func newRestoreCase(t *testing.T, first func(e *testsuite.TestWorkflowEnvironmen
 		Nodes: []activities.RestoreNode{{NodeID: "rc-1-n1", Volumes: []activities.RestoreVolume{{VolumeID: "rc-1-n1-v1", SnapshotID: "snap-1"}}}}}
 	e := rc.env
 	first(e)
-	e.OnActivity(a.PlanRestore, mock.Anything, mock.Anything).Return(plan, nil).Maybe()
-	e.OnActivity(a.CreateRestoreRecord, mock.Anything, mock.Anything).Return(catalog.Restore{ID: "rs-1", Status: catalog.RestoreRunning}, nil).Maybe()
-	e.OnActivity(a.HoldBackup, mock.Anything, mock.Anything).Return(nil).Maybe()
-	e.OnActivity(a.CreateRestoredCluster, mock.Anything, mock.Anything).Return(catalog.Cluster{ID: "rc-1", Status: catalog.ClusterCreating}, nil).Maybe()
-	e.OnActivity(a.CreateVolumes, mock.Anything, mock.Anything).Return(nil, nil).Maybe()
-	e.OnActivity(a.CheckRestoredNodes, mock.Anything, mock.Anything).Return(catalog.Cluster{ID: "rc-1", Status: catalog.ClusterRunning}, nil).Maybe()
-	e.OnActivity(a.FinishRestore, mock.Anything, mock.Anything).Return(catalog.Restore{ID: "rs-1"}, nil).Maybe()
-	e.OnActivity(a.ReleaseBackup, mock.Anything, mock.Anything).Return(nil).Maybe()
-	e.OnActivity(a.DeleteVolumes, mock.Anything, mock.Anything).Return(nil).Maybe()
-	e.OnActivity(a.DeleteNodes, mock.Anything, mock.Anything).Return(nil).Maybe()
-	e.OnActivity(a.SetClusterStatus, mock.Anything, mock.Anything).Return(nil).Maybe()
-	e.OnActivity(a.ProvisionNodes, mock.Anything, mock.Anything).Return(nil).Maybe()
+	e.OnActivity(restores.PlanRestore, mock.Anything, mock.Anything).Return(plan, nil).Maybe()
+	e.OnActivity(restores.CreateRestoreRecord, mock.Anything, mock.Anything).Return(catalog.Restore{ID: "rs-1", Status: catalog.RestoreRunning}, nil).Maybe()
+	e.OnActivity(restores.HoldBackup, mock.Anything, mock.Anything).Return(nil).Maybe()
+	e.OnActivity(restores.CreateRestoredCluster, mock.Anything, mock.Anything).Return(catalog.Cluster{ID: "rc-1", Status: catalog.ClusterCreating}, nil).Maybe()
+	e.OnActivity(restores.CreateVolumes, mock.Anything, mock.Anything).Return(nil, nil).Maybe()
+	e.OnActivity(restores.CheckRestoredNodes, mock.Anything, mock.Anything).Return(catalog.Cluster{ID: "rc-1", Status: catalog.ClusterRunning}, nil).Maybe()
+	e.OnActivity(restores.FinishRestore, mock.Anything, mock.Anything).Return(catalog.Restore{ID: "rs-1"}, nil).Maybe()
+	e.OnActivity(restores.ReleaseBackup, mock.Anything, mock.Anything).Return(nil).Maybe()
+	e.OnActivity(restores.DeleteVolumes, mock.Anything, mock.Anything).Return(nil).Maybe()
+	e.OnActivity(restores.DeleteNodes, mock.Anything, mock.Anything).Return(nil).Maybe()
+	e.OnActivity(restores.SetClusterStatus, mock.Anything, mock.Anything).Return(nil).Maybe()
+	e.OnActivity(restores.ProvisionNodes, mock.Anything, mock.Anything).Return(nil).Maybe()
 	return rc
 }
 
@@ -63,7 +63,7 @@ func TestRestoreSuccess(t *testing.T) {
 
 func TestRestoreFailureTearsDownInReverse(t *testing.T) {
 	rc := newRestoreCase(t, func(e *testsuite.TestWorkflowEnvironment) {
-		e.OnActivity(a.ProvisionNodes, mock.Anything, mock.Anything).Return(
+		e.OnActivity(restores.ProvisionNodes, mock.Anything, mock.Anything).Return(
 			temporal.NewNonRetryableApplicationError("injected", api.ReasonProviderError, nil))
 	})
 	rc.env.ExecuteWorkflow(api.RestoreWorkflowName, api.RestoreRequest{BackupID: "bk-1"})
@@ -76,7 +76,7 @@ func TestRestoreFailureTearsDownInReverse(t *testing.T) {
 
 func TestInvalidRestoreCreatesNothing(t *testing.T) {
 	rc := newRestoreCase(t, func(e *testsuite.TestWorkflowEnvironment) {
-		e.OnActivity(a.PlanRestore, mock.Anything, mock.Anything).Return(activities.RestorePlan{},
+		e.OnActivity(restores.PlanRestore, mock.Anything, mock.Anything).Return(activities.RestorePlan{},
 			temporal.NewNonRetryableApplicationError("invalid restore", api.ReasonInvalidRequest, nil))
 	})
 	rc.env.ExecuteWorkflow(api.RestoreWorkflowName, api.RestoreRequest{BackupID: "bk-1", Region: "elsewhere"})

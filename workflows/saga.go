@@ -1,8 +1,6 @@
 package workflows
 
 import (
-	"time"
-
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -43,6 +41,34 @@ func (s *saga) compensate(ctx workflow.Context) {
 	s.steps = nil
 }
 
+// commit forgets the compensations: the saga reached the point from which
+// nothing it did is undone.
+func (s *saga) commit() { s.steps = nil }
+
+// unwind compensates when anything is to be undone, calling compensating
+// first (to show the step).
+func (s *saga) unwind(ctx workflow.Context, compensating func()) {
+	if len(s.steps) == 0 {
+		return
+	}
+	compensating()
+	s.compensate(ctx)
+}
+
+// pending reports whether a failure now would compensate anything.
+func (s *saga) pending() bool { return len(s.steps) > 0 }
+
+// endWith is a failed saga's workflow error: the cancellation itself for
+// a cancelled run (so it shows as Canceled), else a non-retryable
+// application error whose type is the reason code and whose message is
+// the recorded reason.
+func endWith(code, reason string, err error) error {
+	if code == api.ReasonCancelled {
+		return err
+	}
+	return temporal.NewNonRetryableApplicationError(reason, code, nil)
+}
+
 // failure is how a workflow ends when one of its steps failed: an
 // application error whose type is the reason code and whose message is the
 // step's, so a caller (and the Web UI) sees "InvalidRequest: ..." rather
@@ -56,63 +82,4 @@ func failure(ctx workflow.Context, err error) error {
 		return err
 	}
 	return temporal.NewNonRetryableApplicationError(msg, code, nil)
-}
-
-// stepWindow and stepRetry bound a forward catalog step, an activity or a
-// local one, across all its attempts.
-const stepWindow = 10 * time.Minute
-
-func stepRetry() *temporal.RetryPolicy {
-	return &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second}
-}
-
-// stepOptions are for short forward steps (catalog reads and writes): a
-// catalog outage of a few minutes is ridden out, a longer one fails the
-// backup (and its compensations wait much longer, see compensationOptions).
-func stepOptions(ctx workflow.Context, summary string) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    30 * time.Second,
-		ScheduleToCloseTimeout: stepWindow,
-		Summary:                summary,
-		RetryPolicy:            stepRetry(),
-	})
-}
-
-// localStepsChange is the version from which a backup runs its short
-// catalog steps (validate, record, lock, health, InProgress, Completed,
-// release) as local activities: each is a few milliseconds of catalog work,
-// and as an activity it cost two trips through the server's task queues
-// and three history events, which was most of what a backup added to
-// Temporal's own floor (see bench/). The two provider steps stay
-// activities: they need the worker's per-account rate limit, heartbeats,
-// and a pending-activity entry while snapshots run. Compensations stay
-// activities too, so a backup failing during an outage shows its pending
-// compensation in the UI and retries it for a day.
-const localStepsChange = "local-catalog-steps"
-
-// localStepOptions are stepOptions for a local activity. Attempts are
-// bounded by the workflow task's timeout; the SDK spaces longer retries
-// with timers, so a catalog outage is ridden out just the same.
-func localStepOptions(ctx workflow.Context, summary string) workflow.Context {
-	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout:    5 * time.Second,
-		ScheduleToCloseTimeout: stepWindow,
-		Summary:                summary,
-		RetryPolicy:            stepRetry(),
-	})
-}
-
-// compensationOptions retry for a day: releasing a lock and recording a
-// failure must outlast any plausible catalog or provider outage.
-func compensationOptions(ctx workflow.Context, summary string) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    time.Minute,
-		ScheduleToCloseTimeout: 24 * time.Hour,
-		Summary:                summary,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    5 * time.Minute,
-		},
-	})
 }

@@ -271,13 +271,13 @@ func newWorker(s workerSpec) worker.Worker {
 	if s.clouds != nil {
 		s.clouds.Register(reg, provs)
 	}
-	acts := workflows.NewActivities(&activities.Activities{
+	acts := activities.New(activities.Deps{
 		Catalog: s.catalog, Providers: reg, Provisioners: provs, Config: s.config, Logger: s.logger,
 		// Test receivers listen on loopback.
 		Secrets: s.secrets, Notifier: &notify.Sender{AllowPrivate: true},
-	}, s.client, s.taskQueue, map[string]activities.VolumeProvisioner{local.Name: s.local})
-	acts.ControlMaxUpdates = s.controlMaxUpdates
-	workflows.Register(w, acts)
+		Temporal: s.client, TaskQueue: s.taskQueue, Volumes: map[string]activities.VolumeProvisioner{local.Name: s.local},
+	})
+	workflows.Register(w, acts, workflows.Options{ControlMaxUpdates: s.controlMaxUpdates})
 	return w
 }
 

@@ -105,7 +105,7 @@ func ensureDemoClusters(ctx context.Context, d deps) ([]string, error) {
 	if err := activities.EnsureDefaults(ctx, d.catalog); err != nil {
 		return nil, fmt.Errorf("creating the default project and network: %w", err)
 	}
-	c := &activities.Clusters{Catalog: d.catalog, Volumes: d.volumes()}
+	c := d.activities(activities.DefaultConfig(), nil, zap.NewNop()).Clusters
 	var created []string
 	for _, spec := range demoClusters {
 		if _, err := d.catalog.GetCluster(ctx, spec.ID); err == nil {
@@ -140,7 +140,7 @@ func startFakeClouds(ctx context.Context, d *deps, o options, logger *zap.Logger
 			return nil, err
 		}
 	}
-	acts := d.activities(o.cfg, logger)
+	acts := d.activities(o.cfg, nil, logger).Clusters
 	demos := []activities.RegisterClusterInput{
 		{ID: "demo-aws", Description: "demo cluster on the AWS fake", Provider: "aws", Region: fakeclouds.AWSRegion, ProjectID: "default", NetworkID: "aws-default"},
 		{ID: "demo-gcp", Description: "demo cluster on the GCP fake", Provider: "gcp", Region: fakeclouds.GCPRegion, ProjectID: "default", NetworkID: "gcp-default"},

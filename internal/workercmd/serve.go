@@ -162,7 +162,7 @@ func serve(ctx context.Context, tc client.Client, d *deps, cfg activities.Config
 	workflows.ConfigureProcess(tuning)
 	logger.Info("worker settings", zap.Stringer("tuning", tuning))
 	w := worker.New(tc, api.TaskQueue, workflows.WorkerOptions(tuning))
-	workflows.Register(w, workflows.NewActivities(d.activities(cfg, logger), tc, api.TaskQueue, d.volumes()))
+	workflows.Register(w, d.activities(cfg, tc, logger), workflows.Options{})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting worker: %w", err)
 	}
@@ -176,16 +176,15 @@ func serve(ctx context.Context, tc client.Client, d *deps, cfg activities.Config
 	return nil
 }
 
-// volumes are what creates new clusters' volumes: the local provider.
-func (d deps) volumes() map[string]activities.VolumeProvisioner {
-	return map[string]activities.VolumeProvisioner{d.local.Name(): d.local}
-}
-
-func (d deps) activities(cfg activities.Config, logger *zap.Logger) *activities.Activities {
-	return &activities.Activities{
+// activities are the worker's activities; tc nil leaves out what needs
+// Temporal (setting up the dev demo clusters).
+func (d deps) activities(cfg activities.Config, tc client.Client, logger *zap.Logger) *activities.Set {
+	return activities.New(activities.Deps{
 		Catalog: d.catalog, Providers: d.providers, Provisioners: d.provisioners, Config: cfg, Logger: logger.Named("activities"),
-		Secrets: d.secrets, Notifier: d.notifier,
-	}
+		Secrets: d.secrets, Notifier: d.notifier, Temporal: tc, TaskQueue: api.TaskQueue,
+		// New clusters' volumes: the local provider's.
+		Volumes: map[string]activities.VolumeProvisioner{d.local.Name(): d.local},
+	})
 }
 
 // loadSecretsKey reads the key channel secrets are sealed to (STRATA_SECRET_KEY,

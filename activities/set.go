@@ -1,0 +1,87 @@
+package activities
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.uber.org/zap"
+
+	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/notify"
+	"github.com/stratabackup/strata/providers"
+	"github.com/stratabackup/strata/secrets"
+)
+
+// Deps are what one worker's activities run on.
+type Deps struct {
+	Catalog   catalog.Store
+	Providers providers.Registry
+	// Provisioners bring up restored clusters' nodes, by provider name.
+	Provisioners map[string]providers.Provisioner
+	// Volumes create new clusters' volumes, by provider name.
+	Volumes  map[string]VolumeProvisioner
+	Config   Config
+	Secrets  *secrets.Key
+	Notifier *notify.Sender
+	Logger   *zap.Logger
+	// Now is the clock for records (defaults to time.Now).
+	Now func() time.Time
+	// Temporal is the worker's connection: jobs' schedules, the monitor's
+	// schedule counts, the reconciler's workflow lookups. Nil leaves those
+	// out (a worker that only sets up, as the dev demo clusters do).
+	Temporal client.Client
+	// TaskQueue is where job schedules start their backups.
+	TaskQueue string
+	// ScheduleCounts and Workflows, when set, replace Temporal's.
+	ScheduleCounts ScheduleCounts
+	Workflows      WorkflowLookup
+}
+
+// Set is every activity struct of a worker, by domain.
+type Set struct {
+	Backups       *Backups
+	Restores      *Restores
+	Deletions     *Deletions
+	Reconciler    *Reconciler
+	Monitor       *Monitor
+	Notifications *Notifications
+	Clusters      *Clusters
+	Jobs          *Jobs
+	Channels      *Channels
+	Reads         *Reads
+}
+
+// New builds the activity structs, each with the dependencies it uses.
+func New(d Deps) *Set {
+	common := Common{Logger: d.Logger, Now: d.Now}
+	var schedules client.ScheduleClient
+	if d.Temporal != nil {
+		schedules = d.Temporal.ScheduleClient()
+		if d.ScheduleCounts == nil {
+			d.ScheduleCounts = ScheduleCountsOf(schedules)
+		}
+		if d.Workflows == nil {
+			d.Workflows = TemporalWorkflows(d.Temporal)
+		}
+	}
+	s := &Set{
+		Backups:   &Backups{Common: common, Catalog: d.Catalog, Providers: d.Providers, Config: d.Config},
+		Restores:  &Restores{Common: common, Catalog: d.Catalog, Providers: d.Providers, Provisioners: d.Provisioners, Config: d.Config},
+		Deletions: &Deletions{Common: common, Catalog: d.Catalog, Providers: d.Providers},
+		Monitor:   &Monitor{Common: common, Catalog: d.Catalog, ScheduleCounts: d.ScheduleCounts},
+		Notifications: &Notifications{Common: common, Catalog: d.Catalog, Notifier: d.Notifier, Secrets: d.Secrets,
+			Config: d.Config},
+		Clusters: &Clusters{Common: common, Catalog: d.Catalog, Providers: d.Providers, Volumes: d.Volumes, Limits: d.Config.Limits()},
+		Jobs:     &Jobs{Common: common, Catalog: d.Catalog, Schedules: schedules, TaskQueue: d.TaskQueue},
+		Channels: &Channels{Common: common, Catalog: d.Catalog, Secrets: d.Secrets},
+		Reads:    &Reads{Catalog: d.Catalog, Schedules: schedules, Secrets: d.Secrets, Limits: d.Config.Limits()},
+	}
+	s.Reconciler = &Reconciler{Common: common, Catalog: d.Catalog, Providers: d.Providers, Config: d.Config,
+		Workflows: d.Workflows, Backups: s.Backups, Deletions: s.Deletions, Restores: s.Restores}
+	return s
+}
+
+// Registerable are the structs whose methods are activities.
+func (s *Set) Registerable() []any {
+	return []any{s.Backups, s.Restores, s.Deletions, s.Reconciler, s.Monitor, s.Notifications, s.Clusters, s.Jobs, s.Channels}
+}
