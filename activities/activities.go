@@ -10,10 +10,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/stratabackup/strata/api/validate"
-	"github.com/stratabackup/strata/catalog"
-	"github.com/stratabackup/strata/notify"
-	"github.com/stratabackup/strata/providers"
-	"github.com/stratabackup/strata/secrets"
 )
 
 // Config holds the worker-wide defaults and bounds that activities resolve
@@ -98,102 +94,4 @@ func (c *Common) log() *zap.Logger {
 		return c.Logger
 	}
 	return zap.NewNop()
-}
-
-// Backups are the steps of a backup: validate, record, lock, check health,
-// snapshot, complete, and their compensations.
-type Backups struct {
-	Common
-	Catalog   BackupCatalog
-	Providers providers.Registry
-	Config    Config
-}
-
-// BackupCatalog is the part of the catalog a backup uses.
-type BackupCatalog interface {
-	catalog.Clusters
-	catalog.Locks
-	catalog.Backups
-	catalog.Jobs
-	catalog.Projects
-}
-
-// Restores are the steps of a restore into a new cluster.
-type Restores struct {
-	Common
-	Catalog   RestoreCatalog
-	Providers providers.Registry
-	// Provisioners bring up restored clusters' nodes, by provider name.
-	Provisioners map[string]providers.Provisioner
-	Config       Config
-}
-
-// RestoreCatalog is the part of the catalog a restore uses.
-type RestoreCatalog interface {
-	catalog.Clusters
-	catalog.Backups
-	catalog.Jobs
-	catalog.Projects
-	catalog.Restores
-}
-
-// Deletions delete backups (and plan a job's prune).
-type Deletions struct {
-	Common
-	Catalog   DeletionCatalog
-	Providers providers.Registry
-}
-
-// DeletionCatalog is the part of the catalog deleting backups uses.
-type DeletionCatalog interface {
-	catalog.Clusters
-	catalog.Backups
-	catalog.Jobs
-}
-
-// Reconciler compares the catalog with the providers and with Temporal:
-// orphan snapshots, missing ones, and records whose workflow closed
-// without finishing them, which it finishes with the other domains' steps.
-type Reconciler struct {
-	Common
-	Catalog   catalog.Store
-	Providers providers.Registry
-	Config    Config
-	// Workflows reads workflows' states from Temporal; nil skips the
-	// check of records left by closed workflows.
-	Workflows WorkflowLookup
-	Backups   *Backups
-	Deletions *Deletions
-	Restores  *Restores
-}
-
-// Monitor checks jobs' freshness and their schedules' skipped and missed
-// runs.
-type Monitor struct {
-	Common
-	Catalog MonitorCatalog
-	// ScheduleCounts reads schedules' skipped and missed runs.
-	ScheduleCounts ScheduleCounts
-}
-
-// MonitorCatalog is the part of the catalog the monitor uses.
-type MonitorCatalog interface {
-	catalog.Jobs
-	catalog.Backups
-	catalog.Clusters
-}
-
-// Notifications deliver events to projects' channels.
-type Notifications struct {
-	Common
-	Catalog interface {
-		catalog.Channels
-		catalog.Clusters
-	}
-	// Notifier delivers (nil: a default one, which delivers to public
-	// addresses only).
-	Notifier *notify.Sender
-	// Secrets opens channels' sealed URLs and secrets.
-	Secrets *secrets.Key
-	Config  Config
 }

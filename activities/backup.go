@@ -19,6 +19,24 @@ import (
 	"github.com/stratabackup/strata/providers"
 )
 
+// Backups are the steps of a backup: validate, record, lock, check health,
+// snapshot, complete, and their compensations.
+type Backups struct {
+	Common
+	Catalog   BackupCatalog
+	Providers providers.Registry
+	Config    Config
+}
+
+// BackupCatalog is the part of the catalog a backup uses.
+type BackupCatalog interface {
+	catalog.Clusters
+	catalog.Locks
+	catalog.Backups
+	catalog.Jobs
+	catalog.Projects
+}
+
 // ValidateBackupInput is the request as the workflow received it, and what
 // the workflow knows of how it was started.
 type ValidateBackupInput struct {

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/api/seal"
 	"github.com/stratabackup/strata/api/validate"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/notify"
@@ -29,11 +30,11 @@ func (c *Channels) AddChannel(ctx context.Context, req api.AddChannelRequest) (a
 	if c.Secrets == nil {
 		return api.Channel{}, permanent(api.ReasonInternal, "this worker has no key to seal channel secrets with")
 	}
-	url, err := c.Secrets.Open(secrets.ChannelURL(req.ID), req.URL)
+	url, err := c.Secrets.Open(seal.ChannelURL(req.ID), req.URL)
 	if err != nil {
 		return api.Channel{}, InvalidRequest("invalid channel %s: url: %v (seal it to the key query workerInfo returns, for this channel's ID)", req.ID, err)
 	}
-	secret, err := c.Secrets.Open(secrets.ChannelSecret(req.ID), req.Secret)
+	secret, err := c.Secrets.Open(seal.ChannelSecret(req.ID), req.Secret)
 	if err != nil {
 		return api.Channel{}, InvalidRequest("invalid channel %s: secret: %v (seal it to the key query workerInfo returns, for this channel's ID)", req.ID, err)
 	}
@@ -49,10 +50,10 @@ func (c *Channels) AddChannel(ctx context.Context, req api.AddChannelRequest) (a
 		return api.Channel{}, classify(err, "channel "+ch.ID)
 	}
 	ch.DisplayURL = validate.RedactURL(url)
-	if ch.URL, err = seal(c.Secrets, secrets.ChannelURL(ch.ID), url); err != nil {
+	if ch.URL, err = sealOnce(c.Secrets, seal.ChannelURL(ch.ID), url); err != nil {
 		return api.Channel{}, err
 	}
-	if ch.Secret, err = seal(c.Secrets, secrets.ChannelSecret(ch.ID), secret); err != nil {
+	if ch.Secret, err = sealOnce(c.Secrets, seal.ChannelSecret(ch.ID), secret); err != nil {
 		return api.Channel{}, err
 	}
 	ch.HasSecret = ch.Secret != ""

@@ -15,6 +15,20 @@ import (
 	"github.com/stratabackup/strata/retention"
 )
 
+// Deletions delete backups (and plan a job's prune).
+type Deletions struct {
+	Common
+	Catalog   DeletionCatalog
+	Providers providers.Registry
+}
+
+// DeletionCatalog is the part of the catalog deleting backups uses.
+type DeletionCatalog interface {
+	catalog.Clusters
+	catalog.Backups
+	catalog.Jobs
+}
+
 // BackupRef names a backup.
 type BackupRef struct {
 	BackupID string

@@ -15,6 +15,22 @@ import (
 	"github.com/stratabackup/strata/notify"
 )
 
+// Monitor checks jobs' freshness and their schedules' skipped and missed
+// runs.
+type Monitor struct {
+	Common
+	Catalog MonitorCatalog
+	// ScheduleCounts reads schedules' skipped and missed runs.
+	ScheduleCounts ScheduleCounts
+}
+
+// MonitorCatalog is the part of the catalog the monitor uses.
+type MonitorCatalog interface {
+	catalog.Jobs
+	catalog.Backups
+	catalog.Clusters
+}
+
 // ScheduleCounts reads a Temporal Schedule's skipped (overlap) and missed
 // (outside the catch-up window) run counts; the worker provides it.
 type ScheduleCounts func(ctx context.Context, scheduleID string) (skipped, missed int, err error)
@@ -31,8 +47,7 @@ type CheckJobsInput struct {
 }
 
 // DefaultScheduleChecks is how many schedules one monitor run reads at
-// most. Reading a schedule is a query to its scheduler workflow (about
-// 15 ms of Temporal's time each, measured at 10,000 jobs), so a run that
+// most. Reading a schedule is a query to its scheduler workflow, so a run that
 // read every schedule would grow with the fleet until it outlasted its
 // interval; this keeps a run's cost flat. At 10,000 jobs with no suspects
 // (below) each schedule is read every 10 runs, 50 minutes at the default
@@ -85,10 +100,10 @@ func (a *Monitor) CheckJobs(ctx context.Context, in CheckJobsInput) ([]notify.Ev
 		if stale != m.Stale {
 			ev := base[i]
 			if stale {
-				ev.Type = notify.FreshnessViolated
+				ev.Type = api.EventFreshnessViolated
 				ev.Summary = fmt.Sprintf("Job %s of cluster %s has no Completed backup since %s (bound %s)", j.ID, j.ClusterID, ref.UTC().Format(time.RFC3339), bound)
 			} else {
-				ev.Type = notify.FreshnessRecovered
+				ev.Type = api.EventFreshnessRecovered
 				ev.Summary = fmt.Sprintf("Job %s of cluster %s is fresh again (Completed backup at %s)", j.ID, j.ClusterID, ref.UTC().Format(time.RFC3339))
 			}
 			ev.ID = notify.EventID(ev.Type, j.ID, ref.String())
@@ -118,13 +133,13 @@ func (a *Monitor) CheckJobs(ctx context.Context, in CheckJobsInput) ([]notify.Ev
 			}
 			if c.skipped > m.SeenSkipped {
 				ev := base[i]
-				ev.Type, ev.ID = notify.ScheduleRunSkipped, notify.EventID(notify.ScheduleRunSkipped, j.ID, fmt.Sprint(c.skipped))
+				ev.Type, ev.ID = api.EventScheduleRunSkipped, notify.EventID(api.EventScheduleRunSkipped, j.ID, fmt.Sprint(c.skipped))
 				ev.Summary = fmt.Sprintf("Job %s skipped %d run(s): its previous backup was still running", j.ID, c.skipped-m.SeenSkipped)
 				events = append(events, ev)
 			}
 			if c.missed > m.SeenMissed {
 				ev := base[i]
-				ev.Type, ev.ID = notify.ScheduleRunMissed, notify.EventID(notify.ScheduleRunMissed, j.ID, fmt.Sprint(c.missed))
+				ev.Type, ev.ID = api.EventScheduleRunMissed, notify.EventID(api.EventScheduleRunMissed, j.ID, fmt.Sprint(c.missed))
 				ev.Summary = fmt.Sprintf("Job %s missed %d run(s): the worker or Temporal was down past the catch-up window", j.ID, c.missed-m.SeenMissed)
 				events = append(events, ev)
 			}
@@ -264,13 +279,13 @@ func CoalesceStorms(events []notify.Event, projectOf func(clusterID string) stri
 
 func stormPhrase(typ string) string {
 	switch typ {
-	case notify.FreshnessViolated:
+	case api.EventFreshnessViolated:
 		return "no Completed backup within their freshness bound"
-	case notify.FreshnessRecovered:
+	case api.EventFreshnessRecovered:
 		return "fresh again"
-	case notify.ScheduleRunSkipped:
+	case api.EventScheduleRunSkipped:
 		return "skipped runs because their previous backup was still running"
-	case notify.ScheduleRunMissed:
+	case api.EventScheduleRunMissed:
 		return "missed runs: the worker or Temporal was down past the catch-up window"
 	}
 	return typ
@@ -287,7 +302,7 @@ func ReconcileEvents(plan api.ReconcilePlan) []notify.Event {
 	for _, cl := range sortedKeys(perCluster) {
 		ids := perCluster[cl]
 		events = append(events, notify.Event{
-			ID: notify.EventID(notify.OrphansDeleted, cl, fmt.Sprint(ids)), Type: notify.OrphansDeleted, ClusterID: cl,
+			ID: notify.EventID(api.EventOrphansDeleted, cl, fmt.Sprint(ids)), Type: api.EventOrphansDeleted, ClusterID: cl,
 			Summary: fmt.Sprintf("Deleted %d orphan snapshot(s) of cluster %s", len(ids), cl), Details: map[string]any{"snapshots": ids},
 		})
 	}
@@ -298,7 +313,7 @@ func ReconcileEvents(plan api.ReconcilePlan) []notify.Event {
 		}
 		seen[m.BackupID] = true
 		events = append(events, notify.Event{
-			ID: notify.EventID(notify.BackupMissing, m.BackupID), Type: notify.BackupMissing, ClusterID: m.ClusterID, BackupID: m.BackupID,
+			ID: notify.EventID(api.EventBackupMissing, m.BackupID), Type: api.EventBackupMissing, ClusterID: m.ClusterID, BackupID: m.BackupID,
 			Reason:  "SnapshotMissing: snapshot " + m.SnapshotID + " of volume " + m.VolumeID + " is gone at the provider",
 			Summary: fmt.Sprintf("Backup %s of cluster %s is Missing: its snapshots were deleted outside Strata", m.BackupID, m.ClusterID),
 		})
@@ -307,12 +322,12 @@ func ReconcileEvents(plan api.ReconcilePlan) []notify.Event {
 		switch s.Kind {
 		case api.StuckBackup:
 			events = append(events, notify.Event{
-				ID: notify.EventID(notify.BackupDefunct, s.ID, s.WorkflowID), Type: notify.BackupDefunct, ClusterID: s.ClusterID, BackupID: s.ID,
+				ID: notify.EventID(api.EventBackupDefunct, s.ID, s.WorkflowID), Type: api.EventBackupDefunct, ClusterID: s.ClusterID, BackupID: s.ID,
 				Reason: s.Reason, Summary: fmt.Sprintf("Backup %s of cluster %s is Defunct: its workflow closed before it finished", s.ID, s.ClusterID),
 			})
 		case api.StuckRestore:
 			events = append(events, notify.Event{
-				ID: notify.EventID(notify.RestoreFailed, s.ID, s.WorkflowID), Type: notify.RestoreFailed, ClusterID: s.ClusterID, RestoreID: s.ID,
+				ID: notify.EventID(api.EventRestoreFailed, s.ID, s.WorkflowID), Type: api.EventRestoreFailed, ClusterID: s.ClusterID, RestoreID: s.ID,
 				Reason: s.Reason, Summary: fmt.Sprintf("Restore %s into cluster %s failed: its workflow closed before it finished", s.ID, s.ClusterID),
 			})
 		}

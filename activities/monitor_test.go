@@ -28,8 +28,8 @@ func TestReconcileEventsOnePerClusterAndPerMissingBackup(t *testing.T) {
 		assert.NotEmpty(t, e.ID)
 	}
 	assert.Equal(t, []string{
-		notify.OrphansDeleted + " c1 ", notify.OrphansDeleted + " c2 ",
-		notify.BackupMissing + " c1 b1", notify.BackupMissing + " c2 b2",
+		api.EventOrphansDeleted + " c1 ", api.EventOrphansDeleted + " c2 ",
+		api.EventBackupMissing + " c1 b1", api.EventBackupMissing + " c2 b2",
 	}, got)
 	assert.Contains(t, evs[0].Summary, "2 orphan snapshot(s)")
 	again := ReconcileEvents(api.ReconcilePlan{Orphans: []api.Orphan{{ClusterID: "c1", SnapshotID: "s1"}, {ClusterID: "c1", SnapshotID: "s2"}}})
@@ -45,16 +45,16 @@ func TestCoalesceStormsOneEventPerProjectAndType(t *testing.T) {
 	}
 	var evs []notify.Event
 	for i := range 500 {
-		evs = append(evs, notify.Event{ID: fmt.Sprintf("ev-%d", i), Type: notify.FreshnessViolated, ClusterID: fmt.Sprintf("big-%d", 1+i%2), JobID: fmt.Sprintf("job-%03d", i)})
+		evs = append(evs, notify.Event{ID: fmt.Sprintf("ev-%d", i), Type: api.EventFreshnessViolated, ClusterID: fmt.Sprintf("big-%d", 1+i%2), JobID: fmt.Sprintf("job-%03d", i)})
 	}
 	evs = append(evs,
-		notify.Event{ID: "ev-s1", Type: notify.FreshnessViolated, ClusterID: "small", JobID: "job-s1"},
-		notify.Event{ID: "ev-s2", Type: notify.ScheduleRunMissed, ClusterID: "small", JobID: "job-s1"},
+		notify.Event{ID: "ev-s1", Type: api.EventFreshnessViolated, ClusterID: "small", JobID: "job-s1"},
+		notify.Event{ID: "ev-s2", Type: api.EventScheduleRunMissed, ClusterID: "small", JobID: "job-s1"},
 	)
 	got := CoalesceStorms(evs, project, StormThreshold)
 	require.Len(t, got, 3)
 	s := got[0]
-	assert.Equal(t, notify.FreshnessViolated, s.Type)
+	assert.Equal(t, api.EventFreshnessViolated, s.Type)
 	assert.Equal(t, "big", s.ProjectID, "the summary goes to the project's channels")
 	assert.Empty(t, s.ClusterID)
 	assert.Contains(t, s.Summary, "500 jobs of project big")
@@ -127,7 +127,7 @@ func TestCheckJobsReadsABoundedRotationOfSchedules(t *testing.T) {
 	got, evs = run(now.Add(3 * time.Second))
 	assert.Equal(t, []string{"sched-j3", "sched-j4"}, got)
 	require.Len(t, evs, 1, "j3's skipped runs, once it was read")
-	assert.Equal(t, notify.ScheduleRunSkipped, evs[0].Type)
+	assert.Equal(t, api.EventScheduleRunSkipped, evs[0].Type)
 	assert.Equal(t, "j3", evs[0].JobID)
 	got, _ = run(now.Add(4 * time.Second))
 	assert.Equal(t, []string{"sched-j0", "sched-j4"}, got, "round again, least recently read first")

@@ -11,10 +11,26 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/api/seal"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/notify"
 	"github.com/stratabackup/strata/secrets"
 )
+
+// Notifications deliver events to projects' channels.
+type Notifications struct {
+	Common
+	Catalog interface {
+		catalog.Channels
+		catalog.Clusters
+	}
+	// Notifier delivers (nil: a default one, which delivers to public
+	// addresses only).
+	Notifier *notify.Sender
+	// Secrets opens channels' sealed URLs and secrets.
+	Secrets *secrets.Key
+	Config  Config
+}
 
 // ListChannelIDs returns the IDs of the event's project's notification
 // channels; only IDs enter workflow history, never URLs or secrets.
@@ -90,15 +106,15 @@ func (a *Notifications) Deliver(ctx context.Context, in DeliverInput) error {
 // openChannel unseals a channel's URL and secret with the worker's key.
 func (a *Notifications) openChannel(ch catalog.Channel) (url, secret string, err error) {
 	if a.Secrets == nil {
-		if secrets.IsSealed(ch.URL) || secrets.IsSealed(ch.Secret) {
+		if seal.IsSealed(ch.URL) || seal.IsSealed(ch.Secret) {
 			return "", "", errors.New("its secrets are sealed, and this worker has no key to open them (--secret-key-file)")
 		}
 		return ch.URL, ch.Secret, nil
 	}
-	if url, err = a.Secrets.Open(secrets.ChannelURL(ch.ID), ch.URL); err != nil {
+	if url, err = a.Secrets.Open(seal.ChannelURL(ch.ID), ch.URL); err != nil {
 		return "", "", fmt.Errorf("%w: remove and add the channel again", err)
 	}
-	if secret, err = a.Secrets.Open(secrets.ChannelSecret(ch.ID), ch.Secret); err != nil {
+	if secret, err = a.Secrets.Open(seal.ChannelSecret(ch.ID), ch.Secret); err != nil {
 		return "", "", fmt.Errorf("%w: remove and add the channel again", err)
 	}
 	return url, secret, nil

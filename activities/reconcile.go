@@ -16,6 +16,22 @@ import (
 	"github.com/stratabackup/strata/providers"
 )
 
+// Reconciler compares the catalog with the providers and with Temporal:
+// orphan snapshots, missing ones, and records whose workflow closed
+// without finishing them, which it finishes with the other domains' steps.
+type Reconciler struct {
+	Common
+	Catalog   catalog.Store
+	Providers providers.Registry
+	Config    Config
+	// Workflows reads workflows' states from Temporal; nil skips the
+	// check of records left by closed workflows.
+	Workflows WorkflowLookup
+	Backups   *Backups
+	Deletions *Deletions
+	Restores  *Restores
+}
+
 // PlanReconcileInput asks for a reconciliation plan at a time.
 type PlanReconcileInput struct {
 	Grace time.Duration

@@ -16,6 +16,25 @@ import (
 	"github.com/stratabackup/strata/providers"
 )
 
+// Restores are the steps of a restore into a new cluster.
+type Restores struct {
+	Common
+	Catalog   RestoreCatalog
+	Providers providers.Registry
+	// Provisioners bring up restored clusters' nodes, by provider name.
+	Provisioners map[string]providers.Provisioner
+	Config       Config
+}
+
+// RestoreCatalog is the part of the catalog a restore uses.
+type RestoreCatalog interface {
+	catalog.Clusters
+	catalog.Backups
+	catalog.Jobs
+	catalog.Projects
+	catalog.Restores
+}
+
 // RestoreSelector picks the backup to restore and the shape of the new
 // cluster; it mirrors api.RestoreRequest.
 type RestoreSelector struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/stratabackup/strata/api/seal"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/secrets"
 )
@@ -20,7 +21,7 @@ func PublishSecretsKey(ctx context.Context, cat catalog.Store, key *secrets.Key)
 		return 0, err
 	}
 	if got != want {
-		pub, _ := secrets.ParsePublicKey(got)
+		pub, _ := seal.ParsePublicKey(got)
 		return 0, fmt.Errorf("the catalog's channel secrets are sealed to key %s, but this worker holds key %s: give every worker the same key (--secret-key-file or %s)",
 			pub.ID, key.Public().ID, secrets.EnvKey)
 	}
@@ -29,14 +30,14 @@ func PublishSecretsKey(ctx context.Context, cat catalog.Store, key *secrets.Key)
 		return 0, err
 	}
 	for _, ch := range chs {
-		if (ch.URL == "" || secrets.IsSealed(ch.URL)) && (ch.Secret == "" || secrets.IsSealed(ch.Secret)) {
+		if (ch.URL == "" || seal.IsSealed(ch.URL)) && (ch.Secret == "" || seal.IsSealed(ch.Secret)) {
 			continue
 		}
-		url, err := seal(key, secrets.ChannelURL(ch.ID), ch.URL)
+		url, err := sealOnce(key, seal.ChannelURL(ch.ID), ch.URL)
 		if err != nil {
 			return resealed, err
 		}
-		secret, err := seal(key, secrets.ChannelSecret(ch.ID), ch.Secret)
+		secret, err := sealOnce(key, seal.ChannelSecret(ch.ID), ch.Secret)
 		if err != nil {
 			return resealed, err
 		}
@@ -48,9 +49,9 @@ func PublishSecretsKey(ctx context.Context, cat catalog.Store, key *secrets.Key)
 	return resealed, nil
 }
 
-func seal(key *secrets.Key, context, v string) (string, error) {
-	if secrets.IsSealed(v) {
+func sealOnce(key *secrets.Key, context, v string) (string, error) {
+	if seal.IsSealed(v) {
 		return v, nil
 	}
-	return secrets.Seal(key.Public(), context, v)
+	return seal.Seal(key.Public(), context, v)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stratabackup/strata/api/seal"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/catalog/catalogtest"
 	"github.com/stratabackup/strata/secrets"
@@ -28,7 +29,7 @@ func TestPublishSecretsKeySealsLegacyChannels(t *testing.T) {
 	chs, err := cat.ListChannels(ctx, "")
 	require.NoError(t, err)
 	require.Len(t, chs, 1)
-	assert.True(t, secrets.IsSealed(chs[0].URL) && secrets.IsSealed(chs[0].Secret))
+	assert.True(t, seal.IsSealed(chs[0].URL) && seal.IsSealed(chs[0].Secret))
 	assert.Equal(t, "https://h.example/...", chs[0].DisplayURL)
 
 	a := &Notifications{Secrets: key}

@@ -1,7 +1,7 @@
 // Package api is Strata's public API over Temporal: the task queue, the
 // names of workflows, queries, updates and search attributes, how every
 // workflow and schedule ID is derived, the request and result types (their
-// JSON is stable and documented in README.md) and the reason codes. It is a
+// JSON is stable and documented in docs/api.md) and the reason codes. It is a
 // leaf: callers need it and the Temporal SDK, nothing of Strata's
 // internals, and the catalog's rows can change without changing it.
 package api

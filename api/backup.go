@@ -6,7 +6,7 @@ import "time"
 type BackupRequest struct {
 	// ClusterID is the cluster to back up (required).
 	ClusterID string `json:"clusterId"`
-	// Label is a label template (see README); empty means "{cluster:id}-{index}".
+	// Label is a label template (see docs/api.md, "Labels"); empty means "{cluster:id}-{index}".
 	Label string `json:"label,omitempty"`
 	// Timeout bounds snapshotting, from the moment the backup is
 	// InProgress; empty means the worker's default.

@@ -8,6 +8,6 @@
 //
 //	go test -run '^$' -bench . -benchtime 1x ./bench/
 //
-// README.md ("Benchmarks") lists the benchmarks, their targets and the
+// docs/benchmarks.md lists the benchmarks, their targets and the
 // figures last measured.
 package bench

@@ -21,6 +21,7 @@ import (
 	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/catalog/catalogtest"
+	"github.com/stratabackup/strata/internal/localfaults"
 	"github.com/stratabackup/strata/internal/stratatest"
 	"github.com/stratabackup/strata/providers/local"
 	"github.com/stratabackup/strata/starter/strata"
@@ -84,7 +85,7 @@ func runFleet(b *testing.B, n, nodes, volumes int) {
 	root := filepath.Join(b.TempDir(), "local")
 	// The parent's local provider only provisions the clusters: the parent
 	// runs no worker on the queue.
-	lp, err := local.New(local.Options{Root: root, Faults: cat.GetFaults, Logger: zap.NewNop()})
+	lp, err := local.New(local.Options{Root: root, Faults: localfaults.FromCatalog(cat.GetFaults), Logger: zap.NewNop()})
 	if err != nil {
 		b.Fatal(err)
 	}

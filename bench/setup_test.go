@@ -22,6 +22,7 @@ import (
 	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/catalog/catalogtest"
+	"github.com/stratabackup/strata/internal/localfaults"
 	"github.com/stratabackup/strata/internal/stratatest"
 	"github.com/stratabackup/strata/providers"
 	"github.com/stratabackup/strata/providers/local"
@@ -76,7 +77,7 @@ func newEnv(tb testing.TB, cfg activities.Config) *env {
 	tb.Helper()
 	e := &env{tb: tb, tc: server.Client, queue: fmt.Sprintf("bench-%d", queues.Add(1))}
 	e.catalog = catalogtest.Open(tb, catalogtest.SQLiteDSN(tb))
-	lp, err := local.New(local.Options{Root: filepath.Join(tb.TempDir(), "local"), Faults: e.catalog.GetFaults, Logger: zap.NewNop()})
+	lp, err := local.New(local.Options{Root: filepath.Join(tb.TempDir(), "local"), Faults: localfaults.FromCatalog(e.catalog.GetFaults), Logger: zap.NewNop()})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -9,8 +9,6 @@ import (
 	"time"
 )
 
-// ---------------------------------------------------- deletion and holds
-//
 // StartDeletion and AddHold both lock the backup's row (Postgres: FOR NO
 // KEY UPDATE; SQLite: write transactions are serialized) before reading its
 // status and holds, so that a hold and a deletion never both succeed.
@@ -22,25 +20,22 @@ func attachHolds(ctx context.Context, r runner, backups []Backup, where string, 
 	if len(backups) == 0 {
 		return nil
 	}
-	idx := make(map[string]int, len(backups))
-	for i, b := range backups {
-		idx[b.ID] = i
-	}
+	idx := indexByID(backups)
 	rows, err := r.query(ctx, `SELECT backup_id, holder FROM backup_holds WHERE `+where+` ORDER BY backup_id, holder`, args...)
 	if err != nil {
 		return fmt.Errorf("catalog: list backup holds: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
+	err = eachRow(rows, func(sc scanner) error {
 		var backupID, holder string
-		if err := rows.Scan(&backupID, &holder); err != nil {
+		if err := sc.Scan(&backupID, &holder); err != nil {
 			return err
 		}
 		if i, ok := idx[backupID]; ok {
 			backups[i].Holds = append(backups[i].Holds, holder)
 		}
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	// Byte order whatever the database's collation.
@@ -64,6 +59,19 @@ func (s *sqlStore) lockBackup(ctx context.Context, r runner, id string) (BackupS
 	return cur, nil
 }
 
+// withLockedBackup runs fn in a write transaction on the backup's status,
+// with its row locked (lockBackup) so that the status fn acts on stays
+// current until it commits.
+func (s *sqlStore) withLockedBackup(ctx context.Context, id string, fn func(r runner, cur BackupStatus) error) error {
+	return s.write(ctx, func(r runner) error {
+		cur, err := s.lockBackup(ctx, r, id)
+		if err != nil {
+			return err
+		}
+		return fn(r, cur)
+	})
+}
+
 // holders returns the backup's holders, sorted.
 func (s *sqlStore) holders(ctx context.Context, r runner, id string) ([]string, error) {
 	list := []Backup{{ID: id}}
@@ -74,15 +82,9 @@ func (s *sqlStore) holders(ctx context.Context, r runner, id string) ([]string, 
 }
 
 func (s *sqlStore) StartDeletion(ctx context.Context, backupID string, at time.Time) (Backup, error) {
-	if at.IsZero() {
-		at = s.now()
-	}
+	at = s.orNow(at)
 	var out Backup
-	err := s.write(ctx, func(r runner) error {
-		cur, err := s.lockBackup(ctx, r, backupID)
-		if err != nil {
-			return err
-		}
+	err := s.withLockedBackup(ctx, backupID, func(r runner, cur BackupStatus) error {
 		switch cur {
 		case BackupCompleted, BackupDefunct, BackupMissing, BackupDeleting:
 		default:
@@ -109,11 +111,7 @@ func (s *sqlStore) StartDeletion(ctx context.Context, backupID string, at time.T
 }
 
 func (s *sqlStore) FailDeletion(ctx context.Context, backupID, reason string) error {
-	return s.write(ctx, func(r runner) error {
-		cur, err := s.lockBackup(ctx, r, backupID)
-		if err != nil {
-			return err
-		}
+	return s.withLockedBackup(ctx, backupID, func(r runner, cur BackupStatus) error {
 		if cur != BackupDeleting {
 			return &TransitionError{BackupID: backupID, From: cur, To: BackupDeleting}
 		}
@@ -125,15 +123,9 @@ func (s *sqlStore) FailDeletion(ctx context.Context, backupID, reason string) er
 }
 
 func (s *sqlStore) FinishDeletion(ctx context.Context, backupID string, at time.Time) (Backup, error) {
-	if at.IsZero() {
-		at = s.now()
-	}
+	at = s.orNow(at)
 	var out Backup
-	err := s.write(ctx, func(r runner) error {
-		cur, err := s.lockBackup(ctx, r, backupID)
-		if err != nil {
-			return err
-		}
+	err := s.withLockedBackup(ctx, backupID, func(r runner, cur BackupStatus) error {
 		switch cur {
 		case BackupDeleted:
 		case BackupDeleting:
@@ -148,6 +140,7 @@ func (s *sqlStore) FinishDeletion(ctx context.Context, backupID string, at time.
 		default:
 			return &TransitionError{BackupID: backupID, From: cur, To: BackupDeleted}
 		}
+		var err error
 		out, err = s.getBackup(ctx, r, backupID)
 		return err
 	})
@@ -158,11 +151,7 @@ func (s *sqlStore) AddHold(ctx context.Context, backupID, holder string) error {
 	if holder == "" {
 		return errors.New("catalog: hold holder is required")
 	}
-	return s.write(ctx, func(r runner) error {
-		cur, err := s.lockBackup(ctx, r, backupID)
-		if err != nil {
-			return err
-		}
+	return s.withLockedBackup(ctx, backupID, func(r runner, cur BackupStatus) error {
 		if cur != BackupCompleted {
 			// To names the status a held backup must have.
 			return &TransitionError{BackupID: backupID, From: cur, To: BackupCompleted}
@@ -180,18 +169,15 @@ func (s *sqlStore) ListHolds(ctx context.Context) ([]Hold, error) {
 	if err != nil {
 		return nil, fmt.Errorf("catalog: list holds: %w", err)
 	}
-	defer rows.Close()
-	out := []Hold{}
-	for rows.Next() {
+	return collect(rows, func(sc scanner) (Hold, error) {
 		var h Hold
 		var at int64
-		if err := rows.Scan(&h.BackupID, &h.Holder, &at); err != nil {
-			return nil, err
+		if err := sc.Scan(&h.BackupID, &h.Holder, &at); err != nil {
+			return Hold{}, err
 		}
 		h.CreatedAt = fromMS(at)
-		out = append(out, h)
-	}
-	return out, rows.Err()
+		return h, nil
+	})
 }
 
 func (s *sqlStore) RemoveHold(ctx context.Context, backupID, holder string) error {

@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"context"
-	"strconv"
 	"strings"
 )
 
@@ -19,27 +18,21 @@ func UseMigrationsForTest(n int) (restore func()) {
 // one a line) of ListBackups' main query for f.
 func SQLitePlanForTest(ctx context.Context, st Store, f BackupFilter) (string, error) {
 	s := st.(*sqlStore)
-	where, args := backupFilterSQL(f)
-	limit := ""
-	if f.Limit > 0 {
-		limit = " LIMIT " + strconv.Itoa(f.Limit)
-	}
-	rows, err := s.db.QueryContext(ctx, `EXPLAIN QUERY PLAN SELECT `+backupColumns+` FROM backups b`+where+
-		` ORDER BY b.created_at DESC, b.idx DESC, b.id DESC`+limit, args...)
+	q, args := listBackupsQuery(f)
+	rows, err := s.db.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q, args...)
 	if err != nil {
 		return "", err
 	}
-	defer rows.Close()
-	var lines []string
-	for rows.Next() {
+	lines, err := collect(rows, func(sc scanner) (string, error) {
 		var id, parent, notused int
 		var detail string
-		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-			return "", err
-		}
-		lines = append(lines, detail)
+		err := sc.Scan(&id, &parent, &notused, &detail)
+		return detail, err
+	})
+	if err != nil {
+		return "", err
 	}
-	return strings.Join(lines, "\n"), rows.Err()
+	return strings.Join(lines, "\n"), nil
 }
 
 // ExecForTest runs a statement (with ? placeholders) on the store's database.

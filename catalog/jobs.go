@@ -8,10 +8,7 @@ import (
 	"time"
 )
 
-// -------------------------------------------------------------------- jobs
-//
 // Every and Offset are stored in whole milliseconds.
-
 const jobColumns = `id, cluster_id, schedule_id, every_ms, offset_ms, label,
 	keep_last, keep_hourly, keep_daily, keep_weekly, paused, created_at, updated_at, deleted_at,
 	stale, seen_skipped, seen_missed, schedule_checked_at`
@@ -41,15 +38,9 @@ func (s *sqlStore) CreateJob(ctx context.Context, j Job) error {
 	if j.ID == "" || j.ClusterID == "" {
 		return errors.New("catalog: job ID and cluster ID are required")
 	}
-	created, updated := j.CreatedAt, j.UpdatedAt
-	if created.IsZero() {
-		created = s.now()
-	}
-	if updated.IsZero() {
-		updated = s.now()
-	}
+	created, updated := s.orNow(j.CreatedAt), s.orNow(j.UpdatedAt)
 	return s.write(ctx, func(r runner) error {
-		ok, err := s.clusterExists(ctx, r, j.ClusterID)
+		ok, err := exists(ctx, r, "clusters", j.ClusterID)
 		if err != nil {
 			return fmt.Errorf("catalog: create job %s: %w", j.ID, err)
 		}
@@ -67,24 +58,12 @@ func (s *sqlStore) CreateJob(ctx context.Context, j Job) error {
 		if err != nil {
 			return fmt.Errorf("catalog: create job %s: %w", j.ID, err)
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return fmt.Errorf("job %q: %w", j.ID, ErrExists)
-		}
-		return nil
+		return affected(res, fmt.Errorf("job %q: %w", j.ID, ErrExists))
 	})
 }
 
 func (s *sqlStore) GetJob(ctx context.Context, id string) (Job, error) {
-	j, err := scanJob(s.direct().queryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Job{}, &NotFoundError{Kind: "job", ID: id}
-	}
-	if err != nil {
-		return Job{}, fmt.Errorf("catalog: get job %s: %w", id, err)
-	}
-	return j, nil
+	return getByID(ctx, s.direct(), scanJob, "job", `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id)
 }
 
 func (s *sqlStore) ListJobs(ctx context.Context, clusterID string) ([]Job, error) {
@@ -97,16 +76,7 @@ func (s *sqlStore) ListJobs(ctx context.Context, clusterID string) ([]Job, error
 	if err != nil {
 		return nil, fmt.Errorf("catalog: list jobs: %w", err)
 	}
-	defer rows.Close()
-	out := []Job{}
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, j)
-	}
-	return out, rows.Err()
+	return collect(rows, scanJob)
 }
 
 func (s *sqlStore) UpdateJob(ctx context.Context, j Job) error {
@@ -120,19 +90,12 @@ func (s *sqlStore) UpdateJob(ctx context.Context, j Job) error {
 		if err != nil {
 			return fmt.Errorf("catalog: update job %s: %w", j.ID, err)
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return &NotFoundError{Kind: "job", ID: j.ID}
-		}
-		return nil
+		return affected(res, &NotFoundError{Kind: "job", ID: j.ID})
 	})
 }
 
 func (s *sqlStore) DeleteJob(ctx context.Context, id string, at time.Time) error {
-	if at.IsZero() {
-		at = s.now()
-	}
+	at = s.orNow(at)
 	return s.write(ctx, func(r runner) error {
 		res, err := r.exec(ctx, `UPDATE jobs SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL`, ms(at), id)
 		if err != nil {
@@ -141,12 +104,14 @@ func (s *sqlStore) DeleteJob(ctx context.Context, id string, at time.Time) error
 		if n, err := res.RowsAffected(); err != nil || n > 0 {
 			return err
 		}
-		var one int
-		err = r.queryRow(ctx, `SELECT 1 FROM jobs WHERE id = ?`, id).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
+		ok, err := exists(ctx, r, "jobs", id)
+		if err != nil {
+			return err
+		}
+		if !ok {
 			return &NotFoundError{Kind: "job", ID: id}
 		}
-		return err // already deleted: nothing to do
+		return nil // already deleted: nothing to do
 	})
 }
 
@@ -161,11 +126,6 @@ func (s *sqlStore) SetJobMonitor(ctx context.Context, id string, m JobMonitor) e
 		if err != nil {
 			return fmt.Errorf("catalog: job %s monitor: %w", id, err)
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return &NotFoundError{Kind: "job", ID: id}
-		}
-		return nil
+		return affected(res, &NotFoundError{Kind: "job", ID: id})
 	})
 }

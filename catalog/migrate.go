@@ -279,16 +279,15 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
+		err = eachRow(rows, func(sc scanner) error {
 			var v int64
-			if err := rows.Scan(&v); err != nil {
-				rows.Close()
+			if err := sc.Scan(&v); err != nil {
 				return err
 			}
 			applied[v] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 		for _, m := range migrations {

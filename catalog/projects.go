@@ -2,21 +2,15 @@ package catalog
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 )
-
-// -------------------------------------------------------- projects, networks
 
 func (s *sqlStore) CreateProject(ctx context.Context, p Project) error {
 	if p.ID == "" {
 		return errors.New("catalog: project ID is required")
 	}
-	created := p.CreatedAt
-	if created.IsZero() {
-		created = s.now()
-	}
+	created := s.orNow(p.CreatedAt)
 	return s.write(ctx, func(r runner) error {
 		if _, err := r.exec(ctx, `INSERT INTO projects (id, created_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`,
 			p.ID, ms(created)); err != nil {
@@ -26,41 +20,30 @@ func (s *sqlStore) CreateProject(ctx context.Context, p Project) error {
 	})
 }
 
-func (s *sqlStore) GetProject(ctx context.Context, id string) (Project, error) {
+const projectColumns = `id, created_at`
+
+func scanProject(sc scanner) (Project, error) {
 	var (
 		p       Project
 		created int64
 	)
-	err := s.direct().queryRow(ctx, `SELECT id, created_at FROM projects WHERE id = ?`, id).Scan(&p.ID, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Project{}, &NotFoundError{Kind: "project", ID: id}
-	}
-	if err != nil {
-		return Project{}, fmt.Errorf("catalog: get project %s: %w", id, err)
+	if err := sc.Scan(&p.ID, &created); err != nil {
+		return Project{}, err
 	}
 	p.CreatedAt = fromMS(created)
 	return p, nil
 }
 
+func (s *sqlStore) GetProject(ctx context.Context, id string) (Project, error) {
+	return getByID(ctx, s.direct(), scanProject, "project", `SELECT `+projectColumns+` FROM projects WHERE id = ?`, id)
+}
+
 func (s *sqlStore) ListProjects(ctx context.Context) ([]Project, error) {
-	rows, err := s.direct().query(ctx, `SELECT id, created_at FROM projects ORDER BY id`)
+	rows, err := s.direct().query(ctx, `SELECT `+projectColumns+` FROM projects ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: list projects: %w", err)
 	}
-	defer rows.Close()
-	out := []Project{}
-	for rows.Next() {
-		var (
-			p       Project
-			created int64
-		)
-		if err := rows.Scan(&p.ID, &created); err != nil {
-			return nil, err
-		}
-		p.CreatedAt = fromMS(created)
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return collect(rows, scanProject)
 }
 
 const networkColumns = `id, project_id, provider, region, created_at`
@@ -84,18 +67,14 @@ func (s *sqlStore) CreateNetwork(ctx context.Context, n Network) error {
 	if n.Provider == "" || n.Region == "" {
 		return fmt.Errorf("catalog: network %s: provider and region are required", n.ID)
 	}
-	created := n.CreatedAt
-	if created.IsZero() {
-		created = s.now()
-	}
+	created := s.orNow(n.CreatedAt)
 	return s.write(ctx, func(r runner) error {
-		var one int
-		err := r.queryRow(ctx, `SELECT 1 FROM projects WHERE id = ?`, n.ProjectID).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return &NotFoundError{Kind: "project", ID: n.ProjectID}
-		}
+		ok, err := exists(ctx, r, "projects", n.ProjectID)
 		if err != nil {
 			return fmt.Errorf("catalog: create network %s: %w", n.ID, err)
+		}
+		if !ok {
+			return &NotFoundError{Kind: "project", ID: n.ProjectID}
 		}
 		res, err := r.exec(ctx, `INSERT INTO networks (`+networkColumns+`) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO NOTHING`,
@@ -103,24 +82,12 @@ func (s *sqlStore) CreateNetwork(ctx context.Context, n Network) error {
 		if err != nil {
 			return fmt.Errorf("catalog: create network %s: %w", n.ID, err)
 		}
-		if c, err := res.RowsAffected(); err != nil {
-			return err
-		} else if c == 0 {
-			return fmt.Errorf("network %q: %w", n.ID, ErrExists)
-		}
-		return nil
+		return affected(res, fmt.Errorf("network %q: %w", n.ID, ErrExists))
 	})
 }
 
 func (s *sqlStore) GetNetwork(ctx context.Context, id string) (Network, error) {
-	n, err := scanNetwork(s.direct().queryRow(ctx, `SELECT `+networkColumns+` FROM networks WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Network{}, &NotFoundError{Kind: "network", ID: id}
-	}
-	if err != nil {
-		return Network{}, fmt.Errorf("catalog: get network %s: %w", id, err)
-	}
-	return n, nil
+	return getByID(ctx, s.direct(), scanNetwork, "network", `SELECT `+networkColumns+` FROM networks WHERE id = ?`, id)
 }
 
 func (s *sqlStore) ListNetworks(ctx context.Context, projectID string) ([]Network, error) {
@@ -132,14 +99,5 @@ func (s *sqlStore) ListNetworks(ctx context.Context, projectID string) ([]Networ
 	if err != nil {
 		return nil, fmt.Errorf("catalog: list networks: %w", err)
 	}
-	defer rows.Close()
-	out := []Network{}
-	for rows.Next() {
-		n, err := scanNetwork(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+	return collect(rows, scanNetwork)
 }

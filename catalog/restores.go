@@ -9,8 +9,6 @@ import (
 	"time"
 )
 
-// ---------------------------------------------------------------- restores
-
 const restoreColumns = `id, backup_id, source_cluster_id, cluster_id, status, reason, workflow_id,
 	created_at, started_at, completed_at`
 
@@ -48,14 +46,7 @@ func (s *sqlStore) getRestore(ctx context.Context, r runner, id string, lock boo
 	if lock {
 		q += s.forUpdate()
 	}
-	out, err := scanRestore(r.queryRow(ctx, q, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Restore{}, &NotFoundError{Kind: "restore", ID: id}
-	}
-	if err != nil {
-		return Restore{}, fmt.Errorf("catalog: get restore %s: %w", id, err)
-	}
-	return out, nil
+	return getByID(ctx, r, scanRestore, "restore", q, id)
 }
 
 func (s *sqlStore) CreateRestore(ctx context.Context, rs Restore) (Restore, bool, error) {
@@ -68,9 +59,7 @@ func (s *sqlStore) CreateRestore(ctx context.Context, rs Restore) (Restore, bool
 	if !validRestoreStatus(rs.Status) {
 		return Restore{}, false, fmt.Errorf("catalog: restore %s: unknown status %q", rs.ID, rs.Status)
 	}
-	if rs.CreatedAt.IsZero() {
-		rs.CreatedAt = s.now()
-	}
+	rs.CreatedAt = s.orNow(rs.CreatedAt)
 	var (
 		out     Restore
 		created bool
@@ -120,25 +109,14 @@ func (s *sqlStore) listRestores(ctx context.Context, where string, args ...any) 
 	if err != nil {
 		return nil, fmt.Errorf("catalog: list restores: %w", err)
 	}
-	defer rows.Close()
-	out := []Restore{}
-	for rows.Next() {
-		rs, err := scanRestore(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rs)
-	}
-	return out, rows.Err()
+	return collect(rows, scanRestore)
 }
 
 func (s *sqlStore) SetRestoreStatus(ctx context.Context, id string, status RestoreStatus, reason string, at time.Time) (Restore, error) {
 	if !validRestoreStatus(status) {
 		return Restore{}, fmt.Errorf("catalog: unknown restore status %q", status)
 	}
-	if at.IsZero() {
-		at = s.now()
-	}
+	at = s.orNow(at)
 	var out Restore
 	err := s.write(ctx, func(r runner) error {
 		cur, err := s.getRestore(ctx, r, id, true)

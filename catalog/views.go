@@ -16,14 +16,17 @@ func (b Backup) API() api.Backup {
 	}
 }
 
-// BackupsAPI is each backup's view.
-func BackupsAPI(bs []Backup) []api.Backup {
-	out := make([]api.Backup, len(bs))
-	for i, b := range bs {
-		out[i] = b.API()
+// viewsOf is each row's view.
+func viewsOf[V any, T interface{ API() V }](rows []T) []V {
+	out := make([]V, len(rows))
+	for i, r := range rows {
+		out[i] = r.API()
 	}
 	return out
 }
+
+// BackupsAPI is each backup's view.
+func BackupsAPI(bs []Backup) []api.Backup { return viewsOf[api.Backup](bs) }
 
 // API is the snapshot's view.
 func (s Snapshot) API() api.Snapshot {
@@ -35,11 +38,7 @@ func SnapshotsAPI(ss []Snapshot) []api.Snapshot {
 	if ss == nil {
 		return nil
 	}
-	out := make([]api.Snapshot, len(ss))
-	for i, s := range ss {
-		out[i] = s.API()
-	}
-	return out
+	return viewsOf[api.Snapshot](ss)
 }
 
 // API is the cluster's view.
@@ -69,13 +68,7 @@ func (c Cluster) API() api.Cluster {
 }
 
 // ClustersAPI is each cluster's view.
-func ClustersAPI(cs []Cluster) []api.Cluster {
-	out := make([]api.Cluster, len(cs))
-	for i, c := range cs {
-		out[i] = c.API()
-	}
-	return out
-}
+func ClustersAPI(cs []Cluster) []api.Cluster { return viewsOf[api.Cluster](cs) }
 
 // API is the lock's view.
 func (l Lock) API() api.Lock {
@@ -89,13 +82,7 @@ func (r Restore) API() api.Restore {
 }
 
 // RestoresAPI is each restore's view.
-func RestoresAPI(rs []Restore) []api.Restore {
-	out := make([]api.Restore, len(rs))
-	for i, r := range rs {
-		out[i] = r.API()
-	}
-	return out
-}
+func RestoresAPI(rs []Restore) []api.Restore { return viewsOf[api.Restore](rs) }
 
 // API is the project's view.
 func (p Project) API() api.Project { return api.Project{ID: p.ID, CreatedAt: p.CreatedAt} }

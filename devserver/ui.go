@@ -8,12 +8,13 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	uiserver "github.com/temporalio/ui-server/v2/server"
 	uiconfig "github.com/temporalio/ui-server/v2/server/config"
 	uiserveroptions "github.com/temporalio/ui-server/v2/server/server_options"
+
+	"github.com/stratabackup/strata/internal/hostguard"
 )
 
 // uiServer is the Temporal Web UI server (github.com/temporalio/ui-server),
@@ -65,32 +66,12 @@ func newUIServer(r resolved, public net.Listener, internalPort int) *uiServer {
 // *.localhost, 127.0.0.0/8, ::1) or the IP the UI was told to listen on.
 func hostGuard(listenIP string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !allowedHost(r.Host, listenIP) {
+		if !hostguard.Allowed(r.Host, listenIP) {
 			http.Error(w, "this Web UI answers only requests to a loopback host name (localhost, 127.0.0.1, [::1])", http.StatusMisdirectedRequest)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-func allowedHost(hostport, listenIP string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	if ip == nil {
-		return false
-	}
-	if ip.IsLoopback() {
-		return true
-	}
-	listen := net.ParseIP(listenIP)
-	return listen != nil && !listen.IsUnspecified() && listen.Equal(ip)
 }
 
 // start runs the UI server and its guard in the background. ui-server

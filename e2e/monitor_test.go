@@ -51,7 +51,7 @@ func TestMonitorNotifiesFreshnessOnceAndSkippedRuns(t *testing.T) {
 
 	evs, err := e.Strata.CheckJobs(ctx, multiple)
 	require.NoError(t, err)
-	assert.Equal(t, []string{notify.FreshnessViolated}, types(evs))
+	assert.Equal(t, []string{api.EventFreshnessViolated}, types(evs))
 	evs, err = e.Strata.CheckJobs(ctx, multiple)
 	require.NoError(t, err)
 	assert.Empty(t, evs, "a violation is notified once")
@@ -62,7 +62,7 @@ func TestMonitorNotifiesFreshnessOnceAndSkippedRuns(t *testing.T) {
 	triggerAndWait(t, e, job.ID)
 	evs, err = e.Strata.CheckJobs(ctx, multiple)
 	require.NoError(t, err)
-	assert.Equal(t, []string{notify.FreshnessRecovered}, types(evs), "and its recovery once")
+	assert.Equal(t, []string{api.EventFreshnessRecovered}, types(evs), "and its recovery once")
 
 	// An overlapping run is skipped: notified once.
 	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, api.Faults{SnapshotDelay: catalog.Duration(2 * time.Second)}))
@@ -82,10 +82,10 @@ func TestMonitorNotifiesFreshnessOnceAndSkippedRuns(t *testing.T) {
 	})
 	evs, err = e.Strata.CheckJobs(ctx, 1000) // freshness out of the way
 	require.NoError(t, err)
-	assert.Contains(t, types(evs), notify.ScheduleRunSkipped)
+	assert.Contains(t, types(evs), api.EventScheduleRunSkipped)
 	evs, err = e.Strata.CheckJobs(ctx, 1000)
 	require.NoError(t, err)
-	assert.NotContains(t, types(evs), notify.ScheduleRunSkipped, "each skip is notified once")
+	assert.NotContains(t, types(evs), api.EventScheduleRunSkipped, "each skip is notified once")
 
 	stratatest.Eventually(t, 30*time.Second, "the webhook to receive violated, recovered and skipped", func() bool { return hook.count() >= 3 })
 }
@@ -110,7 +110,7 @@ func TestMonitorSendsOneSummaryForAStormOfStaleJobs(t *testing.T) {
 	evs, err := e.Strata.CheckJobs(ctx, multiple)
 	require.NoError(t, err)
 	require.Len(t, evs, 1, "one summary event: %v", types(evs))
-	assert.Equal(t, notify.FreshnessViolated, evs[0].Type)
+	assert.Equal(t, api.EventFreshnessViolated, evs[0].Type)
 	assert.Equal(t, "default", evs[0].ProjectID)
 	assert.Contains(t, evs[0].Summary, fmt.Sprintf("%d jobs of project default", n))
 	stratatest.Eventually(t, 30*time.Second, "the webhook to receive the summary", func() bool { return hook.count() == 1 })

@@ -82,7 +82,7 @@ func TestFailuresReachNotificationChannels(t *testing.T) {
 	assert.Equal(t, 1, hook.accepted[ev.ID], "exactly one accepted delivery per event ID")
 	assert.Equal(t, 3, hook.attempts, "retried with backoff until accepted")
 	hook.mu.Unlock()
-	assert.Equal(t, notify.BackupDefunct, ev.Type)
+	assert.Equal(t, api.EventBackupDefunct, ev.Type)
 	recordHistory(t, run.WorkflowID, "backup_defunct_notified")
 	recordHistory(t, "notify-"+ev.ID, "notify")
 	assert.Equal(t, be.BackupID, ev.BackupID)

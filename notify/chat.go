@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/stratabackup/strata/api"
 )
 
 // ChatText is the one-paragraph message sent to chat channels, e.g.
@@ -59,25 +61,25 @@ func Headline(ev Event) string {
 		return noun + " " + id
 	}
 	switch ev.Type {
-	case BackupDefunct:
+	case api.EventBackupDefunct:
 		return withID("Backup", ev.BackupID) + ofCluster + " is Defunct"
-	case RestoreFailed:
+	case api.EventRestoreFailed:
 		s := withID("Restore", ev.RestoreID)
 		if ev.BackupID != "" {
 			s += " of backup " + ev.BackupID
 		}
 		return s + ofCluster + " failed"
-	case ScheduleRunSkipped:
+	case api.EventScheduleRunSkipped:
 		return "Scheduled run of " + withID("job", ev.JobID) + onCluster + " was skipped"
-	case ScheduleRunMissed:
+	case api.EventScheduleRunMissed:
 		return "Scheduled run of " + withID("job", ev.JobID) + onCluster + " was missed"
-	case DeletionFailing:
+	case api.EventDeletionFailing:
 		return "Deleting " + withID("backup", ev.BackupID) + ofCluster + " keeps failing"
-	case OrphansDeleted:
+	case api.EventOrphansDeleted:
 		return "Orphaned storage objects" + ofCluster + " were deleted"
-	case FreshnessViolated:
+	case api.EventFreshnessViolated:
 		return "Backups of cluster " + cluster + " are not fresh"
-	case FreshnessRecovered:
+	case api.EventFreshnessRecovered:
 		return "Backups of cluster " + cluster + " are fresh again"
 	default:
 		return "Strata event " + ev.Type + ofCluster
@@ -86,13 +88,13 @@ func Headline(ev Event) string {
 
 func emoji(typ string) string {
 	switch typ {
-	case BackupDefunct, RestoreFailed:
+	case api.EventBackupDefunct, api.EventRestoreFailed:
 		return ":rotating_light:"
-	case FreshnessViolated, DeletionFailing:
+	case api.EventFreshnessViolated, api.EventDeletionFailing:
 		return ":warning:"
-	case ScheduleRunSkipped, ScheduleRunMissed:
+	case api.EventScheduleRunSkipped, api.EventScheduleRunMissed:
 		return ":alarm_clock:"
-	case FreshnessRecovered:
+	case api.EventFreshnessRecovered:
 		return ":white_check_mark:"
 	default:
 		return ":information_source:"

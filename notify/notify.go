@@ -29,23 +29,6 @@ import (
 	"github.com/stratabackup/strata/api/validate"
 )
 
-// MaxURLLen bounds a channel's URL and an event's UI link.
-const MaxURLLen = api.MaxURLLen
-
-// Event types (package api). They are part of the public API: receivers
-// switch on them.
-const (
-	BackupDefunct      = api.EventBackupDefunct
-	RestoreFailed      = api.EventRestoreFailed
-	ScheduleRunSkipped = api.EventScheduleRunSkipped
-	ScheduleRunMissed  = api.EventScheduleRunMissed
-	DeletionFailing    = api.EventDeletionFailing
-	OrphansDeleted     = api.EventOrphansDeleted
-	FreshnessViolated  = api.EventFreshnessViolated
-	FreshnessRecovered = api.EventFreshnessRecovered
-	BackupMissing      = api.EventBackupMissing
-)
-
 // Event is what is delivered (api.Event). Its JSON shape (camelCase) is
 // stable. ID is unique per event and identical across retried deliveries
 // of the same event, so receivers use it to drop duplicates.
@@ -174,8 +157,8 @@ func validateHTTPURL(raw string) error {
 	if raw == "" {
 		return errors.New("is required")
 	}
-	if len(raw) > MaxURLLen {
-		return fmt.Errorf("is %d bytes: give at most %d", len(raw), MaxURLLen)
+	if len(raw) > api.MaxURLLen {
+		return fmt.Errorf("is %d bytes: give at most %d", len(raw), api.MaxURLLen)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {

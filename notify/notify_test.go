@@ -6,12 +6,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stratabackup/strata/api"
 )
 
 func testEvent() Event {
 	return Event{
-		ID:        EventID(BackupDefunct, "bk-x", "run-1"),
-		Type:      BackupDefunct,
+		ID:        EventID(api.EventBackupDefunct, "bk-x", "run-1"),
+		Type:      api.EventBackupDefunct,
 		Time:      time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC),
 		ProjectID: "proj-1",
 		ClusterID: "demo-3node",
@@ -24,14 +26,14 @@ func testEvent() Event {
 }
 
 func TestEventID(t *testing.T) {
-	a := EventID(BackupDefunct, "bk-x", "run-1")
-	if a != EventID(BackupDefunct, "bk-x", "run-1") {
+	a := EventID(api.EventBackupDefunct, "bk-x", "run-1")
+	if a != EventID(api.EventBackupDefunct, "bk-x", "run-1") {
 		t.Fatal("EventID is not deterministic")
 	}
 	if !strings.HasPrefix(a, "ev-") || len(a) != 23 {
 		t.Fatalf("EventID = %q, want ev- + 20 hex", a)
 	}
-	if a == EventID(BackupDefunct, "bk-x", "run-2") {
+	if a == EventID(api.EventBackupDefunct, "bk-x", "run-2") {
 		t.Fatal("different parts gave the same ID")
 	}
 	if EventID("a", "bc") == EventID("ab", "c") {
@@ -40,7 +42,7 @@ func TestEventID(t *testing.T) {
 }
 
 func TestEventJSONShape(t *testing.T) {
-	b, err := json.Marshal(Event{ID: "ev-1", Type: OrphansDeleted, Time: time.Unix(0, 0).UTC(), Summary: "s"})
+	b, err := json.Marshal(Event{ID: "ev-1", Type: api.EventOrphansDeleted, Time: time.Unix(0, 0).UTC(), Summary: "s"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +118,7 @@ func TestSendInvalidChannelIsPermanent(t *testing.T) {
 	if !errors.As(err, &de) || de.Retryable || de.Channel != "c1" {
 		t.Fatalf("Send = %#v, want permanent DeliveryError for c1", err)
 	}
-	err = s.Send(t.Context(), Channel{ID: "c1", Kind: Webhook, URL: "https://x.example"}, Event{Type: BackupDefunct})
+	err = s.Send(t.Context(), Channel{ID: "c1", Kind: Webhook, URL: "https://x.example"}, Event{Type: api.EventBackupDefunct})
 	if !errors.As(err, &de) || de.Retryable {
 		t.Fatalf("Send without event ID = %v, want permanent error", err)
 	}
@@ -130,7 +132,7 @@ func TestChatText(t *testing.T) {
 	if got != want {
 		t.Fatalf("ChatText\n got %s\nwant %s", got, want)
 	}
-	for _, typ := range []string{RestoreFailed, ScheduleRunSkipped, ScheduleRunMissed, DeletionFailing, OrphansDeleted, FreshnessViolated, FreshnessRecovered, "x.y"} {
+	for _, typ := range []string{api.EventRestoreFailed, api.EventScheduleRunSkipped, api.EventScheduleRunMissed, api.EventDeletionFailing, api.EventOrphansDeleted, api.EventFreshnessViolated, api.EventFreshnessRecovered, "x.y"} {
 		txt := ChatText(Event{ID: "ev-1", Type: typ, ClusterID: "c9", JobID: "j1", RestoreID: "rs-1", BackupID: "bk-1"})
 		if !strings.Contains(txt, "["+typ+"]") || !strings.Contains(txt, "c9") || strings.Contains(txt, "Temporal UI") {
 			t.Errorf("ChatText(%s) = %q", typ, txt)

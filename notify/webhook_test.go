@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stratabackup/strata/api"
 )
 
 type received struct {
@@ -79,7 +81,7 @@ func TestWebhookDelivery(t *testing.T) {
 	if got := h.Get("X-Strata-Event-Id"); got != ev.ID {
 		t.Errorf("X-Strata-Event-Id = %q, want %q", got, ev.ID)
 	}
-	if got := h.Get("X-Strata-Event-Type"); got != BackupDefunct {
+	if got := h.Get("X-Strata-Event-Type"); got != api.EventBackupDefunct {
 		t.Errorf("X-Strata-Event-Type = %q", got)
 	}
 	ts := h.Get("X-Strata-Timestamp")

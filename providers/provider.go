@@ -1,7 +1,9 @@
 // Package providers defines the one small interface every cloud implements
 // to snapshot volumes, and the typed errors they return. Each provider lives
-// in its own package below this one (local, later aws and gcp), with its
-// fake beside it and the shared contract test in providertest.
+// in its own package below this one (local, aws, gcp), with its fake beside
+// it and the shared contract test in providertest. A cloud's package
+// registers a Factory under its name (Register), and the worker opens the
+// clouds it is configured for by name (Open); package clouds links them all.
 package providers
 
 import (

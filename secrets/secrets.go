@@ -27,19 +27,8 @@ import (
 // public key for whoever adds channels.
 const PublicKeySetting = "secrets.public_key"
 
-// The public half lives in api/seal, which callers import.
-type PublicKey = seal.PublicKey
-
-var (
-	ChannelURL     = seal.ChannelURL
-	ChannelSecret  = seal.ChannelSecret
-	Seal           = seal.Seal
-	IsSealed       = seal.IsSealed
-	ParsePublicKey = seal.ParsePublicKey
-)
-
-// Prefix starts every sealed value.
-const Prefix = seal.Prefix
+// The public half (sealing, PublicKey) lives in api/seal, which callers
+// import; this package holds the private key that opens what they seal.
 
 // FileName is the key file the worker generates in its data dir.
 const FileName = "secret.key"
@@ -50,7 +39,7 @@ const EnvKey = "STRATA_SECRET_KEY"
 // Key is the worker's private key.
 type Key struct {
 	priv hpke.PrivateKey
-	pub  PublicKey
+	pub  seal.PublicKey
 }
 
 func newKey(raw []byte) (*Key, error) {
@@ -71,7 +60,7 @@ func Generate() (*Key, error) {
 }
 
 // Public is the key's public half.
-func (k *Key) Public() PublicKey { return k.pub }
+func (k *Key) Public() seal.PublicKey { return k.pub }
 
 // Encode is the private key as base64 (the key file's content and
 // STRATA_SECRET_KEY's form).
@@ -149,7 +138,7 @@ var ErrOtherKey = errors.New("secrets: sealed to another key")
 // Open decrypts a sealed value sealed for context. A value that is not
 // sealed (stored before sealing existed) is returned as it is.
 func (k *Key) Open(context, sealed string) (string, error) {
-	if !IsSealed(sealed) {
+	if !seal.IsSealed(sealed) {
 		return sealed, nil
 	}
 	id, ct, err := seal.Parts(sealed)

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stratabackup/strata/api/seal"
 )
 
 func TestSealOpen(t *testing.T) {
@@ -13,15 +15,15 @@ func TestSealOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := ParsePublicKey(k.Public().String())
+	pub, err := seal.ParsePublicKey(k.Public().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealed, err := Seal(pub, "channel ch-1 secret", "s3cret")
+	sealed, err := seal.Seal(pub, "channel ch-1 secret", "s3cret")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !IsSealed(sealed) || strings.Contains(sealed, "s3cret") {
+	if !seal.IsSealed(sealed) || strings.Contains(sealed, "s3cret") {
 		t.Fatalf("sealed = %q", sealed)
 	}
 	if got, err := k.Open("channel ch-1 secret", sealed); err != nil || got != "s3cret" {
@@ -40,10 +42,10 @@ func TestSealOpen(t *testing.T) {
 	if got, _ := k.Open("x", "legacy"); got != "legacy" {
 		t.Fatal(got)
 	}
-	if s, _ := Seal(pub, "x", ""); s != "" {
+	if s, _ := seal.Seal(pub, "x", ""); s != "" {
 		t.Fatal(s)
 	}
-	if _, err := ParsePublicKey("abc:" + strings.Repeat("A", 44)); err == nil {
+	if _, err := seal.ParsePublicKey("abc:" + strings.Repeat("A", 44)); err == nil {
 		t.Fatal("a public key whose ID does not match it was accepted")
 	}
 }

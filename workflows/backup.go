@@ -302,7 +302,7 @@ func (r *backupRun) fail(ctx workflow.Context, err error) error {
 	if r.progress.Status == catalog.BackupDefunct {
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
 		sendEvent(dctx, notify.Event{
-			ID: eventID(ctx, notify.BackupDefunct, r.progress.BackupID), Type: notify.BackupDefunct,
+			ID: eventID(ctx, api.EventBackupDefunct, r.progress.BackupID), Type: api.EventBackupDefunct,
 			ProjectID: r.plan.ProjectID, ClusterID: r.plan.ClusterID, BackupID: r.progress.BackupID, JobID: r.req.JobID,
 			Reason:  r.progress.Reason,
 			Summary: fmt.Sprintf("Backup %s of cluster %s is Defunct: %s", r.progress.BackupID, r.plan.ClusterID, code),

@@ -165,7 +165,7 @@ func (s *BackupSuite) TestClusterLocked() {
 	s.Equal(1, s.count("MarkDefunct"))
 	s.True(strings.HasPrefix(s.defunctReason(), "ClusterLocked: "), s.defunctReason())
 	s.Require().Len(s.events, 1, "a Defunct backup notifies")
-	s.Equal(notify.BackupDefunct, s.events[0].Type)
+	s.Equal(api.EventBackupDefunct, s.events[0].Type)
 	s.Equal(s.defunctReason(), s.events[0].Reason)
 	s.NotEmpty(s.events[0].ID)
 }

@@ -51,7 +51,7 @@ func DeleteBackupWorkflow(ctx workflow.Context, req api.DeleteBackupRequest) (ap
 			return b, endWith(code, reason, err)
 		}
 		sendEvent(dctx, notify.Event{
-			ID: eventID(ctx, notify.DeletionFailing, req.BackupID), Type: notify.DeletionFailing,
+			ID: eventID(ctx, api.EventDeletionFailing, req.BackupID), Type: api.EventDeletionFailing,
 			ClusterID: b.ClusterID, BackupID: req.BackupID, JobID: b.JobID, Reason: reason,
 			Summary: "Deleting backup " + req.BackupID + " keeps failing; retry with `starter backup delete " + req.BackupID + "`",
 		})

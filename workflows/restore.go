@@ -160,7 +160,7 @@ func (r *restoreRun) fail(ctx workflow.Context, err error) error {
 	if r.plan.BackupID != "" && code != api.ReasonInvalidRequest {
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
 		sendEvent(dctx, notify.Event{
-			ID: eventID(ctx, notify.RestoreFailed, r.progress.RestoreID), Type: notify.RestoreFailed,
+			ID: eventID(ctx, api.EventRestoreFailed, r.progress.RestoreID), Type: api.EventRestoreFailed,
 			ProjectID: r.plan.ProjectID, ClusterID: r.plan.SourceClusterID, BackupID: r.plan.BackupID, RestoreID: r.progress.RestoreID,
 			Reason:  r.progress.Reason,
 			Summary: fmt.Sprintf("Restore %s of backup %s into new cluster %s failed: %s", r.progress.RestoreID, r.plan.BackupID, r.plan.ClusterID, code),

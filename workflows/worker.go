@@ -49,10 +49,10 @@ const (
 	// holds its workflow's state and history page in memory.
 	DefaultMaxConcurrentWorkflowTasks = 200
 	// DefaultStickyCacheSize: the SDK's default, 10,000, keeps every
-	// workflow of a 10,000-job fleet in memory at the top of the hour; at
-	// about 42 KB of RSS per open backup (BenchmarkFleet, 2,000 jobs) that
-	// is some 420 MB on top of the worker's 130 MB. 2,000 bounds it near
-	// 85 MB; backups beyond it replay from history on their next task.
+	// workflow of a 10,000-job fleet in memory at the top of the hour,
+	// which alone would take the worker past its memory budget
+	// (BenchmarkFleet, docs/benchmarks.md). 2,000 bounds that share;
+	// backups beyond it replay from history on their next task.
 	DefaultStickyCacheSize = 2000
 )
 

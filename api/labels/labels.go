@@ -17,7 +17,7 @@ const Default = "{cluster:id}-{index}"
 // MaxLen is the longest template accepted, in characters (Unicode code points).
 const MaxLen = 200
 
-// Help documents the template syntax for users (CLI help and README).
+// Help documents the template syntax for users (CLI help and docs/api.md).
 const Help = `Backup label templates
 
 A label template is free text with variables in braces. Text outside braces

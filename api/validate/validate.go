@@ -3,7 +3,7 @@
 // and other services reach them without Strata's client), so each
 // workflow's first step checks its input with these rules before anything
 // exists; the Go client and the starter CLI run the same checks only to
-// fail earlier. README's "Input rules" table lists every field.
+// fail earlier. The "Input rules" table of docs/api.md lists every field.
 //
 // Every bound sits well inside Temporal's limits (2,048 bytes per search
 // attribute value, 2 MB per payload), so an input that passes can never
@@ -22,7 +22,7 @@ import (
 	"github.com/stratabackup/strata/api/labels"
 )
 
-// Bounds. They are public API: README documents each.
+// Bounds. They are public API: docs/api.md documents each.
 const (
 	// MaxIDLen bounds every Strata ID a request names (clusters, nodes,
 	// backups, jobs, restores, projects, networks, channels).

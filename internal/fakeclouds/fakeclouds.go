@@ -10,16 +10,11 @@ import (
 	"fmt"
 	"time"
 
-	awssdk "github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"go.uber.org/zap"
-	"google.golang.org/api/option"
 
 	"github.com/stratabackup/strata/providers"
-	"github.com/stratabackup/strata/providers/aws"
 	"github.com/stratabackup/strata/providers/aws/awsfake"
-	"github.com/stratabackup/strata/providers/gcp"
+	_ "github.com/stratabackup/strata/providers/clouds"
 	"github.com/stratabackup/strata/providers/gcp/gcpfake"
 )
 
@@ -45,11 +40,20 @@ type Options struct {
 type Clouds struct {
 	AWS         *awsfake.Server
 	GCP         *gcpfake.Server
-	AWSProvider *aws.Provider
-	GCPProvider *gcp.Provider
+	AWSProvider providers.Provider
+	GCPProvider providers.Provider
+
+	// opened are the providers by registry key, in the order opened.
+	opened []opened
 }
 
-// Start starts both fakes and their providers.
+type opened struct {
+	key string
+	providers.Instance
+}
+
+// Start starts both fakes and, through the provider registry as the
+// worker does, their providers.
 func Start(ctx context.Context, o Options) (*Clouds, error) {
 	if o.SnapshotDuration == 0 {
 		o.SnapshotDuration = 3 * time.Second
@@ -67,45 +71,42 @@ func Start(ctx context.Context, o Options) (*Clouds, error) {
 	if o.Fast {
 		window, volPoll = 10*time.Millisecond, 20*time.Millisecond
 	}
-	var err error
-	c.AWSProvider, err = aws.New(ctx, aws.Options{
-		Region: AWSRegion, Endpoint: c.AWS.URL(), Credentials: awssdk.AnonymousCredentials{},
-		// The fake answers at once: back off briefly between retries.
-		Retryer: retry.NewStandard(func(so *retry.StandardOptions) {
-			so.MaxAttempts = 10
-			so.RateLimiter = ratelimit.None
-			so.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 5 * time.Millisecond, nil })
-		}),
-		PollBatchWindow: window, VolumePollInterval: volPoll, Logger: o.Logger.Named("aws"),
-	})
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("aws provider on the fake: %w", err)
-	}
-	c.GCPProvider, err = gcp.New(ctx, gcp.Options{
-		Project: GCPProject, Region: GCPRegion, Endpoint: c.GCP.URL(),
-		ClientOptions:   []option.ClientOption{option.WithoutAuthentication()},
-		PollBatchWindow: window, Logger: o.Logger.Named("gcp"),
-	})
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("gcp provider on the fake: %w", err)
+	for _, cl := range []struct {
+		name string
+		cfg  providers.Config
+		set  *providers.Provider
+	}{
+		// The AWS fake answers at once: back off briefly between retries.
+		{"aws", providers.Config{Region: AWSRegion, Endpoint: c.AWS.URL(), MaxAttempts: 10, RetryDelay: 5 * time.Millisecond}, &c.AWSProvider},
+		{"gcp", providers.Config{Region: GCPRegion, Endpoint: c.GCP.URL(), Project: GCPProject}, &c.GCPProvider},
+	} {
+		cfg := cl.cfg
+		cfg.Anonymous, cfg.PollBatchWindow, cfg.PollInterval, cfg.Logger = true, window, volPoll, o.Logger.Named(cl.name)
+		in, err := providers.Open(ctx, cl.name, cfg)
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("%s provider on the fake: %w", cl.name, err)
+		}
+		c.opened = append(c.opened, opened{key: providers.Key(cl.name, cfg.Region), Instance: in})
+		*cl.set = in.Provider
 	}
 	return c, nil
 }
 
 // Register adds the providers and provisioners, keyed by provider and region.
 func (c *Clouds) Register(reg providers.Registry, provs map[string]providers.Provisioner) {
-	reg[providers.Key("aws", AWSRegion)] = c.AWSProvider
-	reg[providers.Key("gcp", GCPRegion)] = c.GCPProvider
-	provs[providers.Key("aws", AWSRegion)] = c.AWSProvider.Provisioner()
-	provs[providers.Key("gcp", GCPRegion)] = c.GCPProvider.Provisioner()
+	for _, o := range c.opened {
+		reg[o.key] = o.Provider
+		provs[o.key] = o.Provisioner
+	}
 }
 
 // Close stops everything.
 func (c *Clouds) Close() {
-	if c.GCPProvider != nil {
-		c.GCPProvider.Close()
+	for _, o := range c.opened {
+		if o.Close != nil {
+			_ = o.Close()
+		}
 	}
 	if c.AWS != nil {
 		c.AWS.Close()

@@ -27,6 +27,7 @@ import (
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/catalog/catalogtest"
 	"github.com/stratabackup/strata/internal/fakeclouds"
+	"github.com/stratabackup/strata/internal/localfaults"
 	"github.com/stratabackup/strata/internal/zapadapter"
 	"github.com/stratabackup/strata/notify"
 	"github.com/stratabackup/strata/providers"
@@ -231,7 +232,7 @@ func (e *Env) newLocal() *local.Provider {
 // in a worker process: faults from the catalog, a copy whose owner went
 // quiet for a second is resumed.
 func newLocalProvider(root string, cat catalog.Store, logger *zap.Logger) (*local.Provider, error) {
-	return local.New(local.Options{Root: root, Faults: cat.GetFaults, StaleAfter: time.Second, Logger: logger})
+	return local.New(local.Options{Root: root, Faults: localfaults.FromCatalog(cat.GetFaults), StaleAfter: time.Second, Logger: logger})
 }
 
 // workerSpec is what a test worker runs on.

@@ -11,7 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/stratabackup/strata/api/codec"
+	"github.com/stratabackup/strata/internal/codecserver"
 )
 
 // listenCodec binds the codec server's address (before the Web UI starts,
@@ -51,7 +51,7 @@ func serveCodec(ctx context.Context, ln net.Listener, o options, origins []strin
 		}
 	}
 	srv := &http.Server{
-		Handler:           codec.Handler(o.keys, codec.ServerOptions{Origins: origins, Hosts: hosts}),
+		Handler:           codecserver.Handler(o.keys, codecserver.Options{Origins: origins, Hosts: hosts}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go func() {

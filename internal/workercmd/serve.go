@@ -2,7 +2,6 @@ package workercmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,11 +17,11 @@ import (
 	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/api/codec"
 	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/internal/localfaults"
 	"github.com/stratabackup/strata/internal/zapadapter"
 	"github.com/stratabackup/strata/notify"
 	"github.com/stratabackup/strata/providers"
-	"github.com/stratabackup/strata/providers/aws"
-	"github.com/stratabackup/strata/providers/gcp"
+	_ "github.com/stratabackup/strata/providers/clouds"
 	"github.com/stratabackup/strata/providers/local"
 	"github.com/stratabackup/strata/secrets"
 	"github.com/stratabackup/strata/workflows"
@@ -63,7 +62,7 @@ func openDeps(ctx context.Context, o options, logger *zap.Logger) (deps, error) 
 		return d, err
 	}
 	d.notifier = &notify.Sender{AllowPrivate: o.notifyAllowPrivate}
-	lp, err := local.New(local.Options{Root: filepath.Join(o.dataDir, "local"), Faults: cat.GetFaults, Logger: logger.Named("local")})
+	lp, err := local.New(local.Options{Root: filepath.Join(o.dataDir, "local"), Faults: localfaults.FromCatalog(cat.GetFaults), Logger: logger.Named("local")})
 	if err != nil {
 		d.Close()
 		return d, err
@@ -78,31 +77,42 @@ func openDeps(ctx context.Context, o options, logger *zap.Logger) (deps, error) 
 	return d, nil
 }
 
-// openClouds adds one provider per configured cloud region: one SDK client
-// and one set of rate-limit buckets per region, shared by all activities.
+// openClouds adds one provider per configured cloud region, opened by name
+// through the provider registry: one SDK client and one set of rate-limit
+// buckets per region, shared by all activities.
 func openClouds(ctx context.Context, o options, d *deps, logger *zap.Logger) error {
-	for _, region := range splitList(o.awsRegions) {
-		p, err := aws.New(ctx, aws.Options{Region: region, Endpoint: o.awsEndpoint, Logger: logger.Named("aws")})
-		if err != nil {
-			return fmt.Errorf("aws provider for %s: %w", region, err)
+	for _, c := range []struct {
+		name, regions string
+		cfg           providers.Config
+		needsProject  bool
+	}{
+		{name: "aws", regions: o.awsRegions, cfg: providers.Config{Endpoint: o.awsEndpoint}},
+		{name: "gcp", regions: o.gcpRegions, cfg: providers.Config{Project: o.gcpProject, Endpoint: o.gcpEndpoint}, needsProject: true},
+	} {
+		regions := splitList(c.regions)
+		if len(regions) > 0 && c.needsProject && c.cfg.Project == "" {
+			return fmt.Errorf("--%s-regions needs --%s-project (or STRATA_%s_PROJECT)", c.name, c.name, strings.ToUpper(c.name))
 		}
-		d.providers[providers.Key("aws", region)] = p
-		d.provisioners[providers.Key("aws", region)] = p.Provisioner()
-	}
-	regions := splitList(o.gcpRegions)
-	if len(regions) > 0 && o.gcpProject == "" {
-		return errors.New("--gcp-regions needs --gcp-project (or STRATA_GCP_PROJECT)")
-	}
-	for _, region := range regions {
-		p, err := gcp.New(ctx, gcp.Options{Project: o.gcpProject, Region: region, Endpoint: o.gcpEndpoint, Logger: logger.Named("gcp")})
-		if err != nil {
-			return fmt.Errorf("gcp provider for %s: %w", region, err)
+		for _, region := range regions {
+			cfg := c.cfg
+			cfg.Region, cfg.Logger = region, logger.Named(c.name)
+			in, err := providers.Open(ctx, c.name, cfg)
+			if err != nil {
+				return fmt.Errorf("%s provider for %s: %w", c.name, region, err)
+			}
+			d.add(providers.Key(c.name, region), in)
 		}
-		d.providers[providers.Key("gcp", region)] = p
-		d.provisioners[providers.Key("gcp", region)] = p.Provisioner()
-		d.closers = append(d.closers, func() { p.Close() })
 	}
 	return nil
+}
+
+// add serves in under key, closing it with the other deps.
+func (d *deps) add(key string, in providers.Instance) {
+	d.providers[key] = in.Provider
+	d.provisioners[key] = in.Provisioner
+	if in.Close != nil {
+		d.closers = append(d.closers, func() { _ = in.Close() })
+	}
 }
 
 func splitList(s string) []string {

@@ -30,6 +30,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/stratabackup/strata/providers"
+	"github.com/stratabackup/strata/providers/internal/keyedmutex"
+	"github.com/stratabackup/strata/providers/internal/poll"
 )
 
 // Name is the provider's name as clusters record it.
@@ -58,6 +60,9 @@ const (
 	// filters together); GetSnapshots chunks its IDs to it.
 	MaxFilterValues = 200
 )
+
+// batchTimeout bounds one coalesced batch's calls.
+const batchTimeout = 2 * time.Minute
 
 // Options configure a Provider.
 type Options struct {
@@ -105,9 +110,9 @@ type Provider struct {
 	volumePoll   time.Duration
 	callsMu      sync.Mutex
 	calls        map[string]int
-	poller       *coalescer[providers.Snapshot]
-	lookups      *coalescer[[]types.Snapshot]
-	startLocks   keyedMutex
+	poller       *poll.Coalescer[providers.Snapshot]
+	lookups      *poll.Coalescer[[]types.Snapshot]
+	startLocks   keyedmutex.Map
 	createdMu    sync.Mutex
 	created      map[string]created // (backup, volume) key -> snapshot this process created
 	provisioned  sync.Map           // clusterID/nodeID -> []string volume refs
@@ -140,10 +145,7 @@ func New(ctx context.Context, o Options) (*Provider, error) {
 	}
 	p.retryer = o.Retryer
 	if p.retryer == nil {
-		p.retryer = retry.NewStandard(func(so *retry.StandardOptions) {
-			so.MaxAttempts = DefaultMaxAttempts
-			so.RateLimiter = ratelimit.None
-		})
+		p.retryer = newRetryer(0, 0)
 	}
 	apply := func(eo *ec2.Options) {
 		if o.Region != "" {
@@ -180,8 +182,8 @@ func New(ctx context.Context, o Options) (*Provider, error) {
 		p.region = cfg.Region
 		p.client = ec2.NewFromConfig(cfg, apply)
 	}
-	p.poller = &coalescer[providers.Snapshot]{window: p.window, base: p.detachedBase, fetch: p.fetchSnapshots}
-	p.lookups = &coalescer[[]types.Snapshot]{window: p.window, base: p.detachedBase, fetch: p.lookupStarted}
+	p.poller = &poll.Coalescer[providers.Snapshot]{Window: p.window, Timeout: batchTimeout, Base: p.detachedBase, Fetch: p.fetchSnapshots}
+	p.lookups = &poll.Coalescer[[]types.Snapshot]{Window: p.window, Timeout: batchTimeout, Base: p.detachedBase, Fetch: p.lookupStarted}
 	return p, nil
 }
 
@@ -223,61 +225,20 @@ func (p *Provider) addMiddleware(stack *middleware.Stack) error {
 	return nil
 }
 
-// keyedMutex serialises work per key (StartSnapshot per backup volume).
-type keyedMutex struct {
-	mu sync.Mutex
-	m  map[string]*keyedEntry
-}
-
-type keyedEntry struct {
-	mu   sync.Mutex
-	refs int
-}
-
-func (k *keyedMutex) lock(ctx context.Context, key string) (func(), error) {
-	k.mu.Lock()
-	if k.m == nil {
-		k.m = map[string]*keyedEntry{}
-	}
-	e := k.m[key]
-	if e == nil {
-		e = &keyedEntry{}
-		k.m[key] = e
-	}
-	e.refs++
-	k.mu.Unlock()
-	release := func() {
-		k.mu.Lock()
-		e.refs--
-		if e.refs == 0 {
-			delete(k.m, key)
+// newRetryer is the SDK's standard retryer with attempts attempts
+// (DefaultMaxAttempts if not positive) and no client-side retry quota; a
+// positive delay replaces its backoff with that fixed delay.
+func newRetryer(attempts int, delay time.Duration) aws.Retryer {
+	return retry.NewStandard(func(so *retry.StandardOptions) {
+		so.MaxAttempts = DefaultMaxAttempts
+		if attempts > 0 {
+			so.MaxAttempts = attempts
 		}
-		k.mu.Unlock()
-	}
-	got := make(chan struct{})
-	go func() { e.mu.Lock(); close(got) }()
-	select {
-	case <-got:
-		return func() { e.mu.Unlock(); release() }, nil
-	case <-ctx.Done():
-		go func() { <-got; e.mu.Unlock(); release() }()
-		return nil, ctx.Err()
-	}
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+		so.RateLimiter = ratelimit.None
+		if delay > 0 {
+			so.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return delay, nil })
+		}
+	})
 }
 
 func errorf(kind providers.ErrorKind, format string, args ...any) *providers.Error {

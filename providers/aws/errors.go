@@ -2,7 +2,6 @@ package aws
 
 import (
 	"errors"
-	"math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
@@ -12,6 +11,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/stratabackup/strata/providers"
+	"github.com/stratabackup/strata/providers/internal/backoff"
 )
 
 // Retry-after hints for throttling (jitter is added on top: up to the same
@@ -32,12 +32,8 @@ const (
 	RetryAfterCapacity = 30 * time.Second
 )
 
-func jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return d + rand.N(d)
-}
+// jitter spreads the retries of callers throttled together.
+func jitter(d time.Duration) time.Duration { return backoff.Jitter(d, 1) }
 
 var throttleCodes = map[string]bool{
 	"RequestLimitExceeded": true, "Throttling": true, "ThrottlingException": true,

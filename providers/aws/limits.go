@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/stratabackup/strata/providers/internal/backoff"
 )
 
 // Bucket is a token bucket: Size tokens at most, refilled at
@@ -126,7 +128,7 @@ func (l *limiter) wait(ctx context.Context, action string) error {
 		pe.RetryAfter = d
 		return pe
 	}
-	if err := sleep(ctx, d); err != nil {
+	if err := backoff.Sleep(ctx, d); err != nil {
 		r.Cancel()
 		return err
 	}

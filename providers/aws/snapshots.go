@@ -15,6 +15,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/stratabackup/strata/providers"
+	"github.com/stratabackup/strata/providers/internal/backoff"
+	"github.com/stratabackup/strata/providers/internal/poll"
 )
 
 // describePageSize is MaxResults of Strata's (always filtered)
@@ -91,14 +93,24 @@ func (p *Provider) describeSnapshots(ctx context.Context, filters []types.Filter
 		Filters:    filters,
 		MaxResults: aws.Int32(describePageSize),
 	}
-	var out []types.Snapshot
-	pg := ec2.NewDescribeSnapshotsPaginator(p.client, in)
+	return collect(ctx, ec2.NewDescribeSnapshotsPaginator(p.client, in), func(o *ec2.DescribeSnapshotsOutput) []types.Snapshot { return o.Snapshots })
+}
+
+// pager is an EC2 Describe* paginator of pages O.
+type pager[O any] interface {
+	HasMorePages() bool
+	NextPage(ctx context.Context, optFns ...func(*ec2.Options)) (O, error)
+}
+
+// collect reads every page of pg and returns their items.
+func collect[O, T any](ctx context.Context, pg pager[O], items func(O) []T) ([]T, error) {
+	var out []T
 	for pg.HasMorePages() {
 		page, err := pg.NextPage(ctx)
 		if err != nil {
 			return nil, classify(err)
 		}
-		out = append(out, page.Snapshots...)
+		out = append(out, items(page)...)
 	}
 	return out, nil
 }
@@ -127,7 +139,7 @@ func (p *Provider) StartSnapshot(ctx context.Context, spec providers.SnapshotSpe
 		return providers.Snapshot{}, errorf(providers.Invalid, "start snapshot: BackupID, VolumeID and VolumeRef are required (got %q, %q, %q)", spec.BackupID, spec.VolumeID, spec.VolumeRef)
 	}
 	key := startKey(spec.BackupID, spec.VolumeID)
-	unlock, err := p.startLocks.lock(ctx, key)
+	unlock, err := p.startLocks.Lock(ctx, key)
 	if err != nil {
 		return providers.Snapshot{}, classify(err)
 	}
@@ -161,7 +173,7 @@ func (p *Provider) StartSnapshot(ctx context.Context, spec providers.SnapshotSpe
 			return providers.Snapshot{}, lastErr
 		}
 		p.log.Debug("retrying StartSnapshot", zap.String("backup", spec.BackupID), zap.String("volume", spec.VolumeID), zap.Int("attempt", attempt), zap.Error(err))
-		if err := sleep(ctx, d); err != nil {
+		if err := backoff.Sleep(ctx, d); err != nil {
 			return providers.Snapshot{}, lastErr
 		}
 	}
@@ -172,24 +184,14 @@ func (p *Provider) StartSnapshot(ctx context.Context, spec providers.SnapshotSpe
 // consistent right after a create).
 func (p *Provider) findStarted(ctx context.Context, spec providers.SnapshotSpec) (providers.Snapshot, bool, error) {
 	key := startKey(spec.BackupID, spec.VolumeID)
-	var found []types.Snapshot
-	if p.window < 0 {
-		res, errs := p.lookupStarted(ctx, []string{key})
-		if err := errs[key]; err != nil {
-			return providers.Snapshot{}, false, err
-		}
-		found = res[key]
-	} else {
-		res, errs, err := p.lookups.do(ctx, []string{key})
-		if err == nil {
-			err = errs[key]
-		}
-		if err != nil {
-			return providers.Snapshot{}, false, classify(err)
-		}
-		found = res[key]
+	res, errs, err := p.lookups.Do(ctx, []string{key})
+	if err == nil {
+		err = errs[key]
 	}
-	if len(found) > 0 {
+	if err != nil {
+		return providers.Snapshot{}, false, classify(err)
+	}
+	if found := res[key]; len(found) > 0 {
 		// Several (two workers raced before either's tags were visible):
 		// every caller adopts the same, earliest one.
 		slices.SortFunc(found, func(a, b types.Snapshot) int {
@@ -234,9 +236,7 @@ func (p *Provider) lookupStarted(ctx context.Context, keys []string) (map[string
 			filter("tag:"+TagVolumeID, slices.Compact(slices.Sorted(slices.Values(volumes)))...),
 		})
 		if err != nil {
-			for _, k := range chunk {
-				errs[k] = err
-			}
+			poll.FailAll(errs, chunk, err)
 			continue
 		}
 		want := map[string]bool{}
@@ -299,39 +299,15 @@ func (p *Provider) createSnapshot(ctx context.Context, spec providers.SnapshotSp
 // calls (Filters snapshot-id, MaxFilterValues IDs each, so unknown IDs are
 // simply absent), and each caller gets its own subset.
 func (p *Provider) GetSnapshots(ctx context.Context, ids []string) ([]providers.Snapshot, error) {
-	want := make([]string, 0, len(ids))
-	seen := map[string]bool{}
-	for _, id := range ids {
-		if id != "" && !seen[id] {
-			seen[id] = true
-			want = append(want, id)
-		}
-	}
+	want := slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == "" })
 	if len(want) == 0 {
 		return nil, nil
 	}
-	if p.window < 0 {
-		res, errs := p.fetchSnapshots(ctx, want)
-		return pick(want, res, errs)
-	}
-	res, errs, err := p.poller.do(ctx, want)
+	res, errs, err := p.poller.Do(ctx, want)
 	if err != nil {
 		return nil, classify(err)
 	}
-	return pick(want, res, errs)
-}
-
-func pick(want []string, res map[string]providers.Snapshot, errs map[string]error) ([]providers.Snapshot, error) {
-	out := make([]providers.Snapshot, 0, len(want))
-	for _, id := range want {
-		if err := errs[id]; err != nil {
-			return nil, err
-		}
-		if s, ok := res[id]; ok {
-			out = append(out, s)
-		}
-	}
-	return out, nil
+	return poll.Pick(want, res, errs)
 }
 
 // fetchSnapshots describes ids in chunks of MaxFilterValues; errs holds
@@ -342,9 +318,7 @@ func (p *Provider) fetchSnapshots(ctx context.Context, ids []string) (map[string
 	for chunk := range slices.Chunk(ids, MaxFilterValues) {
 		found, err := p.describeSnapshots(ctx, []types.Filter{filter("snapshot-id", chunk...)})
 		if err != nil {
-			for _, id := range chunk {
-				errs[id] = err
-			}
+			poll.FailAll(errs, chunk, err)
 			continue
 		}
 		for _, s := range found {

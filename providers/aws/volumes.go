@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/stratabackup/strata/providers"
+	"github.com/stratabackup/strata/providers/internal/backoff"
 )
 
 // VolumeInfo describes an existing EBS volume (for registering clusters).
@@ -49,16 +50,7 @@ const describeVolumesPageSize = 500
 
 func (p *Provider) describeVolumes(ctx context.Context, filters []types.Filter) ([]types.Volume, error) {
 	in := &ec2.DescribeVolumesInput{Filters: filters, MaxResults: aws.Int32(describeVolumesPageSize)}
-	var out []types.Volume
-	pg := ec2.NewDescribeVolumesPaginator(p.client, in)
-	for pg.HasMorePages() {
-		page, err := pg.NextPage(ctx)
-		if err != nil {
-			return nil, classify(err)
-		}
-		out = append(out, page.Volumes...)
-	}
-	return out, nil
+	return collect(ctx, ec2.NewDescribeVolumesPaginator(p.client, in), func(o *ec2.DescribeVolumesOutput) []types.Volume { return o.Volumes })
 }
 
 // describeVolumeIDs describes volumes by ID with the volume-id filter
@@ -175,7 +167,7 @@ func (p *Provider) CreateVolume(ctx context.Context, spec providers.VolumeSpec) 
 	v := volumeFrom(aws.ToString(out.VolumeId), out.State, out.Size, out.AvailabilityZone, out.Tags)
 	p.log.Info("creating EBS volume", zap.String("ebsVolume", v.Ref), zap.String("volume", spec.VolumeID), zap.String("snapshot", spec.SnapshotID))
 	for v.State == providers.VolumeCreating {
-		if err := sleep(ctx, p.volumePoll); err != nil {
+		if err := backoff.Sleep(ctx, p.volumePoll); err != nil {
 			return v, classify(err)
 		}
 		vs, err := p.GetVolumes(ctx, []string{v.Ref})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"google.golang.org/api/googleapi"
 
 	"github.com/stratabackup/strata/providers"
+	"github.com/stratabackup/strata/providers/internal/backoff"
 )
 
 const (
@@ -30,9 +30,8 @@ const (
 	retryAfterJitterFactor = 0.2
 )
 
-func jitter(d time.Duration) time.Duration {
-	return d + time.Duration(rand.Float64()*retryAfterJitterFactor*float64(d))
-}
+// jitter spreads the retries of callers throttled together.
+func jitter(d time.Duration) time.Duration { return backoff.Jitter(d, retryAfterJitterFactor) }
 
 // classify turns an error of the compute client into a *providers.Error.
 // The GCE reason (errors[0].reason) is kept in Code and the message

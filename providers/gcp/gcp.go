@@ -26,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +36,8 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/stratabackup/strata/providers"
+	"github.com/stratabackup/strata/providers/internal/backoff"
+	"github.com/stratabackup/strata/providers/internal/poll"
 )
 
 // ProviderName is the provider's registry name.
@@ -111,40 +112,26 @@ func DefaultLimits() Limits {
 
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits()
-	if l.ReadsPerSecond <= 0 {
-		l.ReadsPerSecond = d.ReadsPerSecond
-	}
-	if l.ReadBurst <= 0 {
-		l.ReadBurst = d.ReadBurst
-	}
-	if l.ListsPerSecond <= 0 {
-		l.ListsPerSecond = d.ListsPerSecond
-	}
-	if l.ListBurst <= 0 {
-		l.ListBurst = d.ListBurst
-	}
-	if l.OperationReadsPerSecond <= 0 {
-		l.OperationReadsPerSecond = d.OperationReadsPerSecond
-	}
-	if l.OperationReadBurst <= 0 {
-		l.OperationReadBurst = d.OperationReadBurst
-	}
-	if l.MutationsPerSecond <= 0 {
-		l.MutationsPerSecond = d.MutationsPerSecond
-	}
-	if l.MutationBurst <= 0 {
-		l.MutationBurst = d.MutationBurst
-	}
-	if l.MaxAttempts <= 0 {
-		l.MaxAttempts = d.MaxAttempts
-	}
-	if l.RetryBase <= 0 {
-		l.RetryBase = d.RetryBase
-	}
-	if l.RetryMax <= 0 {
-		l.RetryMax = d.RetryMax
-	}
+	orDefault(&l.ReadsPerSecond, d.ReadsPerSecond)
+	orDefault(&l.ReadBurst, d.ReadBurst)
+	orDefault(&l.ListsPerSecond, d.ListsPerSecond)
+	orDefault(&l.ListBurst, d.ListBurst)
+	orDefault(&l.OperationReadsPerSecond, d.OperationReadsPerSecond)
+	orDefault(&l.OperationReadBurst, d.OperationReadBurst)
+	orDefault(&l.MutationsPerSecond, d.MutationsPerSecond)
+	orDefault(&l.MutationBurst, d.MutationBurst)
+	orDefault(&l.MaxAttempts, d.MaxAttempts)
+	orDefault(&l.RetryBase, d.RetryBase)
+	orDefault(&l.RetryMax, d.RetryMax)
 	return l
+}
+
+// orDefault sets a limit that is not positive (unset, or meaningless) to
+// its default.
+func orDefault[T int | float64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 type bucket int
@@ -180,7 +167,7 @@ type Provider struct {
 	ops     map[string]*pendingOp
 	opsPoll sync.Mutex
 
-	batch *batcher
+	batch *poll.Coalescer[providers.Snapshot]
 
 	// Close cancels closing (so in-flight calls return at once), waits for
 	// them under life, and only then closes the clients: a call after
@@ -235,7 +222,7 @@ func New(ctx context.Context, o Options) (*Provider, error) {
 		p.snaps.Close()
 		return nil, fmt.Errorf("gcp: disks client: %w", err)
 	}
-	p.batch = newBatcher(p)
+	p.batch = &poll.Coalescer[providers.Snapshot]{Window: p.window, Timeout: batchTimeout, Fetch: p.fetchBatch}
 	p.closing, p.closeNow = context.WithCancel(context.Background())
 	return p, nil
 }
@@ -310,32 +297,11 @@ func (p *Provider) do(ctx context.Context, b bucket, method string, fn func(ctx 
 		if !pe.Retryable() || pe.Kind == providers.InUse || pe.Code == codeOpRateExceeded || attempt >= p.limits.MaxAttempts {
 			return pe
 		}
-		d := backoff(p.limits.RetryBase, p.limits.RetryMax, attempt)
+		d := backoff.Exponential(p.limits.RetryBase, p.limits.RetryMax, attempt)
 		p.log.Debug("gcp: retrying", zap.String("method", method), zap.Int("attempt", attempt), zap.Duration("after", d), zap.Error(err))
-		if err := sleep(ctx, d); err != nil {
+		if err := backoff.Sleep(ctx, d); err != nil {
 			return pe
 		}
-	}
-}
-
-func backoff(base, maxD time.Duration, attempt int) time.Duration {
-	d := base
-	for i := 1; i < attempt && d < maxD; i++ {
-		d *= 2
-	}
-	d = min(d, maxD)
-	// Full jitter, but never zero.
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

@@ -3,9 +3,9 @@ package gcp
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	compute "cloud.google.com/go/compute/apiv1"
@@ -15,6 +15,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/stratabackup/strata/providers"
+	"github.com/stratabackup/strata/providers/internal/backoff"
+	"github.com/stratabackup/strata/providers/internal/poll"
 )
 
 // Progress reported for GCE snapshot statuses (GCE reports no percentage):
@@ -65,9 +67,8 @@ func (p *Provider) StartSnapshot(ctx context.Context, spec providers.SnapshotSpe
 
 	for range 2 {
 		reqID := requestID("snapshot", key, p.genOf(key))
-		var op *compute.Operation
-		err := p.do(ctx, bucketMutation, "disks.createSnapshot", func(ctx context.Context) error {
-			o, err := p.disks.CreateSnapshot(ctx, &computepb.CreateSnapshotDiskRequest{
+		op, err := p.mutate(ctx, "disks.createSnapshot", func(ctx context.Context) (*compute.Operation, error) {
+			return p.disks.CreateSnapshot(ctx, &computepb.CreateSnapshotDiskRequest{
 				Project:   p.project,
 				Zone:      ref.Zone,
 				Disk:      ref.Name,
@@ -78,8 +79,6 @@ func (p *Provider) StartSnapshot(ctx context.Context, spec providers.SnapshotSpe
 					Description: proto.String(t.description()),
 				},
 			})
-			op = o
-			return err
 		})
 		if err != nil {
 			if isReason(err, reasonExists) {
@@ -88,7 +87,7 @@ func (p *Provider) StartSnapshot(ctx context.Context, spec providers.SnapshotSpe
 			return providers.Snapshot{}, err
 		}
 		if !op.Done() {
-			if err := p.pollOp(ctx, op); err != nil {
+			if err := p.pollOp(ctx, op, zoneOps); err != nil {
 				return providers.Snapshot{}, err
 			}
 		}
@@ -157,19 +156,9 @@ func (p *Provider) checkOurs(s *computepb.Snapshot, spec providers.SnapshotSpec)
 
 // getSnapshot reads a snapshot; nil if it does not exist.
 func (p *Provider) getSnapshot(ctx context.Context, name string) (*computepb.Snapshot, error) {
-	var s *computepb.Snapshot
-	err := p.do(ctx, bucketRead, "snapshots.get", func(ctx context.Context) error {
-		var err error
-		s, err = p.snaps.Get(ctx, &computepb.GetSnapshotRequest{Project: p.project, Snapshot: name})
-		return err
+	return getOrNil(ctx, p, "snapshots.get", func(ctx context.Context) (*computepb.Snapshot, error) {
+		return p.snaps.Get(ctx, &computepb.GetSnapshotRequest{Project: p.project, Snapshot: name})
 	})
-	if err != nil {
-		if pe, ok := providers.AsError(err); ok && pe.Kind == providers.NotFound {
-			return nil, nil
-		}
-		return nil, err
-	}
-	return s, nil
 }
 
 func (p *Provider) toSnapshot(s *computepb.Snapshot) providers.Snapshot {
@@ -198,10 +187,17 @@ func (p *Provider) toSnapshot(s *computepb.Snapshot) providers.Snapshot {
 	return out
 }
 
-// pollOp fetches op once (zoneOperations.get). A failed operation is not an
-// error here: the caller inspects op.Proto().GetError().
-func (p *Provider) pollOp(ctx context.Context, op *compute.Operation) error {
-	return p.do(ctx, bucketOpRead, "zoneOperations.get", func(ctx context.Context) error {
+// Methods that read an operation, as the calls count them.
+const (
+	zoneOps   = "zoneOperations.get"
+	globalOps = "globalOperations.get"
+)
+
+// pollOp fetches op once with method (zoneOps or globalOps, by where op
+// runs). A failed operation is not an error here: the caller inspects
+// op.Proto().GetError().
+func (p *Provider) pollOp(ctx context.Context, op *compute.Operation, method string) error {
+	return p.do(ctx, bucketOpRead, method, func(ctx context.Context) error {
 		err := op.Poll(ctx)
 		if err != nil && op.Done() {
 			// Poll reports an httpErrorStatusCode of a DONE operation as an
@@ -215,16 +211,16 @@ func (p *Provider) pollOp(ctx context.Context, op *compute.Operation) error {
 // waitOp polls op until DONE (honouring ctx) and returns its classified
 // error, if any. It never trusts op.Wait, which returns nil for a DONE
 // operation whose error block lacks httpErrorStatusCode.
-func (p *Provider) waitOp(ctx context.Context, op *compute.Operation) *providers.Error {
+func (p *Provider) waitOp(ctx context.Context, op *compute.Operation, method string) *providers.Error {
 	delay := 50 * time.Millisecond
 	for !op.Done() {
-		if err := p.pollOp(ctx, op); err != nil {
+		if err := p.pollOp(ctx, op, method); err != nil {
 			return classify(err)
 		}
 		if op.Done() {
 			break
 		}
-		if err := sleep(ctx, delay); err != nil {
+		if err := backoff.Sleep(ctx, delay); err != nil {
 			return classify(ctxError(ctx, err))
 		}
 		delay = min(delay*2, 5*time.Second)
@@ -240,22 +236,37 @@ func (p *Provider) GetSnapshots(ctx context.Context, ids []string) ([]providers.
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	res, err := p.batch.get(ctx, ids)
+	res, errs, err := p.batch.Do(ctx, ids)
 	if err != nil {
-		return nil, err
+		return nil, ctxError(ctx, err)
 	}
-	out := make([]providers.Snapshot, 0, len(ids))
-	seen := map[string]bool{}
-	for _, id := range ids {
-		if seen[id] {
-			continue
+	return poll.Pick(ids, res, errs)
+}
+
+// batchTimeout bounds one coalesced GetSnapshots batch.
+const batchTimeout = 5 * time.Minute
+
+// fetchBatch is the fetch of one coalesced GetSnapshots batch: the names
+// GCE could hold, sorted, in as few list calls as they fit. A failure is
+// every caller's, as their names shared the calls.
+func (p *Provider) fetchBatch(ctx context.Context, ids []string) (map[string]providers.Snapshot, map[string]error) {
+	names := slices.Sorted(func(yield func(string) bool) {
+		for _, id := range ids {
+			if validName(id) && !yield(id) {
+				return
+			}
 		}
-		seen[id] = true
-		if s, ok := res[id]; ok {
-			out = append(out, s)
-		}
+	})
+	if len(names) == 0 {
+		return map[string]providers.Snapshot{}, nil
 	}
-	return out, nil
+	res, err := p.fetchSnapshots(ctx, names)
+	if err != nil {
+		errs := map[string]error{}
+		poll.FailAll(errs, ids, err)
+		return nil, errs
+	}
+	return res, nil
 }
 
 // fetchSnapshots is one coalesced batch: list calls for the names, then
@@ -295,7 +306,7 @@ func (p *Provider) fetchSnapshots(ctx context.Context, ids []string) (map[string
 			continue
 		}
 		if po.err == nil && !po.op.Done() {
-			if err := p.pollOp(ctx, po.op); err != nil {
+			if err := p.pollOp(ctx, po.op, zoneOps); err != nil {
 				return nil, err
 			}
 			if po.op.Done() {
@@ -391,111 +402,64 @@ func (p *Provider) DeleteSnapshot(ctx context.Context, id string) error {
 	if !validName(id) {
 		return nil
 	}
-	reqID := uuid.NewString() // stable across this call's retries
+	return p.remove(ctx, "snapshots.delete", globalOps, func(ctx context.Context, requestID *string) (*compute.Operation, error) {
+		return p.snaps.Delete(ctx, &computepb.DeleteSnapshotRequest{Project: p.project, Snapshot: id, RequestId: requestID})
+	})
+}
+
+// mutate runs a call that starts an operation and returns the operation.
+func (p *Provider) mutate(ctx context.Context, method string, call func(ctx context.Context) (*compute.Operation, error)) (*compute.Operation, error) {
 	var op *compute.Operation
-	err := p.do(ctx, bucketMutation, "snapshots.delete", func(ctx context.Context) error {
-		o, err := p.snaps.Delete(ctx, &computepb.DeleteSnapshotRequest{Project: p.project, Snapshot: id, RequestId: proto.String(reqID)})
+	err := p.do(ctx, bucketMutation, method, func(ctx context.Context) error {
+		o, err := call(ctx)
 		op = o
 		return err
 	})
+	return op, err
+}
+
+// remove runs the delete call del with a requestId that stays the same
+// across the call's retries, so that a retry after a lost response does not
+// start a second deletion, and waits for its operation (read with
+// opsMethod). A resource that is already gone counts as deleted.
+func (p *Provider) remove(ctx context.Context, method, opsMethod string, del func(ctx context.Context, requestID *string) (*compute.Operation, error)) error {
+	requestID := proto.String(uuid.NewString())
+	op, err := p.mutate(ctx, method, func(ctx context.Context) (*compute.Operation, error) { return del(ctx, requestID) })
+	if isNotFound(err) {
+		return nil
+	}
 	if err != nil {
-		if pe, ok := providers.AsError(err); ok && pe.Kind == providers.NotFound {
-			return nil
-		}
 		return err
 	}
-	if oe := p.waitGlobalOp(ctx, op); oe != nil && oe.Kind != providers.NotFound {
+	if oe := p.waitOp(ctx, op, opsMethod); oe != nil && oe.Kind != providers.NotFound {
 		return oe
 	}
 	return nil
 }
 
-func (p *Provider) waitGlobalOp(ctx context.Context, op *compute.Operation) *providers.Error {
-	delay := 50 * time.Millisecond
-	for !op.Done() {
-		err := p.do(ctx, bucketOpRead, "globalOperations.get", func(ctx context.Context) error {
-			err := op.Poll(ctx)
-			if err != nil && op.Done() {
-				return nil
-			}
-			return err
-		})
-		if err != nil {
-			return classify(err)
+// getOrNil runs a read of one resource; one that does not exist is nil,
+// not an error.
+func getOrNil[T any](ctx context.Context, p *Provider, method string, get func(ctx context.Context) (*T, error)) (*T, error) {
+	var v *T
+	err := p.do(ctx, bucketRead, method, func(ctx context.Context) error {
+		var err error
+		v, err = get(ctx)
+		return err
+	})
+	if err != nil {
+		if isNotFound(err) {
+			return nil, nil
 		}
-		if op.Done() {
-			break
-		}
-		if err := sleep(ctx, delay); err != nil {
-			return classify(ctxError(ctx, err))
-		}
-		delay = min(delay*2, 5*time.Second)
+		return nil, err
 	}
-	return opError(op.Proto())
+	return v, nil
+}
+
+func isNotFound(err error) bool {
+	pe, ok := providers.AsError(err)
+	return ok && pe.Kind == providers.NotFound
 }
 
 func invalid(format string, args ...any) *providers.Error {
 	return &providers.Error{Provider: ProviderName, Kind: providers.Invalid, Message: fmt.Sprintf(format, args...)}
-}
-
-// batcher coalesces concurrent GetSnapshots calls.
-type batcher struct {
-	p       *Provider
-	mu      sync.Mutex
-	pending []*batchReq
-}
-
-type batchReq struct {
-	ids  []string
-	done chan struct{}
-	res  map[string]providers.Snapshot
-	err  error
-}
-
-func newBatcher(p *Provider) *batcher { return &batcher{p: p} }
-
-func (b *batcher) get(ctx context.Context, ids []string) (map[string]providers.Snapshot, error) {
-	r := &batchReq{ids: ids, done: make(chan struct{})}
-	b.mu.Lock()
-	b.pending = append(b.pending, r)
-	if len(b.pending) == 1 {
-		time.AfterFunc(b.p.window, b.flush)
-	}
-	b.mu.Unlock()
-	select {
-	case <-r.done:
-		return r.res, r.err
-	case <-ctx.Done():
-		return nil, ctxError(ctx, ctx.Err())
-	}
-}
-
-func (b *batcher) flush() {
-	b.mu.Lock()
-	reqs := b.pending
-	b.pending = nil
-	b.mu.Unlock()
-	seen := map[string]bool{}
-	var ids []string
-	for _, r := range reqs {
-		for _, id := range r.ids {
-			if !seen[id] && validName(id) {
-				seen[id] = true
-				ids = append(ids, id)
-			}
-		}
-	}
-	sort.Strings(ids)
-	// The batch outlives any one caller's ctx.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	res := map[string]providers.Snapshot{}
-	var err error
-	if len(ids) > 0 {
-		res, err = b.p.fetchSnapshots(ctx, ids)
-	}
-	for _, r := range reqs {
-		r.res, r.err = res, err
-		close(r.done)
-	}
 }

@@ -7,10 +7,10 @@ import (
 
 	compute "cloud.google.com/go/compute/apiv1"
 	"cloud.google.com/go/compute/apiv1/computepb"
-	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/stratabackup/strata/providers"
+	"github.com/stratabackup/strata/providers/internal/backoff"
 )
 
 // CreateVolume creates the disk DiskName(spec.VolumeID) in spec.Zone from
@@ -54,9 +54,8 @@ func (p *Provider) CreateVolume(ctx context.Context, spec providers.VolumeSpec) 
 	t := tags{ClusterID: spec.ClusterID, NodeID: spec.NodeID, VolumeID: spec.VolumeID, Snapshot: spec.SnapshotID}
 
 	reqID := requestID("disk", key, p.genOf(key))
-	var op *compute.Operation
-	err := p.do(ctx, bucketMutation, "disks.insert", func(ctx context.Context) error {
-		o, err := p.disks.Insert(ctx, &computepb.InsertDiskRequest{
+	op, err := p.mutate(ctx, "disks.insert", func(ctx context.Context) (*compute.Operation, error) {
+		return p.disks.Insert(ctx, &computepb.InsertDiskRequest{
 			Project:   p.project,
 			Zone:      spec.Zone,
 			RequestId: proto.String(reqID),
@@ -68,8 +67,6 @@ func (p *Provider) CreateVolume(ctx context.Context, spec providers.VolumeSpec) 
 				Description:    proto.String(t.description()),
 			},
 		})
-		op = o
-		return err
 	})
 	switch {
 	case err != nil && isReason(err, reasonExists):
@@ -77,7 +74,7 @@ func (p *Provider) CreateVolume(ctx context.Context, spec providers.VolumeSpec) 
 	case err != nil:
 		return providers.Volume{}, err
 	default:
-		if oe := p.waitOp(ctx, op); oe != nil {
+		if oe := p.waitOp(ctx, op, zoneOps); oe != nil {
 			if oe.Code != "RESOURCE_ALREADY_EXISTS" {
 				p.bumpGen(key)
 				return providers.Volume{}, oe
@@ -110,7 +107,7 @@ func (p *Provider) waitDiskReady(ctx context.Context, ref diskRef, volumeID stri
 		case providers.VolumeFailed:
 			return v, &providers.Error{Provider: ProviderName, Kind: providers.InvalidState, Code: d.GetStatus(), Message: v.Error}
 		}
-		if err := sleep(ctx, delay); err != nil {
+		if err := backoff.Sleep(ctx, delay); err != nil {
 			return v, ctxError(ctx, err)
 		}
 		delay = min(delay*2, 5*time.Second)
@@ -118,19 +115,9 @@ func (p *Provider) waitDiskReady(ctx context.Context, ref diskRef, volumeID stri
 }
 
 func (p *Provider) getDisk(ctx context.Context, ref diskRef) (*computepb.Disk, error) {
-	var d *computepb.Disk
-	err := p.do(ctx, bucketRead, "disks.get", func(ctx context.Context) error {
-		var err error
-		d, err = p.disks.Get(ctx, &computepb.GetDiskRequest{Project: p.project, Zone: ref.Zone, Disk: ref.Name})
-		return err
+	return getOrNil(ctx, p, "disks.get", func(ctx context.Context) (*computepb.Disk, error) {
+		return p.disks.Get(ctx, &computepb.GetDiskRequest{Project: p.project, Zone: ref.Zone, Disk: ref.Name})
 	})
-	if err != nil {
-		if pe, ok := providers.AsError(err); ok && pe.Kind == providers.NotFound {
-			return nil, nil
-		}
-		return nil, err
-	}
-	return d, nil
 }
 
 func (p *Provider) toVolume(ref diskRef, d *computepb.Disk) providers.Volume {
@@ -180,23 +167,9 @@ func (p *Provider) DeleteVolume(ctx context.Context, r string) error {
 	if err != nil {
 		return err
 	}
-	reqID := uuid.NewString()
-	var op *compute.Operation
-	err = p.do(ctx, bucketMutation, "disks.delete", func(ctx context.Context) error {
-		o, err := p.disks.Delete(ctx, &computepb.DeleteDiskRequest{Project: p.project, Zone: ref.Zone, Disk: ref.Name, RequestId: proto.String(reqID)})
-		op = o
-		return err
+	return p.remove(ctx, "disks.delete", zoneOps, func(ctx context.Context, requestID *string) (*compute.Operation, error) {
+		return p.disks.Delete(ctx, &computepb.DeleteDiskRequest{Project: p.project, Zone: ref.Zone, Disk: ref.Name, RequestId: requestID})
 	})
-	if err != nil {
-		if pe, ok := providers.AsError(err); ok && pe.Kind == providers.NotFound {
-			return nil
-		}
-		return err
-	}
-	if oe := p.waitOp(ctx, op); oe != nil && oe.Kind != providers.NotFound {
-		return oe
-	}
-	return nil
 }
 
 // DiskInfo describes an existing disk, for registering existing clusters.

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/stratabackup/strata/providers"
+	"github.com/stratabackup/strata/providers/internal/backoff"
 )
 
 // job is one copy attempt of one snapshot, running in this process.
@@ -383,7 +384,7 @@ func (pc *pacer) advance(ctx context.Context, n int64) error {
 	pc.copied += n
 	if pc.delay > 0 && pc.total > 0 {
 		due := pc.created.Add(time.Duration(float64(pc.delay) * float64(pc.copied) / float64(pc.total)))
-		if err := sleepUntil(ctx, due); err != nil {
+		if err := backoff.SleepUntil(ctx, due); err != nil {
 			return err
 		}
 	}
@@ -417,23 +418,8 @@ func (pc *pacer) waitUntil(ctx context.Context, deadline time.Time) error {
 		if deadline.Before(next) {
 			next = deadline
 		}
-		if err := sleepUntil(ctx, next); err != nil {
+		if err := backoff.SleepUntil(ctx, next); err != nil {
 			return err
 		}
-	}
-}
-
-func sleepUntil(ctx context.Context, t time.Time) error {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err()
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return nil
 	}
 }

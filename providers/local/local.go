@@ -40,7 +40,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/providers"
 )
 
@@ -56,7 +55,7 @@ type Options struct {
 	// in Root/snapshots/<snapshotID>/.
 	Root string
 	// Faults returns a cluster's injected faults; nil means none.
-	Faults func(ctx context.Context, clusterID string) (catalog.Faults, error)
+	Faults func(ctx context.Context, clusterID string) (Faults, error)
 	// StaleAfter is how long a pending snapshot's copier may go without
 	// heartbeating before whoever asks about the snapshot resumes it.
 	StaleAfter time.Duration
@@ -70,7 +69,7 @@ type Provider struct {
 	root         string
 	volumesDir   string
 	snapshotsDir string
-	faults       func(ctx context.Context, clusterID string) (catalog.Faults, error)
+	faults       func(ctx context.Context, clusterID string) (Faults, error)
 	staleAfter   time.Duration
 	log          *zap.Logger
 	instanceID   string
@@ -215,13 +214,9 @@ func (p *Provider) StartSnapshot(ctx context.Context, spec providers.SnapshotSpe
 			Message: fmt.Sprintf("volume %s: %s is not a directory", spec.VolumeID, src)}
 	}
 
-	var faults catalog.Faults
-	if p.faults != nil {
-		faults, err = p.faults(ctx, spec.ClusterID)
-		if err != nil {
-			return providers.Snapshot{}, &providers.Error{Provider: Name, Kind: providers.Transient,
-				Message: fmt.Sprintf("look up faults of cluster %s for snapshot of volume %s: %v", spec.ClusterID, spec.VolumeID, err), Err: err}
-		}
+	faults, err := p.faultsOf(ctx, spec.ClusterID, "snapshot of volume "+spec.VolumeID)
+	if err != nil {
+		return providers.Snapshot{}, err
 	}
 
 	now := time.Now().UTC()

@@ -16,7 +16,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/providers"
 	"github.com/stratabackup/strata/providers/providertest"
 )
@@ -26,19 +26,19 @@ const waitTimeout = 15 * time.Second
 // faultTable is a settable Options.Faults.
 type faultTable struct {
 	mu sync.Mutex
-	m  map[string]catalog.Faults
+	m  map[string]Faults
 }
 
-func (f *faultTable) set(cluster string, v catalog.Faults) {
+func (f *faultTable) set(cluster string, v Faults) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.m == nil {
-		f.m = map[string]catalog.Faults{}
+		f.m = map[string]Faults{}
 	}
 	f.m[cluster] = v
 }
 
-func (f *faultTable) get(_ context.Context, cluster string) (catalog.Faults, error) {
+func (f *faultTable) get(_ context.Context, cluster string) (Faults, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.m[cluster], nil
@@ -177,7 +177,7 @@ func TestSnapshotDataMatchesVolume(t *testing.T) {
 func TestDelayFault(t *testing.T) {
 	const delay = 600 * time.Millisecond
 	faults := &faultTable{}
-	faults.set("cl-slow", catalog.Faults{SnapshotDelay: catalog.Duration(delay)})
+	faults.set("cl-slow", Faults{SnapshotDelay: api.Duration(delay)})
 	p := newProvider(t, Options{Root: t.TempDir(), Faults: faults.get})
 	spec := volumeSpec(t, p, "cl-slow", 256<<10)
 	snap := start(t, p, spec)
@@ -206,7 +206,7 @@ func TestDelayFault(t *testing.T) {
 
 func TestFailFault(t *testing.T) {
 	faults := &faultTable{}
-	faults.set("cl-bad", catalog.Faults{SnapshotFail: true})
+	faults.set("cl-bad", Faults{SnapshotFail: true})
 	p := newProvider(t, Options{Root: t.TempDir(), Faults: faults.get})
 	snap := start(t, p, volumeSpec(t, p, "cl-bad", 16<<10))
 	done := providertest.WaitFor(t, p, snap.ID, waitTimeout, providertest.Terminal)
@@ -224,7 +224,7 @@ func TestFailFault(t *testing.T) {
 func TestHangFault(t *testing.T) {
 	const delay = 100 * time.Millisecond
 	faults := &faultTable{}
-	faults.set("cl-hang", catalog.Faults{SnapshotHang: true, SnapshotDelay: catalog.Duration(delay)})
+	faults.set("cl-hang", Faults{SnapshotHang: true, SnapshotDelay: api.Duration(delay)})
 	p := newProvider(t, Options{Root: t.TempDir(), Faults: faults.get, StaleAfter: 200 * time.Millisecond})
 	snap := start(t, p, volumeSpec(t, p, "cl-hang", 64<<10))
 
@@ -277,7 +277,7 @@ func TestCloseThenResume(t *testing.T) {
 	const stale = 300 * time.Millisecond
 	root := t.TempDir()
 	faults := &faultTable{}
-	faults.set("cl-resume", catalog.Faults{SnapshotDelay: catalog.Duration(delay)})
+	faults.set("cl-resume", Faults{SnapshotDelay: api.Duration(delay)})
 	a := newProvider(t, Options{Root: root, Faults: faults.get, StaleAfter: stale})
 	spec := volumeSpec(t, a, "cl-resume", 512<<10)
 	snap := start(t, a, spec)
@@ -310,9 +310,9 @@ func TestCloseThenResume(t *testing.T) {
 
 	// Two new instances race to resume it; the recorded faults apply, not a
 	// fresh lookup.
-	noLookup := func(context.Context, string) (catalog.Faults, error) {
+	noLookup := func(context.Context, string) (Faults, error) {
 		t.Error("resumed copy looked faults up again")
-		return catalog.Faults{}, nil
+		return Faults{}, nil
 	}
 	b := newProvider(t, Options{Root: root, Faults: noLookup, StaleAfter: stale})
 	c := newProvider(t, Options{Root: root, Faults: noLookup, StaleAfter: stale})
@@ -432,8 +432,8 @@ func TestProvisionVolume(t *testing.T) {
 func TestFaultLookupErrorIsTransient(t *testing.T) {
 	root := t.TempDir()
 	lookupErr := errors.New("catalog unavailable")
-	p := newProvider(t, Options{Root: root, Faults: func(context.Context, string) (catalog.Faults, error) {
-		return catalog.Faults{}, lookupErr
+	p := newProvider(t, Options{Root: root, Faults: func(context.Context, string) (Faults, error) {
+		return Faults{}, lookupErr
 	}})
 	spec := volumeSpec(t, p, "cl-x", 1024)
 	_, err := p.StartSnapshot(context.Background(), spec)
@@ -467,7 +467,7 @@ func TestResumeRespectsForeignClaim(t *testing.T) {
 	const stale = 200 * time.Millisecond
 	root := t.TempDir()
 	faults := &faultTable{}
-	faults.set("cl-1", catalog.Faults{SnapshotDelay: catalog.Duration(time.Minute)})
+	faults.set("cl-1", Faults{SnapshotDelay: api.Duration(time.Minute)})
 	a := newProvider(t, Options{Root: root, Faults: faults.get, StaleAfter: stale})
 	snap := start(t, a, volumeSpec(t, a, "cl-1", 64<<10))
 	a.Close()
@@ -502,7 +502,7 @@ func TestResumeRespectsForeignClaim(t *testing.T) {
 func TestSupersededCopierStops(t *testing.T) {
 	root := t.TempDir()
 	faults := &faultTable{}
-	faults.set("cl-1", catalog.Faults{SnapshotDelay: catalog.Duration(time.Minute)})
+	faults.set("cl-1", Faults{SnapshotDelay: api.Duration(time.Minute)})
 	a := newProvider(t, Options{Root: root, Faults: faults.get, StaleAfter: 200 * time.Millisecond})
 	snap := start(t, a, volumeSpec(t, a, "cl-1", 64<<10))
 	dir := filepath.Join(a.snapshotsDir, snap.ID)

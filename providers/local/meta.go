@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/providers"
 )
 
@@ -38,7 +37,7 @@ type metadata struct {
 	SizeGB int    `json:"sizeGb"`
 	// Faults are the cluster's faults when the snapshot started; a resumed
 	// copy applies these rather than looking them up again.
-	Faults    catalog.Faults          `json:"faults"`
+	Faults    Faults                  `json:"faults"`
 	CreatedAt time.Time               `json:"createdAt"`
 	State     providers.SnapshotState `json:"state"`
 	Progress  int                     `json:"progress"`
@@ -84,14 +83,22 @@ type manifestFileEntry struct {
 
 func readMeta(dir string) (metadata, error) {
 	var m metadata
-	b, err := os.ReadFile(filepath.Join(dir, metaFile))
+	err := readJSON(filepath.Join(dir, metaFile), &m)
+	return m, err
+}
+
+// readJSON decodes the file at path into v. An error reading the file is
+// returned as it is, so that callers can tell a missing file
+// (fs.ErrNotExist) from a corrupt one.
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return m, err
+		return err
 	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return m, fmt.Errorf("decode %s: %w", filepath.Join(dir, metaFile), err)
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("decode %s: %w", path, err)
 	}
-	return m, nil
+	return nil
 }
 
 func writeMeta(dir string, m metadata) error {

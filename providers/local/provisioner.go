@@ -2,7 +2,6 @@ package local
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -66,16 +65,13 @@ func (n *Provisioner) ProvisionNode(ctx context.Context, spec providers.NodeSpec
 	if err != nil {
 		return err
 	}
-	if n.p.faults != nil {
-		f, err := n.p.faults(ctx, spec.SourceClusterID)
-		if err != nil {
-			return &providers.Error{Provider: Name, Kind: providers.Transient,
-				Message: fmt.Sprintf("look up faults of cluster %s for node %s: %v", spec.SourceClusterID, spec.NodeID, err), Err: err}
-		}
-		if f.RestoreFail {
-			return &providers.Error{Provider: Name, Kind: providers.InvalidState, Code: "InjectedFault",
-				Message: fmt.Sprintf("injected restore failure (cluster %s fault restoreFail) provisioning node %s", spec.SourceClusterID, spec.NodeID)}
-		}
+	f, err := n.p.faultsOf(ctx, spec.SourceClusterID, "node "+spec.NodeID)
+	if err != nil {
+		return err
+	}
+	if f.RestoreFail {
+		return &providers.Error{Provider: Name, Kind: providers.InvalidState, Code: "InjectedFault",
+			Message: fmt.Sprintf("injected restore failure (cluster %s fault restoreFail) provisioning node %s", spec.SourceClusterID, spec.NodeID)}
 	}
 	refs := make([]string, 0, len(spec.VolumeRefs))
 	for _, ref := range spec.VolumeRefs {
@@ -112,14 +108,8 @@ func (n *Provisioner) volumeExists(ref string) (string, bool) {
 
 func readNode(dir string) (nodeRecord, error) {
 	var rec nodeRecord
-	b, err := os.ReadFile(filepath.Join(dir, nodeFile))
-	if err != nil {
-		return rec, err
-	}
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return rec, fmt.Errorf("decode %s: %w", filepath.Join(dir, nodeFile), err)
-	}
-	return rec, nil
+	err := readJSON(filepath.Join(dir, nodeFile), &rec)
+	return rec, err
 }
 
 // NodeHealthy reports whether the node's node.json exists and all its

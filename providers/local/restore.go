@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,14 +11,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/providers"
+	"github.com/stratabackup/strata/providers/internal/backoff"
+	"github.com/stratabackup/strata/providers/internal/keyedmutex"
 )
 
 // On-disk names for restored volumes, inside Root/volumes/. Volume IDs may
@@ -60,42 +59,9 @@ func (m volumeMeta) volume() providers.Volume {
 
 // volumeLocks serialises CreateVolume and DeleteVolume per volume directory
 // within this process, so that concurrent retries do not copy twice. Across
-// processes the atomic rename of the finished copy decides.
-var volumeLocks = struct {
-	mu sync.Mutex
-	m  map[string]*volumeLock
-}{m: map[string]*volumeLock{}}
-
-type volumeLock struct {
-	ch   chan struct{}
-	refs int
-}
-
-func lockVolume(ctx context.Context, key string) (func(), error) {
-	volumeLocks.mu.Lock()
-	l := volumeLocks.m[key]
-	if l == nil {
-		l = &volumeLock{ch: make(chan struct{}, 1)}
-		volumeLocks.m[key] = l
-	}
-	l.refs++
-	volumeLocks.mu.Unlock()
-	release := func() {
-		volumeLocks.mu.Lock()
-		l.refs--
-		if l.refs == 0 {
-			delete(volumeLocks.m, key)
-		}
-		volumeLocks.mu.Unlock()
-	}
-	select {
-	case l.ch <- struct{}{}:
-		return func() { <-l.ch; release() }, nil
-	case <-ctx.Done():
-		release()
-		return nil, ctx.Err()
-	}
-}
+// processes the atomic rename of the finished copy decides. It is
+// package-level because two Providers in one process may share a Root.
+var volumeLocks keyedmutex.Map
 
 // VolumeMetaPath is where CreateVolume records the metadata of the volume it
 // made (not for volumes made by ProvisionVolume).
@@ -105,14 +71,8 @@ func (p *Provider) VolumeMetaPath(volumeID string) string {
 
 func (p *Provider) readVolumeMeta(volumeID string) (volumeMeta, error) {
 	var m volumeMeta
-	b, err := os.ReadFile(p.VolumeMetaPath(volumeID))
-	if err != nil {
-		return m, err
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return m, fmt.Errorf("decode %s: %w", p.VolumeMetaPath(volumeID), err)
-	}
-	return m, nil
+	err := readJSON(p.VolumeMetaPath(volumeID), &m)
+	return m, err
 }
 
 func ctxError(err error, format string, args ...any) error {
@@ -135,7 +95,7 @@ func (p *Provider) CreateVolume(ctx context.Context, spec providers.VolumeSpec) 
 		return providers.Volume{}, &providers.Error{Provider: Name, Kind: providers.Invalid, Message: fmt.Sprintf("create volume %s: negative size %d GB", spec.VolumeID, spec.SizeGB)}
 	}
 	path := filepath.Join(p.volumesDir, spec.VolumeID)
-	unlock, err := lockVolume(ctx, path)
+	unlock, err := volumeLocks.Lock(ctx, path)
 	if err != nil {
 		return providers.Volume{}, ctxError(err, "create volume %s", spec.VolumeID)
 	}
@@ -164,13 +124,9 @@ func (p *Provider) CreateVolume(ctx context.Context, spec providers.VolumeSpec) 
 			Message: fmt.Sprintf("create volume %s: snapshot %s: read manifest: %v", spec.VolumeID, snap.ID, err), Err: err}
 	}
 
-	var faults catalog.Faults
-	if p.faults != nil {
-		faults, err = p.faults(ctx, spec.SourceClusterID)
-		if err != nil {
-			return providers.Volume{}, &providers.Error{Provider: Name, Kind: providers.Transient,
-				Message: fmt.Sprintf("look up faults of cluster %s for volume %s: %v", spec.SourceClusterID, spec.VolumeID, err), Err: err}
-		}
+	faults, err := p.faultsOf(ctx, spec.SourceClusterID, "volume "+spec.VolumeID)
+	if err != nil {
+		return providers.Volume{}, err
 	}
 
 	// A directory without metadata is a volume whose creator died between
@@ -197,7 +153,7 @@ func (p *Provider) CreateVolume(ctx context.Context, spec providers.VolumeSpec) 
 	if err := restoreCopy(ctx, filepath.Join(snapDir, dataDir), tmp, man); err != nil {
 		return providers.Volume{}, p.restoreError(ctx, spec, snap.ID, err)
 	}
-	if err := sleepUntil(ctx, started.Add(faults.RestoreDelay.D())); err != nil {
+	if err := backoff.SleepUntil(ctx, started.Add(faults.RestoreDelay.D())); err != nil {
 		return providers.Volume{}, ctxError(err, "create volume %s from snapshot %s", spec.VolumeID, snap.ID)
 	}
 	if err := os.Rename(tmp, path); err != nil {
@@ -267,14 +223,8 @@ func (p *Provider) restorableSnapshot(spec providers.VolumeSpec) (string, metada
 
 func readManifest(snapDir string) (manifest, error) {
 	var man manifest
-	b, err := os.ReadFile(filepath.Join(snapDir, manifestFile))
-	if err != nil {
-		return man, err
-	}
-	if err := json.Unmarshal(b, &man); err != nil {
-		return man, fmt.Errorf("decode %s: %w", manifestFile, err)
-	}
-	return man, nil
+	err := readJSON(filepath.Join(snapDir, manifestFile), &man)
+	return man, err
 }
 
 // errCorrupt marks a restore failure caused by the snapshot's data not
@@ -535,7 +485,7 @@ func (p *Provider) DeleteVolume(ctx context.Context, ref string) error {
 		return &providers.Error{Provider: Name, Kind: providers.Invalid, Code: "InvalidVolumeRef",
 			Message: fmt.Sprintf("delete volume %q: not a volume directory inside %s", ref, p.volumesDir)}
 	}
-	unlock, err := lockVolume(ctx, path)
+	unlock, err := volumeLocks.Lock(ctx, path)
 	if err != nil {
 		return ctxError(err, "delete volume %s", id)
 	}

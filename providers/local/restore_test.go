@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/providers"
 	"github.com/stratabackup/strata/providers/providertest"
 )
@@ -144,7 +144,7 @@ func TestRestoreDataAndMetadata(t *testing.T) {
 
 func TestRestoreFromPendingSnapshotIsInvalidState(t *testing.T) {
 	faults := &faultTable{}
-	faults.set("cl-slow", catalog.Faults{SnapshotDelay: catalog.Duration(time.Minute)})
+	faults.set("cl-slow", Faults{SnapshotDelay: api.Duration(time.Minute)})
 	p := newProvider(t, Options{Root: t.TempDir(), Faults: faults.get})
 	src := volumeSpec(t, p, "cl-slow", 16<<10)
 	snap := start(t, p, src)
@@ -240,7 +240,7 @@ func TestRestoreDelayFault(t *testing.T) {
 	faults := &faultTable{}
 	p := newProvider(t, Options{Root: t.TempDir(), Faults: faults.get})
 	src, snap := completedSnapshot(t, p, "cl-slow")
-	faults.set("cl-slow", catalog.Faults{RestoreDelay: catalog.Duration(delay)})
+	faults.set("cl-slow", Faults{RestoreDelay: api.Duration(delay)})
 
 	spec := providertest.VolumeSpecFor(src, snap)
 	v, err := p.CreateVolume(context.Background(), spec)
@@ -256,7 +256,7 @@ func TestRestoreDelayFault(t *testing.T) {
 	}
 
 	// Cancelled during a long delay: returns with ctx's error, leaves nothing.
-	faults.set("cl-slow", catalog.Faults{RestoreDelay: catalog.Duration(time.Hour)})
+	faults.set("cl-slow", Faults{RestoreDelay: api.Duration(time.Hour)})
 	spec = providertest.VolumeSpecFor(src, snap)
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
@@ -324,7 +324,7 @@ func TestProvisioner(t *testing.T) {
 	}
 	expectKind(t, prov.ProvisionNode(ctx, providers.NodeSpec{ClusterID: "cl-new", NodeID: "../x"}), providers.Invalid)
 
-	faults.set("cl-src", catalog.Faults{RestoreFail: true})
+	faults.set("cl-src", Faults{RestoreFail: true})
 	failing := providers.NodeSpec{ClusterID: "cl-new", NodeID: "node-3", SourceClusterID: "cl-src", VolumeRefs: []string{v1.Ref}}
 	err = prov.ProvisionNode(ctx, failing)
 	pe := expectKind(t, err, providers.InvalidState)

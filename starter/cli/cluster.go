@@ -31,20 +31,7 @@ func (a *app) clusterList() *cobra.Command {
 }
 
 func (a *app) clusterShow() *cobra.Command {
-	return &cobra.Command{
-		Use: "show ID", Short: "Show a cluster with its nodes, volumes and lock", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect(cmd)
-			if err != nil {
-				return err
-			}
-			cl, err := c.GetCluster(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return a.printCluster(cl)
-		},
-	}
+	return objectCmd(a, "show ID", "Show a cluster with its nodes, volumes and lock", (*strata.Client).GetCluster, a.printCluster)
 }
 
 func (a *app) printCluster(cl api.Cluster) error {

@@ -57,6 +57,20 @@ func isTerminal(w io.Writer) bool {
 // names, then acknowledges it: {"<idKey>": ID, "<done>": true} with --json,
 // else "<what> ID <verb>".
 func (a *app) actionCmd(use, short string, idKey, done, what, verb string, do func(ctx context.Context, c *strata.Client, id string) error) *cobra.Command {
+	return objectCmd(a, use, short, func(c *strata.Client, ctx context.Context, id string) (string, error) {
+		return id, do(ctx, c, id)
+	}, func(id string) error {
+		if a.json {
+			return a.printJSON(map[string]any{idKey: id, done: true})
+		}
+		fmt.Fprintf(a.out, "%s %s %s\n", what, id, verb)
+		return nil
+	})
+}
+
+// objectCmd is a command that fetches (or changes) the object its argument
+// names and prints it with print.
+func objectCmd[T any](a *app, use, short string, fetch func(c *strata.Client, ctx context.Context, id string) (T, error), print func(T) error) *cobra.Command {
 	return &cobra.Command{
 		Use: use, Short: short, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -64,14 +78,11 @@ func (a *app) actionCmd(use, short string, idKey, done, what, verb string, do fu
 			if err != nil {
 				return err
 			}
-			if err := do(cmd.Context(), c, args[0]); err != nil {
+			v, err := fetch(c, cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
-			if a.json {
-				return a.printJSON(map[string]any{idKey: args[0], done: true})
-			}
-			fmt.Fprintf(a.out, "%s %s %s\n", what, args[0], verb)
-			return nil
+			return print(v)
 		},
 	}
 }
@@ -112,7 +123,7 @@ func listCmd[T any](a *app, use, short, filterFlag, filterHelp string, fetch fun
 	return cmd
 }
 
-// oneLine keeps CLI errors to the one line the README promises.
+// oneLine keeps CLI errors to the one line docs/cli.md promises.
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
 }

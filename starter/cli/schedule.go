@@ -92,20 +92,8 @@ func (a *app) scheduleList() *cobra.Command {
 }
 
 func (a *app) scheduleShow() *cobra.Command {
-	return &cobra.Command{
-		Use: "show ID", Short: "Show a job, its schedule's next runs, and runs taken, missed or skipped", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect(cmd)
-			if err != nil {
-				return err
-			}
-			v, err := c.GetJob(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return a.printJob(v)
-		},
-	}
+	return objectCmd(a, "show ID", "Show a job, its schedule's next runs, and runs taken, missed or skipped",
+		(*strata.Client).GetJob, a.printJob)
 }
 
 func (a *app) printJob(v api.JobView) error {
@@ -194,20 +182,9 @@ func (a *app) schedulePause(pause bool) *cobra.Command {
 	if pause {
 		use, short = "pause ID", "Pause a job (no runs until resumed)"
 	}
-	return &cobra.Command{
-		Use: use, Short: short, Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect(cmd)
-			if err != nil {
-				return err
-			}
-			v, err := c.PauseJob(cmd.Context(), args[0], pause)
-			if err != nil {
-				return err
-			}
-			return a.printJob(v)
-		},
-	}
+	return objectCmd(a, use, short, func(c *strata.Client, ctx context.Context, id string) (api.JobView, error) {
+		return c.PauseJob(ctx, id, pause)
+	}, a.printJob)
 }
 
 func (a *app) scheduleTrigger() *cobra.Command {

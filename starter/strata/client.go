@@ -162,6 +162,17 @@ func IsNotFound(err error) bool {
 	return errors.As(err, &e) && (e.Code == api.ReasonNotFound || e.Code == api.ReasonJobNotFound || e.Code == api.ReasonClusterNotFound)
 }
 
+// runWorkflow starts a workflow on the worker's task queue, waits for it,
+// and decodes its result into out.
+func (c *Client) runWorkflow(ctx context.Context, opts client.StartWorkflowOptions, name string, in, out any) error {
+	opts.TaskQueue = c.TaskQueue
+	run, err := c.Temporal.ExecuteWorkflow(ctx, opts, name, in)
+	if err != nil {
+		return fmt.Errorf("starting %s: %w", opts.ID, err)
+	}
+	return c.asError(run.Get(ctx, out))
+}
+
 // asError turns what the worker answered into an *Error when it is one of
 // Strata's refusals or failures; other errors (Temporal unreachable)
 // pass through.

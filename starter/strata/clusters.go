@@ -64,15 +64,11 @@ func (c *Client) CreateCluster(ctx context.Context, spec ClusterSpec) (api.Clust
 		req.ID = "cl-" + randomID(8)
 	}
 	var cl api.Cluster
-	run, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: api.CreateClusterWorkflowID(req.ID), TaskQueue: c.TaskQueue,
+	return cl, c.runWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                    api.CreateClusterWorkflowID(req.ID),
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		StaticSummary:         "Create cluster " + req.ID,
-	}, api.CreateClusterWorkflowName, req)
-	if err != nil {
-		return cl, fmt.Errorf("creating cluster %s: %w", req.ID, err)
-	}
-	return cl, c.asError(run.Get(ctx, &cl))
+	}, api.CreateClusterWorkflowName, req, &cl)
 }
 
 // GetCluster returns a cluster with its current lock.
@@ -180,14 +176,10 @@ func (c *Client) RegisterCluster(ctx context.Context, req api.RegisterClusterReq
 	if err := check.Check(); err != nil {
 		return api.Cluster{}, err
 	}
-	run, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: api.RegisterWorkflowID(req.ID), TaskQueue: c.TaskQueue,
+	var cl api.Cluster
+	return cl, c.runWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                    api.RegisterWorkflowID(req.ID),
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		StaticSummary:         "Register cluster " + req.ID,
-	}, api.RegisterClusterWorkflowName, req)
-	if err != nil {
-		return api.Cluster{}, fmt.Errorf("registering cluster %s: %w", req.ID, err)
-	}
-	var cl api.Cluster
-	return cl, c.asError(run.Get(ctx, &cl))
+	}, api.RegisterClusterWorkflowName, req, &cl)
 }

@@ -126,15 +126,11 @@ func (c *Client) PruneJob(ctx context.Context, id string) (api.PruneResult, erro
 	if j.DeletedAt != nil {
 		return res, fmt.Errorf("job %s was deleted", id)
 	}
-	run, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: api.ManualPruneWorkflowID(id, time.Now()), TaskQueue: c.TaskQueue,
+	return res, c.runWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                    api.ManualPruneWorkflowID(id, time.Now()),
 		TypedSearchAttributes: temporal.NewSearchAttributes(api.SearchAttrJobID.ValueSet(id)),
 		StaticSummary:         "Prune job " + id,
-	}, api.PruneWorkflowName, api.PruneRequest{JobID: id})
-	if err != nil {
-		return res, err
-	}
-	return res, c.asError(run.Get(ctx, &res))
+	}, api.PruneWorkflowName, api.PruneRequest{JobID: id}, &res)
 }
 
 // DeleteBackup deletes a backup (Completed or Defunct; a manual one is

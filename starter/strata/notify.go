@@ -89,10 +89,6 @@ func (c *Client) TestChannel(ctx context.Context, id string) (api.NotifyResult, 
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	run, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: api.NotifyWorkflowID(ev.ID), TaskQueue: c.TaskQueue, StaticSummary: "Test notification"},
-		api.NotifyWorkflowName, ev)
-	if err != nil {
-		return res, err
-	}
-	return res, c.asError(run.Get(ctx, &res))
+	return res, c.runWorkflow(ctx, client.StartWorkflowOptions{ID: api.NotifyWorkflowID(ev.ID), StaticSummary: "Test notification"},
+		api.NotifyWorkflowName, ev, &res)
 }

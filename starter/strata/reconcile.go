@@ -24,26 +24,15 @@ func (c *Client) Reconcile(ctx context.Context, grace *time.Duration, dryRun boo
 		g := api.Duration(*grace)
 		req.Grace = &g
 	}
-	run, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: api.ReconcileWorkflowID(time.Now()), TaskQueue: c.TaskQueue,
-		StaticSummary: "Reconcile snapshots",
-	}, api.ReconcileWorkflowName, req)
-	if err != nil {
-		return res, err
-	}
-	return res, c.asError(run.Get(ctx, &res))
+	return res, c.runWorkflow(ctx, client.StartWorkflowOptions{ID: api.ReconcileWorkflowID(time.Now()), StaticSummary: "Reconcile snapshots"},
+		api.ReconcileWorkflowName, req, &res)
 }
 
 // CheckJobs runs the jobs monitor now (as its schedule does) and returns
 // the events it sent: freshness violated or recovered, runs skipped or
 // missed since the last check.
 func (c *Client) CheckJobs(ctx context.Context, freshnessMultiple float64) ([]api.Event, error) {
-	run, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: api.MonitorWorkflowID(time.Now()), TaskQueue: c.TaskQueue, StaticSummary: "Monitor jobs",
-	}, api.MonitorWorkflowName, api.MonitorRequest{FreshnessMultiple: freshnessMultiple})
-	if err != nil {
-		return nil, err
-	}
 	var events []api.Event
-	return events, c.asError(run.Get(ctx, &events))
+	return events, c.runWorkflow(ctx, client.StartWorkflowOptions{ID: api.MonitorWorkflowID(time.Now()), StaticSummary: "Monitor jobs"},
+		api.MonitorWorkflowName, api.MonitorRequest{FreshnessMultiple: freshnessMultiple}, &events)
 }

@@ -14,6 +14,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -227,11 +228,7 @@ func (s *Server) SetRateLimit(action string, burst int, refill float64) {
 func (s *Server) Calls() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]int, len(s.calls))
-	for k, v := range s.calls {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(s.calls)
 }
 
 // ResetCalls clears Calls and the per-second histogram.
@@ -248,9 +245,9 @@ func (s *Server) ResetCalls() {
 func (s *Server) PerSecond(action string) map[int64]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := map[int64]int{}
-	for k, v := range s.perSecond[action] {
-		out[k] = v
+	out := maps.Clone(s.perSecond[action])
+	if out == nil {
+		out = map[int64]int{}
 	}
 	return out
 }
@@ -376,17 +373,8 @@ func errBody(e *APIError, reqID string) errorResponse {
 }
 
 func setRequestID(resp any, id string) {
-	switch r := resp.(type) {
-	case *createSnapshotResponse:
-		r.RequestID, r.Xmlns = id, Namespace
-	case *describeSnapshotsResponse:
-		r.RequestID, r.Xmlns = id, Namespace
-	case *returnResponse:
-		r.RequestID, r.Xmlns = id, Namespace
-	case *createVolumeResponse:
-		r.RequestID, r.Xmlns = id, Namespace
-	case *describeVolumesResponse:
-		r.RequestID, r.Xmlns = id, Namespace
+	if r, ok := resp.(interface{ setRequestID(string) }); ok {
+		r.setRequestID(id)
 	}
 }
 

@@ -51,39 +51,43 @@ type xmlVolume struct {
 	Tags               []xmlTag  `xml:"tagSet>item"`
 }
 
+// responseHeader opens every successful response: EC2's namespace and the
+// request's ID, set by the server once the action has succeeded.
+type responseHeader struct {
+	Xmlns     string `xml:"xmlns,attr"`
+	RequestID string `xml:"requestId"`
+}
+
+func (h *responseHeader) setRequestID(id string) { h.Xmlns, h.RequestID = Namespace, id }
+
 type createSnapshotResponse struct {
-	XMLName   xml.Name `xml:"CreateSnapshotResponse"`
-	Xmlns     string   `xml:"xmlns,attr"`
-	RequestID string   `xml:"requestId"`
+	XMLName xml.Name `xml:"CreateSnapshotResponse"`
+	responseHeader
 	xmlSnapshot
 }
 
 type describeSnapshotsResponse struct {
-	XMLName   xml.Name      `xml:"DescribeSnapshotsResponse"`
-	Xmlns     string        `xml:"xmlns,attr"`
-	RequestID string        `xml:"requestId"`
+	XMLName xml.Name `xml:"DescribeSnapshotsResponse"`
+	responseHeader
 	Snapshots []xmlSnapshot `xml:"snapshotSet>item"`
 	NextToken string        `xml:"nextToken,omitempty"`
 }
 
 type returnResponse struct {
-	XMLName   xml.Name
-	Xmlns     string `xml:"xmlns,attr"`
-	RequestID string `xml:"requestId"`
-	Return    bool   `xml:"return"`
+	XMLName xml.Name
+	responseHeader
+	Return bool `xml:"return"`
 }
 
 type createVolumeResponse struct {
-	XMLName   xml.Name `xml:"CreateVolumeResponse"`
-	Xmlns     string   `xml:"xmlns,attr"`
-	RequestID string   `xml:"requestId"`
+	XMLName xml.Name `xml:"CreateVolumeResponse"`
+	responseHeader
 	xmlVolume
 }
 
 type describeVolumesResponse struct {
-	XMLName   xml.Name    `xml:"DescribeVolumesResponse"`
-	Xmlns     string      `xml:"xmlns,attr"`
-	RequestID string      `xml:"requestId"`
+	XMLName xml.Name `xml:"DescribeVolumesResponse"`
+	responseHeader
 	Volumes   []xmlVolume `xml:"volumeSet>item"`
 	NextToken string      `xml:"nextToken,omitempty"`
 }

@@ -25,40 +25,30 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/stratabackup/strata/providers/internal/fakeclock"
 )
 
 // Clock is the fake's time source for resource state machines.
-type Clock interface{ Now() time.Time }
+type Clock = fakeclock.Clock
 
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-// CompressedClock runs Factor times faster than real time: fake durations
-// of minutes pass in milliseconds.
-type CompressedClock struct {
-	start  time.Time
-	Factor float64
-}
+// CompressedClock runs a factor faster than real time: fake durations of
+// minutes pass in milliseconds.
+type CompressedClock = fakeclock.Compressed
 
 // NewCompressedClock returns a clock starting now, running factor times
 // faster than real time.
-func NewCompressedClock(factor float64) *CompressedClock {
-	return &CompressedClock{start: time.Now(), Factor: factor}
-}
-
-// Now is start + factor × real elapsed time.
-func (c *CompressedClock) Now() time.Time {
-	return c.start.Add(time.Duration(float64(time.Since(c.start)) * c.Factor))
-}
+func NewCompressedClock(factor float64) *CompressedClock { return fakeclock.NewCompressed(factor) }
 
 const selfBase = "https://www.googleapis.com/compute/v1/"
 
@@ -136,7 +126,7 @@ type operation struct {
 func New(project string) *Server {
 	s := &Server{
 		project:  project,
-		clock:    realClock{},
+		clock:    fakeclock.Real{},
 		snapDur:  200 * time.Millisecond,
 		diskDur:  50 * time.Millisecond,
 		nextID:   1000,
@@ -234,11 +224,7 @@ func (s *Server) LoseResponseNext(method string) { s.mu.Lock(); s.lose[method]++
 func (s *Server) Calls() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]int, len(s.calls))
-	for k, v := range s.calls {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(s.calls)
 }
 
 // RequestTimes returns the arrival time (real clock) of every request.
@@ -730,16 +716,17 @@ func (s *Server) listSnapshots(q map[string][]string) (any, *apiError) {
 	if err != nil {
 		return nil, &apiError{http.StatusBadRequest, "invalid", "Invalid value for field 'filter': '" + first(q["filter"]) + "'. " + err.Error()}
 	}
-	names := make([]string, 0, len(s.snaps))
-	for n := range s.snaps {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	return listPage(q, f, s.snaps, func(sn *snapshot) (map[string]any, map[string]string) { return s.snapJSON(sn), sn.labels },
+		"compute#snapshotList", "projects/"+s.project+"/global/snapshots", selfBase+"projects/"+s.project+"/global/snapshots")
+}
+
+// listPage answers a list call: the resources (by key, in key order) whose
+// JSON and labels match f, paged by q, in a list of kind.
+func listPage[R any](q map[string][]string, f filterExpr, byKey map[string]R, view func(R) (map[string]any, map[string]string), kind, id, selfLink string) (any, *apiError) {
 	var items []map[string]any
-	for _, n := range names {
-		sn := s.snaps[n]
-		j := s.snapJSON(sn)
-		if f.eval(fieldGetter(j, sn.labels)) {
+	for _, k := range slices.Sorted(maps.Keys(byKey)) {
+		j, labels := view(byKey[k])
+		if f.eval(fieldGetter(j, labels)) {
 			items = append(items, j)
 		}
 	}
@@ -747,8 +734,7 @@ func (s *Server) listSnapshots(q map[string][]string) (any, *apiError) {
 	if e != nil {
 		return nil, e
 	}
-	out := map[string]any{"kind": "compute#snapshotList", "id": "projects/" + s.project + "/global/snapshots",
-		"selfLink": selfBase + "projects/" + s.project + "/global/snapshots"}
+	out := map[string]any{"kind": kind, "id": id, "selfLink": selfLink}
 	if hi > lo {
 		out["items"] = items[lo:hi]
 	}
@@ -771,34 +757,14 @@ func (s *Server) listDisks(zone string, q map[string][]string) (any, *apiError) 
 	if err != nil {
 		return nil, &apiError{http.StatusBadRequest, "invalid", "Invalid value for field 'filter': " + err.Error()}
 	}
-	var keys []string
+	inZone := map[string]*disk{}
 	for k, d := range s.disks {
 		if d.zone == zone {
-			keys = append(keys, k)
+			inZone[k] = d
 		}
 	}
-	sort.Strings(keys)
-	var items []map[string]any
-	for _, k := range keys {
-		d := s.disks[k]
-		j := s.diskJSON(d)
-		if f.eval(fieldGetter(j, d.labels)) {
-			items = append(items, j)
-		}
-	}
-	lo, hi, next, e := page(q, len(items))
-	if e != nil {
-		return nil, e
-	}
-	out := map[string]any{"kind": "compute#diskList", "id": "projects/" + s.project + "/zones/" + zone + "/disks",
-		"selfLink": s.zoneURL(zone) + "/disks"}
-	if hi > lo {
-		out["items"] = items[lo:hi]
-	}
-	if next != "" {
-		out["nextPageToken"] = next
-	}
-	return out, nil
+	return listPage(q, f, inZone, func(d *disk) (map[string]any, map[string]string) { return s.diskJSON(d), d.labels },
+		"compute#diskList", "projects/"+s.project+"/zones/"+zone+"/disks", s.zoneURL(zone)+"/disks")
 }
 
 func (s *Server) insertDisk(zone, requestID string, body []byte) (any, *apiError) {

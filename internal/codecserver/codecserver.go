@@ -1,15 +1,20 @@
-package codec
+// Package codecserver serves the payload codec over HTTP for the Web UI and
+// `temporal --codec-endpoint`. It lives with the worker, not in api/codec:
+// callers encrypt with the codec itself and never need the server.
+package codecserver
 
 import (
-	"net"
 	"net/http"
 	"strings"
 
 	"go.temporal.io/sdk/converter"
+
+	"github.com/stratabackup/strata/api/codec"
+	"github.com/stratabackup/strata/internal/hostguard"
 )
 
-// ServerOptions say whom the codec server answers.
-type ServerOptions struct {
+// Options say whom the codec server answers.
+type Options struct {
 	// Origins are the web origins (scheme://host:port) whose pages may
 	// call it: the Web UI's. Others get no CORS headers, and 403.
 	Origins []string
@@ -27,10 +32,10 @@ const MaxRequestBytes = 16 << 20
 // `temporal --codec-endpoint`), with CORS for the allowed origins. It
 // decrypts for whoever reaches it: keep it on loopback, or behind your
 // own authentication.
-func Handler(keys *Keys, o ServerOptions) http.Handler {
-	next := converter.NewPayloadCodecHTTPHandler(New(keys))
+func Handler(keys *codec.Keys, o Options) http.Handler {
+	next := converter.NewPayloadCodecHTTPHandler(codec.New(keys))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !allowedHost(r.Host, o.Hosts) {
+		if !hostguard.Allowed(r.Host, o.Hosts...) {
 			http.Error(w, "this codec server answers only requests to a loopback host name or one it was given", http.StatusMisdirectedRequest)
 			return
 		}
@@ -58,26 +63,6 @@ func Handler(keys *Keys, o ServerOptions) http.Handler {
 func contains(list []string, s string) bool {
 	for _, v := range list {
 		if strings.EqualFold(strings.TrimSuffix(v, "/"), s) {
-			return true
-		}
-	}
-	return false
-}
-
-func allowedHost(hostport string, hosts []string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return true
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return true
-	}
-	for _, h := range hosts {
-		if strings.EqualFold(h, host) {
 			return true
 		}
 	}
