@@ -12,13 +12,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 
 	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/internal/fakeclock"
 )
 
 // EnvPostgresDSN names the environment variable holding the Postgres server
@@ -125,36 +125,12 @@ func EachDSN(t *testing.T, fn func(t *testing.T, dsn string)) {
 }
 
 // Clock is a settable clock for catalog.WithClock.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type Clock = fakeclock.Manual
 
 // NewClock returns a clock at start (a fixed date when start is zero).
 func NewClock(start time.Time) *Clock {
 	if start.IsZero() {
 		start = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	}
-	return &Clock{now: start}
-}
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock on by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// Set sets the clock's time.
-func (c *Clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
+	return fakeclock.NewManual(start)
 }

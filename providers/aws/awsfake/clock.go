@@ -3,7 +3,7 @@ package awsfake
 import (
 	"time"
 
-	"github.com/stratabackup/strata/providers/internal/fakeclock"
+	"github.com/stratabackup/strata/internal/fakeclock"
 )
 
 // Clock is the fake's notion of time: snapshot progress and volume

@@ -36,7 +36,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/stratabackup/strata/providers/internal/fakeclock"
+	"github.com/stratabackup/strata/internal/fakeclock"
 )
 
 // Clock is the fake's time source for resource state machines.

@@ -1,7 +1,7 @@
-// Package fakeclock is the time of the in-process cloud fakes: their
-// snapshots and volumes move through their states on a Clock, which a test
-// or benchmark compresses (hours of cloud time in seconds) or stops and
-// advances by hand.
+// Package fakeclock is the time of the in-process cloud fakes and of the
+// catalog's tests: fakes' snapshots and volumes move through their states
+// on a Clock, which a test or benchmark compresses (hours of cloud time in
+// seconds) or stops and advances by hand.
 package fakeclock
 
 import (
@@ -58,5 +58,12 @@ func (c *Manual) Now() time.Time {
 func (c *Manual) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// Set moves the clock to t.
+func (c *Manual) Set(t time.Time) {
+	c.mu.Lock()
+	c.now = t
 	c.mu.Unlock()
 }
