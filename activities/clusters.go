@@ -66,7 +66,7 @@ func (c *Clusters) CreateCluster(ctx context.Context, req api.CreateClusterReque
 	}
 	if got, err := c.Catalog.GetCluster(ctx, req.ID); err == nil {
 		if sameShape(got, want) {
-			return got.API(), nil
+			return got, nil
 		}
 		return api.Cluster{}, InvalidRequest("invalid cluster: cluster %s already exists", req.ID)
 	} else if !catalog.IsNotFound(err) {
@@ -100,7 +100,7 @@ func (c *Clusters) CreateCluster(ctx context.Context, req api.CreateClusterReque
 	if !sameShape(got, want) {
 		return api.Cluster{}, InvalidRequest("invalid cluster: cluster %s already exists", req.ID)
 	}
-	return got.API(), nil
+	return got, nil
 }
 
 // sameShape says whether a recorded cluster is the one a create asked for
@@ -143,7 +143,7 @@ func (c *Clusters) SetNodeHealth(ctx context.Context, req api.SetNodeHealthReque
 		return api.Cluster{}, notFound(err, subject)
 	}
 	cl, err := c.Catalog.GetCluster(ctx, req.ClusterID)
-	return cl.API(), notFound(err, subject)
+	return cl, notFound(err, subject)
 }
 
 // SetFaults replaces a cluster's fault settings (local provider).
@@ -153,10 +153,10 @@ func (c *Clusters) SetFaults(ctx context.Context, req api.SetFaultsRequest) (api
 	if err != nil {
 		return api.Cluster{}, notFound(err, subject)
 	}
-	if err := c.Catalog.SetFaults(ctx, req.ClusterID, catalog.FaultsOf(req.Faults)); err != nil {
+	if err := c.Catalog.SetFaults(ctx, req.ClusterID, req.Faults); err != nil {
 		return api.Cluster{}, classify(err, subject)
 	}
-	return cl.API(), nil
+	return cl, nil
 }
 
 // LockCluster takes a cluster's lock for an outside operation.
@@ -168,7 +168,7 @@ func (c *Clusters) LockCluster(ctx context.Context, req api.LockClusterRequest) 
 	if err != nil {
 		return api.Lock{}, notFound(err, "cluster "+req.ClusterID)
 	}
-	return l.API(), nil
+	return l, nil
 }
 
 // UnlockCluster releases a lock taken with LockCluster. A token that is no
@@ -186,7 +186,7 @@ func (c *Clusters) UnlockCluster(ctx context.Context, req api.UnlockClusterReque
 		return api.Cluster{}, notFound(err, subject)
 	}
 	cl, err := c.Catalog.GetCluster(ctx, req.ClusterID)
-	return cl.API(), notFound(err, subject)
+	return cl, notFound(err, subject)
 }
 
 // CreateProject creates a project; one that exists is returned.
@@ -195,7 +195,7 @@ func (c *Clusters) CreateProject(ctx context.Context, req api.CreateProjectReque
 		return api.Project{}, classify(err, "project "+req.ID)
 	}
 	p, err := c.Catalog.GetProject(ctx, req.ID)
-	return p.API(), classify(err, "project "+req.ID)
+	return p, classify(err, "project "+req.ID)
 }
 
 // CreateNetwork creates a network in an existing project.
@@ -219,7 +219,7 @@ func (c *Clusters) CreateNetwork(ctx context.Context, req api.CreateNetworkReque
 		}
 	}
 	got, err := c.Catalog.GetNetwork(ctx, req.ID)
-	return got.API(), classify(err, subject)
+	return got, classify(err, subject)
 }
 
 // notFound is classify with a missing record reported as NotFound (a read

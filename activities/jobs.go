@@ -72,7 +72,7 @@ func (j *Jobs) CreateJob(ctx context.Context, req api.CreateJobRequest) (api.Job
 	now := j.now()
 	job := catalog.Job{
 		ID: req.ID, ClusterID: req.ClusterID, ScheduleID: api.JobScheduleID(req.ID), Every: catalog.Duration(req.Every),
-		Offset: catalog.Duration(req.Offset), Label: req.Label, Retention: catalog.RetentionOf(req.Retention), Paused: req.Paused,
+		Offset: catalog.Duration(req.Offset), Label: req.Label, Retention: req.Retention, Paused: req.Paused,
 		CreatedAt: now, UpdatedAt: now,
 	}
 	if err := j.Catalog.CreateJob(ctx, job); err != nil {
@@ -175,7 +175,7 @@ func ApplyJobUpdate(job *catalog.Job, req api.UpdateJobRequest) {
 		job.Label = *req.Label
 	}
 	if req.Retention != nil {
-		job.Retention = catalog.RetentionOf(*req.Retention)
+		job.Retention = *req.Retention
 	}
 }
 
@@ -252,7 +252,7 @@ func JobView(ctx context.Context, cat catalog.Jobs, schedules client.ScheduleCli
 	if err != nil {
 		return api.JobView{}, jobNotFound(err, id)
 	}
-	v := api.JobView{Job: job.API(), Retention: retention.Describe(job.Retention), Schedule: api.ScheduleView{
+	v := api.JobView{Job: job, Retention: retention.Describe(job.Retention), Schedule: api.ScheduleView{
 		ID: job.ScheduleID, Running: []string{}, NextRuns: []time.Time{}, RecentRuns: []api.ScheduleRun{},
 	}}
 	if job.DeletedAt != nil || schedules == nil {

@@ -57,7 +57,7 @@ const MaxPageBytes = 1536 << 10
 // GetCluster returns a cluster with its current lock.
 func (r *Reads) GetCluster(ctx context.Context, req api.GetRequest) (api.Cluster, error) {
 	cl, err := r.Catalog.GetCluster(ctx, req.ID)
-	return cl.API(), notFound(err, "cluster "+req.ID)
+	return cl, notFound(err, "cluster "+req.ID)
 }
 
 // ListClusters pages through every cluster.
@@ -66,7 +66,7 @@ func (r *Reads) ListClusters(ctx context.Context, req api.ListRequest) (converte
 	if err != nil {
 		return converter.RawValue{}, classify(err, "clusters")
 	}
-	return offsetPage(catalog.ClustersAPI(cls), req.PageSize, req.PageToken)
+	return offsetPage(cls, req.PageSize, req.PageToken)
 }
 
 // GetBackup returns a backup by its ID or its workflow's.
@@ -79,7 +79,7 @@ func (r *Reads) GetBackup(ctx context.Context, req api.GetRequest) (api.Backup, 
 	if catalog.IsNotFound(err) && id != req.ID {
 		return api.Backup{}, permanent(api.ReasonNotFound, "backup of workflow %s not found", validate.Quote(req.ID))
 	}
-	return b.API(), notFound(err, "backup "+req.ID)
+	return b, notFound(err, "backup "+req.ID)
 }
 
 // ListBackups pages through backups, newest first. The page token is the
@@ -184,7 +184,7 @@ func (r *Reads) listBackups(ctx context.Context, req api.ListBackupsRequest) (ba
 		bs = bs[:pageSize(req.PageSize)]
 	}
 	var next string
-	raw, err := encodePage(catalog.BackupsAPI(bs), more, func(n int) string {
+	raw, err := encodePage(bs, more, func(n int) string {
 		next = encodeCursor(catalog.CursorOf(bs[n-1]))
 		return next
 	})
@@ -202,11 +202,7 @@ func (r *Reads) ListJobs(ctx context.Context, req api.ListJobsRequest) (converte
 	if err != nil {
 		return converter.RawValue{}, classify(err, "jobs")
 	}
-	out := make([]api.Job, len(js))
-	for i, j := range js {
-		out[i] = j.API()
-	}
-	return offsetPage(out, req.PageSize, req.PageToken)
+	return offsetPage(js, req.PageSize, req.PageToken)
 }
 
 // PlanPrune is what pruning the job now would do, and why.
@@ -220,9 +216,9 @@ func (r *Reads) GetRestore(ctx context.Context, req api.GetRequest) (api.Restore
 	if err != nil {
 		return api.RestoreResult{}, notFound(err, "restore "+req.ID)
 	}
-	res := api.RestoreResult{Restore: rec.API()}
+	res := api.RestoreResult{Restore: rec}
 	if cl, err := r.Catalog.GetCluster(ctx, rec.ClusterID); err == nil {
-		res.Cluster = cl.API()
+		res.Cluster = cl
 	} else if !catalog.IsNotFound(err) {
 		return res, classify(err, "restore "+req.ID)
 	}
@@ -235,7 +231,7 @@ func (r *Reads) ListRestores(ctx context.Context, req api.ListRestoresRequest) (
 	if err != nil {
 		return converter.RawValue{}, classify(err, "restores")
 	}
-	return offsetPage(catalog.RestoresAPI(rs), req.PageSize, req.PageToken)
+	return offsetPage(rs, req.PageSize, req.PageToken)
 }
 
 // ListChannels pages through the channels of one project or all, as
@@ -258,11 +254,7 @@ func (r *Reads) ListProjects(ctx context.Context, req api.ListRequest) (converte
 	if err != nil {
 		return converter.RawValue{}, classify(err, "projects")
 	}
-	out := make([]api.Project, len(ps))
-	for i, p := range ps {
-		out[i] = p.API()
-	}
-	return offsetPage(out, req.PageSize, req.PageToken)
+	return offsetPage(ps, req.PageSize, req.PageToken)
 }
 
 // ListNetworks pages through the networks of one project or all.
@@ -271,11 +263,7 @@ func (r *Reads) ListNetworks(ctx context.Context, req api.ListNetworksRequest) (
 	if err != nil {
 		return converter.RawValue{}, classify(err, "networks")
 	}
-	out := make([]api.Network, len(ns))
-	for i, n := range ns {
-		out[i] = n.API()
-	}
-	return offsetPage(out, req.PageSize, req.PageToken)
+	return offsetPage(ns, req.PageSize, req.PageToken)
 }
 
 // WorkerInfo is the sealing key and the bounds requests are checked

@@ -35,25 +35,9 @@ type RestoreCatalog interface {
 	catalog.Restores
 }
 
-// RestoreSelector picks the backup to restore and the shape of the new
-// cluster; it mirrors api.RestoreRequest.
-type RestoreSelector struct {
-	BackupID        string
-	LatestOfJob     string
-	LatestOfCluster string
-	Nodes           int
-	DiskGB          int
-	NetworkID       string
-	ProjectID       string
-	Description     string
-	Region          string
-	Provider        string
-	RequestID       string
-}
-
 // PlanRestoreInput asks for a validated plan.
 type PlanRestoreInput struct {
-	Request   RestoreSelector
+	Request   api.RestoreRequest
 	ClusterID string
 }
 
@@ -103,11 +87,7 @@ func (p RestorePlan) Volumes() []RestoreVolume {
 // exist and the network is in that project, provider and region.
 func (a *Restores) PlanRestore(ctx context.Context, in PlanRestoreInput) (RestorePlan, error) {
 	req := in.Request
-	if err := (validate.Restore{
-		BackupID: req.BackupID, LatestOfJob: req.LatestOfJob, LatestOfCluster: req.LatestOfCluster, Nodes: req.Nodes,
-		DiskGB: req.DiskGB, NetworkID: req.NetworkID, ProjectID: req.ProjectID, Description: req.Description,
-		Region: req.Region, Provider: req.Provider, RequestID: req.RequestID,
-	}).Check(); err != nil {
+	if err := req.Check(); err != nil {
 		return RestorePlan{}, InvalidRequest("%v", err)
 	}
 	b, err := a.resolveBackup(ctx, req)
@@ -206,7 +186,7 @@ func (a *Restores) PlanRestore(ctx context.Context, in PlanRestoreInput) (Restor
 	return plan, nil
 }
 
-func (a *Restores) resolveBackup(ctx context.Context, req RestoreSelector) (catalog.Backup, error) {
+func (a *Restores) resolveBackup(ctx context.Context, req api.RestoreRequest) (catalog.Backup, error) {
 	given := 0
 	for _, s := range []string{req.BackupID, req.LatestOfJob, req.LatestOfCluster} {
 		if s != "" {

@@ -189,6 +189,15 @@ type CreateClusterRequest struct {
 	input     input
 }
 
+// Check applies every rule that needs no catalog (validate.Cluster); the
+// error lists every problem.
+func (r CreateClusterRequest) Check() error {
+	return validate.Cluster{
+		ID: r.ID, Provider: r.Provider, Nodes: r.Nodes, VolumesPerNode: r.VolumesPerNode, DiskGB: r.DiskGB,
+		Description: r.Description, Region: r.Region, ProjectID: r.ProjectID, NetworkID: r.NetworkID, DataBytes: r.DataBytes,
+	}.Check()
+}
+
 // CreateProjectRequest creates a project; creating one that exists
 // returns it.
 type CreateProjectRequest struct {

@@ -66,9 +66,7 @@ func FuzzBackupRequest(f *testing.F) {
 func FuzzRestoreRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fuzzInput(t, b, func(r api.RestoreRequest) error {
-			return validate.Restore{BackupID: r.BackupID, LatestOfJob: r.LatestOfJob, LatestOfCluster: r.LatestOfCluster, Nodes: r.Nodes,
-				DiskGB: r.DiskGB, NetworkID: r.NetworkID, ProjectID: r.ProjectID, Description: r.Description, Region: r.Region,
-				Provider: r.Provider, RequestID: r.RequestID}.Check()
+			return r.Check()
 		})
 	})
 }

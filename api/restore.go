@@ -1,5 +1,7 @@
 package api
 
+import "github.com/stratabackup/strata/api/validate"
+
 // RestoreRequest is RestoreWorkflow's input. Give exactly one of BackupID,
 // LatestOfJob (the job's newest Completed backup) or LatestOfCluster.
 // Empty fields default to the source cluster's.
@@ -23,6 +25,16 @@ type RestoreRequest struct {
 	// RestoreWorkflowID(RequestID).
 	RequestID string `json:"requestId,omitempty"`
 	input     input
+}
+
+// Check applies every rule that needs no catalog (validate.Restore); the
+// error lists every problem.
+func (r RestoreRequest) Check() error {
+	return validate.Restore{
+		BackupID: r.BackupID, LatestOfJob: r.LatestOfJob, LatestOfCluster: r.LatestOfCluster, Nodes: r.Nodes,
+		DiskGB: r.DiskGB, NetworkID: r.NetworkID, ProjectID: r.ProjectID, Description: r.Description,
+		Region: r.Region, Provider: r.Provider, RequestID: r.RequestID,
+	}.Check()
 }
 
 // RestoreResult is RestoreWorkflow's result.

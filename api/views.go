@@ -58,7 +58,9 @@ type Volume struct {
 	Zone   string `json:"zone,omitempty"`
 }
 
-// Lock is a lease on a cluster; Token is its fencing token.
+// Lock is a lease on a cluster. Token is a fencing token: it grows with
+// every new acquisition of the cluster's lock, and renew and release only
+// act when the caller's token is the current one.
 type Lock struct {
 	Holder     string    `json:"holder"`
 	Token      int64     `json:"token"`
@@ -66,13 +68,19 @@ type Lock struct {
 	ExpiresAt  time.Time `json:"expiresAt"`
 }
 
-// Faults drive the local provider's failure paths for one cluster.
+// Faults drive the local provider's failure paths for one cluster, without
+// code: a delay before each snapshot completes, a snapshot that fails, or
+// one that never completes.
 type Faults struct {
 	SnapshotDelay Duration `json:"snapshotDelay,omitempty"`
 	SnapshotFail  bool     `json:"snapshotFail,omitempty"`
 	SnapshotHang  bool     `json:"snapshotHang,omitempty"`
-	RestoreDelay  Duration `json:"restoreDelay,omitempty"`
-	RestoreFail   bool     `json:"restoreFail,omitempty"`
+	// RestoreDelay: creating each volume from this cluster's snapshots
+	// takes at least this long.
+	RestoreDelay Duration `json:"restoreDelay,omitempty"`
+	// RestoreFail: restores of this cluster's backups fail when they
+	// provision nodes, after every volume was created.
+	RestoreFail bool `json:"restoreFail,omitempty"`
 }
 
 // Backup is one backup of a cluster: one snapshot per volume.
@@ -157,9 +165,14 @@ type Channel struct {
 	CreatedAt       time.Time `json:"createdAt"`
 }
 
-// Retention is a job's retention policy: KeepLast, or tiers.
+// Retention is a job's retention policy: either KeepLast, or tiers. Only
+// Completed backups of the job count towards it.
 type Retention struct {
-	KeepLast   int `json:"keepLast,omitempty"`
+	// KeepLast keeps the newest N Completed backups.
+	KeepLast int `json:"keepLast,omitempty"`
+	// KeepHourly, KeepDaily, KeepWeekly keep the newest Completed backup in
+	// each of the last H hours, D days and W weeks (UTC calendar buckets); a
+	// backup kept by any tier stays.
 	KeepHourly int `json:"keepHourly,omitempty"`
 	KeepDaily  int `json:"keepDaily,omitempty"`
 	KeepWeekly int `json:"keepWeekly,omitempty"`
@@ -203,7 +216,10 @@ type Job struct {
 	Monitor    JobMonitor `json:"monitor"`
 }
 
-// JobMonitor is what the freshness monitor last saw of a job.
+// JobMonitor is the monitor's memory of a job, so each change is notified
+// once: whether the job is stale (no Completed backup within its freshness
+// bound), and the schedule's skipped and missed counts already reported
+// (ScheduleCheckedAt: when it last read them).
 type JobMonitor struct {
 	Stale             bool       `json:"stale"`
 	SeenSkipped       int        `json:"seenSkipped"`

@@ -80,7 +80,7 @@ func TestRestoreThreeNodesToOneAndToThree(t *testing.T) {
 	// The source is untouched and the backup is free again.
 	again, err := e.Catalog.GetCluster(ctx, src.ID)
 	require.NoError(t, err)
-	assert.Equal(t, src.Nodes, again.API().Nodes)
+	assert.Equal(t, src.Nodes, again.Nodes)
 	bb, err := e.Catalog.GetBackup(ctx, b.ID)
 	require.NoError(t, err)
 	assert.Empty(t, bb.Holds, "the restore released its hold")

@@ -46,7 +46,7 @@ func Validate(p catalog.Retention) error {
 
 // Describe renders a policy: "keep last 24" or "keep hourly 24, daily 14,
 // weekly 4" (zero tiers omitted).
-func Describe(p catalog.Retention) string { return p.API().Describe() }
+func Describe(p catalog.Retention) string { return p.Describe() }
 
 // Plan returns one Decision per backup, in the order given. backups are one
 // job's backups, of any status and in any order. Only Completed backups count

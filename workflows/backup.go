@@ -320,7 +320,7 @@ func (r *backupRun) markDefunct(ctx workflow.Context) error {
 	if err != nil {
 		return err
 	}
-	r.progress.Snapshots = catalog.SnapshotsAPI(rec.Snapshots)
+	r.progress.Snapshots = rec.Snapshots
 	r.countCompleted()
 	return r.setStatus(ctx, rec.Status)
 }
@@ -340,7 +340,7 @@ func (r *backupRun) step(ctx workflow.Context, summary string, fn, in any) workf
 // finished reports a backup that ended: its record for Completed, an error
 // with its reason for Defunct.
 func (r *backupRun) finished(ctx workflow.Context, rec catalog.Backup) (api.Backup, error) {
-	r.progress.Snapshots = catalog.SnapshotsAPI(rec.Snapshots)
+	r.progress.Snapshots = rec.Snapshots
 	r.progress.Reason = rec.Reason
 	r.countCompleted()
 	r.setStep(ctx, api.StepDone)
@@ -351,7 +351,7 @@ func (r *backupRun) finished(ctx workflow.Context, rec catalog.Backup) (api.Back
 		code, _, _ := strings.Cut(rec.Reason, ":")
 		return api.Backup{}, temporal.NewNonRetryableApplicationError(rec.Reason, code, nil)
 	}
-	return rec.API(), nil
+	return rec, nil
 }
 
 // reasonOf maps a failure to a reason code and message for the record.

@@ -89,7 +89,7 @@ func (r *backupRun) setStep(ctx workflow.Context, step string) {
 }
 
 func (r *backupRun) setSnapshots(ctx workflow.Context, snaps []catalog.Snapshot) {
-	r.progress.Snapshots = catalog.SnapshotsAPI(snaps)
+	r.progress.Snapshots = snaps
 	r.countCompleted()
 	r.renderDetails(ctx)
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/api"
-	"github.com/stratabackup/strata/api/validate"
 )
 
 // CreateClusterWorkflow creates a new cluster: the worker provisions its
@@ -22,10 +21,7 @@ func CreateClusterWorkflow(ctx workflow.Context, req api.CreateClusterRequest) (
 	if req.ID == "" {
 		return api.Cluster{}, failure(ctx, activities.InvalidRequest("invalid cluster: id is required (the workflow ID is %s)", api.CreateClusterWorkflowID("<id>")))
 	}
-	if err := (validate.Cluster{
-		ID: req.ID, Provider: req.Provider, Nodes: req.Nodes, VolumesPerNode: req.VolumesPerNode, DiskGB: req.DiskGB,
-		Description: req.Description, Region: req.Region, ProjectID: req.ProjectID, NetworkID: req.NetworkID, DataBytes: req.DataBytes,
-	}).Check(); err != nil {
+	if err := req.Check(); err != nil {
 		return api.Cluster{}, failure(ctx, activities.InvalidRequest("%v", err))
 	}
 	var cl api.Cluster

@@ -55,11 +55,7 @@ func (r *restoreRun) run(ctx workflow.Context, req api.RestoreRequest) (res api.
 	}
 	if err := workflow.ExecuteActivity(stepOptions(ctx, "plan restore"), restores.PlanRestore, activities.PlanRestoreInput{
 		ClusterID: r.progress.ClusterID,
-		Request: activities.RestoreSelector{
-			BackupID: req.BackupID, LatestOfJob: req.LatestOfJob, LatestOfCluster: req.LatestOfCluster, Nodes: req.Nodes,
-			DiskGB: req.DiskGB, NetworkID: req.NetworkID, ProjectID: req.ProjectID, Description: req.Description,
-			Region: req.Region, Provider: req.Provider, RequestID: req.RequestID,
-		},
+		Request:   req,
 	}).Get(ctx, &r.plan); err != nil {
 		return res, err
 	}

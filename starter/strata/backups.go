@@ -44,7 +44,6 @@ func (e *BackupError) Error() string {
 // created. Starting again with the same RequestID returns the first run
 // instead of starting a second backup.
 func (c *Client) StartBackup(ctx context.Context, req api.BackupRequest) (*BackupRun, error) {
-	tc := c.Temporal
 	limits, err := c.limits(ctx)
 	if err != nil {
 		return nil, err
@@ -80,21 +79,11 @@ func (c *Client) StartBackup(ctx context.Context, req api.BackupRequest) (*Backu
 	if req.JobID != "" {
 		attrs = append(attrs, api.SearchAttrJobID.ValueSet(req.JobID))
 	}
-	opts := client.StartWorkflowOptions{
-		ID:                       wfID,
-		TaskQueue:                c.TaskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		TypedSearchAttributes:    temporal.NewSearchAttributes(attrs...),
-		StaticSummary:            fmt.Sprintf("Backup of cluster %s", req.ClusterID),
-	}
-	run, err := tc.ExecuteWorkflow(ctx, opts, api.BackupWorkflowName, req)
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if errors.As(err, &started) {
-		// A closed run with this request ID exists: that is the backup.
-		run = tc.GetWorkflow(ctx, wfID, started.RunId)
-		err = nil
-	}
+	run, err := c.startOnce(ctx, client.StartWorkflowOptions{
+		ID:                    wfID,
+		TypedSearchAttributes: temporal.NewSearchAttributes(attrs...),
+		StaticSummary:         fmt.Sprintf("Backup of cluster %s", req.ClusterID),
+	}, api.BackupWorkflowName, req)
 	if err != nil {
 		return nil, fmt.Errorf("starting backup of cluster %s: %w", req.ClusterID, err)
 	}
@@ -121,15 +110,8 @@ func (c *Client) WaitBackup(ctx context.Context, id string) (api.Backup, error) 
 	if ctx.Err() != nil {
 		return api.Backup{}, ctx.Err()
 	}
-	be := &BackupError{BackupID: backupID, Code: api.ReasonInternal, Reason: werr.Error()}
-	var appErr *temporal.ApplicationError
-	var canceled *temporal.CanceledError
-	switch {
-	case errors.As(werr, &appErr):
-		be.Code, be.Reason = appErr.Type(), appErr.Message()
-	case errors.As(werr, &canceled):
-		be.Code, be.Reason = api.ReasonCancelled, api.ReasonCancelled+": backup cancelled by request"
-	}
+	be := &BackupError{BackupID: backupID}
+	be.Code, be.Reason = failureOf(werr, "backup")
 	if b, err := c.GetBackup(ctx, backupID); err == nil {
 		be.Backup = &b
 		if b.Reason != "" {

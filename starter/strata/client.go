@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
@@ -171,6 +172,36 @@ func (c *Client) runWorkflow(ctx context.Context, opts client.StartWorkflowOptio
 		return fmt.Errorf("starting %s: %w", opts.ID, err)
 	}
 	return c.asError(run.Get(ctx, out))
+}
+
+// startOnce starts the workflow opts.ID on the worker's task queue, or
+// joins the run that already has that ID (running or closed): one request
+// ID is one operation, however often it is sent.
+func (c *Client) startOnce(ctx context.Context, opts client.StartWorkflowOptions, name string, in any) (client.WorkflowRun, error) {
+	opts.TaskQueue = c.TaskQueue
+	opts.WorkflowIDReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE
+	opts.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING
+	run, err := c.Temporal.ExecuteWorkflow(ctx, opts, name, in)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return c.Temporal.GetWorkflow(ctx, opts.ID, started.RunId), nil
+	}
+	return run, err
+}
+
+// failureOf is the reason code and message of a failed workflow: the
+// worker's typed failure, Cancelled for a cancelled one (what names the
+// operation), Internal for anything else.
+func failureOf(werr error, what string) (code, reason string) {
+	var appErr *temporal.ApplicationError
+	var canceled *temporal.CanceledError
+	switch {
+	case errors.As(werr, &appErr):
+		return appErr.Type(), appErr.Message()
+	case errors.As(werr, &canceled):
+		return api.ReasonCancelled, api.ReasonCancelled + ": " + what + " cancelled by request"
+	}
+	return api.ReasonInternal, werr.Error()
 }
 
 // asError turns what the worker answered into an *Error when it is one of

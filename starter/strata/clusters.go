@@ -44,11 +44,7 @@ func (s ClusterSpec) request() api.CreateClusterRequest {
 // Validate checks a spec (the rules of validate.Cluster); the error lists
 // every problem.
 func (s ClusterSpec) Validate() error {
-	r := s.request()
-	return validate.Cluster{
-		ID: r.ID, Provider: r.Provider, Nodes: r.Nodes, VolumesPerNode: r.VolumesPerNode, DiskGB: r.DiskGB,
-		Description: r.Description, Region: r.Region, ProjectID: r.ProjectID, NetworkID: r.NetworkID, DataBytes: r.DataBytes,
-	}.Check()
+	return s.request().Check()
 }
 
 // CreateCluster creates a new cluster: the worker provisions its volumes
@@ -63,12 +59,7 @@ func (c *Client) CreateCluster(ctx context.Context, spec ClusterSpec) (api.Clust
 	if req.ID == "" {
 		req.ID = "cl-" + randomID(8)
 	}
-	var cl api.Cluster
-	return cl, c.runWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                    api.CreateClusterWorkflowID(req.ID),
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		StaticSummary:         "Create cluster " + req.ID,
-	}, api.CreateClusterWorkflowName, req, &cl)
+	return c.clusterWorkflow(ctx, api.CreateClusterWorkflowID(req.ID), api.CreateClusterWorkflowName, "Create cluster "+req.ID, req)
 }
 
 // GetCluster returns a cluster with its current lock.
@@ -176,10 +167,17 @@ func (c *Client) RegisterCluster(ctx context.Context, req api.RegisterClusterReq
 	if err := check.Check(); err != nil {
 		return api.Cluster{}, err
 	}
+	return c.clusterWorkflow(ctx, api.RegisterWorkflowID(req.ID), api.RegisterClusterWorkflowName, "Register cluster "+req.ID, req)
+}
+
+// clusterWorkflow runs a workflow that makes a cluster. Its ID is the
+// cluster's, so a retry after the cluster exists runs again and reports
+// the cluster.
+func (c *Client) clusterWorkflow(ctx context.Context, wfID, name, summary string, req any) (api.Cluster, error) {
 	var cl api.Cluster
 	return cl, c.runWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                    api.RegisterWorkflowID(req.ID),
+		ID:                    wfID,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		StaticSummary:         "Register cluster " + req.ID,
-	}, api.RegisterClusterWorkflowName, req, &cl)
+		StaticSummary:         summary,
+	}, name, req, &cl)
 }

@@ -2,14 +2,10 @@ package strata
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/api/validate"
@@ -44,28 +40,16 @@ func (e *RestoreError) Error() string {
 // workflow's first step before anything is created; Wait reports a
 // rejection as a *RestoreError with code InvalidRequest.
 func (c *Client) StartRestore(ctx context.Context, req api.RestoreRequest) (*RestoreRun, error) {
-	tc := c.Temporal
-	if err := (validate.Restore{
-		BackupID: req.BackupID, LatestOfJob: req.LatestOfJob, LatestOfCluster: req.LatestOfCluster, Nodes: req.Nodes,
-		DiskGB: req.DiskGB, NetworkID: req.NetworkID, ProjectID: req.ProjectID, Description: req.Description,
-		Region: req.Region, Provider: req.Provider, RequestID: req.RequestID,
-	}).Check(); err != nil {
+	if err := req.Check(); err != nil {
 		return nil, err
 	}
 	if req.RequestID == "" {
 		req.RequestID = uuid.NewString()
 	}
 	wfID := api.RestoreWorkflowID(req.RequestID)
-	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: wfID, TaskQueue: c.TaskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		StaticSummary:            "Restore into a new cluster",
+	run, err := c.startOnce(ctx, client.StartWorkflowOptions{
+		ID: wfID, StaticSummary: "Restore into a new cluster",
 	}, api.RestoreWorkflowName, req)
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if errors.As(err, &started) {
-		run, err = tc.GetWorkflow(ctx, wfID, started.RunId), nil
-	}
 	if err != nil {
 		return nil, fmt.Errorf("starting restore: %w", err)
 	}
@@ -84,15 +68,8 @@ func (r *RestoreRun) Wait(ctx context.Context) (api.RestoreResult, error) {
 	if ctx.Err() != nil {
 		return res, ctx.Err()
 	}
-	re := &RestoreError{RestoreID: r.RestoreID, Code: "Internal", Reason: werr.Error()}
-	var appErr *temporal.ApplicationError
-	var canceled *temporal.CanceledError
-	switch {
-	case errors.As(werr, &appErr):
-		re.Code, re.Reason = appErr.Type(), appErr.Message()
-	case errors.As(werr, &canceled):
-		re.Code, re.Reason = "Cancelled", "Cancelled: restore cancelled by request"
-	}
+	re := &RestoreError{RestoreID: r.RestoreID}
+	re.Code, re.Reason = failureOf(werr, "restore")
 	var out api.RestoreResult
 	if err := r.c.read(ctx, api.QueryGetRestore, api.GetRequest{ID: r.RestoreID}, &out); err == nil {
 		if out.Restore.Reason != "" {
