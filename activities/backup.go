@@ -26,6 +26,8 @@ type Backups struct {
 	Catalog   BackupCatalog
 	Providers providers.Registry
 	Config    Config
+	// Databases check postgres clusters' servers (nil: none here).
+	Databases DatabaseServers
 }
 
 // BackupCatalog is the part of the catalog a backup uses.
@@ -232,11 +234,25 @@ type HealthResult struct {
 }
 
 // CheckHealth fails, not retried, when any node is unhealthy or lags more
-// than allowed, naming every such node.
+// than allowed, naming every such node. A postgres cluster's health is
+// what its servers answer now; a volume cluster's is what the catalog says.
 func (a *Backups) CheckHealth(ctx context.Context, in HealthInput) (HealthResult, error) {
 	cl, err := a.Catalog.GetCluster(ctx, in.ClusterID)
 	if err != nil {
 		return HealthResult{}, classify(err, "cluster "+in.ClusterID)
+	}
+	if isPostgres(cl) {
+		if a.Databases == nil {
+			return HealthResult{}, permanent(api.ReasonClusterUnhealthy, "cluster %s runs PostgreSQL and this worker cannot reach its servers (no PostgreSQL here)", cl.ID)
+		}
+		_, hs, err := probeServers(ctx, a.Databases, a.Catalog, cl, a.now())
+		if err != nil {
+			return HealthResult{}, err
+		}
+		if bad := serverProblems(hs, in.MaxLag); len(bad) > 0 {
+			return HealthResult{}, permanent(api.ReasonClusterUnhealthy, "cluster %s has unhealthy nodes: %s", cl.ID, strings.Join(bad, ", "))
+		}
+		return HealthResult{PreferredNodeID: preferredServer(hs)}, nil
 	}
 	var bad []string
 	preferred := ""

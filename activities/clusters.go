@@ -10,6 +10,7 @@ import (
 	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/api/validate"
 	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/databases/postgres"
 	"github.com/stratabackup/strata/providers"
 )
 
@@ -17,6 +18,8 @@ import (
 // (the local provider: a directory of generated data).
 type VolumeProvisioner interface {
 	ProvisionVolume(ctx context.Context, volumeID string, dataBytes int64) (path string, err error)
+	// ProvisionEmptyVolume creates a volume for a database server's data.
+	ProvisionEmptyVolume(ctx context.Context, volumeID string) (path string, err error)
 }
 
 // Clusters are the activities that create and register clusters and
@@ -29,6 +32,8 @@ type Clusters struct {
 	Providers providers.Registry
 	// Volumes create new clusters' volumes, by provider name.
 	Volumes map[string]VolumeProvisioner
+	// Databases run postgres clusters' servers (nil: none here).
+	Databases DatabaseServers
 	// Limits bound lock TTLs.
 	Limits validate.Limits
 }
@@ -53,9 +58,13 @@ func (c *Clusters) CreateCluster(ctx context.Context, req api.CreateClusterReque
 	if problems := CheckPlacement(ctx, c.Catalog, req.ProjectID, req.NetworkID, req.Provider, req.Region); len(problems) > 0 {
 		return api.Cluster{}, InvalidRequest("invalid cluster: %s", strings.Join(problems, "; "))
 	}
+	engine := api.EngineOf(req.Engine)
+	if engine == api.EnginePostgres && c.Databases == nil {
+		return api.Cluster{}, noDatabases(req.ID)
+	}
 	want := catalog.Cluster{
 		ID: req.ID, Description: req.Description, Provider: req.Provider, Region: req.Region,
-		ProjectID: req.ProjectID, NetworkID: req.NetworkID,
+		ProjectID: req.ProjectID, NetworkID: req.NetworkID, Engine: engine,
 	}
 	for n := 1; n <= req.Nodes; n++ {
 		node := catalog.Node{ID: fmt.Sprintf("%s-n%d", req.ID, n), Healthy: true}
@@ -65,8 +74,14 @@ func (c *Clusters) CreateCluster(ctx context.Context, req api.CreateClusterReque
 		want.Nodes = append(want.Nodes, node)
 	}
 	if got, err := c.Catalog.GetCluster(ctx, req.ID); err == nil {
-		if sameShape(got, want) {
+		if sameShape(got, want) && engine == api.EngineVolume {
 			return got, nil
+		}
+		if sameShape(got, want) {
+			// A retry after the record was written: its servers run
+			// (started again if they had stopped).
+			_, err := c.startServers(ctx, got)
+			return got, err
 		}
 		return api.Cluster{}, InvalidRequest("invalid cluster: cluster %s already exists", req.ID)
 	} else if !catalog.IsNotFound(err) {
@@ -75,11 +90,26 @@ func (c *Clusters) CreateCluster(ctx context.Context, req api.CreateClusterReque
 	for i := range want.Nodes {
 		for j := range want.Nodes[i].Volumes {
 			vol := &want.Nodes[i].Volumes[j]
-			path, err := prov.ProvisionVolume(ctx, vol.ID, req.DataBytes)
+			var path string
+			var err error
+			if engine == api.EnginePostgres {
+				path, err = prov.ProvisionEmptyVolume(ctx, vol.ID)
+			} else {
+				path, err = prov.ProvisionVolume(ctx, vol.ID, req.DataBytes)
+			}
 			if err != nil {
 				return api.Cluster{}, classify(err, fmt.Sprintf("%s: provisioning volume %s", subject, vol.ID))
 			}
 			vol.Path = path
+		}
+	}
+	if engine == api.EnginePostgres {
+		servers, err := c.startServers(ctx, want)
+		if err != nil {
+			return api.Cluster{}, err
+		}
+		for i, s := range servers {
+			want.Nodes[i].Role, want.Nodes[i].Endpoint = s.Role, s.Endpoint
 		}
 	}
 	want.CreatedAt = c.now()
@@ -103,10 +133,20 @@ func (c *Clusters) CreateCluster(ctx context.Context, req api.CreateClusterReque
 	return got, nil
 }
 
+// startServers makes a postgres cluster's servers exist and run. Its
+// failures are retried: a half-made node is made again.
+func (c *Clusters) startServers(ctx context.Context, cl catalog.Cluster) ([]postgres.Node, error) {
+	servers, err := c.Databases.EnsureCluster(ctx, ServerSpec(cl))
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: starting its PostgreSQL servers: %w", cl.ID, err)
+	}
+	return servers, nil
+}
+
 // sameShape says whether a recorded cluster is the one a create asked for
 // (a retried create finds its own record).
 func sameShape(got, want catalog.Cluster) bool {
-	if got.Provider != want.Provider || got.Region != want.Region || got.Description != want.Description ||
+	if api.EngineOf(got.Engine) != api.EngineOf(want.Engine) || got.Provider != want.Provider || got.Region != want.Region || got.Description != want.Description ||
 		got.ProjectID != want.ProjectID || got.NetworkID != want.NetworkID || len(got.Nodes) != len(want.Nodes) {
 		return false
 	}
@@ -139,6 +179,11 @@ func EnsureDefaults(ctx context.Context, cat catalog.Store) error {
 // SetNodeHealth marks a node healthy or unhealthy.
 func (c *Clusters) SetNodeHealth(ctx context.Context, req api.SetNodeHealthRequest) (api.Cluster, error) {
 	subject := "cluster " + req.ClusterID
+	if cl, err := c.Catalog.GetCluster(ctx, req.ClusterID); err != nil {
+		return api.Cluster{}, notFound(err, subject)
+	} else if isPostgres(cl) {
+		return api.Cluster{}, InvalidRequest("cluster %s runs PostgreSQL: its health is what its servers say, not set by hand (stop a server to make it unhealthy)", req.ClusterID)
+	}
 	if err := c.Catalog.SetNodeHealth(ctx, req.ClusterID, req.NodeID, req.Healthy, nil); err != nil {
 		return api.Cluster{}, notFound(err, subject)
 	}

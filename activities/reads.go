@@ -29,6 +29,8 @@ type Reads struct {
 	Schedules client.ScheduleClient
 	Secrets   *secrets.Key
 	Limits    validate.Limits
+	// Databases answer for postgres clusters' servers (nil: none here).
+	Databases DatabaseServers
 
 	// ahead holds the backup pages read ahead (see ListBackups).
 	mu    sync.Mutex
@@ -54,10 +56,43 @@ const (
 // query result (2 MB by default).
 const MaxPageBytes = 1536 << 10
 
-// GetCluster returns a cluster with its current lock.
+// GetCluster returns a cluster with its current lock; a postgres
+// cluster's node health is what its servers answer now.
 func (r *Reads) GetCluster(ctx context.Context, req api.GetRequest) (api.Cluster, error) {
 	cl, err := r.Catalog.GetCluster(ctx, req.ID)
-	return cl, notFound(err, "cluster "+req.ID)
+	if err != nil || !isPostgres(cl) || r.Databases == nil {
+		return cl, notFound(err, "cluster "+req.ID)
+	}
+	hs := r.Databases.Check(ctx, cl.ID, serverNodes(cl), time.Now())
+	for i, h := range hs {
+		cl.Nodes[i].Healthy, cl.Nodes[i].ReplicationLagSeconds = h.Healthy, h.LagSeconds
+	}
+	return cl, nil
+}
+
+// ConnectCluster says how to connect to a postgres cluster's primary.
+func (r *Reads) ConnectCluster(ctx context.Context, req api.GetRequest) (api.ConnectInfo, error) {
+	cl, err := r.Catalog.GetCluster(ctx, req.ID)
+	if err != nil {
+		return api.ConnectInfo{}, notFound(err, "cluster "+req.ID)
+	}
+	if !isPostgres(cl) {
+		return api.ConnectInfo{}, InvalidRequest("cluster %s is a %s cluster: it runs no database to connect to (create one with --engine postgres)", cl.ID, api.EngineOf(cl.Engine))
+	}
+	if r.Databases == nil {
+		return api.ConnectInfo{}, noDatabases(cl.ID)
+	}
+	for _, n := range cl.Nodes {
+		if n.Role != api.NodePrimary {
+			continue
+		}
+		uri, err := r.Databases.URI(cl.ID, n.Endpoint)
+		if err != nil {
+			return api.ConnectInfo{}, classify(err, "cluster "+cl.ID)
+		}
+		return api.ConnectInfo{ClusterID: cl.ID, NodeID: n.ID, Endpoint: n.Endpoint, URI: uri}, nil
+	}
+	return api.ConnectInfo{}, InvalidRequest("cluster %s has no primary node", cl.ID)
 }
 
 // ListClusters pages through every cluster.

@@ -107,6 +107,13 @@ func (a *Restores) PlanRestore(ctx context.Context, in PlanRestoreInput) (Restor
 		plan.Description = fmt.Sprintf("restore of %s (%s)", b.ID, src.ID)
 	}
 	var problems []string
+	if isPostgres(src) {
+		// Its volumes hold a data directory copied from a running server:
+		// a database comes back only from a backup bracketed by
+		// pg_backup_start/stop with its WAL, which restores do not replay
+		// yet.
+		problems = append(problems, fmt.Sprintf("backup %s is of postgres cluster %s: restoring postgres backups (with WAL replay) is not available yet", b.ID, src.ID))
+	}
 	if b.Status != catalog.BackupCompleted {
 		problems = append(problems, fmt.Sprintf("backup %s is %s: only Completed backups can be restored", b.ID, b.Status))
 	}

@@ -19,11 +19,14 @@ type Deps struct {
 	// Provisioners bring up restored clusters' nodes, by provider name.
 	Provisioners map[string]providers.Provisioner
 	// Volumes create new clusters' volumes, by provider name.
-	Volumes  map[string]VolumeProvisioner
-	Config   Config
-	Secrets  *secrets.Key
-	Notifier *notify.Sender
-	Logger   *zap.Logger
+	Volumes map[string]VolumeProvisioner
+	// Databases run postgres clusters' servers; nil on a worker without
+	// PostgreSQL.
+	Databases DatabaseServers
+	Config    Config
+	Secrets   *secrets.Key
+	Notifier  *notify.Sender
+	Logger    *zap.Logger
 	// Now is the clock for records (defaults to time.Now).
 	Now func() time.Time
 	// Temporal is the worker's connection: jobs' schedules, the monitor's
@@ -65,16 +68,18 @@ func New(d Deps) *Set {
 		}
 	}
 	s := &Set{
-		Backups:   &Backups{Common: common, Catalog: d.Catalog, Providers: d.Providers, Config: d.Config},
+		Backups:   &Backups{Common: common, Catalog: d.Catalog, Providers: d.Providers, Config: d.Config, Databases: d.Databases},
 		Restores:  &Restores{Common: common, Catalog: d.Catalog, Providers: d.Providers, Provisioners: d.Provisioners, Config: d.Config},
 		Deletions: &Deletions{Common: common, Catalog: d.Catalog, Providers: d.Providers},
 		Monitor:   &Monitor{Common: common, Catalog: d.Catalog, ScheduleCounts: d.ScheduleCounts},
 		Notifications: &Notifications{Common: common, Catalog: d.Catalog, Notifier: d.Notifier, Secrets: d.Secrets,
 			Config: d.Config},
-		Clusters: &Clusters{Common: common, Catalog: d.Catalog, Providers: d.Providers, Volumes: d.Volumes, Limits: d.Config.Limits()},
+		Clusters: &Clusters{Common: common, Catalog: d.Catalog, Providers: d.Providers, Volumes: d.Volumes, Databases: d.Databases,
+			Limits: d.Config.Limits()},
 		Jobs:     &Jobs{Common: common, Catalog: d.Catalog, Schedules: schedules, TaskQueue: d.TaskQueue},
 		Channels: &Channels{Common: common, Catalog: d.Catalog, Secrets: d.Secrets},
-		Reads:    &Reads{Catalog: d.Catalog, Schedules: schedules, Secrets: d.Secrets, Limits: d.Config.Limits()},
+		Reads: &Reads{Catalog: d.Catalog, Schedules: schedules, Secrets: d.Secrets, Limits: d.Config.Limits(),
+			Databases: d.Databases},
 	}
 	s.Reconciler = &Reconciler{Common: common, Catalog: d.Catalog, Providers: d.Providers, Config: d.Config,
 		Workflows: d.Workflows, Backups: s.Backups, Deletions: s.Deletions, Restores: s.Restores}

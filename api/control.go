@@ -186,14 +186,18 @@ type CreateClusterRequest struct {
 	NetworkID      string `json:"networkId"`
 	// DataBytes of generated data per volume (local provider).
 	DataBytes int64 `json:"dataBytes,omitempty"`
-	input     input
+	// Engine: EngineVolume (default) or EnginePostgres: each node's one
+	// volume holds a PostgreSQL data directory and a running server; node 1
+	// is the primary, the others stream from it.
+	Engine string `json:"engine,omitempty"`
+	input  input
 }
 
 // Check applies every rule that needs no catalog (validate.Cluster); the
 // error lists every problem.
 func (r CreateClusterRequest) Check() error {
 	return validate.Cluster{
-		ID: r.ID, Provider: r.Provider, Nodes: r.Nodes, VolumesPerNode: r.VolumesPerNode, DiskGB: r.DiskGB,
+		ID: r.ID, Provider: r.Provider, Engine: r.Engine, Nodes: r.Nodes, VolumesPerNode: r.VolumesPerNode, DiskGB: r.DiskGB,
 		Description: r.Description, Region: r.Region, ProjectID: r.ProjectID, NetworkID: r.NetworkID, DataBytes: r.DataBytes,
 	}.Check()
 }
@@ -296,7 +300,9 @@ const DefaultDataBytes = 2 << 20
 
 // SetDefaults fills the fields a request may leave empty: provider local
 // (region local), one volume per node, project and network "default",
-// DefaultDataBytes of data.
+// DefaultDataBytes of data (volume clusters only: a postgres cluster's
+// volumes hold a real database, no generated data). An empty Engine is
+// left empty: it means EngineVolume.
 func (r *CreateClusterRequest) SetDefaults() {
 	if r.Provider == "" {
 		r.Provider = "local"
@@ -313,7 +319,7 @@ func (r *CreateClusterRequest) SetDefaults() {
 	if r.NetworkID == "" {
 		r.NetworkID = "default"
 	}
-	if r.DataBytes == 0 {
+	if r.DataBytes == 0 && EngineOf(r.Engine) == EngineVolume {
 		r.DataBytes = DefaultDataBytes
 	}
 }

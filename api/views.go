@@ -17,8 +17,12 @@ type Cluster struct {
 	Description string `json:"description"`
 	Provider    string `json:"provider"`
 	Region      string `json:"region"`
-	ProjectID   string `json:"projectId"`
-	NetworkID   string `json:"networkId"`
+	// Engine is what runs on the volumes: EngineVolume (data only, the
+	// default) or EnginePostgres (a PostgreSQL server per node that Strata
+	// runs).
+	Engine    string `json:"engine"`
+	ProjectID string `json:"projectId"`
+	NetworkID string `json:"networkId"`
 	// Status is Running for a usable cluster; a cluster being restored is
 	// Creating, one whose restore failed is Failed with StatusReason.
 	Status       ClusterStatus `json:"status"`
@@ -45,7 +49,13 @@ type Node struct {
 	Healthy bool   `json:"healthy"`
 	// ReplicationLagSeconds is nil where the platform does not report lag.
 	ReplicationLagSeconds *float64 `json:"replicationLagSeconds,omitempty"`
-	Volumes               []Volume `json:"volumes"`
+	// Role is NodePrimary or NodeReplica in a postgres cluster; empty for
+	// volume clusters.
+	Role string `json:"role,omitempty"`
+	// Endpoint is "127.0.0.1:PORT" of the node's server (postgres
+	// clusters).
+	Endpoint string   `json:"endpoint,omitempty"`
+	Volumes  []Volume `json:"volumes"`
 }
 
 // Volume is a disk attached to a node; Path is the provider's reference to

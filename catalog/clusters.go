@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/stratabackup/strata/api"
 )
 
 func (s *sqlStore) CreateCluster(ctx context.Context, c Cluster) error {
@@ -25,11 +27,11 @@ func (s *sqlStore) CreateCluster(ctx context.Context, c Cluster) error {
 			return err
 		}
 		res, err := r.exec(ctx, `INSERT INTO clusters
-			(id, description, provider, region, project_id, network_id, faults, created_at,
+			(id, description, provider, region, engine, project_id, network_id, faults, created_at,
 			 status, status_reason, restored_from)
-			VALUES (?, ?, ?, ?, ?, ?, '{}', ?, ?, ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, '{}', ?, ?, ?, ?)
 			ON CONFLICT (id) DO NOTHING`,
-			c.ID, c.Description, c.Provider, c.Region, c.ProjectID, c.NetworkID, ms(created),
+			c.ID, c.Description, c.Provider, c.Region, api.EngineOf(c.Engine), c.ProjectID, c.NetworkID, ms(created),
 			string(status), c.StatusReason, c.RestoredFrom)
 		if err != nil {
 			return fmt.Errorf("catalog: create cluster %s: %w", c.ID, err)
@@ -41,8 +43,8 @@ func (s *sqlStore) CreateCluster(ctx context.Context, c Cluster) error {
 			if n.ID == "" {
 				return fmt.Errorf("catalog: cluster %s: node %d has no ID", c.ID, i)
 			}
-			if _, err := r.exec(ctx, `INSERT INTO nodes (cluster_id, id, ordinal, healthy, replication_lag_seconds)
-				VALUES (?, ?, ?, ?, ?)`, c.ID, n.ID, i, n.Healthy, nullFloat(n.ReplicationLagSeconds)); err != nil {
+			if _, err := r.exec(ctx, `INSERT INTO nodes (cluster_id, id, ordinal, healthy, replication_lag_seconds, role, endpoint)
+				VALUES (?, ?, ?, ?, ?, ?, ?)`, c.ID, n.ID, i, n.Healthy, nullFloat(n.ReplicationLagSeconds), n.Role, n.Endpoint); err != nil {
 				return fmt.Errorf("catalog: cluster %s: insert node %s: %w", c.ID, n.ID, err)
 			}
 			for j, v := range n.Volumes {
@@ -127,7 +129,7 @@ func (s *sqlStore) loadClusters(ctx context.Context, r runner, id string) ([]Clu
 		where = " WHERE c.id = ?"
 		args = append(args, id)
 	}
-	rows, err := r.query(ctx, `SELECT c.id, c.description, c.provider, c.region, c.project_id, c.network_id, c.created_at,
+	rows, err := r.query(ctx, `SELECT c.id, c.description, c.provider, c.region, c.engine, c.project_id, c.network_id, c.created_at,
 			c.status, c.status_reason, c.restored_from,
 			l.holder, l.token, l.acquired_at, l.expires_at
 		FROM clusters c
@@ -145,7 +147,7 @@ func (s *sqlStore) loadClusters(ctx context.Context, r runner, id string) ([]Clu
 			holder            sql.NullString
 			token, acq, expir sql.NullInt64
 		)
-		if err := sc.Scan(&c.ID, &c.Description, &c.Provider, &c.Region, &c.ProjectID, &c.NetworkID, &created,
+		if err := sc.Scan(&c.ID, &c.Description, &c.Provider, &c.Region, &c.Engine, &c.ProjectID, &c.NetworkID, &created,
 			&c.Status, &c.StatusReason, &c.RestoredFrom,
 			&holder, &token, &acq, &expir); err != nil {
 			return err
@@ -171,7 +173,7 @@ func (s *sqlStore) loadClusters(ctx context.Context, r runner, id string) ([]Clu
 		where = " WHERE cluster_id = ?"
 		args = []any{id}
 	}
-	rows, err = r.query(ctx, `SELECT cluster_id, id, healthy, replication_lag_seconds FROM nodes`+where+`
+	rows, err = r.query(ctx, `SELECT cluster_id, id, healthy, replication_lag_seconds, role, endpoint FROM nodes`+where+`
 		ORDER BY cluster_id, ordinal`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: list nodes: %w", err)
@@ -184,7 +186,7 @@ func (s *sqlStore) loadClusters(ctx context.Context, r runner, id string) ([]Clu
 			n         Node
 			lag       sql.NullFloat64
 		)
-		if err := sc.Scan(&clusterID, &n.ID, &n.Healthy, &lag); err != nil {
+		if err := sc.Scan(&clusterID, &n.ID, &n.Healthy, &lag, &n.Role, &n.Endpoint); err != nil {
 			return err
 		}
 		if lag.Valid {
@@ -241,18 +243,35 @@ func (s *sqlStore) SetNodeHealth(ctx context.Context, clusterID, nodeID string, 
 		if err != nil {
 			return fmt.Errorf("catalog: set health of node %s/%s: %w", clusterID, nodeID, err)
 		}
-		if n, err := res.RowsAffected(); err != nil || n > 0 {
-			return err
-		}
-		ok, err := exists(ctx, r, "clusters", clusterID)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return &NotFoundError{Kind: "cluster", ID: clusterID}
-		}
-		return &NotFoundError{Kind: "node", ID: nodeID}
+		return nodeUpdated(ctx, r, res, clusterID, nodeID)
 	})
+}
+
+func (s *sqlStore) SetNodeStatus(ctx context.Context, clusterID, nodeID string, healthy bool, lagSeconds *float64, role string) error {
+	return s.write(ctx, func(r runner) error {
+		res, err := r.exec(ctx, `UPDATE nodes SET healthy = ?, replication_lag_seconds = ?, role = ? WHERE cluster_id = ? AND id = ?`,
+			healthy, nullFloat(lagSeconds), role, clusterID, nodeID)
+		if err != nil {
+			return fmt.Errorf("catalog: set status of node %s/%s: %w", clusterID, nodeID, err)
+		}
+		return nodeUpdated(ctx, r, res, clusterID, nodeID)
+	})
+}
+
+// nodeUpdated is nil when an UPDATE of one node changed its row, else the
+// *NotFoundError of the cluster (when it does not exist) or of the node.
+func nodeUpdated(ctx context.Context, r runner, res sql.Result, clusterID, nodeID string) error {
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		return err
+	}
+	ok, err := exists(ctx, r, "clusters", clusterID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &NotFoundError{Kind: "cluster", ID: clusterID}
+	}
+	return &NotFoundError{Kind: "node", ID: nodeID}
 }
 
 func (s *sqlStore) SetFaults(ctx context.Context, clusterID string, f Faults) error {

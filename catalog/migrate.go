@@ -252,6 +252,18 @@ var migrations = []migration{
 			`CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)`,
 		},
 	},
+	{
+		version: 9,
+		name:    "cluster engine, node role and endpoint",
+		stmts: []string{
+			// Clusters recorded before engines existed hold data only.
+			`ALTER TABLE clusters ADD COLUMN engine TEXT NOT NULL DEFAULT 'volume'`,
+			// A postgres cluster's nodes: primary or replica, and the
+			// address of the node's server; empty for volume clusters.
+			`ALTER TABLE nodes ADD COLUMN role TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE nodes ADD COLUMN endpoint TEXT NOT NULL DEFAULT ''`,
+		},
+	},
 }
 
 // migrate applies the migrations this database lacks, each recorded in

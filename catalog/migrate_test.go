@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/catalog/catalogtest"
 )
@@ -87,5 +88,40 @@ func TestUpgradeFromV2(t *testing.T) {
 		_, created, err := s.CreateRestore(ctx, catalog.Restore{ID: "r", BackupID: "bk"})
 		require.NoError(t, err)
 		assert.True(t, created)
+	})
+}
+
+// TestUpgradeFromV8: clusters recorded before engines existed read as
+// volume clusters whose nodes have no role or endpoint, and the new
+// columns work on them.
+func TestUpgradeFromV8(t *testing.T) {
+	catalogtest.EachDSN(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		restore := catalog.UseMigrationsForTest(8)
+		t.Cleanup(restore)
+		old, err := catalog.Open(ctx, dsn)
+		require.NoError(t, err)
+		// As version 8 code would write it (without engine, role, endpoint).
+		require.NoError(t, catalog.ExecForTest(ctx, old, `INSERT INTO clusters (id, provider, region, created_at)
+			VALUES ('c', 'local', 'local', ?)`, t0.UnixMilli()))
+		require.NoError(t, catalog.ExecForTest(ctx, old, `INSERT INTO nodes (cluster_id, id, ordinal) VALUES ('c', 'c-n1', 0)`))
+		require.NoError(t, old.Close())
+		restore()
+
+		s := catalogtest.Open(t, dsn)
+		c, err := s.GetCluster(ctx, "c")
+		require.NoError(t, err)
+		assert.Equal(t, api.EngineVolume, c.Engine)
+		require.Len(t, c.Nodes, 1)
+		assert.Empty(t, c.Nodes[0].Role)
+		assert.Empty(t, c.Nodes[0].Endpoint)
+		require.NoError(t, s.SetNodeStatus(ctx, "c", "c-n1", false, nil, api.NodePrimary))
+		c, err = s.GetCluster(ctx, "c")
+		require.NoError(t, err)
+		assert.Equal(t, api.NodePrimary, c.Nodes[0].Role)
+		assert.False(t, c.Nodes[0].Healthy)
+
+		// Reopening applies nothing twice.
+		catalogtest.Open(t, dsn)
 	})
 }

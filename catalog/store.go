@@ -35,6 +35,10 @@ type Clusters interface {
 	GetCluster(ctx context.Context, id string) (Cluster, error)
 	ListClusters(ctx context.Context) ([]Cluster, error)
 	SetNodeHealth(ctx context.Context, clusterID, nodeID string, healthy bool, replicationLagSeconds *float64) error
+	// SetNodeStatus is SetNodeHealth that also sets the node's role
+	// (api.NodePrimary, api.NodeReplica; empty for volume clusters), as a
+	// postgres cluster's probe finds it.
+	SetNodeStatus(ctx context.Context, clusterID, nodeID string, healthy bool, lagSeconds *float64, role string) error
 	SetFaults(ctx context.Context, clusterID string, f Faults) error
 	GetFaults(ctx context.Context, clusterID string) (Faults, error)
 	// SetClusterStatus sets a cluster's status and reason.

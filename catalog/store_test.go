@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/catalog/catalogtest"
 )
@@ -32,6 +33,7 @@ func testCluster(id string) catalog.Cluster {
 		Description: "cluster " + id,
 		Provider:    "local",
 		Region:      "eu-west-1",
+		Engine:      api.EngineVolume,
 		ProjectID:   "proj-" + id,
 		NetworkID:   "net-" + id,
 		Status:      catalog.ClusterRunning,
@@ -161,6 +163,90 @@ func TestNodeHealth(t *testing.T) {
 
 		requireNotFound(t, s.SetNodeHealth(ctx, "c", "ghost", true, nil), "node", "ghost")
 		requireNotFound(t, s.SetNodeHealth(ctx, "nope", "c-n1", true, nil), "cluster", "nope")
+	})
+}
+
+// postgresCluster is a postgres-engine cluster: a primary and two
+// replicas, one volume each, every node with its server's endpoint.
+func postgresCluster(id string) catalog.Cluster {
+	c := catalog.Cluster{
+		ID: id, Description: "pg " + id, Provider: "local", Region: "local", Engine: api.EnginePostgres,
+		ProjectID: "default", NetworkID: "default", Status: catalog.ClusterRunning, CreatedAt: t0,
+	}
+	for i, role := range []string{api.NodePrimary, api.NodeReplica, api.NodeReplica} {
+		n := catalog.Node{ID: fmt.Sprintf("%s-n%d", id, i+1), Healthy: true, Role: role, Endpoint: fmt.Sprintf("127.0.0.1:%d", 54320+i)}
+		if role == api.NodeReplica {
+			n.ReplicationLagSeconds = ptr(0.5)
+		}
+		n.Volumes = []catalog.Volume{{ID: n.ID + "-v1", NodeID: n.ID, SizeGB: 10, Path: "/data/" + n.ID + "-v1"}}
+		c.Nodes = append(c.Nodes, n)
+	}
+	return c
+}
+
+// TestClusterEngine: a postgres cluster's engine, node roles and endpoints
+// round-trip; a cluster recorded without an engine reads as a volume one;
+// SetNodeStatus sets health, lag and role and nothing else.
+func TestClusterEngine(t *testing.T) {
+	catalogtest.Each(t, func(t *testing.T, s catalog.Store) {
+		ctx := context.Background()
+		pg := postgresCluster("pg")
+		require.NoError(t, s.CreateCluster(ctx, pg))
+		old := testCluster("old")
+		old.Engine = ""
+		require.NoError(t, s.CreateCluster(ctx, old))
+
+		got, err := s.GetCluster(ctx, "pg")
+		require.NoError(t, err)
+		assert.Equal(t, pg, got)
+		assert.Equal(t, api.EnginePostgres, got.Engine)
+		assert.Equal(t, []string{api.NodePrimary, api.NodeReplica, api.NodeReplica}, []string{got.Nodes[0].Role, got.Nodes[1].Role, got.Nodes[2].Role})
+		assert.Equal(t, "127.0.0.1:54321", got.Nodes[1].Endpoint)
+
+		got, err = s.GetCluster(ctx, "old")
+		require.NoError(t, err)
+		assert.Equal(t, api.EngineVolume, got.Engine, "an empty engine is stored as volume")
+		for _, n := range got.Nodes {
+			assert.Empty(t, n.Role, n.ID)
+			assert.Empty(t, n.Endpoint, n.ID)
+		}
+
+		list, err := s.ListClusters(ctx)
+		require.NoError(t, err)
+		require.Len(t, list, 2)
+		assert.Equal(t, testCluster("old"), list[0])
+		assert.Equal(t, pg, list[1])
+
+		// A failover: the old primary is down, a replica took over.
+		require.NoError(t, s.SetNodeStatus(ctx, "pg", "pg-n1", false, nil, api.NodeReplica))
+		require.NoError(t, s.SetNodeStatus(ctx, "pg", "pg-n2", true, nil, api.NodePrimary))
+		require.NoError(t, s.SetNodeStatus(ctx, "pg", "pg-n3", true, ptr(2.25), api.NodeReplica))
+		want := postgresCluster("pg")
+		want.Nodes[0].Healthy, want.Nodes[0].Role = false, api.NodeReplica
+		want.Nodes[1].ReplicationLagSeconds, want.Nodes[1].Role = nil, api.NodePrimary
+		want.Nodes[2].ReplicationLagSeconds = ptr(2.25)
+		got, err = s.GetCluster(ctx, "pg")
+		require.NoError(t, err)
+		assert.Equal(t, want, got, "endpoints and volumes are untouched")
+
+		// SetNodeHealth leaves the role alone.
+		require.NoError(t, s.SetNodeHealth(ctx, "pg", "pg-n1", true, ptr(1.0)))
+		got, err = s.GetCluster(ctx, "pg")
+		require.NoError(t, err)
+		assert.Equal(t, api.NodeReplica, got.Nodes[0].Role)
+		assert.True(t, got.Nodes[0].Healthy)
+
+		// An empty role clears it.
+		require.NoError(t, s.SetNodeStatus(ctx, "old", "old-n1", false, ptr(3.0), ""))
+		got, err = s.GetCluster(ctx, "old")
+		require.NoError(t, err)
+		assert.False(t, got.Nodes[1].Healthy)
+		assert.Equal(t, ptr(3.0), got.Nodes[1].ReplicationLagSeconds)
+		assert.Empty(t, got.Nodes[1].Role)
+
+		requireNotFound(t, s.SetNodeStatus(ctx, "pg", "ghost", true, nil, api.NodeReplica), "node", "ghost")
+		requireNotFound(t, s.SetNodeStatus(ctx, "nope", "pg-n1", true, nil, api.NodePrimary), "cluster", "nope")
+		requireNotFound(t, s.SetNodeStatus(ctx, "old", "pg-n1", true, nil, api.NodePrimary), "node", "pg-n1")
 	})
 }
 

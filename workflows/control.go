@@ -33,6 +33,7 @@ type Reads interface {
 	ListChannels(ctx context.Context, req api.ListChannelsRequest) (converter.RawValue, error)
 	ListProjects(ctx context.Context, req api.ListRequest) (converter.RawValue, error)
 	ListNetworks(ctx context.Context, req api.ListNetworksRequest) (converter.RawValue, error)
+	ConnectCluster(ctx context.Context, req api.GetRequest) (api.ConnectInfo, error)
 	WorkerInfo(ctx context.Context) (api.WorkerInfo, error)
 }
 
@@ -58,6 +59,7 @@ func (c *Control) Workflow(ctx workflow.Context) error {
 	updates := 0
 	r := c.Reads
 	query(ctx, r, api.QueryGetCluster, "A cluster with its nodes, volumes and lock", func(q api.GetRequest) error { return validate.One("cluster", q.ID) }, Reads.GetCluster)
+	query(ctx, r, api.QueryConnectCluster, "How to connect to a postgres cluster's primary (a libpq URI with its password)", func(q api.GetRequest) error { return validate.One("cluster", q.ID) }, Reads.ConnectCluster)
 	query(ctx, r, api.QueryListClusters, "Every cluster, a page at a time", listCheck, Reads.ListClusters)
 	query(ctx, r, api.QueryGetBackup, "A backup by its ID or its workflow ID", func(q api.GetRequest) error { return validate.One("backup", q.ID) }, Reads.GetBackup)
 	query(ctx, r, api.QueryListBackups, "Backups newest first, by cluster, job or status, a page at a time", func(q api.ListBackupsRequest) error {

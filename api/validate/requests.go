@@ -149,13 +149,19 @@ func OptionalProvider(field, v string) string {
 // Cluster is a new local cluster (`cluster create --provider local`).
 type Cluster struct {
 	// ID empty means one is generated.
-	ID                            string
-	Provider                      string
+	ID       string
+	Provider string
+	// Engine empty means "volume".
+	Engine                        string
 	Nodes, VolumesPerNode, DiskGB int
 	Description, Region           string
 	ProjectID, NetworkID          string
 	DataBytes                     int64
 }
+
+// MaxPostgresNodes bounds a postgres cluster: a primary and up to four
+// replicas streaming from it.
+const MaxPostgresNodes = 5
 
 // Check applies every rule that needs no catalog.
 func (c Cluster) Check() error {
@@ -164,14 +170,37 @@ func (c Cluster) Check() error {
 		p.Add(NewID("id", c.ID))
 	}
 	p.Add(Provider("provider", c.Provider))
-	p.Add(Count("nodes", c.Nodes, 1, MaxNodes))
+	postgres := false
+	switch c.Engine {
+	case "", "volume":
+	case "postgres":
+		postgres = true
+	default:
+		p.Addf("engine %s: give \"volume\" (data only, the default) or \"postgres\"", Quote(c.Engine))
+	}
+	switch {
+	case !postgres:
+		p.Add(Count("nodes", c.Nodes, 1, MaxNodes))
+	case c.Nodes < 1 || c.Nodes > MaxPostgresNodes:
+		p.Addf("nodes %d: engine postgres takes 1 to %d (a primary and up to %d replicas)", c.Nodes, MaxPostgresNodes, MaxPostgresNodes-1)
+	}
 	p.Add(Count("volumes per node", c.VolumesPerNode, 1, MaxVolumesPerNode))
+	if postgres && c.VolumesPerNode > 1 {
+		p.Addf("volumes per node %d: engine postgres takes 1 (the node's data directory)", c.VolumesPerNode)
+	}
+	if postgres && c.Provider != "" && c.Provider != "local" {
+		p.Addf("provider %s: engine postgres runs on the local provider only", Quote(c.Provider))
+	}
 	p.Add(Count("disk size in GB", c.DiskGB, 1, MaxDiskGB))
 	p.Add(Text("description", c.Description, MaxDescriptionLen))
 	p.Add(Region("region", c.Region))
 	p.Add(ID("project", c.ProjectID))
 	p.Add(ID("network", c.NetworkID))
 	switch max := int64(MaxDataMB) << 20; {
+	case postgres:
+		if c.DataBytes != 0 {
+			p.Add("dataBytes: postgres clusters hold a real database; leave dataBytes out")
+		}
 	case c.DataBytes < 0:
 		p.Add("generated data must not be negative (--data-mb)")
 	case c.DataBytes > max:

@@ -154,6 +154,59 @@ func TestClusterCheck(t *testing.T) {
 	assert.ErrorContains(t, err, "description")
 }
 
+func TestClusterEngineCheck(t *testing.T) {
+	base := validate.Cluster{Provider: "local", Nodes: 3, VolumesPerNode: 1, DiskGB: 10, Region: "local", ProjectID: "default", NetworkID: "default"}
+	pg := base
+	pg.Engine = "postgres"
+	require.NoError(t, pg.Check())
+	for _, e := range []string{"", "volume"} {
+		c := base
+		c.Engine, c.Nodes, c.VolumesPerNode, c.DataBytes = e, 8, 2, 2<<20
+		require.NoError(t, c.Check(), "engine %q", e)
+	}
+	one := pg
+	one.Nodes = 1
+	require.NoError(t, one.Check(), "a postgres cluster of a primary alone")
+	five := pg
+	five.Nodes = 5
+	require.NoError(t, five.Check())
+
+	for name, tc := range map[string]struct {
+		change func(*validate.Cluster)
+		want   string
+	}{
+		"unknown engine":    {func(c *validate.Cluster) { c.Engine = "mysql" }, `engine "mysql": give "volume" (data only, the default) or "postgres"`},
+		"engine wrong case": {func(c *validate.Cluster) { c.Engine = "Postgres" }, `engine "Postgres"`},
+		"postgres on aws":   {func(c *validate.Cluster) { c.Provider = "aws" }, `provider "aws": engine postgres runs on the local provider only`},
+		"two volumes":       {func(c *validate.Cluster) { c.VolumesPerNode = 2 }, "volumes per node 2: engine postgres takes 1"},
+		"no volumes":        {func(c *validate.Cluster) { c.VolumesPerNode = 0 }, "volumes per node 0: give 1 to 16"},
+		"generated data":    {func(c *validate.Cluster) { c.DataBytes = 2 << 20 }, "dataBytes: postgres clusters hold a real database; leave dataBytes out"},
+		"negative data":     {func(c *validate.Cluster) { c.DataBytes = -1 }, "leave dataBytes out"},
+		"six nodes":         {func(c *validate.Cluster) { c.Nodes = 6 }, "nodes 6: engine postgres takes 1 to 5"},
+		"no nodes":          {func(c *validate.Cluster) { c.Nodes = 0 }, "nodes 0: engine postgres takes 1 to 5"},
+	} {
+		c := pg
+		tc.change(&c)
+		err := c.Check()
+		require.Error(t, err, name)
+		assert.Contains(t, err.Error(), "invalid cluster", name)
+		assert.Contains(t, err.Error(), tc.want, name)
+	}
+
+	// Every problem is listed, once.
+	bad := pg
+	bad.Provider, bad.VolumesPerNode, bad.DataBytes, bad.Nodes = "gcp", 3, 1, 9
+	msg := bad.Check().Error()
+	for _, want := range []string{"local provider only", "volumes per node 3", "leave dataBytes out", "nodes 9"} {
+		assert.Equal(t, 1, strings.Count(msg, want), "%q in %s", want, msg)
+	}
+	assert.NotContains(t, msg, "give at most", "a postgres cluster's data is not checked as generated data")
+	// A megabyte engine name is quoted short.
+	huge := base
+	huge.Engine = strings.Repeat("x", 1<<20)
+	assert.LessOrEqual(t, len(huge.Check().Error()), validate.MaxMessageLen)
+}
+
 func TestRegisterCheck(t *testing.T) {
 	ok := validate.Register{ID: "orders", Provider: "aws", Region: "us-east-1", ProjectID: "default", NetworkID: "prod",
 		Nodes: []validate.RegisterNode{{ID: "orders-1", Volumes: []string{"vol-0abc", "vol-0def"}}, {ID: "orders-2", Volumes: []string{"zones/us-central1-a/disks/d"}}}}

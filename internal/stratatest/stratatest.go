@@ -6,7 +6,9 @@ package stratatest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -26,6 +28,7 @@ import (
 	"github.com/stratabackup/strata/api/codec"
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/catalog/catalogtest"
+	"github.com/stratabackup/strata/databases/postgres"
 	"github.com/stratabackup/strata/internal/fakeclouds"
 	"github.com/stratabackup/strata/internal/localfaults"
 	"github.com/stratabackup/strata/internal/zapadapter"
@@ -123,8 +126,10 @@ type Env struct {
 	// ControlMaxUpdates, when set before StartWorker, makes the control
 	// workflow continue as new after that many updates.
 	ControlMaxUpdates int
-	worker            worker.Worker
-	logger            *zap.Logger
+	// Databases, in a postgres env, run postgres clusters' servers.
+	Databases *postgres.Manager
+	worker    worker.Worker
+	logger    *zap.Logger
 }
 
 var queues atomic.Int64
@@ -183,13 +188,67 @@ func (s *Server) NewCloudEnv(t *testing.T, cfg activities.Config, snapshotDurati
 	return e
 }
 
+// NewPostgresEnv is NewEnv whose worker also runs postgres clusters'
+// servers, or skips the test where PostgreSQL is not installed. Its data
+// directory is one the postgres user can reach (t.TempDir's parent is
+// private to the test's user); every server it started is stopped when the
+// test ends.
+func (s *Server) NewPostgresEnv(t *testing.T, cfg activities.Config) *Env {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "strata-pg-env-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	m, err := postgres.New(postgres.Config{Root: filepath.Join(dir, "local"), SecretsDir: filepath.Join(dir, "postgres")})
+	if errors.Is(err, postgres.ErrUnavailable) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "local"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e := s.buildEnv(t, cfg, nil, nil, dir)
+	e.Databases = m
+	t.Cleanup(func() { e.StopServers() })
+	e.StartWorker()
+	t.Cleanup(e.StopWorker)
+	return e
+}
+
+// StopServers stops the servers of every postgres cluster in the catalog.
+func (e *Env) StopServers() {
+	cls, err := e.Catalog.ListClusters(context.Background())
+	if err != nil || e.Databases == nil {
+		return
+	}
+	for _, cl := range cls {
+		if api.EngineOf(cl.Engine) == api.EnginePostgres {
+			_ = e.Databases.StopCluster(context.Background(), activities.ServerSpec(cl))
+		}
+	}
+}
+
 func (s *Server) newEnv(t *testing.T, cfg activities.Config, clouds *fakeclouds.Clouds, keys *codec.Keys) *Env {
+	t.Helper()
+	e := s.buildEnv(t, cfg, clouds, keys, t.TempDir())
+	e.StartWorker()
+	t.Cleanup(e.StopWorker)
+	return e
+}
+
+func (s *Server) buildEnv(t *testing.T, cfg activities.Config, clouds *fakeclouds.Clouds, keys *codec.Keys, dataDir string) *Env {
 	t.Helper()
 	e := &Env{
 		T: t, Server: s, Config: cfg, Client: s.Client,
 		TaskQueue:  fmt.Sprintf("strata-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), queues.Add(1)),
 		CatalogDSN: catalogtest.SQLiteDSN(t),
-		DataDir:    t.TempDir(),
+		DataDir:    dataDir,
 		logger:     zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
 		Clouds:     clouds,
 	}
@@ -215,8 +274,6 @@ func (s *Server) newEnv(t *testing.T, cfg activities.Config, clouds *fakeclouds.
 	if err := activities.EnsureDefaults(context.Background(), e.Catalog); err != nil {
 		t.Fatal(err)
 	}
-	e.StartWorker()
-	t.Cleanup(e.StopWorker)
 	return e
 }
 
@@ -246,6 +303,7 @@ type workerSpec struct {
 	tuning  workflows.WorkerTuning
 	catalog catalog.Store
 	local   *local.Provider
+	dbs     *postgres.Manager
 	clouds  *fakeclouds.Clouds
 	config  activities.Config
 	logger  *zap.Logger
@@ -272,8 +330,12 @@ func newWorker(s workerSpec) worker.Worker {
 	if s.clouds != nil {
 		s.clouds.Register(reg, provs)
 	}
+	var dbs activities.DatabaseServers
+	if s.dbs != nil {
+		dbs = s.dbs
+	}
 	acts := activities.New(activities.Deps{
-		Catalog: s.catalog, Providers: reg, Provisioners: provs, Config: s.config, Logger: s.logger,
+		Catalog: s.catalog, Providers: reg, Provisioners: provs, Config: s.config, Logger: s.logger, Databases: dbs,
 		// Test receivers listen on loopback.
 		Secrets: s.secrets, Notifier: &notify.Sender{AllowPrivate: true},
 		Temporal: s.client, TaskQueue: s.taskQueue, Volumes: map[string]activities.VolumeProvisioner{local.Name: s.local},
@@ -292,7 +354,7 @@ func (e *Env) StartWorker() {
 		e.Local = e.newLocal()
 	}
 	w := newWorker(workerSpec{
-		client: e.Client, taskQueue: e.TaskQueue, catalog: e.Catalog, local: e.Local,
+		client: e.Client, taskQueue: e.TaskQueue, catalog: e.Catalog, local: e.Local, dbs: e.Databases,
 		clouds: e.Clouds, config: e.Config, logger: e.logger, secrets: e.Secrets, controlMaxUpdates: e.ControlMaxUpdates,
 	})
 	if err := w.Start(); err != nil {

@@ -29,6 +29,11 @@ var demoClusters = []api.CreateClusterRequest{
 	{ID: "demo-1node", Description: "demo single node", Nodes: 1, VolumesPerNode: 1, DiskGB: 10},
 }
 
+// demoPostgres is the demo PostgreSQL cluster, where the machine has
+// PostgreSQL: a primary and two streaming replicas.
+var demoPostgres = api.CreateClusterRequest{ID: "demo-pg", Description: "demo PostgreSQL: a primary and two replicas",
+	Engine: api.EnginePostgres, Nodes: 3, VolumesPerNode: 1, DiskGB: 10}
+
 func runDev(ctx context.Context, o options, logger *zap.Logger) error {
 	if o.catalog == "" {
 		o.catalog = filepath.Join(o.dataDir, "catalog.db")
@@ -107,7 +112,11 @@ func ensureDemoClusters(ctx context.Context, d deps) ([]string, error) {
 	}
 	c := d.activities(activities.DefaultConfig(), nil, zap.NewNop()).Clusters
 	var created []string
-	for _, spec := range demoClusters {
+	specs := demoClusters
+	if d.databases != nil {
+		specs = append(specs[:len(specs):len(specs)], demoPostgres)
+	}
+	for _, spec := range specs {
 		if _, err := d.catalog.GetCluster(ctx, spec.ID); err == nil {
 			continue
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/api/codec"
 	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/databases/postgres"
 	"github.com/stratabackup/strata/internal/localfaults"
 	"github.com/stratabackup/strata/internal/zapadapter"
 	"github.com/stratabackup/strata/notify"
@@ -31,6 +32,7 @@ import (
 type deps struct {
 	catalog      catalog.Store
 	local        *local.Provider
+	databases    *postgres.Manager // nil: no PostgreSQL on this machine
 	providers    providers.Registry
 	provisioners map[string]providers.Provisioner
 	secrets      *secrets.Key
@@ -68,6 +70,7 @@ func openDeps(ctx context.Context, o options, logger *zap.Logger) (deps, error) 
 		return d, err
 	}
 	d.local = lp
+	d.databases = openDatabases(o, logger)
 	d.providers = providers.Registry{lp.Name(): lp}
 	d.provisioners = map[string]providers.Provisioner{lp.Name(): lp.Provisioner()}
 	if err := openClouds(ctx, o, &d, logger); err != nil {
@@ -171,6 +174,7 @@ func runProduction(ctx context.Context, o options, logger *zap.Logger) error {
 func serve(ctx context.Context, tc client.Client, d *deps, cfg activities.Config, tuning workflows.WorkerTuning, logger *zap.Logger) error {
 	workflows.ConfigureProcess(tuning)
 	logger.Info("worker settings", zap.Stringer("tuning", tuning))
+	go adoptDatabases(ctx, *d, logger)
 	w := worker.New(tc, api.TaskQueue, workflows.WorkerOptions(tuning))
 	workflows.Register(w, d.activities(cfg, tc, logger), workflows.Options{})
 	if err := w.Start(); err != nil {
@@ -193,8 +197,57 @@ func (d deps) activities(cfg activities.Config, tc client.Client, logger *zap.Lo
 		Catalog: d.catalog, Providers: d.providers, Provisioners: d.provisioners, Config: cfg, Logger: logger.Named("activities"),
 		Secrets: d.secrets, Notifier: d.notifier, Temporal: tc, TaskQueue: api.TaskQueue,
 		// New clusters' volumes: the local provider's.
-		Volumes: map[string]activities.VolumeProvisioner{d.local.Name(): d.local},
+		Volumes:   map[string]activities.VolumeProvisioner{d.local.Name(): d.local},
+		Databases: d.databaseServers(),
 	})
+}
+
+// openDatabases finds PostgreSQL for postgres clusters; without it the
+// worker runs, and refuses postgres clusters saying why.
+func openDatabases(o options, logger *zap.Logger) *postgres.Manager {
+	// The data directory is Strata's: the server user may search it down
+	// to the volumes, and read nothing else in it.
+	m, err := postgres.New(postgres.Config{Root: o.dataDir, SecretsDir: filepath.Join(o.dataDir, "postgres"), Logger: logger.Named("postgres")})
+	if err != nil {
+		logger.Warn("postgres clusters are not available on this worker", zap.Error(err))
+		return nil
+	}
+	logger.Info("postgres clusters available", zap.String("binDir", m.BinDir()))
+	return m
+}
+
+// databaseServers is the manager as the activities take it (a nil
+// manager is no interface value, not a nil one).
+func (d deps) databaseServers() activities.DatabaseServers {
+	if d.databases == nil {
+		return nil
+	}
+	return d.databases
+}
+
+// adoptDatabases starts again the servers of Running postgres clusters
+// that are not up (after the machine restarted); those that run, which a
+// killed worker left running, are found by their ports and left as they
+// are.
+func adoptDatabases(ctx context.Context, d deps, logger *zap.Logger) {
+	if d.databases == nil {
+		return
+	}
+	cls, err := d.catalog.ListClusters(ctx)
+	if err != nil {
+		logger.Warn("listing clusters to adopt their servers", zap.Error(err))
+		return
+	}
+	for _, cl := range cls {
+		if api.EngineOf(cl.Engine) != api.EnginePostgres || (cl.Status != "" && cl.Status != api.ClusterRunning) {
+			continue
+		}
+		if _, err := d.databases.EnsureCluster(ctx, activities.ServerSpec(cl)); err != nil {
+			logger.Warn("postgres cluster's servers are not all up", zap.String("cluster", cl.ID), zap.Error(err))
+			continue
+		}
+		logger.Info("postgres cluster adopted", zap.String("cluster", cl.ID))
+	}
 }
 
 // loadSecretsKey reads the key channel secrets are sealed to (STRATA_SECRET_KEY,

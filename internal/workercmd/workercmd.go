@@ -240,7 +240,9 @@ func run(ctx context.Context, o options, logger *zap.Logger) error {
 
 // privateDataDir creates the data dir readable by the worker's user only,
 // and tightens what an older version left readable: the catalog, Temporal's
-// history, the dev setup and the secrets key are in it.
+// history, the dev setup and the secrets key are in it. (The search access
+// the PostgreSQL servers' user needs is given again whenever their servers
+// are ensured: see postgres.Manager.)
 func privateDataDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err

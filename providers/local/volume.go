@@ -25,11 +25,22 @@ import (
 // is derived from volumeID only, so that a restore can be checked against a
 // fresh provisioning. If the volume exists it is left as it is.
 func (p *Provider) ProvisionVolume(ctx context.Context, volumeID string, dataBytes int64) (string, error) {
-	if err := checkPathElem(volumeID); err != nil {
-		return "", &providers.Error{Provider: Name, Kind: providers.Invalid, Message: fmt.Sprintf("provision volume %q: volume ID %v", volumeID, err)}
-	}
 	if dataBytes < 0 || dataBytes > MaxProvisionBytes {
 		return "", &providers.Error{Provider: Name, Kind: providers.Invalid, Message: fmt.Sprintf("provision volume %s: %d bytes of data: give 0 to %d", volumeID, dataBytes, int64(MaxProvisionBytes))}
+	}
+	return p.provision(ctx, volumeID, volumeLayout(dataBytes), dataBytes)
+}
+
+// ProvisionEmptyVolume creates Root/volumes/<volumeID> empty: the volume of
+// a node whose database Strata runs on it. If the volume exists it is left
+// as it is.
+func (p *Provider) ProvisionEmptyVolume(ctx context.Context, volumeID string) (string, error) {
+	return p.provision(ctx, volumeID, nil, 0)
+}
+
+func (p *Provider) provision(ctx context.Context, volumeID string, layout []layoutFile, dataBytes int64) (string, error) {
+	if err := checkPathElem(volumeID); err != nil {
+		return "", &providers.Error{Provider: Name, Kind: providers.Invalid, Message: fmt.Sprintf("provision volume %q: volume ID %v", volumeID, err)}
 	}
 	path := filepath.Join(p.volumesDir, volumeID)
 	if fi, err := os.Stat(path); err == nil {
@@ -49,7 +60,7 @@ func (p *Provider) ProvisionVolume(ctx context.Context, volumeID string, dataByt
 		return "", fsError(err, "provision volume %s", volumeID)
 	}
 	defer os.RemoveAll(tmp)
-	for _, f := range volumeLayout(dataBytes) {
+	for _, f := range layout {
 		if err := ctx.Err(); err != nil {
 			return "", &providers.Error{Provider: Name, Kind: providers.Transient, Message: fmt.Sprintf("provision volume %s: %v", volumeID, err), Err: err}
 		}

@@ -15,7 +15,7 @@ import (
 
 func (a *app) clusterCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "cluster", Short: "List, create and inspect clusters; set health, faults and locks"}
-	cmd.AddCommand(a.clusterList(), a.clusterShow(), a.clusterCreate(), a.clusterHealth(), a.clusterFault(), a.clusterLock(), a.clusterUnlock())
+	cmd.AddCommand(a.clusterList(), a.clusterShow(), a.clusterCreate(), a.clusterConnect(), a.clusterHealth(), a.clusterFault(), a.clusterLock(), a.clusterUnlock())
 	return cmd
 }
 
@@ -24,9 +24,9 @@ func (a *app) clusterList() *cobra.Command {
 		func(ctx context.Context, c *strata.Client, _ string) ([]api.Cluster, error) {
 			return c.ListClusters(ctx)
 		},
-		"ID\tPROVIDER\tREGION\tNODES\tVOLUMES\tHEALTH\tLOCK\tDESCRIPTION",
+		"ID\tENGINE\tPROVIDER\tREGION\tNODES\tVOLUMES\tHEALTH\tLOCK\tDESCRIPTION",
 		func(cl api.Cluster) []string {
-			return []string{cl.ID, cl.Provider, cl.Region, strconv.Itoa(len(cl.Nodes)), strconv.Itoa(len(cl.Volumes())), healthSummary(cl), lockSummary(cl.Lock), dash(cl.Description)}
+			return []string{cl.ID, api.EngineOf(cl.Engine), cl.Provider, cl.Region, strconv.Itoa(len(cl.Nodes)), strconv.Itoa(len(cl.Volumes())), healthSummary(cl), lockSummary(cl.Lock), dash(cl.Description)}
 		})
 }
 
@@ -42,13 +42,27 @@ func (a *app) printCluster(cl api.Cluster) error {
 	if cl.StatusReason != "" {
 		status += ": " + cl.StatusReason
 	}
-	fmt.Fprintf(a.out, "Cluster:     %s\nDescription: %s\nStatus:      %s\nProvider:    %s (region %s)\nProject:     %s\nNetwork:     %s\nLock:        %s\n",
-		cl.ID, dash(cl.Description), status, cl.Provider, cl.Region, cl.ProjectID, cl.NetworkID, lockSummary(cl.Lock))
+	fmt.Fprintf(a.out, "Cluster:     %s\nDescription: %s\nStatus:      %s\nEngine:      %s\nProvider:    %s (region %s)\nProject:     %s\nNetwork:     %s\nLock:        %s\n",
+		cl.ID, dash(cl.Description), status, api.EngineOf(cl.Engine), cl.Provider, cl.Region, cl.ProjectID, cl.NetworkID, lockSummary(cl.Lock))
 	if cl.RestoredFrom != "" {
 		fmt.Fprintf(a.out, "Restored from backup %s\n", cl.RestoredFrom)
 	}
 	fmt.Fprintln(a.out)
 	var rows [][]string
+	if api.EngineOf(cl.Engine) == api.EnginePostgres {
+		for _, n := range cl.Nodes {
+			lag := "-"
+			if n.ReplicationLagSeconds != nil {
+				lag = fmt.Sprintf("%.1fs", *n.ReplicationLagSeconds)
+			}
+			for _, v := range n.Volumes {
+				rows = append(rows, []string{n.ID, n.Role, n.Endpoint, strconv.FormatBool(n.Healthy), lag, v.ID, strconv.Itoa(v.SizeGB), v.Path})
+			}
+		}
+		table(a.out, "NODE\tROLE\tENDPOINT\tHEALTHY\tLAG\tVOLUME\tSIZE_GB\tPATH", rows)
+		fmt.Fprintf(a.out, "\nConnect: starter cluster connect %s\n", cl.ID)
+		return nil
+	}
 	for _, n := range cl.Nodes {
 		for _, v := range n.Volumes {
 			rows = append(rows, []string{n.ID, strconv.FormatBool(n.Healthy), v.ID, strconv.Itoa(v.SizeGB), v.Path})
@@ -58,13 +72,24 @@ func (a *app) printCluster(cl api.Cluster) error {
 	return nil
 }
 
+func (a *app) clusterConnect() *cobra.Command {
+	return objectCmd(a, "connect ID", "Print a libpq connection URI for a postgres cluster's primary (psql accepts it as is)",
+		(*strata.Client).ConnectCluster, func(info api.ConnectInfo) error {
+			if a.json {
+				return a.printJSON(info)
+			}
+			fmt.Fprintln(a.out, info.URI)
+			return nil
+		})
+}
+
 func (a *app) clusterCreate() *cobra.Command {
 	var spec strata.ClusterSpec
 	var dataMB int
 	var nodes []string
 	cmd := &cobra.Command{
 		Use:   "create [--provider local --nodes N --disk-gb G | --provider aws|gcp --region R --network NET --node NAME=VOLUME[,VOLUME...] ...]",
-		Short: "Create a local cluster (volumes are directories with generated data), or register an existing AWS or GCP cluster by its volumes",
+		Short: "Create a local cluster (volumes with generated data, or --engine postgres: real PostgreSQL servers), or register an existing AWS or GCP cluster by its volumes",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if spec.Provider != "" && spec.Provider != "local" {
@@ -77,7 +102,16 @@ func (a *app) clusterCreate() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			spec.DataBytes = int64(dataMB) << 20
+			if spec.Engine == api.EnginePostgres {
+				if cmd.Flags().Changed("data-mb") {
+					return fmt.Errorf("--data-mb generates data for volume clusters: a postgres cluster holds a real database; leave it out")
+				}
+				if !cmd.Flags().Changed("nodes") {
+					spec.Nodes = 1
+				}
+			} else {
+				spec.DataBytes = int64(dataMB) << 20
+			}
 			cl, err := c.CreateCluster(cmd.Context(), spec)
 			if err != nil {
 				return err
@@ -88,6 +122,7 @@ func (a *app) clusterCreate() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&spec.ID, "id", "", "cluster ID (generated when empty)")
 	f.StringVar(&spec.Provider, "provider", "local", "provider")
+	f.StringVar(&spec.Engine, "engine", api.EngineVolume, "what runs on the volumes: volume (generated data) or postgres (a PostgreSQL server per node: node 1 the primary, the others streaming replicas)")
 	f.IntVar(&spec.Nodes, "nodes", 1, "number of nodes")
 	f.IntVar(&spec.VolumesPerNode, "volumes-per-node", 1, "volumes per node")
 	f.IntVar(&spec.DiskGB, "disk-gb", 10, "disk size of each volume in GB")

@@ -28,13 +28,16 @@ type ClusterSpec struct {
 	Region         string
 	ProjectID      string
 	NetworkID      string
-	// DataBytes of generated data per volume (local provider).
+	// DataBytes of generated data per volume (local provider, volume
+	// engine).
 	DataBytes int64
+	// Engine is api.EngineVolume (the default) or api.EnginePostgres.
+	Engine string
 }
 
 func (s ClusterSpec) request() api.CreateClusterRequest {
 	r := api.CreateClusterRequest{
-		ID: s.ID, Provider: s.Provider, Nodes: s.Nodes, VolumesPerNode: s.VolumesPerNode, DiskGB: s.DiskGB,
+		ID: s.ID, Provider: s.Provider, Engine: s.Engine, Nodes: s.Nodes, VolumesPerNode: s.VolumesPerNode, DiskGB: s.DiskGB,
 		Description: s.Description, Region: s.Region, ProjectID: s.ProjectID, NetworkID: s.NetworkID, DataBytes: s.DataBytes,
 	}
 	r.SetDefaults()
@@ -60,6 +63,13 @@ func (c *Client) CreateCluster(ctx context.Context, spec ClusterSpec) (api.Clust
 		req.ID = "cl-" + randomID(8)
 	}
 	return c.clusterWorkflow(ctx, api.CreateClusterWorkflowID(req.ID), api.CreateClusterWorkflowName, "Create cluster "+req.ID, req)
+}
+
+// ConnectCluster says how to connect to a postgres cluster's primary: a
+// libpq URI (with the superuser's password) that psql accepts as is.
+func (c *Client) ConnectCluster(ctx context.Context, id string) (api.ConnectInfo, error) {
+	var info api.ConnectInfo
+	return info, c.read(ctx, api.QueryConnectCluster, api.GetRequest{ID: id}, &info)
 }
 
 // GetCluster returns a cluster with its current lock.

@@ -1,0 +1,227 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/databases/postgres"
+	"github.com/stratabackup/strata/internal/stratatest"
+	"github.com/stratabackup/strata/starter/strata"
+)
+
+// pgCluster creates a postgres cluster of n nodes through the client.
+func pgCluster(t *testing.T, e *stratatest.Env, n int) api.Cluster {
+	t.Helper()
+	cl, err := e.Strata.CreateCluster(ctxT(t), strata.ClusterSpec{Engine: api.EnginePostgres, Nodes: n, DiskGB: 10})
+	require.NoError(t, err)
+	return cl
+}
+
+func pgConnect(t *testing.T, uri string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(ctxT(t), uri)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestPostgresClusterThreeNodes(t *testing.T) {
+	e := server.NewPostgresEnv(t, stratatest.TestConfig())
+	ctx := ctxT(t)
+	cl := pgCluster(t, e, 3)
+
+	assert.Equal(t, api.EnginePostgres, cl.Engine)
+	require.Len(t, cl.Nodes, 3)
+	assert.Equal(t, api.NodePrimary, cl.Nodes[0].Role)
+	ports := map[string]bool{}
+	for i, n := range cl.Nodes {
+		if i > 0 {
+			assert.Equal(t, api.NodeReplica, n.Role)
+		}
+		assert.True(t, strings.HasPrefix(n.Endpoint, "127.0.0.1:"), n.Endpoint)
+		ports[n.Endpoint] = true
+		require.Len(t, n.Volumes, 1)
+		_, err := os.Stat(filepath.Join(postgres.DataDir(n.Volumes[0].Path), "PG_VERSION"))
+		require.NoError(t, err, "node %s's volume holds a data directory", n.ID)
+	}
+	assert.Len(t, ports, 3, "every server has its own port")
+
+	// The connect URI works as is; the replicas stream what the primary
+	// writes.
+	info, err := e.Strata.ConnectCluster(ctx, cl.ID)
+	require.NoError(t, err)
+	assert.Equal(t, cl.Nodes[0].Endpoint, info.Endpoint)
+	primary := pgConnect(t, info.URI)
+	_, err = primary.Exec(ctx, `CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders VALUES (1), (2)`)
+	require.NoError(t, err)
+	for _, n := range cl.Nodes[1:] {
+		uri := strings.Replace(info.URI, info.Endpoint, n.Endpoint, 1)
+		eventually(t, "the rows on "+n.ID, func() bool {
+			c, err := pgx.Connect(ctx, uri)
+			if err != nil {
+				return false
+			}
+			defer c.Close(ctx)
+			var count int
+			return c.QueryRow(ctx, `SELECT count(*) FROM orders`).Scan(&count) == nil && count == 2
+		})
+	}
+
+	// Health is what the servers say: all healthy, replicas with a lag.
+	var shown api.Cluster
+	eventually(t, "every node healthy", func() bool {
+		shown, err = e.Strata.GetCluster(ctx, cl.ID)
+		require.NoError(t, err)
+		for _, n := range shown.Nodes {
+			if !n.Healthy {
+				return false
+			}
+		}
+		return true
+	})
+	assert.Nil(t, shown.Nodes[0].ReplicationLagSeconds)
+	require.NotNil(t, shown.Nodes[1].ReplicationLagSeconds)
+
+	// A backup of the healthy cluster completes, from a replica.
+	run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
+	require.NoError(t, err)
+	b, err := run.Wait(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, api.BackupCompleted, b.Status)
+	assert.NotEqual(t, cl.Nodes[0].ID, b.PreferredNodeID, "a replica is preferred")
+	assert.Len(t, b.Snapshots, 3)
+
+	// Health cannot be set by hand on a postgres cluster.
+	err = e.Strata.SetNodeHealth(ctx, cl.ID, cl.Nodes[1].ID, false)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "runs PostgreSQL")
+
+	// A stopped replica makes the backup Defunct ClusterUnhealthy, naming
+	// it; the lock is released.
+	require.NoError(t, e.Databases.Stop(ctx, postgres.DataDir(cl.Nodes[2].Volumes[0].Path)))
+	run, err = e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
+	require.NoError(t, err)
+	_, err = run.Wait(ctx)
+	be := backupErr(t, err, api.ReasonClusterUnhealthy)
+	assert.Contains(t, be.Reason, cl.Nodes[2].ID)
+	assert.Contains(t, be.Reason, "stopped")
+	shown, err = e.Strata.GetCluster(ctx, cl.ID)
+	require.NoError(t, err)
+	assert.Nil(t, shown.Lock)
+	assert.False(t, shown.Nodes[2].Healthy)
+
+	// Restoring a postgres backup is refused before anything is created:
+	// WAL replay is not there yet.
+	rr, err := e.Strata.StartRestore(ctx, api.RestoreRequest{BackupID: b.ID})
+	require.NoError(t, err)
+	_, err = rr.Wait(ctx)
+	restoreErr(t, err, api.ReasonInvalidRequest)
+	_, err = e.Strata.GetCluster(ctx, rr.ClusterID)
+	assert.True(t, strata.IsNotFound(err), "no cluster was created: %v", err)
+}
+
+func TestPostgresReplicaLagging(t *testing.T) {
+	cfg := stratatest.TestConfig()
+	cfg.MaxReplicationLag = 2 * time.Second
+	e := server.NewPostgresEnv(t, cfg)
+	ctx := ctxT(t)
+	cl := pgCluster(t, e, 2)
+	info, err := e.Strata.ConnectCluster(ctx, cl.ID)
+	require.NoError(t, err)
+	primary := pgConnect(t, info.URI)
+	_, err = primary.Exec(ctx, `CREATE TABLE t (v int)`)
+	require.NoError(t, err)
+
+	// The replica stops replaying; the primary goes on writing.
+	replica := pgConnect(t, strings.Replace(info.URI, info.Endpoint, cl.Nodes[1].Endpoint, 1))
+	eventually(t, "the table on the replica", func() bool {
+		var n int
+		return replica.QueryRow(ctx, `SELECT count(*) FROM pg_class WHERE relname = 't'`).Scan(&n) == nil && n == 1
+	})
+	_, err = replica.Exec(ctx, `SELECT pg_wal_replay_pause()`)
+	require.NoError(t, err)
+	var lag float64
+	eventually(t, "the replica lagging", func() bool {
+		_, err := primary.Exec(ctx, `INSERT INTO t VALUES (1)`)
+		require.NoError(t, err)
+		shown, err := e.Strata.GetCluster(ctx, cl.ID)
+		require.NoError(t, err)
+		l := shown.Nodes[1].ReplicationLagSeconds
+		if l != nil {
+			lag = *l
+		}
+		return l != nil && *l > 3
+	})
+	run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
+	require.NoError(t, err)
+	_, err = run.Wait(ctx)
+	be := backupErr(t, err, api.ReasonClusterUnhealthy)
+	assert.Contains(t, be.Reason, cl.Nodes[1].ID+" (lagging by")
+	assert.Greater(t, lag, 2.0)
+}
+
+func TestPostgresClusterCLIAndRefusals(t *testing.T) {
+	e := server.NewPostgresEnv(t, stratatest.TestConfig())
+	var cl api.Cluster
+	starterJSON(t, e, &cl, "cluster", "create", "--engine", "postgres", "--id", "pg-one", "--disk-gb", "5")
+	assert.Equal(t, "pg-one", cl.ID)
+	assert.Equal(t, api.EnginePostgres, cl.Engine)
+	require.Len(t, cl.Nodes, 1)
+	assert.Equal(t, api.NodePrimary, cl.Nodes[0].Role)
+
+	code, out, stderr := starter(t, e, "cluster", "connect", "pg-one")
+	require.Equal(t, 0, code, stderr)
+	uri := strings.TrimSpace(out)
+	assert.True(t, strings.HasPrefix(uri, "postgresql://postgres:"), uri)
+	conn := pgConnect(t, uri)
+	var one int
+	require.NoError(t, conn.QueryRow(ctxT(t), `SELECT 1`).Scan(&one))
+
+	// The text view names engine, roles and endpoints.
+	code, out, stderr = starter(t, e, "cluster", "show", "pg-one")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "Engine:      postgres")
+	assert.Contains(t, out, cl.Nodes[0].Endpoint)
+
+	// Refused with what to fix, before anything is created.
+	for _, args := range [][]string{
+		{"cluster", "create", "--engine", "mysql"},
+		{"cluster", "create", "--engine", "postgres", "--nodes", "9"},
+		{"cluster", "create", "--engine", "postgres", "--volumes-per-node", "2"},
+		{"cluster", "create", "--engine", "postgres", "--data-mb", "5"},
+	} {
+		code, _, stderr := starter(t, e, args...)
+		assert.NotEqual(t, 0, code, args)
+		assert.NotEmpty(t, stderr, args)
+	}
+	cls, err := e.Strata.ListClusters(ctxT(t))
+	require.NoError(t, err)
+	assert.Len(t, cls, 1)
+
+	// A volume cluster has nothing to connect to.
+	vol := e.Cluster(strata.ClusterSpec{Nodes: 1})
+	code, _, stderr = starter(t, e, "cluster", "connect", vol.ID)
+	assert.NotEqual(t, 0, code)
+	assert.Contains(t, stderr, "runs no database")
+}
