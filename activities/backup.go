@@ -72,6 +72,9 @@ type BackupPlan struct {
 	MaxLag           time.Duration
 	ProgressStep     int
 	Volumes          []catalog.Volume
+	// Engine is the cluster's: a postgres cluster's snapshots are taken
+	// in backup mode.
+	Engine string
 }
 
 // ValidateBackup checks a request before anything is created, so that bad
@@ -121,6 +124,7 @@ func (a *Backups) ValidateBackup(ctx context.Context, in ValidateBackupInput) (B
 		MaxLag:           a.Config.MaxReplicationLag,
 		ProgressStep:     a.Config.ProgressStep,
 		Volumes:          vols,
+		Engine:           api.EngineOf(cl.Engine),
 	}, nil
 }
 

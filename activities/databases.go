@@ -16,6 +16,9 @@ type DatabaseServers interface {
 	EnsureCluster(ctx context.Context, c postgres.ClusterSpec) ([]postgres.Node, error)
 	Check(ctx context.Context, clusterID string, nodes []postgres.Node, now time.Time) []postgres.Health
 	URI(clusterID, endpoint string) (string, error)
+	BeginBackup(ctx context.Context, clusterID, nodeID, endpoint, backupID string) (postgres.BackupStart, error)
+	EndBackup(ctx context.Context, backupID string) (postgres.BackupStop, error)
+	AbortBackup(ctx context.Context, clusterID, endpoint, backupID string) error
 }
 
 // noDatabases is the refusal of a postgres request on a worker without

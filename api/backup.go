@@ -35,6 +35,9 @@ type BackupProgress struct {
 	WorkflowID string       `json:"workflowId"`
 	// Prune is what the job's prune after this backup did (job backups).
 	Prune *PruneResult `json:"prune,omitempty"`
+	// Database is a postgres cluster's backup mode: its start once
+	// pg_backup_start answered, its stop once pg_backup_stop did.
+	Database *DatabaseBackup `json:"database,omitempty"`
 }
 
 // ExtendTimeoutRequest is update `extendTimeout`'s input. Give one of:

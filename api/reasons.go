@@ -27,6 +27,9 @@ const (
 	ReasonBackupMissing = "BackupNotFound"
 	// ReasonNotFound: a read or write named a record that does not exist.
 	ReasonNotFound = "NotFound"
+	// ReasonDatabaseBackupFailed: the database refused or lost backup mode
+	// (pg_backup_start/stop) around a postgres cluster's snapshots.
+	ReasonDatabaseBackupFailed = "DatabaseBackupFailed"
 )
 
 // Backup steps, as query `status` reports them.
@@ -35,8 +38,12 @@ const (
 	StepRecording      = "Recording"
 	StepLocking        = "Locking"
 	StepCheckingHealth = "CheckingHealth"
+	// StartingBackup and StoppingBackup bracket a postgres cluster's
+	// snapshots with pg_backup_start and pg_backup_stop.
+	StepStartingBackup = "StartingBackup"
 	StepSnapshotting   = "Snapshotting"
 	StepWaiting        = "WaitingForSnapshots"
+	StepStoppingBackup = "StoppingBackup"
 	StepCompleting     = "Completing"
 	StepPruning        = "Pruning"
 	StepCompensating   = "Compensating"

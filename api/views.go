@@ -117,6 +117,8 @@ type Backup struct {
 	DeletedAt     *time.Time `json:"deletedAt,omitempty"`
 	// Holds name the restores using this backup.
 	Holds []string `json:"holds,omitempty"`
+	// Database is set for backups of postgres clusters: see DatabaseBackup.
+	Database *DatabaseBackup `json:"database,omitempty"`
 }
 
 // Snapshot is one volume's snapshot within a backup.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -12,19 +13,41 @@ import (
 	"strings"
 )
 
-const backupColumns = `b.id, b.cluster_id, b.job_id, b.request_id, b.workflow_id, b.label, b.idx, b.status, b.reason,
+// backupColumns are the columns of a backup's basic view (scanBackup);
+// backupFullColumns add its database backup (scanBackupFull).
+const (
+	backupColumns = `b.id, b.cluster_id, b.job_id, b.request_id, b.workflow_id, b.label, b.idx, b.status, b.reason,
 	b.created_at, b.started_at, b.completed_at, b.deadline, b.preferred_node_id, b.deletion_error, b.deleted_at`
+	backupFullColumns = backupColumns + `, b.db_backup`
+)
 
-func scanBackup(sc scanner) (Backup, error) {
+func scanBackup(sc scanner) (Backup, error) { return scanBackupCols(sc, false) }
+
+func scanBackupFull(sc scanner) (Backup, error) { return scanBackupCols(sc, true) }
+
+// scanBackupCols scans backupColumns, or backupFullColumns when full.
+func scanBackupCols(sc scanner, full bool) (Backup, error) {
 	var (
 		b                         Backup
 		created                   int64
 		started, completed, deadl sql.NullInt64
 		deleted                   sql.NullInt64
+		dbBackup                  string
 	)
-	if err := sc.Scan(&b.ID, &b.ClusterID, &b.JobID, &b.RequestID, &b.WorkflowID, &b.Label, &b.Index, &b.Status, &b.Reason,
-		&created, &started, &completed, &deadl, &b.PreferredNodeID, &b.DeletionError, &deleted); err != nil {
+	dest := []any{&b.ID, &b.ClusterID, &b.JobID, &b.RequestID, &b.WorkflowID, &b.Label, &b.Index, &b.Status, &b.Reason,
+		&created, &started, &completed, &deadl, &b.PreferredNodeID, &b.DeletionError, &deleted}
+	if full {
+		dest = append(dest, &dbBackup)
+	}
+	if err := sc.Scan(dest...); err != nil {
 		return Backup{}, err
+	}
+	if dbBackup != "" {
+		var db DatabaseBackup
+		if err := json.Unmarshal([]byte(dbBackup), &db); err != nil {
+			return Backup{}, fmt.Errorf("catalog: database backup of backup %s: %w", b.ID, err)
+		}
+		b.Database = &db
 	}
 	b.CreatedAt = fromMS(created)
 	b.StartedAt = fromNullMS(started)
@@ -175,9 +198,10 @@ func attachDetails(ctx context.Context, r runner, backups []Backup) error {
 	return nil
 }
 
-// getBackup loads one backup and its snapshots; *NotFoundError if missing.
+// getBackup loads one backup in full (its snapshots, holds and database
+// backup); *NotFoundError if missing.
 func (s *sqlStore) getBackup(ctx context.Context, r runner, id string) (Backup, error) {
-	b, err := getByID(ctx, r, scanBackup, "backup", `SELECT `+backupColumns+` FROM backups b WHERE b.id = ?`, id)
+	b, err := getByID(ctx, r, scanBackupFull, "backup", `SELECT `+backupFullColumns+` FROM backups b WHERE b.id = ?`, id)
 	if err != nil {
 		return Backup{}, err
 	}
@@ -323,14 +347,19 @@ func backupFilterSQL(f BackupFilter) (string, []any) {
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
-// listBackupsQuery is ListBackups' query for f, newest first.
+// listBackupsQuery is ListBackups' query for f, newest first: of
+// backupColumns with f.NoDetails, else of backupFullColumns.
 func listBackupsQuery(f BackupFilter) (string, []any) {
 	where, args := backupFilterSQL(f)
 	limit := ""
 	if f.Limit > 0 {
 		limit = " LIMIT " + strconv.Itoa(f.Limit)
 	}
-	return `SELECT ` + backupColumns + ` FROM backups b` + where +
+	cols := backupFullColumns
+	if f.NoDetails {
+		cols = backupColumns
+	}
+	return `SELECT ` + cols + ` FROM backups b` + where +
 		` ORDER BY b.created_at DESC, b.idx DESC, b.id DESC` + limit, args
 }
 
@@ -345,14 +374,17 @@ func (s *sqlStore) ListBackups(ctx context.Context, f BackupFilter) ([]Backup, e
 		if err != nil {
 			return fmt.Errorf("catalog: list backups: %w", err)
 		}
-		if out, err = collect(rows, scanBackup); err != nil {
-			return err
-		}
 		if f.NoDetails {
+			if out, err = collect(rows, scanBackup); err != nil {
+				return err
+			}
 			for i := range out {
 				out[i].Snapshots = nil
 			}
 			return nil
+		}
+		if out, err = collect(rows, scanBackupFull); err != nil {
+			return err
 		}
 		return attachDetails(ctx, r, out)
 	})
@@ -453,5 +485,22 @@ func (s *sqlStore) UpsertSnapshots(ctx context.Context, backupID string, snaps [
 			}
 		}
 		return nil
+	})
+}
+
+func (s *sqlStore) SetBackupDatabase(ctx context.Context, backupID string, db DatabaseBackup, fence *Fence) error {
+	raw, err := json.Marshal(db)
+	if err != nil {
+		return fmt.Errorf("catalog: database backup of backup %s: %w", backupID, err)
+	}
+	return s.write(ctx, func(r runner) error {
+		if err := s.checkFence(ctx, r, fence); err != nil {
+			return err
+		}
+		res, err := r.exec(ctx, `UPDATE backups SET db_backup = ? WHERE id = ?`, string(raw), backupID)
+		if err != nil {
+			return fmt.Errorf("catalog: set database backup of backup %s: %w", backupID, err)
+		}
+		return affected(res, &NotFoundError{Kind: "backup", ID: backupID})
 	})
 }

@@ -264,6 +264,16 @@ var migrations = []migration{
 			`ALTER TABLE nodes ADD COLUMN endpoint TEXT NOT NULL DEFAULT ''`,
 		},
 	},
+	{
+		version: 10,
+		name:    "a postgres backup's database backup",
+		stmts: []string{
+			// The JSON of api.DatabaseBackup: what pg_backup_start and
+			// pg_backup_stop said of a postgres cluster's backup; '' for
+			// none (volume clusters, and backups recorded before).
+			`ALTER TABLE backups ADD COLUMN db_backup TEXT NOT NULL DEFAULT ''`,
+		},
+	},
 }
 
 // migrate applies the migrations this database lacks, each recorded in

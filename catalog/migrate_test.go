@@ -125,3 +125,43 @@ func TestUpgradeFromV8(t *testing.T) {
 		catalogtest.Open(t, dsn)
 	})
 }
+
+// TestUpgradeFromV9: backups recorded before database backups existed read
+// with none, and one can be recorded on them.
+func TestUpgradeFromV9(t *testing.T) {
+	catalogtest.EachDSN(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		restore := catalog.UseMigrationsForTest(9)
+		t.Cleanup(restore)
+		old, err := catalog.Open(ctx, dsn)
+		require.NoError(t, err)
+		// As version 9 code would write it (without db_backup).
+		require.NoError(t, catalog.ExecForTest(ctx, old, `INSERT INTO clusters (id, provider, region, engine, created_at)
+			VALUES ('c', 'local', 'local', 'postgres', ?)`, t0.UnixMilli()))
+		require.NoError(t, catalog.ExecForTest(ctx, old, `INSERT INTO nodes (cluster_id, id, ordinal, role) VALUES ('c', 'c-n1', 0, 'primary')`))
+		require.NoError(t, catalog.ExecForTest(ctx, old, `INSERT INTO backups
+			(id, cluster_id, job_id, request_id, workflow_id, label, idx, status, reason, created_at, completed_at)
+			VALUES ('bk', 'c', '', 'req', 'wf', 'backup-001', 1, 'Completed', '', ?, ?)`, t0.UnixMilli(), t0.UnixMilli()))
+		require.NoError(t, old.Close())
+		restore()
+
+		s := catalogtest.Open(t, dsn)
+		b, err := s.GetBackup(ctx, "bk")
+		require.NoError(t, err)
+		assert.Equal(t, catalog.BackupCompleted, b.Status)
+		assert.Nil(t, b.Database)
+		list, err := s.ListBackups(ctx, catalog.BackupFilter{})
+		require.NoError(t, err)
+		require.Len(t, list, 1)
+		assert.Nil(t, list[0].Database)
+
+		db := api.DatabaseBackup{Engine: api.EnginePostgres, NodeID: "c-n1", StartLSN: "0/3000028", Timeline: 1, StartedAt: t0}
+		require.NoError(t, s.SetBackupDatabase(ctx, "bk", db, nil))
+		b, err = s.GetBackup(ctx, "bk")
+		require.NoError(t, err)
+		assert.Equal(t, &db, b.Database)
+
+		// Reopening applies nothing twice.
+		catalogtest.Open(t, dsn)
+	})
+}

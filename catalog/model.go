@@ -34,6 +34,8 @@ type (
 	Retention  = api.Retention
 	Job        = api.Job
 	JobMonitor = api.JobMonitor
+
+	DatabaseBackup = api.DatabaseBackup
 )
 
 const (
@@ -95,7 +97,8 @@ type BackupFilter struct {
 	// out (unless Statuses names BackupDeleted).
 	IncludeDeleted bool
 	Limit          int
-	// NoDetails leaves snapshots and holds unread (Snapshots nil).
+	// NoDetails leaves snapshots, holds and the database backup unread
+	// (Snapshots and Database nil).
 	NoDetails bool
 	// After, when set, starts the list after this backup (in the list's
 	// order, newest first): keyset paging that stays correct while

@@ -85,6 +85,11 @@ type Backups interface {
 	// volume ID; with a fence, only while the fence's lock holds
 	// (ErrLockLost otherwise).
 	UpsertSnapshots(ctx context.Context, backupID string, snaps []Snapshot, fence *Fence) error
+	// SetBackupDatabase records what the database said of a postgres
+	// cluster's backup (Backup.Database), replacing what was recorded;
+	// with a fence, only while the fence's lock holds (ErrLockLost
+	// otherwise). *NotFoundError for an unknown backup.
+	SetBackupDatabase(ctx context.Context, backupID string, db DatabaseBackup, fence *Fence) error
 	// StartDeletion moves a Completed or Defunct backup to Deleting (a
 	// Deleting one stays, clearing DeletionError, so a failed deletion can
 	// be retried). It fails with *InUseError if the backup has holds, and

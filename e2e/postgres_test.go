@@ -225,3 +225,116 @@ func TestPostgresClusterCLIAndRefusals(t *testing.T) {
 	assert.NotEqual(t, 0, code)
 	assert.Contains(t, stderr, "runs no database")
 }
+
+// activityOrder is the workflow's activities in the order they started,
+// each once.
+func activityOrder(t *testing.T, workflowID string) []string {
+	t.Helper()
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range taskStarts(t, ctxT(t), workflowID) {
+		if s.Type != workflowTask && !seen[s.Type] {
+			seen[s.Type] = true
+			out = append(out, s.Type)
+		}
+	}
+	return out
+}
+
+func indexOf(xs []string, x string) int {
+	for i, v := range xs {
+		if v == x {
+			return i
+		}
+	}
+	return -1
+}
+
+func TestPostgresOnlineBackup(t *testing.T) {
+	e := server.NewPostgresEnv(t, stratatest.TestConfig())
+	ctx := ctxT(t)
+	cl := pgCluster(t, e, 3)
+	eventually(t, "every node healthy", func() bool {
+		shown, err := e.Strata.GetCluster(ctx, cl.ID)
+		require.NoError(t, err)
+		return shown.Nodes[1].Healthy && shown.Nodes[2].Healthy
+	})
+
+	run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
+	require.NoError(t, err)
+	b, err := run.Wait(ctx)
+	require.NoError(t, err)
+
+	// The snapshots were taken in backup mode on a replica, and the
+	// backup keeps what pg_backup_start and pg_backup_stop said.
+	got, err := e.Strata.GetBackup(ctx, b.ID)
+	require.NoError(t, err)
+	db := got.Database
+	require.NotNil(t, db, "a postgres backup records its backup mode")
+	assert.Equal(t, api.EnginePostgres, db.Engine)
+	assert.Equal(t, b.PreferredNodeID, db.NodeID)
+	assert.NotEqual(t, cl.Nodes[0].ID, db.NodeID)
+	assert.Equal(t, 1, db.Timeline)
+	start, err := postgres.ParseLSN(db.StartLSN)
+	require.NoError(t, err)
+	stop, err := postgres.ParseLSN(db.StopLSN)
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, stop, start)
+	assert.Contains(t, db.BackupLabel, "START WAL LOCATION: "+db.StartLSN)
+	require.NotNil(t, db.StoppedAt)
+
+	order := activityOrder(t, run.WorkflowID)
+	begin, snap, wait, end := indexOf(order, "StartBackupMode"), indexOf(order, "StartSnapshots"), indexOf(order, "WaitSnapshots"), indexOf(order, "StopBackupMode")
+	require.True(t, begin >= 0 && end >= 0, "%v", order)
+	assert.True(t, begin < snap && snap < wait && wait < end, "backup mode brackets the snapshots: %v", order)
+
+	// No session holds backup mode afterwards.
+	in, err := e.Databases.InBackup(ctx, cl.ID, cl.Nodes[1].Endpoint)
+	require.NoError(t, err)
+	assert.False(t, in)
+}
+
+func TestPostgresBackupFailureEndsBackupMode(t *testing.T) {
+	e := server.NewPostgresEnv(t, stratatest.TestConfig())
+	ctx := ctxT(t)
+	cl := pgCluster(t, e, 1)
+	node := cl.Nodes[0]
+
+	// A snapshot that fails mid-backup: Defunct, backup mode ended.
+	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, api.Faults{SnapshotFail: true}))
+	run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
+	require.NoError(t, err)
+	_, err = run.Wait(ctx)
+	backupErr(t, err, api.ReasonSnapshotFailed)
+	in, err := e.Databases.InBackup(ctx, cl.ID, node.Endpoint)
+	require.NoError(t, err)
+	assert.False(t, in, "the server is out of backup mode")
+	b, err := e.Strata.GetBackup(ctx, run.BackupID)
+	require.NoError(t, err)
+	require.NotNil(t, b.Database)
+	assert.NotEmpty(t, b.Database.StartLSN)
+	assert.Empty(t, b.Database.StopLSN)
+
+	// A backup cancelled while its snapshots hang: the same.
+	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, api.Faults{SnapshotHang: true}))
+	run, err = e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
+	require.NoError(t, err)
+	eventually(t, "backup mode held", func() bool {
+		in, err := e.Databases.InBackup(ctx, cl.ID, node.Endpoint)
+		return err == nil && in
+	})
+	require.NoError(t, e.Strata.CancelBackup(ctx, run.BackupID))
+	_, err = run.Wait(ctx)
+	backupErr(t, err, api.ReasonCancelled)
+	in, err = e.Databases.InBackup(ctx, cl.ID, node.Endpoint)
+	require.NoError(t, err)
+	assert.False(t, in, "the server is out of backup mode")
+
+	// And the cluster backs up again.
+	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, api.Faults{}))
+	run, err = e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
+	require.NoError(t, err)
+	b2, err := run.Wait(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, node.ID, b2.PreferredNodeID, "a single node is its own preferred node")
+}

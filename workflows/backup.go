@@ -58,6 +58,8 @@ type backupRun struct {
 	// startedAt is when the backup went InProgress; timeouts count from it.
 	startedAt time.Time
 	saga      saga
+	// preferredNode is where a postgres cluster's backup mode is held.
+	preferredNode string
 }
 
 func (r *backupRun) run(ctx workflow.Context) (result api.Backup, err error) {
@@ -129,6 +131,7 @@ func (r *backupRun) run(ctx workflow.Context) (result api.Backup, err error) {
 	// InProgress: the snapshot deadline starts now.
 	r.startedAt = workflow.Now(ctx)
 	r.deadline = r.startedAt.Add(r.plan.Timeout)
+	r.preferredNode = health.PreferredNodeID
 	if err := r.step(ctx, "mark InProgress", backups.MarkInProgress, activities.MarkInProgressInput{
 		BackupID: r.progress.BackupID, Deadline: r.deadline, PreferredNodeID: health.PreferredNodeID, LockRef: r.lock,
 	}).Get(ctx, nil); err != nil {
@@ -245,6 +248,61 @@ func (r *backupRun) snapshotWithinDeadline(ctx workflow.Context) ([]catalog.Snap
 }
 
 func (r *backupRun) startAndWait(ctx workflow.Context) ([]catalog.Snapshot, error) {
+	if r.plan.Engine == api.EnginePostgres {
+		return r.onlineBackup(ctx)
+	}
+	snaps, err := r.startSnapshots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.waitSnapshots(ctx, snaps)
+}
+
+// onlineBackup takes a postgres cluster's snapshots in backup mode, held
+// on the preferred node from before the first snapshot starts until the
+// last completes. Backup mode's session is one worker's, so starting and
+// stopping it run in one Temporal session. Compensation: end backup mode
+// wherever it is still held.
+func (r *backupRun) onlineBackup(ctx workflow.Context) ([]catalog.Snapshot, error) {
+	sctx, err := workflow.CreateSession(ctx, &workflow.SessionOptions{
+		CreationTimeout:  time.Minute,
+		ExecutionTimeout: 8 * 24 * time.Hour,
+		HeartbeatTimeout: r.plan.HeartbeatTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer workflow.CompleteSession(sctx)
+	mode := activities.BackupModeInput{BackupID: r.progress.BackupID, NodeID: r.preferredNode, LockRef: r.lock}
+
+	r.setStep(ctx, api.StepStartingBackup)
+	r.saga.add("end backup mode on "+mode.NodeID, func(ctx workflow.Context) error {
+		return workflow.ExecuteActivity(compensationOptions(ctx, "end backup mode on "+mode.NodeID), backups.AbortBackupMode, mode).Get(ctx, nil)
+	})
+	if err := workflow.ExecuteActivity(sessionStepOptions(sctx, "pg_backup_start on "+mode.NodeID), backups.StartBackupMode, mode).Get(ctx, &mode.Start); err != nil {
+		return nil, err
+	}
+	r.progress.Database = &mode.Start
+
+	snaps, err := r.startSnapshots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if snaps, err = r.waitSnapshots(ctx, snaps); err != nil {
+		return nil, err
+	}
+
+	r.setStep(ctx, api.StepStoppingBackup)
+	var db api.DatabaseBackup
+	if err := workflow.ExecuteActivity(sessionStepOptions(sctx, "pg_backup_stop on "+mode.NodeID), backups.StopBackupMode, mode).Get(ctx, &db); err != nil {
+		return nil, err
+	}
+	r.progress.Database = &db
+	return snaps, nil
+}
+
+// startSnapshots starts every volume's snapshot.
+func (r *backupRun) startSnapshots(ctx workflow.Context) ([]catalog.Snapshot, error) {
 	r.setStep(ctx, api.StepSnapshotting)
 	var snaps []catalog.Snapshot
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
@@ -260,6 +318,11 @@ func (r *backupRun) startAndWait(ctx workflow.Context) ([]catalog.Snapshot, erro
 		return nil, err
 	}
 	r.setSnapshots(ctx, snaps)
+	return snaps, nil
+}
+
+// waitSnapshots waits until every snapshot has completed.
+func (r *backupRun) waitSnapshots(ctx workflow.Context, snaps []catalog.Snapshot) ([]catalog.Snapshot, error) {
 	r.setStep(ctx, api.StepWaiting)
 	waitCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		// The deadline, not this, bounds the wait; this only has to be

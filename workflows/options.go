@@ -106,3 +106,14 @@ func controlOptions(ctx workflow.Context, summary string) workflow.Context {
 		RetryPolicy:            stepRetry(),
 	})
 }
+
+// sessionStepOptions are stepOptions for an activity of a Temporal
+// session (one worker's): not retried, since a retry elsewhere could not
+// reach what the session's worker holds.
+func sessionStepOptions(ctx workflow.Context, summary string) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		Summary:             summary,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+	})
+}

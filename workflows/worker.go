@@ -96,6 +96,9 @@ func WorkerOptions(t WorkerTuning) worker.Options {
 		// Give running activities a moment to record their last heartbeat
 		// before they are cancelled, so another worker resumes promptly.
 		WorkerStopTimeout: 10 * time.Second,
+		// A postgres cluster's backup holds backup mode in one worker's
+		// database session: starting and stopping it run in a session.
+		EnableSessionWorker: true,
 		// WorkflowPanicPolicy stays BlockWorkflow: failing a workflow on a
 		// panic would skip its compensations and leave its backup and lock
 		// behind, while a blocked one resumes once a fixed worker deploys.

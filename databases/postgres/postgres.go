@@ -59,6 +59,7 @@ type Manager struct {
 	secrets string
 	cred    *syscall.Credential // nil: servers run as the worker's user
 	log     *zap.Logger
+	backups sessions
 }
 
 // New finds the binaries and the server user.
