@@ -621,6 +621,14 @@ type CompleteInput struct {
 // Completed, both only while the backup still holds its cluster's lock.
 func (a *Backups) CompleteBackup(ctx context.Context, in CompleteInput) (catalog.Backup, error) {
 	if err := a.Catalog.UpsertSnapshots(ctx, in.BackupID, in.Snapshots, in.fence()); err != nil {
+		if errors.Is(err, catalog.ErrLockLost) {
+			// Run again after it succeeded and the lock was released (a
+			// local activity whose workflow task failed): the backup is
+			// Completed already.
+			if b, gerr := a.Catalog.GetBackup(ctx, in.BackupID); gerr == nil && b.Status == catalog.BackupCompleted {
+				return b, nil
+			}
+		}
 		return catalog.Backup{}, classify(err, "backup "+in.BackupID)
 	}
 	b, err := a.Catalog.TransitionBackup(ctx, in.BackupID, catalog.Transition{

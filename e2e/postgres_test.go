@@ -338,3 +338,48 @@ func TestPostgresBackupFailureEndsBackupMode(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, node.ID, b2.PreferredNodeID, "a single node is its own preferred node")
 }
+
+// A worker killed while it holds backup mode: PostgreSQL ends backup mode
+// with the worker's session, the backup ends Defunct with the lock
+// released, and the cluster backs up again.
+func TestPostgresWorkerKilledInBackupMode(t *testing.T) {
+	e := server.NewPostgresEnv(t, stratatest.TestConfig())
+	ctx := ctxT(t)
+	cl := pgCluster(t, e, 1)
+	node := cl.Nodes[0]
+	// Snapshots take a while: backup mode is held meanwhile.
+	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, api.Faults{SnapshotDelay: api.Duration(10 * time.Second)}))
+
+	// Only a worker process serves the task queue, so that killing it kills
+	// backup mode's session.
+	e.StopWorker()
+	victim := e.StartWorkerProcess("victim")
+	run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
+	require.NoError(t, err)
+	eventually(t, "backup mode held", func() bool {
+		in, err := e.Databases.InBackup(ctx, cl.ID, node.Endpoint)
+		return err == nil && in
+	})
+
+	require.NoError(t, victim.Kill())
+	eventually(t, "backup mode ended with the killed worker's session", func() bool {
+		in, err := e.Databases.InBackup(ctx, cl.ID, node.Endpoint)
+		return err == nil && !in
+	})
+	e.StartWorker()
+	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, api.Faults{}))
+
+	_, err = run.Wait(ctx)
+	be := backupErr(t, err, api.ReasonDatabaseBackupFailed)
+	assert.Contains(t, be.Reason, node.ID)
+	shown, err := e.Strata.GetCluster(ctx, cl.ID)
+	require.NoError(t, err)
+	assert.Nil(t, shown.Lock, "the lock is released")
+
+	run, err = e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
+	require.NoError(t, err)
+	b, err := run.Wait(ctx)
+	require.NoError(t, err)
+	require.NotNil(t, b.Database)
+	assert.NotEmpty(t, b.Database.StopLSN)
+}

@@ -49,7 +49,7 @@ func TestDevWebUIShowsDecryptedInput(t *testing.T) {
 	dataDir := filepath.Join(dir, "strata")
 	uiPort := freePort(t)
 	w, err := stratatest.StartWorkerCommand([]string{
-		"--dev", "--data-dir", dataDir, "--temporal-port", strconv.Itoa(freePort(t)), "--ui-port", strconv.Itoa(uiPort),
+		"--dev", "--demo-postgres=false", "--data-dir", dataDir, "--temporal-port", strconv.Itoa(freePort(t)), "--ui-port", strconv.Itoa(uiPort),
 		"--encryption-key-file", keyFile, "--codec-server-listen", "127.0.0.1:" + strconv.Itoa(freePort(t)), "--log-level", "warn",
 		"--reconcile-every", "0", "--monitor-every", "0",
 	})

@@ -280,7 +280,7 @@ func (r *backupRun) onlineBackup(ctx workflow.Context) ([]catalog.Snapshot, erro
 		return workflow.ExecuteActivity(compensationOptions(ctx, "end backup mode on "+mode.NodeID), backups.AbortBackupMode, mode).Get(ctx, nil)
 	})
 	if err := workflow.ExecuteActivity(sessionStepOptions(sctx, "pg_backup_start on "+mode.NodeID), backups.StartBackupMode, mode).Get(ctx, &mode.Start); err != nil {
-		return nil, err
+		return nil, r.sessionError(ctx, sctx, mode, err)
 	}
 	r.progress.Database = &mode.Start
 
@@ -295,10 +295,28 @@ func (r *backupRun) onlineBackup(ctx workflow.Context) ([]catalog.Snapshot, erro
 	r.setStep(ctx, api.StepStoppingBackup)
 	var db api.DatabaseBackup
 	if err := workflow.ExecuteActivity(sessionStepOptions(sctx, "pg_backup_stop on "+mode.NodeID), backups.StopBackupMode, mode).Get(ctx, &db); err != nil {
-		return nil, err
+		return nil, r.sessionError(ctx, sctx, mode, err)
 	}
 	r.progress.Database = &db
 	return snaps, nil
+}
+
+// sessionError names what a lost session means: the worker that held
+// backup mode stopped, and PostgreSQL ended backup mode with its database
+// session, so the snapshots may not be consistent. A session activity
+// cancelled while the backup itself is not was cancelled by its session
+// failing. The cause is not kept: a cancellation in it would make the
+// backup look cancelled by request.
+func (r *backupRun) sessionError(ctx, sctx workflow.Context, mode activities.BackupModeInput, err error) error {
+	info := workflow.GetSessionInfo(sctx)
+	lost := errors.Is(err, workflow.ErrSessionFailed) || (info != nil && info.SessionState == workflow.SessionStateFailed) ||
+		(temporal.IsCanceledError(err) && ctx.Err() == nil)
+	if lost {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"backup %s: the worker holding backup mode on node %s of cluster %s stopped; PostgreSQL ended backup mode with its session, so the snapshots may not be consistent",
+			r.progress.BackupID, mode.NodeID, r.plan.ClusterID), api.ReasonDatabaseBackupFailed, nil)
+	}
+	return err
 }
 
 // startSnapshots starts every volume's snapshot.

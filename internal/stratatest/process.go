@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/databases/postgres"
 	"github.com/stratabackup/strata/internal/zapadapter"
 	"github.com/stratabackup/strata/secrets"
 	"github.com/stratabackup/strata/workflows"
@@ -61,6 +63,10 @@ type ProcessConfig struct {
 	// SecretKey is the key channel secrets are sealed to (secrets.Key's
 	// Encode form); empty: none.
 	SecretKey string `json:"secretKey,omitempty"`
+	// PostgresRoot and PostgresSecrets, when set, let the process run
+	// postgres clusters' servers (a postgres env's).
+	PostgresRoot    string `json:"postgresRoot,omitempty"`
+	PostgresSecrets string `json:"postgresSecrets,omitempty"`
 }
 
 // ProcessIdentity is the worker Identity of a process named name with this
@@ -148,9 +154,15 @@ func serveProcess(cfg ProcessConfig, logger *zap.Logger) error {
 			return err
 		}
 	}
+	var dbs *postgres.Manager
+	if cfg.PostgresRoot != "" {
+		if dbs, err = postgres.New(postgres.Config{Root: cfg.PostgresRoot, SecretsDir: cfg.PostgresSecrets, Logger: logger.Named("postgres")}); err != nil {
+			return err
+		}
+	}
 	w := newWorker(workerSpec{
 		client: tc, taskQueue: cfg.TaskQueue, identity: identity, tuning: cfg.Tuning,
-		catalog: cat, local: lp, config: cfg.Config, logger: logger, secrets: key,
+		catalog: cat, local: lp, dbs: dbs, config: cfg.Config, logger: logger, secrets: key,
 	})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting worker: %w", err)
@@ -312,10 +324,14 @@ func (p *WorkerProcess) Stop() (*os.ProcessState, error) {
 // ProcessConfig is the configuration of a worker process serving this
 // environment: its task queue, catalog, local provider root and Config.
 func (e *Env) ProcessConfig(name string) ProcessConfig {
-	return ProcessConfig{
+	c := ProcessConfig{
 		HostPort: e.Server.HostPort(), Namespace: e.Server.Namespace(), TaskQueue: e.TaskQueue,
 		CatalogDSN: e.CatalogDSN, Root: e.Root, Config: e.Config, Name: name, SecretKey: e.Secrets.Encode(),
 	}
+	if e.Databases != nil {
+		c.PostgresRoot, c.PostgresSecrets = e.Root, filepath.Join(e.DataDir, "postgres")
+	}
+	return c
 }
 
 // StartWorkerProcess starts a worker process serving this environment

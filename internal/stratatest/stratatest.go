@@ -203,6 +203,8 @@ func (s *Server) NewPostgresEnv(t *testing.T, cfg activities.Config) *Env {
 	if err := os.Chmod(dir, 0o711); err != nil {
 		t.Fatal(err)
 	}
+	// The same root and secrets as a worker process of this env (see
+	// ProcessConfig).
 	m, err := postgres.New(postgres.Config{Root: filepath.Join(dir, "local"), SecretsDir: filepath.Join(dir, "postgres")})
 	if errors.Is(err, postgres.ErrUnavailable) {
 		t.Skip(err)

@@ -69,7 +69,7 @@ func runDev(ctx context.Context, o options, logger *zap.Logger) error {
 		return err
 	}
 	defer d.Close()
-	created, err := ensureDemoClusters(ctx, d)
+	created, err := ensureDemoClusters(ctx, d, o.demoPostgres, logger)
 	if err != nil {
 		return err
 	}
@@ -106,14 +106,14 @@ func runDev(ctx context.Context, o options, logger *zap.Logger) error {
 	return serve(ctx, tc, &d, o.cfg, o.tuning, logger)
 }
 
-func ensureDemoClusters(ctx context.Context, d deps) ([]string, error) {
+func ensureDemoClusters(ctx context.Context, d deps, withPostgres bool, logger *zap.Logger) ([]string, error) {
 	if err := activities.EnsureDefaults(ctx, d.catalog); err != nil {
 		return nil, fmt.Errorf("creating the default project and network: %w", err)
 	}
 	c := d.activities(activities.DefaultConfig(), nil, zap.NewNop()).Clusters
 	var created []string
 	specs := demoClusters
-	if d.databases != nil {
+	if d.databases != nil && withPostgres {
 		specs = append(specs[:len(specs):len(specs)], demoPostgres)
 	}
 	for _, spec := range specs {
@@ -122,6 +122,12 @@ func ensureDemoClusters(ctx context.Context, d deps) ([]string, error) {
 		}
 		spec.SetDefaults()
 		if _, err := c.CreateCluster(ctx, spec); err != nil {
+			if spec.Engine == api.EnginePostgres {
+				// The dev setup works without it (PostgreSQL may not
+				// reach a data dir under a private home).
+				logger.Warn("demo PostgreSQL cluster not created", zap.String("cluster", spec.ID), zap.Error(err))
+				continue
+			}
 			return nil, fmt.Errorf("creating demo cluster %s: %w", spec.ID, err)
 		}
 		created = append(created, spec.ID)

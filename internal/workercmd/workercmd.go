@@ -50,6 +50,7 @@ type options struct {
 	gcpProject      string
 	gcpRegions      string
 	gcpEndpoint     string
+	demoPostgres    bool
 	fakeClouds      bool
 	reconcileEvery  time.Duration
 	reconcileGrace  time.Duration
@@ -117,6 +118,7 @@ func parseFlags(args []string) options {
 	fs.Float64Var(&o.cfg.FreshnessMultiple, "freshness-multiple", o.cfg.FreshnessMultiple, "a job is stale (and notified) when its newest Completed backup is older than this many of its intervals")
 	fs.StringVar(&o.cfg.UIURL, "ui-url", os.Getenv("STRATA_UI_URL"), "Temporal Web UI base URL for links in notifications (env STRATA_UI_URL; dev: the embedded UI)")
 	fs.BoolVar(&o.fakeClouds, "fake-clouds", false, "dev: also run in-process AWS and GCP fakes with a demo cluster on each")
+	fs.BoolVar(&o.demoPostgres, "demo-postgres", true, "dev: create the demo PostgreSQL cluster demo-pg where the machine has PostgreSQL (its servers outlive the worker)")
 	fs.StringVar(&o.secretKeyFile, "secret-key-file", os.Getenv("STRATA_SECRET_KEY_FILE"), "key file that channel secrets are sealed to (env STRATA_SECRET_KEY_FILE, or the key itself in STRATA_SECRET_KEY; default <data-dir>/secret.key, generated when missing); every worker of a catalog needs the same one")
 	fs.BoolVar(&o.notifyAllowPrivate, "notify-allow-private", false, "let notifications reach loopback, private and link-local addresses (on with --dev; cloud metadata addresses are refused regardless)")
 	fs.StringVar(&o.encryptionKeyFile, "encryption-key-file", os.Getenv(codec.EnvKeyFile), `encrypt every payload Strata writes to Temporal with this key file's current key (JSON {"current": "k2", "keys": {"k1": "<base64 of 32 bytes>", "k2": "..."}}; older keys still decrypt) (env `+codec.EnvKeyFile+`); the CLI and the Go client need the same file`)
