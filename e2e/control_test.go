@@ -139,10 +139,13 @@ func TestControlContinuesAsNewWithoutLosingWrites(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, ps, writers*each+1, "every project, and the default one")
 
-	// The run that took the first writes has continued as new.
-	d, err := server.Client.DescribeWorkflowExecution(ctx, controlID, first.GetWorkflowExecutionInfo().GetExecution().GetRunId())
-	require.NoError(t, err)
-	assert.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW, d.GetWorkflowExecutionInfo().GetStatus())
+	// The run that took the first writes has continued as new (its last
+	// update may have answered a moment before it did).
+	eventually(t, "the first control run continued as new", func() bool {
+		d, err := server.Client.DescribeWorkflowExecution(ctx, controlID, first.GetWorkflowExecutionInfo().GetExecution().GetRunId())
+		require.NoError(t, err)
+		return d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW
+	})
 	recordRunHistory(t, controlID, first.GetWorkflowExecutionInfo().GetExecution().GetRunId(), "control_continued_as_new")
 }
 
