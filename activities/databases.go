@@ -19,6 +19,8 @@ type DatabaseServers interface {
 	BeginBackup(ctx context.Context, clusterID, nodeID, endpoint, backupID string) (postgres.BackupStart, error)
 	EndBackup(ctx context.Context, backupID string) (postgres.BackupStop, error)
 	AbortBackup(ctx context.Context, clusterID, endpoint, backupID string) error
+	Archiving(ctx context.Context, clusterID, endpoint string) (postgres.ArchiveStatus, error)
+	ArchiveDir(clusterID string) string
 }
 
 // noDatabases is the refusal of a postgres request on a worker without

@@ -19,6 +19,7 @@ import (
 	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/api/validate"
 	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/databases/postgres"
 	"github.com/stratabackup/strata/secrets"
 )
 
@@ -66,6 +67,12 @@ func (r *Reads) GetCluster(ctx context.Context, req api.GetRequest) (api.Cluster
 	hs := r.Databases.Check(ctx, cl.ID, serverNodes(cl), time.Now())
 	for i, h := range hs {
 		cl.Nodes[i].Healthy, cl.Nodes[i].ReplicationLagSeconds = h.Healthy, h.LagSeconds
+		if h.Healthy && h.Role == postgres.Primary && r.Databases.ArchiveDir(cl.ID) != "" {
+			if a, err := r.Databases.Archiving(ctx, cl.ID, cl.Nodes[i].Endpoint); err == nil {
+				cl.WAL = &api.WALStatus{ArchivedCount: a.ArchivedCount, LastArchived: a.LastArchived, LastArchivedAt: a.LastArchivedAt,
+					FailedCount: a.FailedCount, LastFailed: a.LastFailed, LastFailedAt: a.LastFailedAt, Archive: r.Databases.ArchiveDir(cl.ID)}
+			}
+		}
 	}
 	return cl, nil
 }

@@ -32,6 +32,9 @@ type Cluster struct {
 	Lock         *Lock     `json:"lock"`
 	Nodes        []Node    `json:"nodes"`
 	CreatedAt    time.Time `json:"createdAt"`
+	// WAL is a postgres cluster's WAL archiving, read live from its
+	// primary by getCluster (not stored).
+	WAL *WALStatus `json:"wal,omitempty"`
 }
 
 // Volumes returns every volume of every node, in node then volume order.

@@ -383,3 +383,63 @@ func TestPostgresWorkerKilledInBackupMode(t *testing.T) {
 	require.NotNil(t, b.Database)
 	assert.NotEmpty(t, b.Database.StopLSN)
 }
+
+// Every completed WAL segment of the primary is archived into the
+// cluster's archive; a failing archive_command shows in cluster show and
+// the server keeps the segment until archiving works again.
+func TestPostgresWALArchiving(t *testing.T) {
+	e := server.NewPostgresEnv(t, stratatest.TestConfig())
+	ctx := ctxT(t)
+	cl := pgCluster(t, e, 2)
+	info, err := e.Strata.ConnectCluster(ctx, cl.ID)
+	require.NoError(t, err)
+	primary := pgConnect(t, info.URI)
+	switchWAL := func() string {
+		_, err := primary.Exec(ctx, `CREATE TABLE IF NOT EXISTS t (v int); INSERT INTO t VALUES (1)`)
+		require.NoError(t, err)
+		var seg string
+		require.NoError(t, primary.QueryRow(ctx, `SELECT pg_walfile_name(pg_switch_wal())`).Scan(&seg))
+		return seg
+	}
+
+	seg := switchWAL()
+	var shown api.Cluster
+	eventually(t, "segment "+seg+" archived", func() bool {
+		shown, err = e.Strata.GetCluster(ctx, cl.ID)
+		require.NoError(t, err)
+		return shown.WAL != nil && shown.WAL.LastArchived >= seg
+	})
+	archive := shown.WAL.Archive
+	assert.Equal(t, e.Databases.ArchiveDir(cl.ID), archive)
+	fi, err := os.Stat(filepath.Join(archive, seg))
+	require.NoError(t, err, "the segment is in the archive")
+	assert.Equal(t, int64(16<<20), fi.Size())
+	assert.Zero(t, shown.WAL.FailedCount)
+
+	// The archive made unwritable: archiving fails, visibly.
+	require.NoError(t, os.Chmod(archive, 0o500))
+	t.Cleanup(func() { _ = os.Chmod(archive, 0o700) })
+	stuck := switchWAL()
+	eventually(t, "the failure shown", func() bool {
+		shown, err = e.Strata.GetCluster(ctx, cl.ID)
+		require.NoError(t, err)
+		return shown.WAL != nil && shown.WAL.FailedCount > 0
+	})
+	assert.Equal(t, stuck, shown.WAL.LastFailed)
+	assert.Less(t, shown.WAL.LastArchived, stuck)
+
+	// Fixed: the kept segment is archived after all.
+	require.NoError(t, os.Chmod(archive, 0o700))
+	eventually(t, "segment "+stuck+" archived after the fix", func() bool {
+		shown, err = e.Strata.GetCluster(ctx, cl.ID)
+		require.NoError(t, err)
+		return shown.WAL != nil && shown.WAL.LastArchived >= stuck
+	})
+	_, err = os.Stat(filepath.Join(archive, stuck))
+	require.NoError(t, err)
+
+	// The CLI shows it.
+	code, out, stderr := starter(t, e, "cluster", "show", cl.ID)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "WAL archive: "+archive)
+}

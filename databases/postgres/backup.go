@@ -109,8 +109,10 @@ func (m *Manager) BeginBackup(ctx context.Context, clusterID, nodeID, endpoint, 
 	return st, nil
 }
 
-// EndBackup ends backupID's backup mode (pg_backup_stop, not waiting for
-// WAL archiving) in the session BeginBackup opened, and closes it.
+// EndBackup ends backupID's backup mode in the session BeginBackup opened,
+// and closes it. On an archiving primary pg_backup_stop waits until the
+// WAL the backup needs is archived, so a Completed backup can be restored
+// from its snapshots and the archive alone; a replica does not wait.
 func (m *Manager) EndBackup(ctx context.Context, backupID string) (BackupStop, error) {
 	conn := m.backups.take(backupID)
 	if conn == nil {
@@ -118,7 +120,7 @@ func (m *Manager) EndBackup(ctx context.Context, backupID string) (BackupStop, e
 	}
 	defer conn.Close(context.Background())
 	var st BackupStop
-	if err := conn.QueryRow(ctx, `SELECT lsn::text, labelfile, COALESCE(spcmapfile, '') FROM pg_backup_stop(false)`).Scan(&st.StopLSN, &st.BackupLabel, &st.TablespaceMap); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT lsn::text, labelfile, COALESCE(spcmapfile, '') FROM pg_backup_stop(true)`).Scan(&st.StopLSN, &st.BackupLabel, &st.TablespaceMap); err != nil {
 		return BackupStop{}, fmt.Errorf("pg_backup_stop: %w", err)
 	}
 	m.log.Info("backup mode stopped", zap.String("backup", backupID), zap.String("stopLsn", st.StopLSN))

@@ -86,7 +86,7 @@ func (m *Manager) EnsureCluster(ctx context.Context, c ClusterSpec) ([]Node, err
 		if i > 0 {
 			role = Replica
 		}
-		st, err := m.node(ctx, n, role, primary, pw)
+		st, err := m.node(ctx, c.ID, n, role, primary, pw)
 		if err != nil {
 			return nil, fmt.Errorf("cluster %s: node %s (%s): %w", c.ID, n.ID, role, err)
 		}
@@ -100,7 +100,7 @@ func (m *Manager) EnsureCluster(ctx context.Context, c ClusterSpec) ([]Node, err
 
 func endpoint(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 
-func (m *Manager) node(ctx context.Context, n NodeSpec, role, primary, pw string) (nodeState, error) {
+func (m *Manager) node(ctx context.Context, clusterID string, n NodeSpec, role, primary, pw string) (nodeState, error) {
 	st, err := readState(n.VolumeDir)
 	if err != nil {
 		return st, err
@@ -131,7 +131,11 @@ func (m *Manager) node(ctx context.Context, n NodeSpec, role, primary, pw string
 			return st, err
 		}
 		if role == Primary {
-			err = m.initPrimary(ctx, n.VolumeDir, data, st.Port, pw)
+			var archive string
+			if archive, err = m.archiveDir(clusterID); err != nil {
+				return st, err
+			}
+			err = m.initPrimary(ctx, n.VolumeDir, data, st.Port, pw, archive)
 		} else {
 			err = m.initReplica(ctx, data, st.Port, primary, pw)
 		}
@@ -149,9 +153,10 @@ func (m *Manager) node(ctx context.Context, n NodeSpec, role, primary, pw string
 
 // settings are the primary's (and, copied by pg_basebackup, every
 // replica's): TCP on loopback only, no Unix socket, WAL for streaming
-// replicas.
-func settings(port int) string {
-	return fmt.Sprintf(`
+// replicas, and, with an archive, every completed WAL segment archived
+// (a replica archives nothing until it is promoted).
+func settings(port int, archive string) string {
+	s := fmt.Sprintf(`
 # Strata
 listen_addresses = '127.0.0.1'
 port = %d
@@ -164,9 +169,59 @@ hot_standby = on
 shared_buffers = '32MB'
 max_connections = 50
 `, port)
+	if archive != "" {
+		s += fmt.Sprintf("archive_mode = on\narchive_command = '%s'\narchive_timeout = '%ds'\n", archiveCommand(archive), int(ArchiveTimeout.Seconds()))
+	}
+	return s
 }
 
-func (m *Manager) initPrimary(ctx context.Context, volumeDir, data string, port int, pw string) error {
+// ArchiveTimeout bounds how old the newest archived WAL is under light
+// writes: a segment is switched and archived at least this often.
+const ArchiveTimeout = time.Minute
+
+// archiveCommand stores segment %f (at path %p) in dir: copied aside,
+// fsynced and renamed into place, so a stored segment is whole. A segment
+// already stored succeeds only if it is the same bytes (PostgreSQL archives
+// again after a crash); a different one fails, and so does any failed
+// step: the server keeps the segment and retries.
+func archiveCommand(dir string) string {
+	dst := dir + "/%f"
+	return fmt.Sprintf(`test ! -f "%[1]s" && cp %%p "%[1]s.part" && sync "%[1]s.part" && mv "%[1]s.part" "%[1]s" || cmp -s %%p "%[1]s"`, dst)
+}
+
+// archiveDir makes the cluster's WAL archive: the server user's alone,
+// inside a directory it may search.
+func (m *Manager) archiveDir(clusterID string) (string, error) {
+	if m.archive == "" {
+		return "", nil
+	}
+	if err := os.MkdirAll(m.archive, 0o700); err != nil {
+		return "", err
+	}
+	if m.cred != nil {
+		if err := os.Chown(m.archive, -1, int(m.cred.Gid)); err != nil {
+			return "", err
+		}
+		if err := os.Chmod(m.archive, 0o710); err != nil {
+			return "", err
+		}
+	}
+	dir := filepath.Join(m.archive, clusterID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	return dir, m.own(dir)
+}
+
+// ArchiveDir is where the cluster's WAL is archived ("" without archiving).
+func (m *Manager) ArchiveDir(clusterID string) string {
+	if m.archive == "" {
+		return ""
+	}
+	return filepath.Join(m.archive, clusterID)
+}
+
+func (m *Manager) initPrimary(ctx context.Context, volumeDir, data string, port int, pw, archive string) error {
 	// initdb reads the password from a file the server user can read and
 	// no one else.
 	tmp, err := os.MkdirTemp(volumeDir, ".initdb-")
@@ -187,7 +242,7 @@ func (m *Manager) initPrimary(ctx context.Context, volumeDir, data string, port 
 		"--auth-host=scram-sha-256", "--auth-local=reject", "-E", "UTF8", "--no-locale", "--no-instructions"); err != nil {
 		return err
 	}
-	return appendConf(data, settings(port))
+	return appendConf(data, settings(port, archive))
 }
 
 func (m *Manager) initReplica(ctx context.Context, data string, port int, primary, pw string) error {
@@ -224,7 +279,19 @@ func (m *Manager) Start(ctx context.Context, data string) error {
 	if m.Running(ctx, data) {
 		return nil
 	}
-	return m.run(ctx, nil, "pg_ctl", "start", "-D", data, "-l", filepath.Join(data, "server.log"), "-w", "-t", "120", "-s")
+	logFile := filepath.Join(data, "server.log")
+	if err := m.run(ctx, nil, "pg_ctl", "start", "-D", data, "-l", logFile, "-w", "-t", "120", "-s"); err != nil {
+		// pg_ctl says only "examine the log output": say what it says.
+		if b, rerr := os.ReadFile(logFile); rerr == nil {
+			tail := strings.TrimSpace(string(b))
+			if len(tail) > 1000 {
+				tail = tail[len(tail)-1000:]
+			}
+			return fmt.Errorf("%w; %s says: %s", err, logFile, tail)
+		}
+		return err
+	}
+	return nil
 }
 
 // Stop stops the data directory's server (fast shutdown); a stopped one
@@ -410,4 +477,41 @@ func randomPassword() (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(b), nil
+}
+
+// ArchiveStatus is what pg_stat_archiver says of a primary's archiving.
+type ArchiveStatus struct {
+	ArchivedCount  int64
+	LastArchived   string
+	LastArchivedAt *time.Time
+	FailedCount    int64
+	LastFailed     string
+	LastFailedAt   *time.Time
+}
+
+// Archiving asks the primary at endpoint how its WAL archiving goes.
+func (m *Manager) Archiving(ctx context.Context, clusterID, endpoint string) (ArchiveStatus, error) {
+	conn, err := m.connect(ctx, clusterID, endpoint, "strata-check")
+	if err != nil {
+		return ArchiveStatus{}, err
+	}
+	defer conn.Close(context.Background())
+	var (
+		st                   ArchiveStatus
+		archived, failed     *string
+		archivedAt, failedAt *time.Time
+	)
+	err = conn.QueryRow(ctx, `SELECT archived_count, last_archived_wal, last_archived_time, failed_count, last_failed_wal, last_failed_time
+		FROM pg_stat_archiver`).Scan(&st.ArchivedCount, &archived, &archivedAt, &st.FailedCount, &failed, &failedAt)
+	if err != nil {
+		return ArchiveStatus{}, fmt.Errorf("reading pg_stat_archiver: %w", err)
+	}
+	if archived != nil {
+		st.LastArchived = *archived
+	}
+	if failed != nil {
+		st.LastFailed = *failed
+	}
+	st.LastArchivedAt, st.LastFailedAt = archivedAt, failedAt
+	return st, nil
 }

@@ -22,7 +22,7 @@ func newManager(t *testing.T) (*postgres.Manager, string) {
 	root, err := os.MkdirTemp("", "strata-pg-")
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(root) })
-	m, err := postgres.New(postgres.Config{Root: root, SecretsDir: filepath.Join(root, "secrets")})
+	m, err := postgres.New(postgres.Config{Root: root, ArchiveDir: filepath.Join(root, "wal"), SecretsDir: filepath.Join(root, "secrets")})
 	if errors.Is(err, postgres.ErrUnavailable) {
 		t.Skip(err)
 	}

@@ -156,7 +156,7 @@ func serveProcess(cfg ProcessConfig, logger *zap.Logger) error {
 	}
 	var dbs *postgres.Manager
 	if cfg.PostgresRoot != "" {
-		if dbs, err = postgres.New(postgres.Config{Root: cfg.PostgresRoot, SecretsDir: cfg.PostgresSecrets, Logger: logger.Named("postgres")}); err != nil {
+		if dbs, err = postgres.New(postgres.Config{Root: cfg.PostgresRoot, ArchiveDir: filepath.Join(filepath.Dir(cfg.PostgresRoot), "wal"), SecretsDir: cfg.PostgresSecrets, Logger: logger.Named("postgres")}); err != nil {
 			return err
 		}
 	}

@@ -205,7 +205,7 @@ func (s *Server) NewPostgresEnv(t *testing.T, cfg activities.Config) *Env {
 	}
 	// The same root and secrets as a worker process of this env (see
 	// ProcessConfig).
-	m, err := postgres.New(postgres.Config{Root: filepath.Join(dir, "local"), SecretsDir: filepath.Join(dir, "postgres")})
+	m, err := postgres.New(postgres.Config{Root: filepath.Join(dir, "local"), ArchiveDir: filepath.Join(dir, "wal"), SecretsDir: filepath.Join(dir, "postgres")})
 	if errors.Is(err, postgres.ErrUnavailable) {
 		t.Skip(err)
 	}

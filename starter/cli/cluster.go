@@ -60,6 +60,12 @@ func (a *app) printCluster(cl api.Cluster) error {
 			}
 		}
 		table(a.out, "NODE\tROLE\tENDPOINT\tHEALTHY\tLAG\tVOLUME\tSIZE_GB\tPATH", rows)
+		if w := cl.WAL; w != nil {
+			fmt.Fprintf(a.out, "\nWAL archive: %s\n  archived %d, last %s at %s\n", w.Archive, w.ArchivedCount, dash(w.LastArchived), timeOrDash(w.LastArchivedAt))
+			if w.FailedCount > 0 {
+				fmt.Fprintf(a.out, "  failed %d, last %s at %s\n", w.FailedCount, dash(w.LastFailed), timeOrDash(w.LastFailedAt))
+			}
+		}
 		fmt.Fprintf(a.out, "\nConnect: starter cluster connect %s\n", cl.ID)
 		return nil
 	}
@@ -302,4 +308,11 @@ func lockSummary(l *api.Lock) string {
 		return "-"
 	}
 	return fmt.Sprintf("%s (token %d, until %s)", l.Holder, l.Token, ts(&l.ExpiresAt))
+}
+
+func timeOrDash(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
 }
