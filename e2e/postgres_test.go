@@ -288,6 +288,11 @@ func TestPostgresOnlineBackup(t *testing.T) {
 	require.True(t, begin >= 0 && end >= 0, "%v", order)
 	assert.True(t, begin < snap && snap < wait && wait < end, "backup mode brackets the snapshots: %v", order)
 
+	// The CLI's text view shows it.
+	code, out, stderr := starter(t, e, "backup", "show", b.ID)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "Database:  postgres on node "+db.NodeID+", timeline 1, WAL "+db.StartLSN+" to "+db.StopLSN)
+
 	// No session holds backup mode afterwards.
 	in, err := e.Databases.InBackup(ctx, cl.ID, cl.Nodes[1].Endpoint)
 	require.NoError(t, err)

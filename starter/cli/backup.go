@@ -274,7 +274,13 @@ func (a *app) printBackup(b api.Backup, live *api.BackupProgress) {
 	if len(b.Holds) > 0 {
 		fmt.Fprintf(a.out, "In use by: %s\n", strings.Join(b.Holds, ", "))
 	}
-	fmt.Fprintf(a.out, "Created:   %s\nStarted:   %s\nCompleted: %s\nDeadline:  %s\nWorkflow:  %s\n\n", ts(&b.CreatedAt), ts(b.StartedAt), ts(b.CompletedAt), ts(b.Deadline), b.WorkflowID)
+	fmt.Fprintf(a.out, "Created:   %s\nStarted:   %s\nCompleted: %s\nDeadline:  %s\nWorkflow:  %s\n", ts(&b.CreatedAt), ts(b.StartedAt), ts(b.CompletedAt), ts(b.Deadline), b.WorkflowID)
+	if db := b.Database; db != nil {
+		// A postgres backup's backup mode: where it was held and the WAL
+		// it spans (stop empty: backup mode did not end normally).
+		fmt.Fprintf(a.out, "Database:  %s on node %s, timeline %d, WAL %s to %s\n", db.Engine, db.NodeID, db.Timeline, db.StartLSN, dash(db.StopLSN))
+	}
+	fmt.Fprintln(a.out)
 	var rows [][]string
 	for _, s := range b.Snapshots {
 		rows = append(rows, []string{s.NodeID, s.VolumeID, dash(s.SnapshotID), string(s.Status), strconv.Itoa(s.Progress) + "%", dash(strings.TrimSpace(s.Error))})
