@@ -249,7 +249,7 @@ func (a *Backups) CheckHealth(ctx context.Context, in HealthInput) (HealthResult
 		if a.Databases == nil {
 			return HealthResult{}, permanent(api.ReasonClusterUnhealthy, "cluster %s runs PostgreSQL and this worker cannot reach its servers (no PostgreSQL here)", cl.ID)
 		}
-		_, hs, err := probeServers(ctx, a.Databases, a.Catalog, cl, a.now())
+		hs, err := probeServers(ctx, a.Databases, a.Catalog, cl, a.now())
 		if err != nil {
 			return HealthResult{}, err
 		}

@@ -74,14 +74,14 @@ func (c *Clusters) CreateCluster(ctx context.Context, req api.CreateClusterReque
 		want.Nodes = append(want.Nodes, node)
 	}
 	if got, err := c.Catalog.GetCluster(ctx, req.ID); err == nil {
-		if sameShape(got, want) && engine == api.EngineVolume {
-			return got, nil
-		}
 		if sameShape(got, want) {
-			// A retry after the record was written: its servers run
-			// (started again if they had stopped).
-			_, err := c.startServers(ctx, got)
-			return got, err
+			if engine == api.EnginePostgres {
+				// A retry after the record was written: its servers run
+				// (started again if they had stopped).
+				_, err := c.startServers(ctx, got)
+				return got, err
+			}
+			return got, nil
 		}
 		return api.Cluster{}, InvalidRequest("invalid cluster: cluster %s already exists", req.ID)
 	} else if !catalog.IsNotFound(err) {

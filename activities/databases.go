@@ -52,21 +52,19 @@ func serverNodes(cl catalog.Cluster) []postgres.Node {
 	return out
 }
 
-// probeServers asks every server of a postgres cluster how it is, records
-// it in the catalog (so listings show the last check), and returns the
-// cluster as checked with each node's problem.
-func probeServers(ctx context.Context, db DatabaseServers, cat catalog.Clusters, cl catalog.Cluster, now time.Time) (catalog.Cluster, []postgres.Health, error) {
+// probeServers asks every server of a postgres cluster how it is and
+// records what changed in the catalog, so listings show the last check.
+func probeServers(ctx context.Context, db DatabaseServers, cat catalog.Clusters, cl catalog.Cluster, now time.Time) ([]postgres.Health, error) {
 	hs := db.Check(ctx, cl.ID, serverNodes(cl), now)
 	for i, h := range hs {
-		n := &cl.Nodes[i]
+		n := cl.Nodes[i]
 		if n.Healthy != h.Healthy || !sameLag(n.ReplicationLagSeconds, h.LagSeconds) {
 			if err := cat.SetNodeStatus(ctx, cl.ID, n.ID, h.Healthy, h.LagSeconds, n.Role); err != nil {
-				return cl, hs, classify(err, "cluster "+cl.ID)
+				return hs, classify(err, "cluster "+cl.ID)
 			}
 		}
-		n.Healthy, n.ReplicationLagSeconds = h.Healthy, h.LagSeconds
 	}
-	return cl, hs, nil
+	return hs, nil
 }
 
 func sameLag(a, b *float64) bool {

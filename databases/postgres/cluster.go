@@ -434,11 +434,8 @@ func (m *Manager) Check(ctx context.Context, clusterID string, nodes []Node, now
 			h.Problem = "not streaming from the primary"
 		default:
 			lag := 0.0
-			if primaryLSN > st.LSN {
-				lag = 0
-				if st.ReplayedAt != nil {
-					lag = max(0, now.Sub(*st.ReplayedAt).Seconds())
-				}
+			if primaryLSN > st.LSN && st.ReplayedAt != nil {
+				lag = max(0, now.Sub(*st.ReplayedAt).Seconds())
 			}
 			h.Healthy, h.LagSeconds = true, &lag
 		}

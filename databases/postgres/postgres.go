@@ -112,7 +112,7 @@ func New(cfg Config) (*Manager, error) {
 		}
 		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
 		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-		m.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: false}
+		m.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	}
 	return m, nil
 }
