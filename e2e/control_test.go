@@ -108,12 +108,16 @@ func TestControlReadsAndWritesWithOnlyTemporal(t *testing.T) {
 // applied once each, by one run or the next.
 func TestControlContinuesAsNewWithoutLosingWrites(t *testing.T) {
 	e := server.NewEnv(t, stratatest.TestConfig())
+	ctx := ctxT(t)
+	controlID := api.ControlWorkflowID(e.TaskQueue)
 	e.StopWorker()
+	// A run records its limit at its first workflow task: the run the
+	// first worker started may have recorded the default. End it, so that
+	// the restarted worker starts one that takes 5.
+	require.NoError(t, server.Client.TerminateWorkflow(ctx, controlID, "", "restart with a limit of 5"))
 	e.ControlMaxUpdates = 5
 	e.StartWorker()
-	ctx := ctxT(t)
 	e.Cluster(strata.ClusterSpec{ID: "can", Nodes: 1})
-	controlID := api.ControlWorkflowID(e.TaskQueue)
 	first, err := server.Client.DescribeWorkflowExecution(ctx, controlID, "")
 	require.NoError(t, err)
 
