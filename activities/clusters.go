@@ -43,6 +43,7 @@ type ClusterCatalog interface {
 	catalog.Clusters
 	catalog.Locks
 	catalog.Projects
+	catalog.RestorePoints
 }
 
 // CreateCluster provisions the volumes of a new cluster and records it,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/catalog"
@@ -79,6 +80,9 @@ func (a *Backups) StopBackupMode(ctx context.Context, in BackupModeInput) (api.D
 	if err != nil {
 		return api.DatabaseBackup{}, permanent(api.ReasonDatabaseBackupFailed, "backup %s: stopping backup mode on node %s of cluster %s: %v", in.BackupID, in.NodeID, in.ClusterID, err)
 	}
+	if err := a.waitReplicaWAL(ctx, in, st.StopLSN); err != nil {
+		return api.DatabaseBackup{}, err
+	}
 	db := in.Start
 	now := a.now()
 	db.StopLSN, db.BackupLabel, db.TablespaceMap, db.StoppedAt = st.StopLSN, st.BackupLabel, st.TablespaceMap, &now
@@ -86,6 +90,39 @@ func (a *Backups) StopBackupMode(ctx context.Context, in BackupModeInput) (api.D
 		return api.DatabaseBackup{}, classify(err, "backup "+in.BackupID)
 	}
 	return db, nil
+}
+
+// waitReplicaWAL waits until the WAL a backup taken on a replica ends at
+// is archived (pg_backup_stop waits for it only on a primary), so that
+// every Completed backup restores from its snapshots and the archive
+// alone; the primary is asked to switch segments.
+func (a *Backups) waitReplicaWAL(ctx context.Context, in BackupModeInput, stopLSN string) error {
+	cl, err := a.Catalog.GetCluster(ctx, in.ClusterID)
+	if err != nil {
+		return classify(err, "cluster "+in.ClusterID)
+	}
+	primary, onReplica := "", false
+	for _, n := range cl.Nodes {
+		if n.Role == api.NodePrimary {
+			primary = n.Endpoint
+		}
+		if n.ID == in.NodeID && n.Role == api.NodeReplica {
+			onReplica = true
+		}
+	}
+	if !onReplica || a.Databases.ArchiveDir(in.ClusterID) == "" {
+		return nil
+	}
+	lsn, err := postgres.ParseLSN(stopLSN)
+	if err != nil {
+		return permanent(api.ReasonDatabaseBackupFailed, "backup %s: stop LSN %q: %v", in.BackupID, stopLSN, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 45*time.Second)
+	defer cancel()
+	if err := a.Databases.WaitArchived(wctx, in.ClusterID, primary, lsn); err != nil {
+		return permanent(api.ReasonDatabaseBackupFailed, "backup %s of cluster %s: the WAL it ends at (%s) was not archived: %v (see the cluster's wal in `starter cluster show %s`)", in.BackupID, in.ClusterID, stopLSN, err, in.ClusterID)
+	}
+	return nil
 }
 
 // AbortBackupMode ends the backup's backup mode wherever it is still held

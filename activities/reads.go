@@ -74,7 +74,19 @@ func (r *Reads) GetCluster(ctx context.Context, req api.GetRequest) (api.Cluster
 			}
 		}
 	}
+	if w, err := PITRWindow(ctx, r.Catalog, r.Databases, cl.ID); err == nil {
+		cl.PITR = w
+	}
 	return cl, nil
+}
+
+// ListRestorePoints lists a postgres cluster's restore points.
+func (r *Reads) ListRestorePoints(ctx context.Context, req api.GetRequest) ([]api.RestorePoint, error) {
+	if _, err := r.Catalog.GetCluster(ctx, req.ID); err != nil {
+		return nil, notFound(err, "cluster "+req.ID)
+	}
+	ps, err := r.Catalog.ListRestorePoints(ctx, req.ID)
+	return ps, classify(err, "cluster "+req.ID)
 }
 
 // ConnectCluster says how to connect to a postgres cluster's primary.

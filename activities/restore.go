@@ -23,7 +23,11 @@ type Restores struct {
 	Providers providers.Registry
 	// Provisioners bring up restored clusters' nodes, by provider name.
 	Provisioners map[string]providers.Provisioner
-	Config       Config
+	// Volumes create a postgres restore's empty replica volumes.
+	Volumes map[string]VolumeProvisioner
+	// Databases recover postgres restores' servers (nil: none here).
+	Databases DatabaseServers
+	Config    Config
 }
 
 // RestoreCatalog is the part of the catalog a restore uses.
@@ -33,6 +37,7 @@ type RestoreCatalog interface {
 	catalog.Jobs
 	catalog.Projects
 	catalog.Restores
+	catalog.RestorePoints
 }
 
 // PlanRestoreInput asks for a validated plan.
@@ -53,6 +58,9 @@ type RestorePlan struct {
 	Description      string
 	Nodes            []RestoreNode
 	HeartbeatTimeout time.Duration
+	// Engine is the source's; a postgres restore has a Recovery.
+	Engine   string
+	Recovery *RecoveryPlan
 }
 
 // RestoreNode is a new node and the source node its volumes come from.
@@ -62,7 +70,9 @@ type RestoreNode struct {
 	Volumes      []RestoreVolume
 }
 
-// RestoreVolume is a new volume and the snapshot it is created from.
+// RestoreVolume is a new volume and the snapshot it is created from
+// (none: an empty volume, a postgres replica's, copied from the restored
+// primary once it runs).
 type RestoreVolume struct {
 	VolumeID       string
 	SourceVolumeID string
@@ -107,12 +117,19 @@ func (a *Restores) PlanRestore(ctx context.Context, in PlanRestoreInput) (Restor
 		plan.Description = fmt.Sprintf("restore of %s (%s)", b.ID, src.ID)
 	}
 	var problems []string
+	plan.Engine = api.EngineOf(src.Engine)
 	if isPostgres(src) {
-		// Its volumes hold a data directory copied from a running server:
-		// a database comes back only from a backup bracketed by
-		// pg_backup_start/stop with its WAL, which restores do not replay
-		// yet.
-		problems = append(problems, fmt.Sprintf("backup %s is of postgres cluster %s: restoring postgres backups (with WAL replay) is not available yet", b.ID, src.ID))
+		var more []string
+		b, plan.Recovery, more = a.planRecovery(ctx, req, b, src)
+		plan.BackupID = b.ID
+		problems = append(problems, more...)
+	} else {
+		if !req.Target().IsZero() {
+			problems = append(problems, fmt.Sprintf("cluster %s is a %s cluster: a point-in-time target (--to-time, --to-lsn, --to-name) needs a postgres cluster's archived WAL", src.ID, plan.Engine))
+		}
+		if req.VerifySQL != "" {
+			problems = append(problems, fmt.Sprintf("cluster %s is a %s cluster: --verify-sql needs a postgres cluster", src.ID, plan.Engine))
+		}
 	}
 	if b.Status != catalog.BackupCompleted {
 		problems = append(problems, fmt.Sprintf("backup %s is %s: only Completed backups can be restored", b.ID, b.Status))
@@ -158,10 +175,18 @@ func (a *Restores) PlanRestore(ctx context.Context, in PlanRestoreInput) (Restor
 	for _, v := range src.Volumes() {
 		sizes[v.ID], zones[v.ID] = v.SizeGB, v.Zone
 	}
+	if plan.Recovery != nil && plan.Recovery.BackupNodeID != "" {
+		// The database comes from the node that held backup mode; the
+		// others are its replicas, copied from it once it runs.
+		preferred = plan.Recovery.BackupNodeID
+		if _, ok := bySource[preferred]; !ok && b.Status == catalog.BackupCompleted {
+			problems = append(problems, fmt.Sprintf("backup %s has no snapshot of node %s, which held backup mode", b.ID, preferred))
+		}
+	}
 	var needed []string
 	for i := 1; i <= nodes && len(sourceNodes) > 0; i++ {
 		srcNode := preferred
-		if nodes == len(sourceNodes) {
+		if nodes == len(sourceNodes) && plan.Recovery == nil {
 			srcNode = sourceNodes[i-1]
 		}
 		n := RestoreNode{NodeID: fmt.Sprintf("%s-n%d", in.ClusterID, i), SourceNodeID: srcNode}
@@ -173,11 +198,16 @@ func (a *Restores) PlanRestore(ctx context.Context, in PlanRestoreInput) (Restor
 				}
 				size = max(req.DiskGB, size)
 			}
-			n.Volumes = append(n.Volumes, RestoreVolume{
+			rv := RestoreVolume{
 				VolumeID: fmt.Sprintf("%s-v%d", n.NodeID, j+1), SourceVolumeID: s.VolumeID, SnapshotID: s.SnapshotID,
 				SizeGB: size, Zone: zones[s.VolumeID],
-			})
-			needed = append(needed, s.SnapshotID)
+			}
+			if plan.Recovery != nil && i > 1 {
+				rv.SourceVolumeID, rv.SnapshotID = "", ""
+			} else {
+				needed = append(needed, s.SnapshotID)
+			}
+			n.Volumes = append(n.Volumes, rv)
 		}
 		plan.Nodes = append(plan.Nodes, n)
 	}
@@ -299,10 +329,15 @@ type CreateRestoreRecordInput struct {
 
 // CreateRestoreRecord records the restore as Running.
 func (a *Restores) CreateRestoreRecord(ctx context.Context, in CreateRestoreRecordInput) (catalog.Restore, error) {
-	r, _, err := a.Catalog.CreateRestore(ctx, catalog.Restore{
+	rec := catalog.Restore{
 		ID: in.RestoreID, BackupID: in.Plan.BackupID, SourceClusterID: in.Plan.SourceClusterID, ClusterID: in.Plan.ClusterID,
 		Status: catalog.RestorePending, WorkflowID: in.WorkflowID, CreatedAt: in.CreatedAt,
-	})
+	}
+	if rp := in.Plan.Recovery; rp != nil && !rp.Target.IsZero() {
+		t := rp.Target
+		rec.Target = &t
+	}
+	r, _, err := a.Catalog.CreateRestore(ctx, rec)
 	if err != nil {
 		return r, classify(err, "restore "+in.RestoreID)
 	}
@@ -351,7 +386,7 @@ func (a *Restores) CreateRestoredCluster(ctx context.Context, plan RestorePlan) 
 	cl := catalog.Cluster{
 		ID: plan.ClusterID, Description: plan.Description, Provider: plan.Provider, Region: plan.Region,
 		ProjectID: plan.ProjectID, NetworkID: plan.NetworkID, Status: catalog.ClusterCreating,
-		RestoredFrom: plan.BackupID, CreatedAt: a.now(),
+		RestoredFrom: plan.BackupID, CreatedAt: a.now(), Engine: api.EngineOf(plan.Engine),
 	}
 	for _, n := range plan.Nodes {
 		node := catalog.Node{ID: n.NodeID, Healthy: false}
@@ -405,6 +440,9 @@ func (a *Restores) CreateVolumes(ctx context.Context, plan RestorePlan) ([]catal
 	err = fanOut(len(jobs), 0, func(i int) error {
 		j := jobs[i]
 		subject := fmt.Sprintf("volume %s of cluster %s (from snapshot %s)", j.vol.VolumeID, plan.ClusterID, j.vol.SnapshotID)
+		if j.vol.SnapshotID == "" {
+			return a.createEmptyVolume(ctx, plan, j.node, j.vol, &out[i])
+		}
 		v, err := p.CreateVolume(ctx, providers.VolumeSpec{
 			VolumeID: j.vol.VolumeID, ClusterID: plan.ClusterID, NodeID: j.node, SnapshotID: j.vol.SnapshotID,
 			SizeGB: j.vol.SizeGB, Zone: j.vol.Zone, SourceClusterID: plan.SourceClusterID,
@@ -423,6 +461,21 @@ func (a *Restores) CreateVolumes(ctx context.Context, plan RestorePlan) ([]catal
 		return nil, err
 	}
 	return out, nil
+}
+
+// createEmptyVolume makes a postgres restore's replica volume, empty.
+func (a *Restores) createEmptyVolume(ctx context.Context, plan RestorePlan, node string, vol RestoreVolume, out *catalog.Volume) error {
+	subject := fmt.Sprintf("volume %s of cluster %s", vol.VolumeID, plan.ClusterID)
+	prov, ok := a.Volumes[plan.Provider]
+	if !ok {
+		return permanent(api.ReasonInvalidRequest, "restore into %s: provider %s cannot create volumes here", plan.ClusterID, plan.Provider)
+	}
+	path, err := prov.ProvisionEmptyVolume(ctx, vol.VolumeID)
+	if err != nil {
+		return classify(err, subject)
+	}
+	*out = catalog.Volume{ID: vol.VolumeID, NodeID: node, SizeGB: vol.SizeGB, Path: path, Zone: vol.Zone}
+	return classify(a.Catalog.UpdateVolumes(ctx, plan.ClusterID, []catalog.Volume{*out}), subject)
 }
 
 // heartbeating keeps a long activity alive (a dead worker is noticed within

@@ -68,8 +68,9 @@ func New(d Deps) *Set {
 		}
 	}
 	s := &Set{
-		Backups:   &Backups{Common: common, Catalog: d.Catalog, Providers: d.Providers, Config: d.Config, Databases: d.Databases},
-		Restores:  &Restores{Common: common, Catalog: d.Catalog, Providers: d.Providers, Provisioners: d.Provisioners, Config: d.Config},
+		Backups: &Backups{Common: common, Catalog: d.Catalog, Providers: d.Providers, Config: d.Config, Databases: d.Databases},
+		Restores: &Restores{Common: common, Catalog: d.Catalog, Providers: d.Providers, Provisioners: d.Provisioners, Config: d.Config,
+			Volumes: d.Volumes, Databases: d.Databases},
 		Deletions: &Deletions{Common: common, Catalog: d.Catalog, Providers: d.Providers},
 		Monitor:   &Monitor{Common: common, Catalog: d.Catalog, ScheduleCounts: d.ScheduleCounts},
 		Notifications: &Notifications{Common: common, Catalog: d.Catalog, Notifier: d.Notifier, Secrets: d.Secrets,

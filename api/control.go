@@ -77,6 +77,7 @@ const (
 	UpdatePauseJob      = "pauseJob"      // PauseJobRequest → JobView
 	UpdateTriggerJob    = "triggerJob"    // JobRequest → JobView
 	UpdateDeleteJob     = "deleteJob"     // JobRequest → JobView (deleted)
+	// UpdateCreateRestorePoint (api/pitr.go): CreateRestorePointRequest → RestorePoint.
 )
 
 // Page sizes of the list queries.

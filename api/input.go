@@ -216,3 +216,11 @@ func (r *AddChannelRequest) UnmarshalJSON(b []byte) error {
 	r.input.err = validate.DecodeJSON(b, (*wire)(r))
 	return nil
 }
+
+func (r CreateRestorePointRequest) InputError() error { return r.input.err }
+
+func (r *CreateRestorePointRequest) UnmarshalJSON(b []byte) error {
+	type wire CreateRestorePointRequest
+	r.input.err = validate.DecodeJSON(b, (*wire)(r))
+	return nil
+}

@@ -58,4 +58,9 @@ const (
 	StepCreatingVolumes   = "CreatingVolumes"
 	StepProvisioningNodes = "ProvisioningNodes"
 	StepCheckingNodes     = "CheckingNodes"
+	// A postgres restore replays archived WAL to its target, promotes
+	// the server, and checks the database answers.
+	StepReplayingWAL = "ReplayingWAL"
+	StepPromoting    = "Promoting"
+	StepVerifying    = "Verifying"
 )

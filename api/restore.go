@@ -1,6 +1,10 @@
 package api
 
-import "github.com/stratabackup/strata/api/validate"
+import (
+	"time"
+
+	"github.com/stratabackup/strata/api/validate"
+)
 
 // RestoreRequest is RestoreWorkflow's input. Give exactly one of BackupID,
 // LatestOfJob (the job's newest Completed backup) or LatestOfCluster.
@@ -24,7 +28,25 @@ type RestoreRequest struct {
 	// RequestID is the caller's idempotency key: the workflow ID is
 	// RestoreWorkflowID(RequestID).
 	RequestID string `json:"requestId,omitempty"`
+	// ToTime, ToLSN and ToName make a restore of a postgres backup a
+	// point-in-time restore: the archived WAL is replayed to that time,
+	// WAL position or restore point (at most one). With LatestOfCluster
+	// or LatestOfJob the base backup is the newest Completed one that
+	// ends before the target. Without a target a postgres restore gives
+	// the database as of the end of its backup.
+	ToTime *time.Time `json:"toTime,omitempty"`
+	ToLSN  string     `json:"toLsn,omitempty"`
+	ToName string     `json:"toName,omitempty"`
+	// VerifySQL is a query the restored database must run without error
+	// (and, if it answers one boolean, answer true) before the restore
+	// counts as Completed; postgres backups only.
+	VerifySQL string `json:"verifySql,omitempty"`
 	input     input
+}
+
+// Target is the request's recovery target (zero: none).
+func (r RestoreRequest) Target() RecoveryTarget {
+	return RecoveryTarget{Time: r.ToTime, LSN: r.ToLSN, Name: r.ToName}
 }
 
 // Check applies every rule that needs no catalog (validate.Restore); the
@@ -34,6 +56,8 @@ func (r RestoreRequest) Check() error {
 		BackupID: r.BackupID, LatestOfJob: r.LatestOfJob, LatestOfCluster: r.LatestOfCluster, Nodes: r.Nodes,
 		DiskGB: r.DiskGB, NetworkID: r.NetworkID, ProjectID: r.ProjectID, Description: r.Description,
 		Region: r.Region, Provider: r.Provider, RequestID: r.RequestID,
+		Target:    validate.RecoveryTarget{Time: r.ToTime, LSN: r.ToLSN, Name: r.ToName},
+		VerifySQL: r.VerifySQL,
 	}.Check()
 }
 
@@ -55,6 +79,9 @@ type RestoreProgress struct {
 	VolumesCreated  int           `json:"volumesCreated"`
 	VolumesTotal    int           `json:"volumesTotal"`
 	WorkflowID      string        `json:"workflowId"`
+	// Recovery is a postgres restore's WAL replay (nil for volume
+	// restores).
+	Recovery *RecoveryProgress `json:"recovery,omitempty"`
 }
 
 // RegisterClusterRequest is RegisterClusterWorkflow's input: an existing

@@ -35,6 +35,9 @@ type Cluster struct {
 	// WAL is a postgres cluster's WAL archiving, read live from its
 	// primary by getCluster (not stored).
 	WAL *WALStatus `json:"wal,omitempty"`
+	// PITR is a postgres cluster's restorable window, computed when read
+	// (nil when it has no Completed base backup with archived WAL).
+	PITR *PITRWindow `json:"pitr,omitempty"`
 }
 
 // Volumes returns every volume of every node, in node then volume order.
@@ -147,6 +150,8 @@ type Restore struct {
 	CreatedAt       time.Time     `json:"createdAt"`
 	StartedAt       *time.Time    `json:"startedAt"`
 	CompletedAt     *time.Time    `json:"completedAt"`
+	// Target is a point-in-time restore's recovery target.
+	Target *RecoveryTarget `json:"target,omitempty"`
 }
 
 // Project groups clusters and networks.

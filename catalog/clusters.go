@@ -258,6 +258,16 @@ func (s *sqlStore) SetNodeStatus(ctx context.Context, clusterID, nodeID string, 
 	})
 }
 
+func (s *sqlStore) SetNodeServer(ctx context.Context, clusterID, nodeID, role, endpoint string) error {
+	return s.write(ctx, func(r runner) error {
+		res, err := r.exec(ctx, `UPDATE nodes SET role = ?, endpoint = ? WHERE cluster_id = ? AND id = ?`, role, endpoint, clusterID, nodeID)
+		if err != nil {
+			return fmt.Errorf("catalog: set server of node %s/%s: %w", clusterID, nodeID, err)
+		}
+		return nodeUpdated(ctx, r, res, clusterID, nodeID)
+	})
+}
+
 // nodeUpdated is nil when an UPDATE of one node changed its row, else the
 // *NotFoundError of the cluster (when it does not exist) or of the node.
 func nodeUpdated(ctx context.Context, r runner, res sql.Result, clusterID, nodeID string) error {

@@ -274,6 +274,26 @@ var migrations = []migration{
 			`ALTER TABLE backups ADD COLUMN db_backup TEXT NOT NULL DEFAULT ''`,
 		},
 	},
+	{
+		version: 11,
+		name:    "point-in-time restores and restore points",
+		stmts: []string{
+			// The JSON of a point-in-time restore's api.RecoveryTarget; ''
+			// for none.
+			`ALTER TABLE restores ADD COLUMN target TEXT NOT NULL DEFAULT ''`,
+			// Named points in a postgres cluster's WAL
+			// (pg_create_restore_point), restorable by name.
+			`CREATE TABLE restore_points (
+				cluster_id TEXT NOT NULL,
+				name       TEXT NOT NULL,
+				lsn        TEXT NOT NULL,
+				timeline   BIGINT NOT NULL,
+				archived   BOOLEAN NOT NULL,
+				created_at BIGINT NOT NULL,
+				PRIMARY KEY (cluster_id, name)
+			)`,
+		},
+	},
 }
 
 // migrate applies the migrations this database lacks, each recorded in

@@ -36,6 +36,7 @@ type (
 	JobMonitor = api.JobMonitor
 
 	DatabaseBackup = api.DatabaseBackup
+	RestorePoint   = api.RestorePoint
 )
 
 const (

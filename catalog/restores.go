@@ -3,24 +3,34 @@ package catalog
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/stratabackup/strata/api"
 )
 
 const restoreColumns = `id, backup_id, source_cluster_id, cluster_id, status, reason, workflow_id,
-	created_at, started_at, completed_at`
+	created_at, started_at, completed_at, target`
 
 func scanRestore(sc scanner) (Restore, error) {
 	var (
 		r                  Restore
 		created            int64
 		started, completed sql.NullInt64
+		target             string
 	)
 	if err := sc.Scan(&r.ID, &r.BackupID, &r.SourceClusterID, &r.ClusterID, &r.Status, &r.Reason, &r.WorkflowID,
-		&created, &started, &completed); err != nil {
+		&created, &started, &completed, &target); err != nil {
 		return Restore{}, err
+	}
+	if target != "" {
+		r.Target = &api.RecoveryTarget{}
+		if err := json.Unmarshal([]byte(target), r.Target); err != nil {
+			return Restore{}, fmt.Errorf("restore %s: target: %w", r.ID, err)
+		}
 	}
 	r.CreatedAt = fromMS(created)
 	r.StartedAt = fromNullMS(started)
@@ -60,16 +70,24 @@ func (s *sqlStore) CreateRestore(ctx context.Context, rs Restore) (Restore, bool
 		return Restore{}, false, fmt.Errorf("catalog: restore %s: unknown status %q", rs.ID, rs.Status)
 	}
 	rs.CreatedAt = s.orNow(rs.CreatedAt)
+	target := ""
+	if rs.Target != nil {
+		b, err := json.Marshal(rs.Target)
+		if err != nil {
+			return Restore{}, false, err
+		}
+		target = string(b)
+	}
 	var (
 		out     Restore
 		created bool
 	)
 	err := s.write(ctx, func(r runner) error {
 		res, err := r.exec(ctx, `INSERT INTO restores (`+restoreColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO NOTHING`,
 			rs.ID, rs.BackupID, rs.SourceClusterID, rs.ClusterID, string(rs.Status), rs.Reason, rs.WorkflowID,
-			ms(rs.CreatedAt), nullMS(rs.StartedAt), nullMS(rs.CompletedAt))
+			ms(rs.CreatedAt), nullMS(rs.StartedAt), nullMS(rs.CompletedAt), target)
 		if err != nil {
 			return fmt.Errorf("catalog: create restore %s: %w", rs.ID, err)
 		}

@@ -18,6 +18,7 @@ type Store interface {
 	Jobs
 	Projects
 	Restores
+	RestorePoints
 	Channels
 	Settings
 }
@@ -39,6 +40,9 @@ type Clusters interface {
 	// (api.NodePrimary, api.NodeReplica; empty for volume clusters), as a
 	// postgres cluster's probe finds it.
 	SetNodeStatus(ctx context.Context, clusterID, nodeID string, healthy bool, lagSeconds *float64, role string) error
+	// SetNodeServer records where a postgres node's server listens and its
+	// role (a restored cluster learns them once its servers run).
+	SetNodeServer(ctx context.Context, clusterID, nodeID, role, endpoint string) error
 	SetFaults(ctx context.Context, clusterID string, f Faults) error
 	GetFaults(ctx context.Context, clusterID string) (Faults, error)
 	// SetClusterStatus sets a cluster's status and reason.
@@ -158,6 +162,17 @@ type Restores interface {
 	// Running and completed_at for Completed/Failed, reason if non-empty). A
 	// Completed or Failed restore does not change any more.
 	SetRestoreStatus(ctx context.Context, id string, status RestoreStatus, reason string, at time.Time) (Restore, error)
+}
+
+// RestorePoints are the named points of postgres clusters' WAL.
+type RestorePoints interface {
+	// CreateRestorePoint records a restore point; ErrExists when the
+	// cluster has one of that name.
+	CreateRestorePoint(ctx context.Context, p RestorePoint) error
+	// GetRestorePoint: *NotFoundError{Kind: "restore point"} if none.
+	GetRestorePoint(ctx context.Context, clusterID, name string) (RestorePoint, error)
+	// ListRestorePoints lists a cluster's restore points, oldest first.
+	ListRestorePoints(ctx context.Context, clusterID string) ([]RestorePoint, error)
 }
 
 // Channels are the projects' notification channels (URLs and secrets sealed).

@@ -34,6 +34,7 @@ type Reads interface {
 	ListProjects(ctx context.Context, req api.ListRequest) (converter.RawValue, error)
 	ListNetworks(ctx context.Context, req api.ListNetworksRequest) (converter.RawValue, error)
 	ConnectCluster(ctx context.Context, req api.GetRequest) (api.ConnectInfo, error)
+	ListRestorePoints(ctx context.Context, req api.GetRequest) ([]api.RestorePoint, error)
 	WorkerInfo(ctx context.Context) (api.WorkerInfo, error)
 }
 
@@ -60,6 +61,7 @@ func (c *Control) Workflow(ctx workflow.Context) error {
 	r := c.Reads
 	query(ctx, r, api.QueryGetCluster, "A cluster with its nodes, volumes and lock", func(q api.GetRequest) error { return validate.One("cluster", q.ID) }, Reads.GetCluster)
 	query(ctx, r, api.QueryConnectCluster, "How to connect to a postgres cluster's primary (a libpq URI with its password)", func(q api.GetRequest) error { return validate.One("cluster", q.ID) }, Reads.ConnectCluster)
+	query(ctx, r, api.QueryListRestorePoints, "A postgres cluster's restore points, oldest first", func(q api.GetRequest) error { return validate.One("cluster", q.ID) }, Reads.ListRestorePoints)
 	query(ctx, r, api.QueryListClusters, "Every cluster, a page at a time", listCheck, Reads.ListClusters)
 	query(ctx, r, api.QueryGetBackup, "A backup by its ID or its workflow ID", func(q api.GetRequest) error { return validate.One("backup", q.ID) }, Reads.GetBackup)
 	query(ctx, r, api.QueryListBackups, "Backups newest first, by cluster, job or status, a page at a time", func(q api.ListBackupsRequest) error {
@@ -108,6 +110,12 @@ func (c *Control) Workflow(ctx workflow.Context) error {
 	update(ctx, w, api.UpdateSetNodeHealth, "Mark a node healthy or unhealthy", func(q api.SetNodeHealthRequest) error {
 		return validate.NodeHealth(q.ClusterID, q.NodeID)
 	}, clusters.SetNodeHealth)
+	update(ctx, w, api.UpdateCreateRestorePoint, "Make a named restore point on a postgres cluster's primary (restore to it with toName)", func(q api.CreateRestorePointRequest) error {
+		var p validate.Problems
+		p.Add(validate.ID("clusterId", q.ClusterID))
+		p.Add(validate.RestorePointName("name", q.Name))
+		return p.Err("restore point")
+	}, clusters.CreateRestorePoint)
 	update(ctx, w, api.UpdateSetFaults, "Replace a cluster's fault settings (local provider)", func(q api.SetFaultsRequest) error {
 		return validate.Faults{ClusterID: q.ClusterID, SnapshotDelay: q.Faults.SnapshotDelay.D(), RestoreDelay: q.Faults.RestoreDelay.D()}.Check()
 	}, clusters.SetFaults)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/stratabackup/strata/activities"
@@ -114,6 +115,13 @@ func (r *restoreRun) run(ctx workflow.Context, req api.RestoreRequest) (res api.
 	}
 	r.progress.VolumesCreated = r.progress.VolumesTotal
 
+	if r.plan.Recovery != nil {
+		if res.Cluster, err = r.recover(ctx); err != nil {
+			return res, err
+		}
+		return r.complete(ctx, res, hold)
+	}
+
 	// Provision the nodes. Compensation (registered first, for the same
 	// reason): tear them down.
 	r.setStep(ctx, api.StepProvisioningNodes)
@@ -129,6 +137,11 @@ func (r *restoreRun) run(ctx workflow.Context, req api.RestoreRequest) (res api.
 	if err := workflow.ExecuteActivity(stepOptions(ctx, "check nodes"), restores.CheckRestoredNodes, r.plan).Get(ctx, &res.Cluster); err != nil {
 		return res, err
 	}
+	return r.complete(ctx, res, hold)
+}
+
+// complete records the restore Completed and releases the backup.
+func (r *restoreRun) complete(ctx workflow.Context, res api.RestoreResult, hold activities.HoldInput) (api.RestoreResult, error) {
 	if err := workflow.ExecuteActivity(stepOptions(ctx, "mark restore Completed"), restores.FinishRestore, activities.FinishRestoreInput{
 		RestoreID: r.progress.RestoreID, Status: catalog.RestoreCompleted,
 	}).Get(ctx, &res.Restore); err != nil {
@@ -141,6 +154,76 @@ func (r *restoreRun) run(ctx workflow.Context, req api.RestoreRequest) (res api.
 	}
 	r.setStep(ctx, api.StepDone)
 	return res, nil
+}
+
+// replayTimeout bounds a postgres restore's WAL replay.
+const replayTimeout = 24 * time.Hour
+
+// recover brings a postgres restore's database up: the primary replays
+// the source's archived WAL to the target and is promoted, its replicas
+// are copied from it, and the database must answer its check. The servers
+// are stopped (a compensation registered first) before the volumes are
+// deleted.
+func (r *restoreRun) recover(ctx workflow.Context) (api.Cluster, error) {
+	var cl api.Cluster
+	r.saga.add("stop servers", func(ctx workflow.Context) error {
+		return workflow.ExecuteActivity(compensationOptions(ctx, "stop servers"), restores.StopServers, r.plan).Get(ctx, nil)
+	})
+
+	// Replay WAL to the target. The server runs detached: a worker lost
+	// mid-replay finds it where it is.
+	r.progress.Recovery = &api.RecoveryProgress{Target: r.plan.Recovery.Target, BackupStopLSN: r.plan.Recovery.BackupStopLSN, Phase: api.RecoveryPreparing}
+	r.setStep(ctx, api.StepReplayingWAL)
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "prepare recovery"), restores.PrepareRecovery, r.plan).Get(ctx, nil); err != nil {
+		return cl, err
+	}
+	deadline := workflow.Now(ctx).Add(replayTimeout)
+	for {
+		var p api.RecoveryProgress
+		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			StartToCloseTimeout:    time.Minute,
+			HeartbeatTimeout:       30 * time.Second,
+			ScheduleToCloseTimeout: stepWindow,
+			Summary:                "replay WAL",
+			RetryPolicy:            stepRetry(),
+		}), restores.ReplayWAL, r.plan).Get(ctx, &p); err != nil {
+			return cl, err
+		}
+		r.progress.Recovery = &p
+		r.setStep(ctx, api.StepReplayingWAL)
+		if p.Phase == api.RecoveryPaused || p.Phase == api.RecoveryPromoted {
+			break
+		}
+		if workflow.Now(ctx).After(deadline) {
+			return cl, temporal.NewNonRetryableApplicationError(fmt.Sprintf("restore into %s: WAL replay did not reach its target within %s (at %s)", r.plan.ClusterID, replayTimeout, p.ReplayLSN), api.ReasonTimeout, nil)
+		}
+	}
+
+	// Promote: a new timeline, and the node the cluster's primary.
+	r.setStep(ctx, api.StepPromoting)
+	var p api.RecoveryProgress
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "promote"), restores.Promote, r.plan).Get(ctx, &p); err != nil {
+		return cl, err
+	}
+	r.progress.Recovery = &p
+
+	// The replicas, copied from the new primary.
+	r.setStep(ctx, api.StepProvisioningNodes)
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Hour, HeartbeatTimeout: time.Minute, ScheduleToCloseTimeout: 2 * time.Hour,
+		Summary: "start replicas", RetryPolicy: stepRetry(),
+	}), restores.StartReplicas, r.plan).Get(ctx, nil); err != nil {
+		return cl, err
+	}
+
+	// The database answers.
+	r.setStep(ctx, api.StepVerifying)
+	if err := workflow.ExecuteActivity(stepOptions(ctx, "verify database"), restores.VerifyDatabase, r.plan).Get(ctx, nil); err != nil {
+		return cl, err
+	}
+	r.setStep(ctx, api.StepCheckingNodes)
+	err := workflow.ExecuteActivity(stepOptions(ctx, "check servers"), restores.CheckRestoredServers, r.plan).Get(ctx, &cl)
+	return cl, err
 }
 
 func (r *restoreRun) releaseBackup(ctx workflow.Context, hold activities.HoldInput, opts func(workflow.Context, string) workflow.Context) error {
@@ -170,6 +253,18 @@ func (r *restoreRun) setStep(ctx workflow.Context, step string) {
 	p := r.progress
 	details := fmt.Sprintf("**Restore** `%s` of backup `%s` (cluster `%s`) into new cluster `%s`\n\n**Status:** %s · **Step:** %s · **Volumes:** %d of %d created",
 		p.RestoreID, p.BackupID, p.SourceClusterID, p.ClusterID, p.Status, p.Step, p.VolumesCreated, p.VolumesTotal)
+	if rc := p.Recovery; rc != nil {
+		details += fmt.Sprintf("\n\n**Recovery** to %s: %s", rc.Target.String(), rc.Phase)
+		if rc.ReplayLSN != "" {
+			details += " · replayed to WAL " + rc.ReplayLSN
+		}
+		if rc.ReplayedAt != nil {
+			details += " · last commit " + rc.ReplayedAt.UTC().Format(time.RFC3339)
+		}
+		if rc.Timeline > 0 {
+			details += fmt.Sprintf(" · timeline %d", rc.Timeline)
+		}
+	}
 	if p.Reason != "" {
 		details += "\n\n**Reason:** " + p.Reason
 	}

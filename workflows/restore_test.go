@@ -83,3 +83,54 @@ func TestInvalidRestoreCreatesNothing(t *testing.T) {
 	require.Error(t, rc.env.GetWorkflowError())
 	require.Equal(t, []string{"PlanRestore"}, rc.calls)
 }
+
+// pgRestoreCase is a restore of a postgres backup: its plan has a
+// recovery, and the replay reports twice before it reaches the target.
+func pgRestoreCase(t *testing.T, first func(e *testsuite.TestWorkflowEnvironment)) *restoreCase {
+	plan := activities.RestorePlan{BackupID: "bk-1", SourceClusterID: "src", ClusterID: "rc-1", Provider: "local", Engine: api.EnginePostgres,
+		Nodes:    []activities.RestoreNode{{NodeID: "rc-1-n1", Volumes: []activities.RestoreVolume{{VolumeID: "rc-1-n1-v1", SnapshotID: "snap-1"}}}},
+		Recovery: &activities.RecoveryPlan{Target: api.RecoveryTarget{LSN: "0/5000000"}, BackupNodeID: "src-n2", BackupStopLSN: "0/3000100"}}
+	return newRestoreCase(t, func(e *testsuite.TestWorkflowEnvironment) {
+		first(e)
+		e.OnActivity(restores.PlanRestore, mock.Anything, mock.Anything).Return(plan, nil).Maybe()
+		e.OnActivity(restores.PrepareRecovery, mock.Anything, mock.Anything).Return(nil).Maybe()
+		e.OnActivity(restores.ReplayWAL, mock.Anything, mock.Anything).Return(api.RecoveryProgress{Phase: api.RecoveryReplaying, ReplayLSN: "0/4000000"}, nil).Once()
+		e.OnActivity(restores.ReplayWAL, mock.Anything, mock.Anything).Return(api.RecoveryProgress{Phase: api.RecoveryPaused, ReplayLSN: "0/5000000"}, nil).Maybe()
+		e.OnActivity(restores.Promote, mock.Anything, mock.Anything).Return(api.RecoveryProgress{Phase: api.RecoveryPromoted, Timeline: 2}, nil).Maybe()
+		e.OnActivity(restores.StartReplicas, mock.Anything, mock.Anything).Return(nil).Maybe()
+		e.OnActivity(restores.VerifyDatabase, mock.Anything, mock.Anything).Return(nil).Maybe()
+		e.OnActivity(restores.CheckRestoredServers, mock.Anything, mock.Anything).Return(catalog.Cluster{ID: "rc-1", Status: catalog.ClusterRunning}, nil).Maybe()
+		e.OnActivity(restores.StopServers, mock.Anything, mock.Anything).Return(nil).Maybe()
+	})
+}
+
+func TestPostgresRestoreSteps(t *testing.T) {
+	rc := pgRestoreCase(t, func(*testsuite.TestWorkflowEnvironment) {})
+	rc.env.ExecuteWorkflow(api.RestoreWorkflowName, api.RestoreRequest{BackupID: "bk-1", ToLSN: "0/5000000"})
+	require.NoError(t, rc.env.GetWorkflowError())
+	require.Equal(t, []string{"PlanRestore", "CreateRestoreRecord", "HoldBackup", "CreateRestoredCluster", "CreateVolumes",
+		"PrepareRecovery", "ReplayWAL", "ReplayWAL", "Promote", "StartReplicas", "VerifyDatabase", "CheckRestoredServers",
+		"FinishRestore", "ReleaseBackup"}, rc.calls)
+	v, err := rc.env.QueryWorkflow(api.QueryStatus)
+	require.NoError(t, err)
+	var p api.RestoreProgress
+	require.NoError(t, v.Get(&p))
+	require.NotNil(t, p.Recovery)
+	require.Equal(t, api.RecoveryPromoted, p.Recovery.Phase)
+	require.Equal(t, 2, p.Recovery.Timeline)
+}
+
+// A database that fails its check: its servers are stopped before its
+// volumes are deleted, then the rest unwinds.
+func TestPostgresRestoreVerifyFailureStopsServersFirst(t *testing.T) {
+	rc := pgRestoreCase(t, func(e *testsuite.TestWorkflowEnvironment) {
+		e.OnActivity(restores.VerifyDatabase, mock.Anything, mock.Anything).Return(
+			temporal.NewNonRetryableApplicationError("verify query answered false", api.ReasonRestoreFailed, nil))
+	})
+	rc.env.ExecuteWorkflow(api.RestoreWorkflowName, api.RestoreRequest{BackupID: "bk-1"})
+	var appErr *temporal.ApplicationError
+	require.True(t, errors.As(rc.env.GetWorkflowError(), &appErr))
+	require.Equal(t, api.ReasonRestoreFailed, appErr.Type())
+	n := len(rc.calls)
+	require.Equal(t, []string{"VerifyDatabase", "StopServers", "DeleteVolumes", "SetClusterStatus", "ReleaseBackup", "FinishRestore"}, rc.calls[n-6:])
+}

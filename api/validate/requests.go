@@ -93,6 +93,9 @@ type Restore struct {
 	// Nodes and DiskGB zero mean the source's.
 	Nodes, DiskGB                                                  int
 	NetworkID, ProjectID, Description, Region, Provider, RequestID string
+	// Target is a point-in-time restore's (postgres backups only).
+	Target    RecoveryTarget
+	VerifySQL string
 }
 
 // Check applies every rule that needs no catalog.
@@ -124,6 +127,10 @@ func (r Restore) Check() error {
 	}
 	p.Add(OptionalProvider("provider", r.Provider))
 	p.Add(RequestID("requestId", r.RequestID))
+	for _, problem := range r.Target.Check() {
+		p.Add(problem)
+	}
+	p.Add(VerifySQL("verifySql", r.VerifySQL))
 	return p.Err("restore")
 }
 

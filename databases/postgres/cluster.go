@@ -59,6 +59,12 @@ type nodeState struct {
 	Port        int    `json:"port"`
 	Role        string `json:"role"`
 	Initialized bool   `json:"initialized"`
+	// Cluster is the cluster the state is of: a volume restored from
+	// another cluster's snapshot carries that cluster's state until its
+	// recovery is prepared.
+	Cluster string `json:"cluster,omitempty"`
+	// Recovery is a restored node's progress (recovery*).
+	Recovery string `json:"recovery,omitempty"`
 }
 
 // DataDir is a node's data directory.
@@ -105,6 +111,14 @@ func (m *Manager) node(ctx context.Context, clusterID string, n NodeSpec, role, 
 	if err != nil {
 		return st, err
 	}
+	if st.Cluster != "" && st.Cluster != clusterID {
+		// A volume restored from another cluster's snapshot: its server
+		// starts only through a prepared recovery (PrepareRecovery).
+		return st, fmt.Errorf("volume %s holds cluster %s's data directory, not yet recovered as this cluster's", n.VolumeDir, st.Cluster)
+	}
+	if st.Recovery != "" && st.Recovery != recoveryDone {
+		return st, fmt.Errorf("volume %s: its server is still being recovered (%s)", n.VolumeDir, st.Recovery)
+	}
 	data := DataDir(n.VolumeDir)
 	// Again each time: what an operator tightened above the volume would
 	// keep the server from starting.
@@ -117,7 +131,7 @@ func (m *Manager) node(ctx context.Context, clusterID string, n NodeSpec, role, 
 				return st, err
 			}
 		}
-		st.Role = role
+		st.Role, st.Cluster = role, clusterID
 		if err := writeState(n.VolumeDir, st); err != nil {
 			return st, err
 		}

@@ -15,7 +15,7 @@ import (
 
 func (a *app) clusterCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "cluster", Short: "List, create and inspect clusters; set health, faults and locks"}
-	cmd.AddCommand(a.clusterList(), a.clusterShow(), a.clusterCreate(), a.clusterConnect(), a.clusterHealth(), a.clusterFault(), a.clusterLock(), a.clusterUnlock())
+	cmd.AddCommand(a.clusterList(), a.clusterShow(), a.clusterCreate(), a.clusterConnect(), a.clusterRestorePoint(), a.clusterRestorePoints(), a.clusterHealth(), a.clusterFault(), a.clusterLock(), a.clusterUnlock())
 	return cmd
 }
 
@@ -66,6 +66,9 @@ func (a *app) printCluster(cl api.Cluster) error {
 				fmt.Fprintf(a.out, "  failed %d, last %s at %s\n", w.FailedCount, dash(w.LastFailed), timeOrDash(w.LastFailedAt))
 			}
 		}
+		if w := cl.PITR; w != nil {
+			fmt.Fprintf(a.out, "\nRestorable: %s to %s (WAL to %s)\n", w.From.UTC().Format(time.RFC3339), w.To.UTC().Format(time.RFC3339), w.ToLSN)
+		}
 		fmt.Fprintf(a.out, "\nConnect: starter cluster connect %s\n", cl.ID)
 		return nil
 	}
@@ -85,6 +88,49 @@ func (a *app) clusterConnect() *cobra.Command {
 				return a.printJSON(info)
 			}
 			fmt.Fprintln(a.out, info.URI)
+			return nil
+		})
+}
+
+func (a *app) clusterRestorePoint() *cobra.Command {
+	return &cobra.Command{
+		Use: "restore-point CLUSTER NAME", Short: "Make a named restore point on a postgres cluster (restore to it with restore --to-name NAME)", Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect(cmd)
+			if err != nil {
+				return err
+			}
+			p, err := c.CreateRestorePoint(cmd.Context(), args[0], args[1])
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(p)
+			}
+			archived := "archived"
+			if !p.Archived {
+				archived = "not archived yet: restorable once it is"
+			}
+			fmt.Fprintf(a.out, "restore point %s of cluster %s at WAL %s, timeline %d (%s)\n", p.Name, p.ClusterID, p.LSN, p.Timeline, archived)
+			return nil
+		},
+	}
+}
+
+func (a *app) clusterRestorePoints() *cobra.Command {
+	return objectCmd(a, "restore-points CLUSTER", "List a postgres cluster's restore points, oldest first",
+		(*strata.Client).ListRestorePoints, func(ps []api.RestorePoint) error {
+			if a.json {
+				if ps == nil {
+					ps = []api.RestorePoint{}
+				}
+				return a.printJSON(ps)
+			}
+			rows := make([][]string, 0, len(ps))
+			for _, p := range ps {
+				rows = append(rows, []string{p.Name, p.LSN, strconv.Itoa(p.Timeline), ts(&p.CreatedAt)})
+			}
+			table(a.out, "NAME\tLSN\tTIMELINE\tCREATED", rows)
 			return nil
 		})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,11 +15,19 @@ import (
 func (a *app) restoreCmd() *cobra.Command {
 	var req api.RestoreRequest
 	var wait bool
+	var toTime string
 	cmd := &cobra.Command{
-		Use:   "restore (--backup ID | --latest-of-job JOB | --latest-of-cluster CLUSTER) [--nodes N] [--disk-gb G] [--network NET] [--project PROJ] [--description D] [--region R] [--provider P] [--wait]",
+		Use:   "restore (--backup ID | --latest-of-job JOB | --latest-of-cluster CLUSTER) [--nodes N] [--disk-gb G] [--network NET] [--project PROJ] [--description D] [--region R] [--provider P] [--to-time T | --to-lsn LSN | --to-name NAME] [--verify-sql SQL] [--wait]",
 		Short: "Restore a backup into a new cluster (the source is never touched)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if toTime != "" {
+				t, err := parseTime(toTime)
+				if err != nil {
+					return fmt.Errorf("--to-time %q: %v", toTime, err)
+				}
+				req.ToTime = &t
+			}
 			c, err := a.connect(cmd)
 			if err != nil {
 				return err
@@ -66,9 +75,23 @@ func (a *app) restoreCmd() *cobra.Command {
 	f.StringVar(&req.Region, "region", "", "must be the source's")
 	f.StringVar(&req.Provider, "provider", "", "must be the source's")
 	f.StringVar(&req.RequestID, "request-id", "", "idempotency key: the same key never starts a second restore")
+	f.StringVar(&toTime, "to-time", "", "postgres: replay WAL to this time (RFC 3339, e.g. 2026-12-01T10:00:00Z); with --latest-of-cluster the base backup is the newest that ends before it")
+	f.StringVar(&req.ToLSN, "to-lsn", "", "postgres: replay WAL to this position (X/Y, as pg_current_wal_lsn() shows it)")
+	f.StringVar(&req.ToName, "to-name", "", "postgres: replay WAL to this restore point (see cluster restore-point)")
+	f.StringVar(&req.VerifySQL, "verify-sql", "", "postgres: a query the restored database must run without error (and not answer false) before the restore completes")
 	f.BoolVar(&wait, "wait", false, "wait for the restore to end; exit 1 with the reason if it fails")
 	cmd.AddCommand(a.restoreShow(), a.restoreList(), a.restoreCancel())
 	return cmd
+}
+
+// parseTime reads a time in RFC 3339, with or without fractions of a
+// second.
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("give a time in RFC 3339, e.g. 2026-12-01T10:00:00Z")
+	}
+	return t, nil
 }
 
 func (a *app) restoreShow() *cobra.Command {
@@ -115,6 +138,12 @@ func (a *app) printRestore(res api.RestoreResult, live *api.RestoreProgress) {
 	fmt.Fprintf(a.out, "Restore:   %s\nBackup:    %s (of cluster %s)\nStatus:    %s\n", r.ID, r.BackupID, r.SourceClusterID, r.Status)
 	if live != nil {
 		fmt.Fprintf(a.out, "Step:      %s (%d of %d volumes created)\n", live.Step, live.VolumesCreated, live.VolumesTotal)
+		if rc := live.Recovery; rc != nil {
+			fmt.Fprintf(a.out, "Recovery:  %s, replayed to %s (the backup ends at %s)\n", rc.Phase, dash(rc.ReplayLSN), rc.BackupStopLSN)
+		}
+	}
+	if r.Target != nil {
+		fmt.Fprintf(a.out, "Target:    %s\n", r.Target.String())
 	}
 	if r.Reason != "" {
 		fmt.Fprintf(a.out, "Reason:    %s\n", r.Reason)

@@ -191,3 +191,18 @@ func (c *Client) clusterWorkflow(ctx context.Context, wfID, name, summary string
 		StaticSummary:         summary,
 	}, name, req, &cl)
 }
+
+// CreateRestorePoint makes a named restore point on a postgres cluster's
+// primary; restore to it with RestoreRequest.ToName.
+func (c *Client) CreateRestorePoint(ctx context.Context, clusterID, name string) (api.RestorePoint, error) {
+	req := api.CreateRestorePointRequest{ClusterID: clusterID, Name: name}
+	var p api.RestorePoint
+	return p, c.write(ctx, api.UpdateCreateRestorePoint, req, &p)
+}
+
+// ListRestorePoints lists a postgres cluster's restore points, oldest
+// first.
+func (c *Client) ListRestorePoints(ctx context.Context, clusterID string) ([]api.RestorePoint, error) {
+	var ps []api.RestorePoint
+	return ps, c.read(ctx, api.QueryListRestorePoints, api.GetRequest{ID: clusterID}, &ps)
+}
