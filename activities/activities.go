@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/api/validate"
 )
 
@@ -48,6 +49,9 @@ type Config struct {
 	// FreshnessMultiple: a job is stale when its newest Completed backup is
 	// older than this many intervals.
 	FreshnessMultiple float64
+	// MaxArchiveLag: a postgres cluster's WAL archiving is stalled when a
+	// completed segment waits longer than this to be archived.
+	MaxArchiveLag time.Duration
 	// StuckAfter is how long a workflow must have been closed before the
 	// reconciler finishes the records it left Pending, InProgress or
 	// Deleting (zero: DefaultStuckAfter).
@@ -66,6 +70,7 @@ func DefaultConfig() Config {
 		MaxReplicationLag:    30 * time.Second,
 		ProgressStep:         0,
 		FreshnessMultiple:    2,
+		MaxArchiveLag:        api.DefaultMaxArchiveLag,
 		StuckAfter:           DefaultStuckAfter,
 	}
 }

@@ -22,6 +22,8 @@ type Monitor struct {
 	Catalog MonitorCatalog
 	// ScheduleCounts reads schedules' skipped and missed runs.
 	ScheduleCounts ScheduleCounts
+	// Databases read postgres clusters' WAL archiving (nil: none here).
+	Databases DatabaseServers
 }
 
 // MonitorCatalog is the part of the catalog the monitor uses.

@@ -70,7 +70,8 @@ func (r *Reads) GetCluster(ctx context.Context, req api.GetRequest) (api.Cluster
 		if h.Healthy && h.Role == postgres.Primary && r.Databases.ArchiveDir(cl.ID) != "" {
 			if a, err := r.Databases.Archiving(ctx, cl.ID, cl.Nodes[i].Endpoint); err == nil {
 				cl.WAL = &api.WALStatus{ArchivedCount: a.ArchivedCount, LastArchived: a.LastArchived, LastArchivedAt: a.LastArchivedAt,
-					FailedCount: a.FailedCount, LastFailed: a.LastFailed, LastFailedAt: a.LastFailedAt, Archive: r.Databases.ArchiveDir(cl.ID)}
+					FailedCount: a.FailedCount, LastFailed: a.LastFailed, LastFailedAt: a.LastFailedAt, Archive: r.Databases.ArchiveDir(cl.ID),
+					OldestPending: a.OldestPending, PendingSince: a.PendingSince}
 			}
 		}
 	}

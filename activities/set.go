@@ -72,7 +72,7 @@ func New(d Deps) *Set {
 		Restores: &Restores{Common: common, Catalog: d.Catalog, Providers: d.Providers, Provisioners: d.Provisioners, Config: d.Config,
 			Volumes: d.Volumes, Databases: d.Databases},
 		Deletions: &Deletions{Common: common, Catalog: d.Catalog, Providers: d.Providers},
-		Monitor:   &Monitor{Common: common, Catalog: d.Catalog, ScheduleCounts: d.ScheduleCounts},
+		Monitor:   &Monitor{Common: common, Catalog: d.Catalog, ScheduleCounts: d.ScheduleCounts, Databases: d.Databases},
 		Notifications: &Notifications{Common: common, Catalog: d.Catalog, Notifier: d.Notifier, Secrets: d.Secrets,
 			Config: d.Config},
 		Clusters: &Clusters{Common: common, Catalog: d.Catalog, Providers: d.Providers, Volumes: d.Volumes, Databases: d.Databases,

@@ -30,4 +30,8 @@ type WALStatus struct {
 	LastFailedAt   *time.Time `json:"lastFailedAt,omitempty"`
 	// Archive is where the segments are stored.
 	Archive string `json:"archive"`
+	// OldestPending is the oldest completed segment not yet archived and
+	// PendingSince when it completed (none: archiving is caught up).
+	OldestPending string     `json:"oldestPendingWal,omitempty"`
+	PendingSince  *time.Time `json:"pendingSince,omitempty"`
 }

@@ -20,6 +20,12 @@ const (
 	EventFreshnessRecovered = "freshness.recovered"
 	// EventBackupMissing: a Completed backup's snapshots are gone at the provider.
 	EventBackupMissing = "backup.missing"
+	// EventArchiveStalled: a postgres cluster's primary has had WAL waiting
+	// to be archived for longer than the monitor's maxArchiveLag (the
+	// restorable window stops growing); EventArchiveRecovered: it caught
+	// up.
+	EventArchiveStalled   = "wal.archive_stalled"
+	EventArchiveRecovered = "wal.archive_recovered"
 )
 
 // Event is what is delivered. Its JSON shape (camelCase) is stable. ID is

@@ -78,5 +78,12 @@ type MonitorRequest struct {
 	// FreshnessMultiple: a job is stale when its newest Completed backup is
 	// older than this many of its intervals (default 2).
 	FreshnessMultiple float64 `json:"freshnessMultiple,omitempty"`
-	input             input
+	// MaxArchiveLag: a postgres cluster's WAL archiving is stalled when a
+	// completed segment has waited longer than this to be archived
+	// (default 5m).
+	MaxArchiveLag Duration `json:"maxArchiveLag,omitempty"`
+	input         input
 }
+
+// DefaultMaxArchiveLag is MonitorRequest.MaxArchiveLag's default.
+const DefaultMaxArchiveLag = 5 * time.Minute

@@ -38,6 +38,9 @@ type Cluster struct {
 	// PITR is a postgres cluster's restorable window, computed when read
 	// (nil when it has no Completed base backup with archived WAL).
 	PITR *PITRWindow `json:"pitr,omitempty"`
+	// WALStalledSince is when the monitor found a postgres cluster's WAL
+	// archiving stalled (nil: it is not).
+	WALStalledSince *time.Time `json:"walStalledSince,omitempty"`
 }
 
 // Volumes returns every volume of every node, in node then volume order.

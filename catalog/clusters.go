@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/stratabackup/strata/api"
 )
@@ -130,7 +131,7 @@ func (s *sqlStore) loadClusters(ctx context.Context, r runner, id string) ([]Clu
 		args = append(args, id)
 	}
 	rows, err := r.query(ctx, `SELECT c.id, c.description, c.provider, c.region, c.engine, c.project_id, c.network_id, c.created_at,
-			c.status, c.status_reason, c.restored_from,
+			c.status, c.status_reason, c.restored_from, c.wal_stalled_at,
 			l.holder, l.token, l.acquired_at, l.expires_at
 		FROM clusters c
 		LEFT JOIN locks l ON l.cluster_id = c.id AND l.expires_at > ?`+where+`
@@ -146,13 +147,15 @@ func (s *sqlStore) loadClusters(ctx context.Context, r runner, id string) ([]Clu
 			created           int64
 			holder            sql.NullString
 			token, acq, expir sql.NullInt64
+			stalled           sql.NullInt64
 		)
 		if err := sc.Scan(&c.ID, &c.Description, &c.Provider, &c.Region, &c.Engine, &c.ProjectID, &c.NetworkID, &created,
-			&c.Status, &c.StatusReason, &c.RestoredFrom,
+			&c.Status, &c.StatusReason, &c.RestoredFrom, &stalled,
 			&holder, &token, &acq, &expir); err != nil {
 			return err
 		}
 		c.CreatedAt = fromMS(created)
+		c.WALStalledSince = fromNullMS(stalled)
 		if holder.Valid {
 			c.Lock = &Lock{Holder: holder.String, Token: token.Int64, AcquiredAt: fromMS(acq.Int64), ExpiresAt: fromMS(expir.Int64)}
 		}
@@ -255,6 +258,16 @@ func (s *sqlStore) SetNodeStatus(ctx context.Context, clusterID, nodeID string, 
 			return fmt.Errorf("catalog: set status of node %s/%s: %w", clusterID, nodeID, err)
 		}
 		return nodeUpdated(ctx, r, res, clusterID, nodeID)
+	})
+}
+
+func (s *sqlStore) SetWALStalled(ctx context.Context, clusterID string, since *time.Time) error {
+	return s.write(ctx, func(r runner) error {
+		res, err := r.exec(ctx, `UPDATE clusters SET wal_stalled_at = ? WHERE id = ?`, nullMS(since), clusterID)
+		if err != nil {
+			return fmt.Errorf("catalog: set WAL stalled of cluster %s: %w", clusterID, err)
+		}
+		return affected(res, &NotFoundError{Kind: "cluster", ID: clusterID})
 	})
 }
 

@@ -281,6 +281,9 @@ var migrations = []migration{
 			// The JSON of a point-in-time restore's api.RecoveryTarget; ''
 			// for none.
 			`ALTER TABLE restores ADD COLUMN target TEXT NOT NULL DEFAULT ''`,
+			// When the monitor found a postgres cluster's WAL archiving
+			// stalled; NULL while it is not.
+			`ALTER TABLE clusters ADD COLUMN wal_stalled_at BIGINT`,
 			// Named points in a postgres cluster's WAL
 			// (pg_create_restore_point), restorable by name.
 			`CREATE TABLE restore_points (

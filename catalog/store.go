@@ -43,6 +43,9 @@ type Clusters interface {
 	// SetNodeServer records where a postgres node's server listens and its
 	// role (a restored cluster learns them once its servers run).
 	SetNodeServer(ctx context.Context, clusterID, nodeID, role, endpoint string) error
+	// SetWALStalled records since when a postgres cluster's WAL archiving
+	// is stalled (nil: it is not).
+	SetWALStalled(ctx context.Context, clusterID string, since *time.Time) error
 	SetFaults(ctx context.Context, clusterID string, f Faults) error
 	GetFaults(ctx context.Context, clusterID string) (Faults, error)
 	// SetClusterStatus sets a cluster's status and reason.

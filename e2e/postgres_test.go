@@ -432,6 +432,35 @@ func TestPostgresWALArchiving(t *testing.T) {
 	})
 	assert.Equal(t, stuck, shown.WAL.LastFailed)
 	assert.Less(t, shown.WAL.LastArchived, stuck)
+	assert.Equal(t, stuck, shown.WAL.OldestPending)
+
+	// The monitor raises the stall once, past --max-archive-lag.
+	monitorFor := func(typ string) api.Event {
+		var found api.Event
+		eventually(t, "the monitor's "+typ, func() bool {
+			events, err := e.Strata.Monitor(ctx, api.MonitorRequest{MaxArchiveLag: api.Duration(time.Second)})
+			require.NoError(t, err)
+			for _, ev := range events {
+				if ev.ClusterID == cl.ID && strings.HasPrefix(ev.Type, "wal.") {
+					require.Equal(t, typ, ev.Type, ev.Summary)
+					found = ev
+					return true
+				}
+			}
+			return false
+		})
+		return found
+	}
+	ev := monitorFor(api.EventArchiveStalled)
+	assert.Contains(t, ev.Summary, stuck)
+	events, err := e.Strata.Monitor(ctx, api.MonitorRequest{MaxArchiveLag: api.Duration(time.Second)})
+	require.NoError(t, err)
+	for _, ev := range events {
+		assert.NotEqual(t, api.EventArchiveStalled, ev.Type, "raised once")
+	}
+	shown, err = e.Strata.GetCluster(ctx, cl.ID)
+	require.NoError(t, err)
+	assert.NotNil(t, shown.WALStalledSince)
 
 	// Fixed: the kept segment is archived after all.
 	require.NoError(t, os.Chmod(archive, 0o700))
@@ -442,6 +471,10 @@ func TestPostgresWALArchiving(t *testing.T) {
 	})
 	_, err = os.Stat(filepath.Join(archive, stuck))
 	require.NoError(t, err)
+	monitorFor(api.EventArchiveRecovered)
+	shown, err = e.Strata.GetCluster(ctx, cl.ID)
+	require.NoError(t, err)
+	assert.Nil(t, shown.WALStalledSince)
 
 	// The CLI shows it.
 	code, out, stderr := starter(t, e, "cluster", "show", cl.ID)

@@ -81,6 +81,10 @@ func Headline(ev Event) string {
 		return "Backups of cluster " + cluster + " are not fresh"
 	case api.EventFreshnessRecovered:
 		return "Backups of cluster " + cluster + " are fresh again"
+	case api.EventArchiveStalled:
+		return "WAL archiving of cluster " + cluster + " is stalled"
+	case api.EventArchiveRecovered:
+		return "WAL archiving of cluster " + cluster + " caught up"
 	default:
 		return "Strata event " + ev.Type + ofCluster
 	}
@@ -90,11 +94,11 @@ func emoji(typ string) string {
 	switch typ {
 	case api.EventBackupDefunct, api.EventRestoreFailed:
 		return ":rotating_light:"
-	case api.EventFreshnessViolated, api.EventDeletionFailing:
+	case api.EventFreshnessViolated, api.EventDeletionFailing, api.EventArchiveStalled:
 		return ":warning:"
 	case api.EventScheduleRunSkipped, api.EventScheduleRunMissed:
 		return ":alarm_clock:"
-	case api.EventFreshnessRecovered:
+	case api.EventFreshnessRecovered, api.EventArchiveRecovered:
 		return ":white_check_mark:"
 	default:
 		return ":information_source:"

@@ -498,6 +498,10 @@ type ArchiveStatus struct {
 	FailedCount    int64
 	LastFailed     string
 	LastFailedAt   *time.Time
+	// OldestPending is the oldest completed segment waiting to be
+	// archived, PendingSince when it completed ("" and nil: none).
+	OldestPending string
+	PendingSince  *time.Time
 }
 
 // Archiving asks the primary at endpoint how its WAL archiving goes.
@@ -524,5 +528,14 @@ func (m *Manager) Archiving(ctx context.Context, clusterID, endpoint string) (Ar
 		st.LastFailed = *failed
 	}
 	st.LastArchivedAt, st.LastFailedAt = archivedAt, failedAt
+	var pending *string
+	var since *time.Time
+	if err := conn.QueryRow(ctx, `SELECT min(name), min(modification) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'`).Scan(&pending, &since); err != nil {
+		return ArchiveStatus{}, fmt.Errorf("reading pg_wal/archive_status: %w", err)
+	}
+	if pending != nil {
+		st.OldestPending = strings.TrimSuffix(*pending, ".ready")
+	}
+	st.PendingSince = since
 	return st, nil
 }

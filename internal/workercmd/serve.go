@@ -294,7 +294,7 @@ func ensureSchedules(ctx context.Context, tc client.Client, d deps, o options) e
 		return err
 	}
 	return activities.EnsureWorkerSchedule(ctx, sc, api.TaskQueue, api.MonitorScheduleID, o.monitorEvery,
-		api.MonitorWorkflowName, api.MonitorRequest{FreshnessMultiple: o.cfg.FreshnessMultiple}, "Monitor jobs")
+		api.MonitorWorkflowName, api.MonitorRequest{FreshnessMultiple: o.cfg.FreshnessMultiple, MaxArchiveLag: api.Duration(o.cfg.MaxArchiveLag)}, "Monitor jobs")
 }
 
 // checkSearchAttributes fails with the command to run when the namespace

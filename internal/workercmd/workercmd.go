@@ -115,6 +115,7 @@ func parseFlags(args []string) options {
 	fs.DurationVar(&o.reconcileGrace, "reconcile-grace", time.Hour, "the reconciler leaves orphans younger than this alone")
 	fs.DurationVar(&o.cfg.StuckAfter, "stuck-after", o.cfg.StuckAfter, "the reconciler finishes (Defunct, Failed) the records of a backup, restore or deletion whose workflow has been closed this long without finishing them (terminated, timed out)")
 	fs.DurationVar(&o.monitorEvery, "monitor-every", 5*time.Minute, "check jobs' freshness and skipped or missed runs on a Temporal Schedule this often (0: no schedule)")
+	fs.DurationVar(&o.cfg.MaxArchiveLag, "max-archive-lag", o.cfg.MaxArchiveLag, "a postgres cluster's WAL archiving is stalled (and notified, wal.archive_stalled) when a completed segment has waited longer than this to be archived")
 	fs.Float64Var(&o.cfg.FreshnessMultiple, "freshness-multiple", o.cfg.FreshnessMultiple, "a job is stale (and notified) when its newest Completed backup is older than this many of its intervals")
 	fs.StringVar(&o.cfg.UIURL, "ui-url", os.Getenv("STRATA_UI_URL"), "Temporal Web UI base URL for links in notifications (env STRATA_UI_URL; dev: the embedded UI)")
 	fs.BoolVar(&o.fakeClouds, "fake-clouds", false, "dev: also run in-process AWS and GCP fakes with a demo cluster on each")
@@ -193,6 +194,7 @@ func checkConfig(o options) error {
 	p.Add(validate.Grace(o.reconcileGrace))
 	p.Add(validate.Duration("--stuck-after", c.StuckAfter, time.Second, 0))
 	p.Add(validate.FreshnessMultiple(c.FreshnessMultiple))
+	p.Add(validate.Duration("--max-archive-lag", c.MaxArchiveLag, time.Second, 7*24*time.Hour))
 	if c.FreshnessMultiple == 0 {
 		p.Add("--freshness-multiple must be positive")
 	}

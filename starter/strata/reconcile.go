@@ -32,7 +32,14 @@ func (c *Client) Reconcile(ctx context.Context, grace *time.Duration, dryRun boo
 // the events it sent: freshness violated or recovered, runs skipped or
 // missed since the last check.
 func (c *Client) CheckJobs(ctx context.Context, freshnessMultiple float64) ([]api.Event, error) {
+	return c.Monitor(ctx, api.MonitorRequest{FreshnessMultiple: freshnessMultiple})
+}
+
+// Monitor runs the monitor now (as its schedule does): jobs' freshness
+// and runs, and postgres clusters' WAL archiving; it returns the events it
+// sent.
+func (c *Client) Monitor(ctx context.Context, req api.MonitorRequest) ([]api.Event, error) {
 	var events []api.Event
 	return events, c.runWorkflow(ctx, client.StartWorkflowOptions{ID: api.MonitorWorkflowID(time.Now()), StaticSummary: "Monitor jobs"},
-		api.MonitorWorkflowName, api.MonitorRequest{FreshnessMultiple: freshnessMultiple}, &events)
+		api.MonitorWorkflowName, req, &events)
 }
