@@ -28,6 +28,7 @@ type DatabaseServers interface {
 	Replay(ctx context.Context, spec postgres.RecoverySpec) (postgres.Recovery, error)
 	Promote(ctx context.Context, spec postgres.RecoverySpec) (postgres.Recovery, error)
 	Verify(ctx context.Context, clusterID, endpoint, query string) error
+	PruneArchive(clusterID string, keepFrom uint64) (files int, bytes int64, err error)
 	StopCluster(ctx context.Context, c postgres.ClusterSpec) error
 	ForgetCluster(clusterID string) error
 }

@@ -20,6 +20,8 @@ type Deletions struct {
 	Common
 	Catalog   DeletionCatalog
 	Providers providers.Registry
+	// Databases prune postgres clusters' WAL archives (nil: none here).
+	Databases DatabaseServers
 }
 
 // DeletionCatalog is the part of the catalog deleting backups uses.

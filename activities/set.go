@@ -71,7 +71,7 @@ func New(d Deps) *Set {
 		Backups: &Backups{Common: common, Catalog: d.Catalog, Providers: d.Providers, Config: d.Config, Databases: d.Databases},
 		Restores: &Restores{Common: common, Catalog: d.Catalog, Providers: d.Providers, Provisioners: d.Provisioners, Config: d.Config,
 			Volumes: d.Volumes, Databases: d.Databases},
-		Deletions: &Deletions{Common: common, Catalog: d.Catalog, Providers: d.Providers},
+		Deletions: &Deletions{Common: common, Catalog: d.Catalog, Providers: d.Providers, Databases: d.Databases},
 		Monitor:   &Monitor{Common: common, Catalog: d.Catalog, ScheduleCounts: d.ScheduleCounts, Databases: d.Databases},
 		Notifications: &Notifications{Common: common, Catalog: d.Catalog, Notifier: d.Notifier, Secrets: d.Secrets,
 			Config: d.Config},

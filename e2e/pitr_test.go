@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -296,7 +298,11 @@ func TestPostgresWorkerKilledDuringReplay(t *testing.T) {
 	})
 	require.NoError(t, victim.Kill())
 	e.StartWorker()
-	res, err := rr.Wait(ctx)
+	// The killed worker's activity moves on after its timeout (heartbeat
+	// 30s, or a short step's start-to-close 30s).
+	wctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	res, err := rr.Wait(wctx)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a", "base"}, pgRows(t, e, res.Cluster.ID))
 	var n int
@@ -304,4 +310,70 @@ func TestPostgresWorkerKilledDuringReplay(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, pgConnect(t, info3.URI).QueryRow(ctx, `SELECT count(*) FROM filler`).Scan(&n))
 	assert.Equal(t, 300000, n)
+}
+
+// Deleting a backup prunes the WAL that only it needed: the archive keeps
+// everything from the oldest remaining backup's start, and the window
+// starts at that backup's end.
+func TestPostgresWALRetention(t *testing.T) {
+	e := server.NewPostgresEnv(t, stratatest.TestConfig())
+	ctx := ctxT(t)
+	cl := pgCluster(t, e, 1)
+	info, err := e.Strata.ConnectCluster(ctx, cl.ID)
+	require.NoError(t, err)
+	primary := pgConnect(t, info.URI)
+	_, err = primary.Exec(ctx, `CREATE TABLE t (v text PRIMARY KEY)`)
+	require.NoError(t, err)
+	backup := func() api.Backup {
+		run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
+		require.NoError(t, err)
+		b, err := run.Wait(ctx)
+		require.NoError(t, err)
+		return b
+	}
+	insert(t, primary, "base")
+	b1 := backup()
+	for _, v := range []string{"a", "b", "c"} {
+		_, lsn := insert(t, primary, v)
+		archivedPast(t, e, primary, cl.ID, lsn)
+	}
+	b2 := backup()
+	_, last := insert(t, primary, "d")
+	archivedPast(t, e, primary, cl.ID, last)
+	archive := e.Databases.ArchiveDir(cl.ID)
+	segments := func() []string {
+		entries, err := os.ReadDir(archive)
+		require.NoError(t, err)
+		var out []string
+		for _, en := range entries {
+			if len(en.Name()) == 24 {
+				out = append(out, en.Name())
+			}
+		}
+		return out
+	}
+	before := segments()
+	b1start, err := postgres.ParseLSN(b1.Database.StartLSN)
+	require.NoError(t, err)
+	b2start, err := postgres.ParseLSN(b2.Database.StartLSN)
+	require.NoError(t, err)
+	firstKept := fmt.Sprintf("00000001%08X%08X", b2start>>32, (b2start&0xffffffff)/(16<<20))
+	require.Contains(t, before, firstKept)
+	require.Less(t, before[0], firstKept, "the archive holds WAL from before backup %s", b2.ID)
+	require.LessOrEqual(t, before[0], fmt.Sprintf("00000001%08X%08X", b1start>>32, (b1start&0xffffffff)/(16<<20)))
+
+	// Deleting b1 prunes what only it needed.
+	_, err = e.Strata.DeleteBackup(ctx, b1.ID, true)
+	require.NoError(t, err)
+	after := segments()
+	require.NotEmpty(t, after)
+	assert.Equal(t, firstKept, after[0], "the chain from backup %s's start is whole", b2.ID)
+	assert.Equal(t, before[len(before)-1], after[len(after)-1])
+
+	shown, err := e.Strata.GetCluster(ctx, cl.ID)
+	require.NoError(t, err)
+	require.NotNil(t, shown.PITR)
+	assert.Equal(t, b2.Database.StoppedAt.UTC(), shown.PITR.From.UTC())
+	res := restored(t, e, api.RestoreRequest{LatestOfCluster: cl.ID, ToLSN: last, Nodes: 1})
+	assert.Equal(t, []string{"a", "b", "base", "c", "d"}, pgRows(t, e, res.Cluster.ID))
 }

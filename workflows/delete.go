@@ -58,8 +58,22 @@ func DeleteBackupWorkflow(ctx workflow.Context, req api.DeleteBackupRequest) (ap
 		return b, temporal.NewNonRetryableApplicationError(reason, api.ReasonDeleteFailed, nil)
 	}
 	err = workflow.ExecuteActivity(stepOptions(ctx, "mark Deleted"), deletions.FinishDeletion, activities.BackupRef{BackupID: req.BackupID}).Get(ctx, &b)
-	return b, failure(ctx, err)
+	if err != nil {
+		return b, failure(ctx, err)
+	}
+	// A postgres backup gone: the WAL only it needed goes too. A failure
+	// here fails nothing: the next deletion prunes again.
+	if b.Database != nil && workflow.GetVersion(ctx, walRetentionChange, workflow.DefaultVersion, 1) >= 1 {
+		if err := workflow.ExecuteActivity(stepOptions(ctx, "prune WAL of "+b.ClusterID), deletions.PruneWAL, b.ClusterID).Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Warn("pruning the WAL archive failed", "cluster", b.ClusterID, "error", err)
+		}
+	}
+	return b, nil
 }
+
+// walRetentionChange is the version from which deleting a postgres backup
+// prunes its cluster's WAL archive.
+const walRetentionChange = "wal-retention"
 
 // deleteHeartbeatTimeout: DeleteSnapshots heartbeats every second.
 const deleteHeartbeatTimeout = 30 * time.Second

@@ -28,6 +28,7 @@ import (
 
 // Recovery progress in the node's state file.
 const (
+	recoveryPreparing = "preparing" // being written: done again on a retry
 	recoveryPrepared  = "prepared"  // files written, server not started
 	recoveryReplaying = "replaying" // started towards the target
 	recoveryToEnd     = "to-end"    // started again without a target (see Replay)
@@ -92,7 +93,7 @@ func (m *Manager) PrepareRecovery(ctx context.Context, spec RecoverySpec) error 
 	if err != nil {
 		return err
 	}
-	if st.Cluster == spec.ClusterID && st.Recovery != "" {
+	if st.Cluster == spec.ClusterID && st.Recovery != "" && st.Recovery != recoveryPreparing {
 		return nil
 	}
 	data := DataDir(spec.VolumeDir)
@@ -124,7 +125,7 @@ func (m *Manager) PrepareRecovery(ctx context.Context, spec RecoverySpec) error 
 	st.Cluster, st.Role, st.Initialized, st.Recovery = spec.ClusterID, Primary, true, ""
 	// Recorded first: a retry keeps the port, and nothing starts the
 	// server (node refuses an unfinished recovery) until it is prepared.
-	st.Recovery = "preparing"
+	st.Recovery = recoveryPreparing
 	if err := writeState(spec.VolumeDir, st); err != nil {
 		return err
 	}
@@ -311,7 +312,7 @@ func (m *Manager) Replay(ctx context.Context, spec RecoverySpec) (Recovery, erro
 	if err != nil {
 		return Recovery{}, err
 	}
-	if st.Cluster != spec.ClusterID || st.Recovery == "" || st.Recovery == "preparing" {
+	if st.Cluster != spec.ClusterID || st.Recovery == "" || st.Recovery == recoveryPreparing {
 		return Recovery{}, fmt.Errorf("node %s: recovery not prepared", spec.NodeID)
 	}
 	data := DataDir(spec.VolumeDir)
