@@ -21,14 +21,14 @@ type DatabaseServers interface {
 	AbortBackup(ctx context.Context, clusterID, endpoint, backupID string) error
 	Archiving(ctx context.Context, clusterID, endpoint string) (postgres.ArchiveStatus, error)
 	ArchiveDir(clusterID string) string
-	ArchiveEnd(clusterID string) (postgres.ArchivePoint, bool, error)
+	ArchiveEnd(ctx context.Context, clusterID string) (postgres.ArchivePoint, bool, error)
 	WaitArchived(ctx context.Context, clusterID, endpoint string, lsn uint64) error
 	CreateRestorePoint(ctx context.Context, clusterID, endpoint, name string) (lsn string, timeline int, archived bool, err error)
 	PrepareRecovery(ctx context.Context, spec postgres.RecoverySpec) error
 	Replay(ctx context.Context, spec postgres.RecoverySpec) (postgres.Recovery, error)
 	Promote(ctx context.Context, spec postgres.RecoverySpec) (postgres.Recovery, error)
 	Verify(ctx context.Context, clusterID, endpoint, query string) error
-	PruneArchive(clusterID string, keepFrom uint64) (files int, bytes int64, err error)
+	PruneArchive(ctx context.Context, clusterID string, keepFrom uint64) (files int, bytes int64, err error)
 	StopCluster(ctx context.Context, c postgres.ClusterSpec) error
 	ForgetCluster(clusterID string) error
 }

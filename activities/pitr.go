@@ -72,7 +72,7 @@ func PITRWindow(ctx context.Context, cat catalog.Backups, db DatabaseServers, cl
 	if db == nil {
 		return nil, nil
 	}
-	end, ok, err := db.ArchiveEnd(clusterID)
+	end, ok, err := db.ArchiveEnd(ctx, clusterID)
 	if err != nil || !ok {
 		return nil, err
 	}

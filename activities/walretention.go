@@ -60,7 +60,7 @@ func (a *Deletions) PruneWAL(ctx context.Context, clusterID string) (WALPruneRes
 		return res, nil
 	}
 	res.KeepFrom = postgres.FormatLSN(keep)
-	if res.Files, res.Bytes, err = a.Databases.PruneArchive(clusterID, keep); err != nil {
+	if res.Files, res.Bytes, err = a.Databases.PruneArchive(ctx, clusterID, keep); err != nil {
 		return res, classify(err, "cluster "+clusterID)
 	}
 	if res.Files > 0 {

@@ -118,7 +118,10 @@ chown -R postgres: "$hand/pgdata" 2>/dev/null || true
 chmod 0700 "$hand/pgdata"
 t3=$(date +%s.%N)
 "${as_pg[@]}" "$bin/pg_ctl" start -D "$hand/pgdata" -l "$hand/server.log" -W -s
-until "${as_pg[@]}" "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -Atc "SELECT NOT pg_is_in_recovery()" 2>/dev/null | grep -q t; do
+# The restored database's roles are the source's: its superuser password
+# is in the source's URI.
+pw=$(sed -E 's|.*://[^:]+:([^@]+)@.*|\1|' <<<"$uri")
+until PGPASSWORD=$pw "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -Atc "SELECT NOT pg_is_in_recovery()" 2>/dev/null | grep -q t; do
 	sleep 0.05
 done
 t4=$(date +%s.%N)

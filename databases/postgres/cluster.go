@@ -17,6 +17,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
+
+	"github.com/stratabackup/strata/providers"
 )
 
 // Roles of a node's server.
@@ -146,7 +148,7 @@ func (m *Manager) node(ctx context.Context, clusterID string, n NodeSpec, role, 
 		}
 		if role == Primary {
 			var archive string
-			if archive, err = m.archiveDir(clusterID); err != nil {
+			if archive, err = m.prepareArchive(ctx, clusterID); err != nil {
 				return st, err
 			}
 			err = m.initPrimary(ctx, n.VolumeDir, data, st.Port, pw, archive)
@@ -169,7 +171,7 @@ func (m *Manager) node(ctx context.Context, clusterID string, n NodeSpec, role, 
 // replica's): TCP on loopback only, no Unix socket, WAL for streaming
 // replicas, and, with an archive, every completed WAL segment archived
 // (a replica archives nothing until it is promoted).
-func settings(port int, archive string) string {
+func settings(port int, archiveCommand string) string {
 	s := fmt.Sprintf(`
 # Strata
 listen_addresses = '127.0.0.1'
@@ -183,8 +185,8 @@ hot_standby = on
 shared_buffers = '32MB'
 max_connections = 50
 `, port)
-	if archive != "" {
-		s += fmt.Sprintf("archive_mode = on\narchive_command = '%s'\narchive_timeout = '%ds'\n", archiveCommand(archive), int(ArchiveTimeout.Seconds()))
+	if archiveCommand != "" {
+		s += fmt.Sprintf("archive_mode = on\narchive_command = '%s'\narchive_timeout = '%ds'\n", archiveCommand, int(ArchiveTimeout.Seconds()))
 	}
 	return s
 }
@@ -193,46 +195,32 @@ max_connections = 50
 // writes: a segment is switched and archived at least this often.
 const ArchiveTimeout = time.Minute
 
-// archiveCommand stores segment %f (at path %p) in dir: copied aside,
-// fsynced and renamed into place, so a stored segment is whole. A segment
-// already stored succeeds only if it is the same bytes (PostgreSQL archives
-// again after a crash); a different one fails, and so does any failed
-// step: the server keeps the segment and retries.
-func archiveCommand(dir string) string {
-	dst := dir + "/%f"
-	return fmt.Sprintf(`test ! -f "%[1]s" && cp %%p "%[1]s.part" && sync "%[1]s.part" && mv "%[1]s.part" "%[1]s" || cmp -s %%p "%[1]s"`, dst)
-}
-
-// archiveDir makes the cluster's WAL archive: the server user's alone,
-// inside a directory it may search.
-func (m *Manager) archiveDir(clusterID string) (string, error) {
-	if m.archive == "" {
+// prepareArchive makes the cluster's WAL archive, writable by the server
+// user, and answers its archive_command ("" without archiving).
+func (m *Manager) prepareArchive(ctx context.Context, clusterID string) (string, error) {
+	if m.archive == nil {
 		return "", nil
 	}
-	if err := os.MkdirAll(m.archive, 0o700); err != nil {
-		return "", err
+	if err := m.archive.Prepare(ctx, clusterID, m.serverUser()); err != nil {
+		return "", fmt.Errorf("the WAL archive of cluster %s: %w", clusterID, err)
 	}
-	if m.cred != nil {
-		if err := os.Chown(m.archive, -1, int(m.cred.Gid)); err != nil {
-			return "", err
-		}
-		if err := os.Chmod(m.archive, 0o710); err != nil {
-			return "", err
-		}
-	}
-	dir := filepath.Join(m.archive, clusterID)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
-	}
-	return dir, m.own(dir)
+	return m.archive.ArchiveCommand(clusterID), nil
 }
 
-// ArchiveDir is where the cluster's WAL is archived ("" without archiving).
+func (m *Manager) serverUser() providers.ServerUser {
+	if m.cred == nil {
+		return providers.ServerUser{}
+	}
+	return providers.ServerUser{UID: int(m.cred.Uid), GID: int(m.cred.Gid), Set: true}
+}
+
+// ArchiveDir says where the cluster's WAL is archived ("" without
+// archiving).
 func (m *Manager) ArchiveDir(clusterID string) string {
-	if m.archive == "" {
+	if m.archive == nil {
 		return ""
 	}
-	return filepath.Join(m.archive, clusterID)
+	return m.archive.Location(clusterID)
 }
 
 func (m *Manager) initPrimary(ctx context.Context, volumeDir, data string, port int, pw, archive string) error {

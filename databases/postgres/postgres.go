@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/stratabackup/strata/providers"
 )
 
 // DefaultUser is the OS user servers run as when the worker is root.
@@ -46,10 +48,10 @@ type Config struct {
 	// Root is the directory Strata owns above every volume (the local
 	// provider's root): the server user is given search access below it.
 	Root string
-	// ArchiveDir holds each cluster's WAL archive (<ArchiveDir>/<cluster>),
-	// the store its primary's archive_command writes to; empty: no
+	// Archive keeps each cluster's WAL: its primary archives every
+	// completed segment there, and restores replay from it; nil: no
 	// archiving.
-	ArchiveDir string
+	Archive providers.WALArchive
 	// SecretsDir holds each cluster's superuser password, private to the
 	// worker (0700 directory, 0600 files).
 	SecretsDir string
@@ -60,7 +62,7 @@ type Config struct {
 type Manager struct {
 	bin     string
 	root    string
-	archive string
+	archive providers.WALArchive
 	secrets string
 	cred    *syscall.Credential // nil: servers run as the worker's user
 	log     *zap.Logger
@@ -83,21 +85,13 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.SecretsDir, err = filepath.Abs(cfg.SecretsDir); err != nil {
 		return nil, err
 	}
-	if cfg.ArchiveDir != "" {
-		if cfg.ArchiveDir, err = filepath.Abs(cfg.ArchiveDir); err != nil {
-			return nil, err
-		}
-		if strings.ContainsAny(cfg.ArchiveDir, "'\\%") {
-			return nil, fmt.Errorf("postgres: WAL archive directory %q: it goes into archive_command, so it may hold no quote, backslash or %%", cfg.ArchiveDir)
-		}
-	}
 	if err := os.MkdirAll(cfg.SecretsDir, 0o700); err != nil {
 		return nil, fmt.Errorf("postgres: secrets directory: %w", err)
 	}
 	if err := os.Chmod(cfg.SecretsDir, 0o700); err != nil {
 		return nil, fmt.Errorf("postgres: secrets directory: %w", err)
 	}
-	m := &Manager{bin: bin, root: cfg.Root, archive: cfg.ArchiveDir, secrets: cfg.SecretsDir, log: cfg.Logger}
+	m := &Manager{bin: bin, root: cfg.Root, archive: cfg.Archive, secrets: cfg.SecretsDir, log: cfg.Logger}
 	if m.log == nil {
 		m.log = zap.NewNop()
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stratabackup/strata/databases/postgres"
+	"github.com/stratabackup/strata/providers/local"
 )
 
 // newManager returns a manager and a root directory for volumes that the
@@ -22,7 +23,9 @@ func newManager(t *testing.T) (*postgres.Manager, string) {
 	root, err := os.MkdirTemp("", "strata-pg-")
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(root) })
-	m, err := postgres.New(postgres.Config{Root: root, ArchiveDir: filepath.Join(root, "wal"), SecretsDir: filepath.Join(root, "secrets")})
+	archive, err := local.NewWALArchive(filepath.Join(root, "wal"))
+	require.NoError(t, err)
+	m, err := postgres.New(postgres.Config{Root: root, Archive: archive, SecretsDir: filepath.Join(root, "secrets")})
 	if errors.Is(err, postgres.ErrUnavailable) {
 		t.Skip(err)
 	}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
+
+	"github.com/stratabackup/strata/providers"
 )
 
 // A restore of a postgres backup is a point-in-time recovery: the backup
@@ -103,17 +105,17 @@ func (m *Manager) PrepareRecovery(ctx context.Context, spec RecoverySpec) error 
 	if spec.BackupLabel == "" {
 		return fmt.Errorf("node %s: the backup has no backup_label: it was not taken in backup mode", spec.NodeID)
 	}
-	src := m.ArchiveDir(spec.SourceClusterID)
-	if src == "" {
+	if m.archive == nil {
 		return errors.New("this worker archives no WAL: a postgres backup cannot be restored without its cluster's archive")
 	}
-	if _, err := os.Stat(src); err != nil {
+	if _, err := m.archive.List(ctx, spec.SourceClusterID); err != nil {
 		return fmt.Errorf("the WAL archive of cluster %s: %w", spec.SourceClusterID, err)
 	}
+	src := m.archive.RestoreCommand(spec.SourceClusterID)
 	if err := m.inheritPassword(spec.ClusterID, spec.SourceClusterID); err != nil {
 		return err
 	}
-	archive, err := m.archiveDir(spec.ClusterID)
+	archive, err := m.prepareArchive(ctx, spec.ClusterID)
 	if err != nil {
 		return err
 	}
@@ -161,7 +163,7 @@ func (m *Manager) PrepareRecovery(ctx context.Context, spec RecoverySpec) error 
 		return err
 	}
 	if err := appendConf(data, fmt.Sprintf("\n# Strata: restored as cluster %s\nport = %d\narchive_command = '%s'\ninclude_if_exists = '%s'\n",
-		spec.ClusterID, st.Port, archiveCommand(archive), recoveryConf)); err != nil {
+		spec.ClusterID, st.Port, archive, recoveryConf)); err != nil {
 		return err
 	}
 	if err := m.ownTree(data); err != nil {
@@ -182,13 +184,13 @@ func (m *Manager) PrepareRecovery(ctx context.Context, spec RecoverySpec) error 
 	return nil
 }
 
-// recoverySettings fetch WAL from the archive at src, follow the newest
+// recoverySettings fetch WAL with restore (the archive's command), follow the newest
 // timeline there (a restored cluster's backups are on a later one), stop
 // at the target and pause: promotion is a step of its own. Every target
 // setting is written, the empty ones first (PostgreSQL refuses a second
 // target as soon as one is set, even to empty it), so that settings a
 // restored backup still carries cannot add another.
-func recoverySettings(src string, t Target) string {
+func recoverySettings(restore string, t Target) string {
 	set := "recovery_target = 'immediate'\n"
 	switch {
 	case t.Time != nil:
@@ -198,14 +200,14 @@ func recoverySettings(src string, t Target) string {
 	case t.Name != "":
 		set = fmt.Sprintf("recovery_target_name = '%s'\n", t.Name)
 	}
-	return untargeted(src) + set + "recovery_target_inclusive = on\nrecovery_target_action = 'pause'\n"
+	return untargeted(restore) + set + "recovery_target_inclusive = on\nrecovery_target_action = 'pause'\n"
 }
 
 // untargeted is the recovery configuration without a target: replay all
 // the archived WAL, then promote.
-func untargeted(src string) string {
-	return fmt.Sprintf("# Strata: point-in-time recovery\nrestore_command = 'cp \"%s/%%f\" \"%%p\"'\nrecovery_target_timeline = 'latest'\n"+
-		"recovery_target = ''\nrecovery_target_time = ''\nrecovery_target_lsn = ''\nrecovery_target_name = ''\n", src)
+func untargeted(restore string) string {
+	return fmt.Sprintf("# Strata: point-in-time recovery\nrestore_command = '%s'\nrecovery_target_timeline = 'latest'\n"+
+		"recovery_target = ''\nrecovery_target_time = ''\nrecovery_target_lsn = ''\nrecovery_target_name = ''\n", restore)
 }
 
 // dropStandbySettings removes what pg_basebackup -R wrote into
@@ -324,7 +326,7 @@ func (m *Manager) Replay(ctx context.Context, spec RecoverySpec) (Recovery, erro
 			tail := logTail(data)
 			switch {
 			case strings.Contains(tail, "recovery ended before configured recovery target was reached") && spec.Target.Time != nil && st.Recovery == recoveryReplaying:
-				if err := writeFile(data, recoveryConf, untargeted(m.ArchiveDir(spec.SourceClusterID))); err != nil {
+				if err := writeFile(data, recoveryConf, untargeted(m.archive.RestoreCommand(spec.SourceClusterID))); err != nil {
 					return Recovery{}, err
 				}
 				if err := m.own(filepath.Join(data, recoveryConf)); err != nil {
@@ -543,42 +545,34 @@ var segmentName = regexp.MustCompile(`^[0-9A-F]{24}$`)
 
 // ArchiveEnd finds the newest segment in the cluster's archive (highest
 // timeline, then position); ok is false for an empty archive.
-func (m *Manager) ArchiveEnd(clusterID string) (ArchivePoint, bool, error) {
-	dir := m.ArchiveDir(clusterID)
-	if dir == "" {
+func (m *Manager) ArchiveEnd(ctx context.Context, clusterID string) (ArchivePoint, bool, error) {
+	if m.archive == nil {
 		return ArchivePoint{}, false, nil
 	}
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return ArchivePoint{}, false, nil
-	}
+	files, err := m.archive.List(ctx, clusterID)
 	if err != nil {
 		return ArchivePoint{}, false, err
 	}
-	best := ""
-	for _, e := range entries {
+	var best providers.WALFile
+	for _, f := range files {
 		// Names sort as timeline, then position.
-		if segmentName.MatchString(e.Name()) && e.Name() > best {
-			best = e.Name()
+		if segmentName.MatchString(f.Name) && f.Name > best.Name {
+			best = f
 		}
 	}
-	if best == "" {
+	if best.Name == "" {
 		return ArchivePoint{}, false, nil
 	}
-	fi, err := os.Stat(filepath.Join(dir, best))
-	if err != nil {
-		return ArchivePoint{}, false, err
-	}
-	tli, _ := strconv.ParseUint(best[0:8], 16, 32)
-	log, _ := strconv.ParseUint(best[8:16], 16, 32)
-	seg, _ := strconv.ParseUint(best[16:24], 16, 32)
-	size := uint64(fi.Size())
+	tli, _ := strconv.ParseUint(best.Name[0:8], 16, 32)
+	log, _ := strconv.ParseUint(best.Name[8:16], 16, 32)
+	seg, _ := strconv.ParseUint(best.Name[16:24], 16, 32)
+	size := uint64(best.Size)
 	if size == 0 || size&(size-1) != 0 {
-		return ArchivePoint{}, false, fmt.Errorf("archived segment %s has size %d, not a power of two", best, size)
+		return ArchivePoint{}, false, fmt.Errorf("archived segment %s has size %d, not a power of two", best.Name, size)
 	}
 	perLog := (uint64(1) << 32) / size
 	end := (log*perLog + seg + 1) * size
-	return ArchivePoint{LSN: end, Timeline: int(tli), At: fi.ModTime().UTC(), Segment: best}, true, nil
+	return ArchivePoint{LSN: end, Timeline: int(tli), At: best.StoredAt.UTC(), Segment: best.Name}, true, nil
 }
 
 // CreateRestorePoint makes a named restore point on the primary at
@@ -600,7 +594,7 @@ func (m *Manager) CreateRestorePoint(ctx context.Context, clusterID, endpoint, n
 	want, _ := ParseLSN(lsn)
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if p, ok, err := m.ArchiveEnd(clusterID); err == nil && ok && p.LSN > want {
+		if p, ok, err := m.ArchiveEnd(ctx, clusterID); err == nil && ok && p.LSN > want {
 			return lsn, timeline, true, nil
 		}
 		select {
@@ -619,7 +613,7 @@ func (m *Manager) CreateRestorePoint(ctx context.Context, clusterID, endpoint, n
 func (m *Manager) WaitArchived(ctx context.Context, clusterID, endpoint string, lsn uint64) error {
 	switched := false
 	for {
-		p, ok, err := m.ArchiveEnd(clusterID)
+		p, ok, err := m.ArchiveEnd(ctx, clusterID)
 		if err != nil {
 			return err
 		}

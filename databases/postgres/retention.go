@@ -1,10 +1,8 @@
 package postgres
 
 import (
-	"errors"
+	"context"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 )
@@ -34,33 +32,27 @@ func segmentNumber(name string) (uint64, bool) {
 // starts at or after keepFrom reads them. Timeline history files stay
 // (they are small, and a restore following timelines needs them). It says
 // how many files and bytes it removed.
-func (m *Manager) PruneArchive(clusterID string, keepFrom uint64) (files int, bytes int64, err error) {
-	dir := m.ArchiveDir(clusterID)
-	if dir == "" {
+func (m *Manager) PruneArchive(ctx context.Context, clusterID string, keepFrom uint64) (files int, bytes int64, err error) {
+	if m.archive == nil {
 		return 0, 0, nil
 	}
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, 0, nil
-	}
+	stored, err := m.archive.List(ctx, clusterID)
 	if err != nil {
 		return 0, 0, err
 	}
 	keep := keepFrom / walSegmentSize
-	for _, e := range entries {
-		n, ok := segmentNumber(e.Name())
-		if !ok || n >= keep {
-			continue
+	var doomed []string
+	for _, f := range stored {
+		if n, ok := segmentNumber(f.Name); ok && n < keep {
+			doomed = append(doomed, f.Name)
+			bytes += f.Size
 		}
-		fi, err := e.Info()
-		if err != nil {
-			return files, bytes, err
-		}
-		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return files, bytes, fmt.Errorf("pruning the WAL archive of cluster %s: %w", clusterID, err)
-		}
-		files++
-		bytes += fi.Size()
 	}
-	return files, bytes, nil
+	if len(doomed) == 0 {
+		return 0, 0, nil
+	}
+	if err := m.archive.Delete(ctx, clusterID, doomed); err != nil {
+		return 0, 0, fmt.Errorf("pruning the WAL archive of cluster %s: %w", clusterID, err)
+	}
+	return len(doomed), bytes, nil
 }

@@ -8,10 +8,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/stratabackup/strata/providers/local"
 )
 
 func TestPruneArchive(t *testing.T) {
-	m := &Manager{archive: t.TempDir()}
+	archive, err := local.NewWALArchive(t.TempDir())
+	require.NoError(t, err)
+	m := &Manager{archive: archive}
 	dir := m.ArchiveDir("pg")
 	require.NoError(t, os.MkdirAll(dir, 0o700))
 	names := []string{
@@ -23,7 +27,7 @@ func TestPruneArchive(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o600))
 	}
 	// Keep from 0/3000060: segment 3 onwards, on either timeline.
-	files, bytes, err := m.PruneArchive("pg", 0x3000060)
+	files, bytes, err := m.PruneArchive(t.Context(), "pg", 0x3000060)
 	require.NoError(t, err)
 	assert.Equal(t, 3, files)
 	assert.Equal(t, int64(3), bytes)
@@ -38,7 +42,7 @@ func TestPruneArchive(t *testing.T) {
 		"000000020000000000000003", "000000020000000000000004", "notes.txt"}, got)
 
 	// Again: nothing more.
-	files, _, err = m.PruneArchive("pg", 0x3000060)
+	files, _, err = m.PruneArchive(t.Context(), "pg", 0x3000060)
 	require.NoError(t, err)
 	assert.Zero(t, files)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/stratabackup/strata/catalog"
 	"github.com/stratabackup/strata/databases/postgres"
 	"github.com/stratabackup/strata/internal/zapadapter"
+	"github.com/stratabackup/strata/providers/local"
 	"github.com/stratabackup/strata/secrets"
 	"github.com/stratabackup/strata/workflows"
 )
@@ -156,7 +157,11 @@ func serveProcess(cfg ProcessConfig, logger *zap.Logger) error {
 	}
 	var dbs *postgres.Manager
 	if cfg.PostgresRoot != "" {
-		if dbs, err = postgres.New(postgres.Config{Root: cfg.PostgresRoot, ArchiveDir: filepath.Join(filepath.Dir(cfg.PostgresRoot), "wal"), SecretsDir: cfg.PostgresSecrets, Logger: logger.Named("postgres")}); err != nil {
+		archive, err := local.NewWALArchive(filepath.Join(filepath.Dir(cfg.PostgresRoot), "wal"))
+		if err != nil {
+			return err
+		}
+		if dbs, err = postgres.New(postgres.Config{Root: cfg.PostgresRoot, Archive: archive, SecretsDir: cfg.PostgresSecrets, Logger: logger.Named("postgres")}); err != nil {
 			return err
 		}
 	}

@@ -205,7 +205,11 @@ func (s *Server) NewPostgresEnv(t *testing.T, cfg activities.Config) *Env {
 	}
 	// The same root and secrets as a worker process of this env (see
 	// ProcessConfig).
-	m, err := postgres.New(postgres.Config{Root: filepath.Join(dir, "local"), ArchiveDir: filepath.Join(dir, "wal"), SecretsDir: filepath.Join(dir, "postgres")})
+	archive, err := local.NewWALArchive(filepath.Join(dir, "wal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := postgres.New(postgres.Config{Root: filepath.Join(dir, "local"), Archive: archive, SecretsDir: filepath.Join(dir, "postgres")})
 	if errors.Is(err, postgres.ErrUnavailable) {
 		t.Skip(err)
 	}

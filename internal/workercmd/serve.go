@@ -207,8 +207,13 @@ func (d deps) activities(cfg activities.Config, tc client.Client, logger *zap.Lo
 func openDatabases(o options, logger *zap.Logger) *postgres.Manager {
 	// The data directory is Strata's: the server user may search it down
 	// to the volumes, and read nothing else in it.
+	archive, err := local.NewWALArchive(filepath.Join(o.dataDir, "wal"))
+	if err != nil {
+		logger.Warn("postgres clusters are not available on this worker", zap.Error(err))
+		return nil
+	}
 	m, err := postgres.New(postgres.Config{Root: o.dataDir, User: os.Getenv("STRATA_PG_USER"),
-		ArchiveDir: filepath.Join(o.dataDir, "wal"), SecretsDir: filepath.Join(o.dataDir, "postgres"), Logger: logger.Named("postgres")})
+		Archive: archive, SecretsDir: filepath.Join(o.dataDir, "postgres"), Logger: logger.Named("postgres")})
 	if err != nil {
 		logger.Warn("postgres clusters are not available on this worker", zap.Error(err))
 		return nil
