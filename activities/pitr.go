@@ -34,15 +34,23 @@ type RecoveryPlan struct {
 }
 
 // pitrSelect picks, for a target, the newest Completed backup of a
-// postgres cluster that ends before it: bs are Completed backups, newest
-// first; lsn is the target's position (time targets give 0).
-func pitrSelect(bs []catalog.Backup, t api.RecoveryTarget, lsn uint64) (catalog.Backup, bool) {
+// postgres cluster that ends before it: bs are Completed backups without
+// details, newest first, read in full one at a time; lsn is the target's
+// position (time targets give 0).
+func pitrSelect(ctx context.Context, cat catalog.Backups, bs []catalog.Backup, t api.RecoveryTarget, lsn uint64) (catalog.Backup, bool, error) {
 	for _, b := range bs {
-		if endsBefore(b, t, lsn) {
-			return b, true
+		full, err := cat.GetBackup(ctx, b.ID)
+		if catalog.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return b, false, classify(err, "backup "+b.ID)
+		}
+		if endsBefore(full, t, lsn) {
+			return full, true, nil
 		}
 	}
-	return catalog.Backup{}, false
+	return catalog.Backup{}, false, nil
 }
 
 // endsBefore says whether backup b is consistent before the target.
@@ -59,9 +67,10 @@ func endsBefore(b catalog.Backup, t api.RecoveryTarget, lsn uint64) bool {
 }
 
 // completedBackups lists a cluster's Completed backups, newest first,
-// with their database backups.
+// without their details (a cluster read computes its window each time, so
+// only the few backups looked at are read in full).
 func completedBackups(ctx context.Context, cat catalog.Backups, clusterID string) ([]catalog.Backup, error) {
-	bs, err := cat.ListBackups(ctx, catalog.BackupFilter{ClusterID: clusterID, Statuses: []catalog.BackupStatus{catalog.BackupCompleted}, Limit: 10000})
+	bs, err := cat.ListBackups(ctx, catalog.BackupFilter{ClusterID: clusterID, Statuses: []catalog.BackupStatus{catalog.BackupCompleted}, Limit: 100000, NoDetails: true})
 	return bs, classify(err, "cluster "+clusterID)
 }
 
@@ -80,10 +89,19 @@ func PITRWindow(ctx context.Context, cat catalog.Backups, db DatabaseServers, cl
 	if err != nil {
 		return nil, err
 	}
+	// A cluster's backups are one at a time (its lock), so the oldest
+	// created is the oldest ended.
 	var from *time.Time
-	for _, b := range bs {
+	for i := len(bs) - 1; i >= 0 && from == nil; i-- {
+		b, err := cat.GetBackup(ctx, bs[i].ID)
+		if catalog.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, classify(err, "backup "+bs[i].ID)
+		}
 		if d := b.Database; d != nil && d.StoppedAt != nil && d.StopLSN != "" {
-			if stop, err := postgres.ParseLSN(d.StopLSN); err == nil && stop < end.LSN && (from == nil || d.StoppedAt.Before(*from)) {
+			if stop, err := postgres.ParseLSN(d.StopLSN); err == nil && stop < end.LSN {
 				from = d.StoppedAt
 			}
 		}
@@ -135,7 +153,10 @@ func (a *Restores) planRecovery(ctx context.Context, req api.RestoreRequest, b c
 		if req.LatestOfJob != "" {
 			bs = onlyJob(bs, req.LatestOfJob)
 		}
-		chosen, ok := pitrSelect(bs, t, targetLSN)
+		chosen, ok, err := pitrSelect(ctx, a.Catalog, bs, t, targetLSN)
+		if err != nil {
+			return b, rp, []string{err.Error()}
+		}
 		if !ok {
 			return b, rp, []string{outside("target " + describeTarget(t, rp.TargetLSN))}
 		}

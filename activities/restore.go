@@ -166,6 +166,9 @@ func (a *Restores) PlanRestore(ctx context.Context, in PlanRestoreInput) (Restor
 	if nodes < 1 || nodes > 64 {
 		problems = append(problems, fmt.Sprintf("nodes %d: give 1 to 64", req.Nodes))
 	}
+	if plan.Recovery != nil && nodes > validate.MaxPostgresNodes {
+		problems = append(problems, fmt.Sprintf("nodes %d: a postgres cluster takes 1 to %d (a primary and up to %d replicas)", nodes, validate.MaxPostgresNodes, validate.MaxPostgresNodes-1))
+	}
 	preferred := b.PreferredNodeID
 	if _, ok := bySource[preferred]; !ok && len(sourceNodes) > 0 {
 		preferred = sourceNodes[0]
