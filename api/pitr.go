@@ -42,7 +42,7 @@ type PITRWindow struct {
 
 // String is the window as messages show it.
 func (w PITRWindow) String() string {
-	return fmt.Sprintf("%s to %s", w.From.UTC().Format(time.RFC3339), w.To.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("%s to %s", w.From.UTC().Format(time.RFC3339Nano), w.To.UTC().Format(time.RFC3339Nano))
 }
 
 // RestorePoint is a named point in a postgres cluster's WAL

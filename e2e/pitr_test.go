@@ -145,7 +145,7 @@ func TestPostgresPointInTimeRestore(t *testing.T) {
 	// The CLI shows the window.
 	code, out, stderr := starter(t, e, "cluster", "show", cl.ID)
 	require.Equal(t, 0, code, stderr)
-	assert.Contains(t, out, "Restorable: "+w.From.UTC().Format(time.RFC3339))
+	assert.Contains(t, out, "Restorable: "+w.From.UTC().Format(time.RFC3339Nano))
 }
 
 // A target outside the restorable window is refused with the window in

@@ -67,7 +67,7 @@ func (a *app) printCluster(cl api.Cluster) error {
 			}
 		}
 		if w := cl.PITR; w != nil {
-			fmt.Fprintf(a.out, "\nRestorable: %s to %s (WAL to %s)\n", w.From.UTC().Format(time.RFC3339), w.To.UTC().Format(time.RFC3339), w.ToLSN)
+			fmt.Fprintf(a.out, "\nRestorable: %s to %s (WAL to %s)\n", w.From.UTC().Format(time.RFC3339Nano), w.To.UTC().Format(time.RFC3339Nano), w.ToLSN)
 		}
 		fmt.Fprintf(a.out, "\nConnect: starter cluster connect %s\n", cl.ID)
 		return nil
