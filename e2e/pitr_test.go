@@ -117,6 +117,8 @@ func TestPostgresPointInTimeRestore(t *testing.T) {
 	// To a time between two commits.
 	res := restored(t, e, api.RestoreRequest{LatestOfCluster: cl.ID, ToTime: &afterA, Nodes: 1})
 	assert.Equal(t, []string{"a", "base"}, pgRows(t, e, res.Cluster.ID))
+	recordHistory(t, run.WorkflowID, "backup_postgres_online")
+	recordHistory(t, res.Restore.WorkflowID, "restore_postgres_to_time")
 	assert.Equal(t, b.ID, res.Restore.BackupID)
 	require.NotNil(t, res.Restore.Target)
 	assert.Equal(t, afterA.UTC(), res.Restore.Target.Time.UTC())
@@ -207,6 +209,7 @@ func TestPostgresRestoreRefusals(t *testing.T) {
 	require.NoError(t, err)
 	_, err = run2.Wait(ctx)
 	re := restoreErr(t, err, api.ReasonRestoreFailed)
+	recordHistory(t, run2.WorkflowID, "restore_postgres_verify_failed")
 	assert.Contains(t, re.Reason, "answered false")
 	failed, err := e.Strata.GetCluster(ctx, run2.ClusterID)
 	require.NoError(t, err)
@@ -365,6 +368,7 @@ func TestPostgresWALRetention(t *testing.T) {
 	// Deleting b1 prunes what only it needed.
 	_, err = e.Strata.DeleteBackup(ctx, b1.ID, true)
 	require.NoError(t, err)
+	recordHistory(t, api.DeleteWorkflowID(b1.ID), "delete_postgres_prunes_wal")
 	after := segments()
 	require.NotEmpty(t, after)
 	assert.Equal(t, firstKept, after[0], "the chain from backup %s's start is whole", b2.ID)
