@@ -11,35 +11,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 gb=${1:-1}
-bin=$(pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-work=$(mktemp -d /tmp/strata-pgbench-XXXXXX)
-chmod 0711 "$work"
-as_pg=()
-if [[ $(id -u) == 0 ]]; then as_pg=(runuser -u postgres --); fi
-
-go build -o "$work/worker" ./worker
-go build -o "$work/starter" ./starter
-
-cleanup() {
-	kill "$worker_pid" 2>/dev/null || true
-	wait "$worker_pid" 2>/dev/null || true
-	for d in "$work"/data/.strata/local/volumes/*/pgdata; do
-		[[ -d $d ]] && "${as_pg[@]}" "$bin/pg_ctl" stop -D "$d" -m immediate -s >/dev/null 2>&1 || true
-	done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-mkdir -p "$work/data"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-(cd "$work/data" && exec "$work/worker" --dev --demo-postgres=false --temporal-port "$(free_port)" --ui-port -1 \
-	--codec-server-listen "" >"$work/worker.log" 2>&1) &
-worker_pid=$!
-starter() { (cd "$work/data" && "$work/starter" "$@"); }
-for _ in $(seq 1 120); do
-	[[ -f $work/data/.strata/dev.json ]] && break
-	sleep 1
-done
+bench_name=pgbench
+# shellcheck source=bench/devworker.sh
+source bench/devworker.sh
 
 starter cluster create --engine postgres --id bench-pg --nodes 1 >/dev/null
 uri=$(starter cluster connect bench-pg)

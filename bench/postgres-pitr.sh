@@ -17,36 +17,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 gb=${1:-1}
 load=${2:-60}
-bin=$(pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-work=$(mktemp -d /tmp/strata-pitr-XXXXXX)
-chmod 0711 "$work"
-as_pg=()
-if [[ $(id -u) == 0 ]]; then as_pg=(runuser -u postgres --); fi
-
-go build -o "$work/worker" ./worker
-go build -o "$work/starter" ./starter
-
+bench_name=pitr
+# shellcheck source=bench/devworker.sh
+source bench/devworker.sh
 hand=$work/hand
-cleanup() {
-	kill "$worker_pid" 2>/dev/null || true
-	wait "$worker_pid" 2>/dev/null || true
-	for d in "$work"/data/.strata/local/volumes/*/pgdata "$hand/pgdata"; do
-		[[ -d $d ]] && "${as_pg[@]}" "$bin/pg_ctl" stop -D "$d" -m immediate -s >/dev/null 2>&1 || true
-	done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-mkdir -p "$work/data"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-(cd "$work/data" && exec "$work/worker" --dev --demo-postgres=false --temporal-port "$(free_port)" --ui-port -1 \
-	--codec-server-listen "" >"$work/worker.log" 2>&1) &
-worker_pid=$!
-starter() { (cd "$work/data" && "$work/starter" "$@"); }
-for _ in $(seq 1 120); do
-	[[ -f $work/data/.strata/dev.json ]] && break
-	sleep 1
-done
+extra_pgdata=("$hand/pgdata")
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
 
 starter cluster create --engine postgres --id bench-pg --nodes 1 >/dev/null

@@ -18,6 +18,7 @@ import (
 	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/databases/postgres"
 	"github.com/stratabackup/strata/internal/stratatest"
+	"github.com/stratabackup/strata/starter/strata"
 )
 
 // pgRows lists column v of table t on the cluster's primary, sorted.
@@ -69,6 +70,30 @@ func archivedPast(t *testing.T, e *stratatest.Env, conn *pgx.Conn, clusterID, ls
 	return shown
 }
 
+// pgTable creates a postgres cluster of n nodes whose primary has table t
+// with row "base", committed before the time answered.
+func pgTable(t *testing.T, e *stratatest.Env, n int) (api.Cluster, *pgx.Conn, time.Time) {
+	t.Helper()
+	cl := pgCluster(t, e, n)
+	info, err := e.Strata.ConnectCluster(ctxT(t), cl.ID)
+	require.NoError(t, err)
+	primary := pgConnect(t, info.URI)
+	_, err = primary.Exec(ctxT(t), `CREATE TABLE t (v text PRIMARY KEY)`)
+	require.NoError(t, err)
+	at, _ := insert(t, primary, "base")
+	return cl, primary, at
+}
+
+// pgBackup backs a cluster up and waits for it to complete.
+func pgBackup(t *testing.T, e *stratatest.Env, clusterID string) (*strata.BackupRun, api.Backup) {
+	t.Helper()
+	run, err := e.Strata.StartBackup(ctxT(t), api.BackupRequest{ClusterID: clusterID})
+	require.NoError(t, err)
+	b, err := run.Wait(ctxT(t))
+	require.NoError(t, err)
+	return run, b
+}
+
 func restored(t *testing.T, e *stratatest.Env, req api.RestoreRequest) api.RestoreResult {
 	t.Helper()
 	run, err := e.Strata.StartRestore(ctxT(t), req)
@@ -84,22 +109,13 @@ func restored(t *testing.T, e *stratatest.Env, req api.RestoreRequest) api.Resto
 func TestPostgresPointInTimeRestore(t *testing.T) {
 	e := server.NewPostgresEnv(t, stratatest.TestConfig())
 	ctx := ctxT(t)
-	cl := pgCluster(t, e, 3)
-	info, err := e.Strata.ConnectCluster(ctx, cl.ID)
-	require.NoError(t, err)
-	primary := pgConnect(t, info.URI)
-	_, err = primary.Exec(ctx, `CREATE TABLE t (v text PRIMARY KEY)`)
-	require.NoError(t, err)
-	insert(t, primary, "base")
+	cl, primary, _ := pgTable(t, e, 3)
 	eventually(t, "every node healthy", func() bool {
 		shown, err := e.Strata.GetCluster(ctx, cl.ID)
 		require.NoError(t, err)
 		return shown.Nodes[1].Healthy && shown.Nodes[2].Healthy
 	})
-	run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
-	require.NoError(t, err)
-	b, err := run.Wait(ctx)
-	require.NoError(t, err)
+	run, b := pgBackup(t, e, cl.ID)
 	require.NotEqual(t, cl.Nodes[0].ID, b.Database.NodeID, "taken on a replica")
 
 	afterA, _ := insert(t, primary, "a")
@@ -156,17 +172,8 @@ func TestPostgresPointInTimeRestore(t *testing.T) {
 func TestPostgresRestoreRefusals(t *testing.T) {
 	e := server.NewPostgresEnv(t, stratatest.TestConfig())
 	ctx := ctxT(t)
-	cl := pgCluster(t, e, 1)
-	info, err := e.Strata.ConnectCluster(ctx, cl.ID)
-	require.NoError(t, err)
-	primary := pgConnect(t, info.URI)
-	_, err = primary.Exec(ctx, `CREATE TABLE t (v text PRIMARY KEY)`)
-	require.NoError(t, err)
-	before, _ := insert(t, primary, "base")
-	run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
-	require.NoError(t, err)
-	b, err := run.Wait(ctx)
-	require.NoError(t, err)
+	cl, primary, before := pgTable(t, e, 1)
+	_, b := pgBackup(t, e, cl.ID)
 	_, last := insert(t, primary, "a")
 	archivedPast(t, e, primary, cl.ID, last)
 	clusters, err := e.Strata.ListClusters(ctx)
@@ -229,17 +236,8 @@ func TestPostgresRestoreRefusals(t *testing.T) {
 func TestPostgresRestoreOfRestore(t *testing.T) {
 	e := server.NewPostgresEnv(t, stratatest.TestConfig())
 	ctx := ctxT(t)
-	cl := pgCluster(t, e, 1)
-	info, err := e.Strata.ConnectCluster(ctx, cl.ID)
-	require.NoError(t, err)
-	primary := pgConnect(t, info.URI)
-	_, err = primary.Exec(ctx, `CREATE TABLE t (v text PRIMARY KEY)`)
-	require.NoError(t, err)
-	insert(t, primary, "base")
-	run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
-	require.NoError(t, err)
-	_, err = run.Wait(ctx)
-	require.NoError(t, err)
+	cl, primary, _ := pgTable(t, e, 1)
+	pgBackup(t, e, cl.ID)
 	_, last := insert(t, primary, "a")
 	archivedPast(t, e, primary, cl.ID, last)
 
@@ -251,10 +249,7 @@ func TestPostgresRestoreOfRestore(t *testing.T) {
 	require.NoError(t, second.QueryRow(ctx, `SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int`).Scan(&tli))
 	assert.Equal(t, 2, tli, "promoted onto a new timeline")
 	insert(t, second, "r")
-	run, err = e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: first.Cluster.ID})
-	require.NoError(t, err)
-	b2, err := run.Wait(ctx)
-	require.NoError(t, err)
+	_, b2 := pgBackup(t, e, first.Cluster.ID)
 	assert.Equal(t, 2, b2.Database.Timeline)
 	at, last2 := insert(t, second, "s")
 	archivedPast(t, e, second, first.Cluster.ID, last2)
@@ -274,19 +269,10 @@ func TestPostgresRestoreOfRestore(t *testing.T) {
 func TestPostgresWorkerKilledDuringReplay(t *testing.T) {
 	e := server.NewPostgresEnv(t, stratatest.TestConfig())
 	ctx := ctxT(t)
-	cl := pgCluster(t, e, 1)
-	info, err := e.Strata.ConnectCluster(ctx, cl.ID)
-	require.NoError(t, err)
-	primary := pgConnect(t, info.URI)
-	_, err = primary.Exec(ctx, `CREATE TABLE t (v text PRIMARY KEY)`)
-	require.NoError(t, err)
-	insert(t, primary, "base")
-	run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
-	require.NoError(t, err)
-	_, err = run.Wait(ctx)
-	require.NoError(t, err)
+	cl, primary, _ := pgTable(t, e, 1)
+	pgBackup(t, e, cl.ID)
 	// Some WAL to replay: a few segments.
-	_, err = primary.Exec(ctx, `CREATE TABLE filler AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 300000) g`)
+	_, err := primary.Exec(ctx, `CREATE TABLE filler AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 300000) g`)
 	require.NoError(t, err)
 	_, last := insert(t, primary, "a")
 	archivedPast(t, e, primary, cl.ID, last)
@@ -321,26 +307,13 @@ func TestPostgresWorkerKilledDuringReplay(t *testing.T) {
 func TestPostgresWALRetention(t *testing.T) {
 	e := server.NewPostgresEnv(t, stratatest.TestConfig())
 	ctx := ctxT(t)
-	cl := pgCluster(t, e, 1)
-	info, err := e.Strata.ConnectCluster(ctx, cl.ID)
-	require.NoError(t, err)
-	primary := pgConnect(t, info.URI)
-	_, err = primary.Exec(ctx, `CREATE TABLE t (v text PRIMARY KEY)`)
-	require.NoError(t, err)
-	backup := func() api.Backup {
-		run, err := e.Strata.StartBackup(ctx, api.BackupRequest{ClusterID: cl.ID})
-		require.NoError(t, err)
-		b, err := run.Wait(ctx)
-		require.NoError(t, err)
-		return b
-	}
-	insert(t, primary, "base")
-	b1 := backup()
+	cl, primary, _ := pgTable(t, e, 1)
+	_, b1 := pgBackup(t, e, cl.ID)
 	for _, v := range []string{"a", "b", "c"} {
 		_, lsn := insert(t, primary, v)
 		archivedPast(t, e, primary, cl.ID, lsn)
 	}
-	b2 := backup()
+	_, b2 := pgBackup(t, e, cl.ID)
 	_, last := insert(t, primary, "d")
 	archivedPast(t, e, primary, cl.ID, last)
 	archive := e.Databases.ArchiveDir(cl.ID)
