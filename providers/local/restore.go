@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -255,7 +256,15 @@ func restoreCopy(ctx context.Context, src, dst string, man manifest) error {
 		want[f.Path] = f
 	}
 	seen := make(map[string]bool, len(man.Files))
-	buf := make([]byte, 32<<10)
+	// Directories are made during the walk, files copied after it by a
+	// few workers: hashing is most of a copy's CPU, and one core hashes
+	// slower than a disk reads.
+	type fileCopy struct {
+		rel, path, target string
+		perm              fs.FileMode
+		entry             manifestFileEntry
+	}
+	var files []fileCopy
 	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if path == src && errors.Is(err, fs.ErrNotExist) {
@@ -290,19 +299,59 @@ func restoreCopy(ctx context.Context, src, dst string, man manifest) error {
 			return &errCorrupt{msg: fmt.Sprintf("file %s is not in the manifest", rel)}
 		}
 		seen[rel] = true
-		size, sum, err := copyVerify(ctx, path, target, info.Mode().Perm(), buf)
-		if err != nil {
-			return err
-		}
-		if size != entry.Size {
-			return &errCorrupt{msg: fmt.Sprintf("file %s has %d bytes, the manifest says %d", rel, size, entry.Size)}
-		}
-		if sum != entry.SHA256 {
-			return &errCorrupt{msg: fmt.Sprintf("file %s has SHA-256 %s, the manifest says %s", rel, sum, entry.SHA256)}
-		}
+		files = append(files, fileCopy{rel: rel, path: path, target: target, perm: info.Mode().Perm(), entry: entry})
 		return nil
 	})
 	if err != nil {
+		return err
+	}
+	workers := min(max(runtime.NumCPU(), 1), 4, max(len(files), 1))
+	next := make(chan fileCopy)
+	errs := make(chan error, workers)
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for range workers {
+		go func() {
+			buf := make([]byte, 256<<10)
+			for f := range next {
+				size, sum, err := copyVerify(cctx, f.path, f.target, f.perm, buf)
+				switch {
+				case err != nil:
+				case size != f.entry.Size:
+					err = &errCorrupt{msg: fmt.Sprintf("file %s has %d bytes, the manifest says %d", f.rel, size, f.entry.Size)}
+				case sum != f.entry.SHA256:
+					err = &errCorrupt{msg: fmt.Sprintf("file %s has SHA-256 %s, the manifest says %s", f.rel, sum, f.entry.SHA256)}
+				}
+				if err != nil {
+					errs <- err
+					cancel()
+					for range next {
+					}
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+feed:
+	for _, f := range files {
+		select {
+		case next <- f:
+		case <-cctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	var first error
+	for range workers {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		return first
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	for _, f := range man.Files {
