@@ -42,16 +42,11 @@ func (a *Monitor) CheckArchives(ctx context.Context, in CheckArchivesInput) ([]n
 		if !isPostgres(cl) || cl.Status != catalog.ClusterRunning || a.Databases.ArchiveDir(cl.ID) == "" {
 			continue
 		}
-		primary := ""
-		for _, n := range cl.Nodes {
-			if n.Role == api.NodePrimary {
-				primary = n.Endpoint
-			}
-		}
-		if primary == "" {
+		primary, ok := primaryOf(cl)
+		if !ok {
 			continue
 		}
-		st, err := a.Databases.Archiving(ctx, cl.ID, primary)
+		st, err := a.Databases.Archiving(ctx, cl.ID, primary.Endpoint)
 		if err != nil {
 			a.log().Info("reading a cluster's WAL archiving failed", zap.String("cluster", cl.ID), zap.Error(err))
 			continue

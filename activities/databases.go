@@ -124,5 +124,16 @@ func preferredServer(hs []postgres.Health) string {
 	return ""
 }
 
+// primaryOf is a postgres cluster's primary node, as the catalog
+// records it; ok is false when it has none.
+func primaryOf(cl catalog.Cluster) (catalog.Node, bool) {
+	for _, n := range cl.Nodes {
+		if n.Role == api.NodePrimary {
+			return n, true
+		}
+	}
+	return catalog.Node{}, false
+}
+
 // isPostgres says whether the cluster's servers are Strata's.
 func isPostgres(cl catalog.Cluster) bool { return api.EngineOf(cl.Engine) == api.EnginePostgres }

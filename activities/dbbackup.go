@@ -101,15 +101,11 @@ func (a *Backups) waitReplicaWAL(ctx context.Context, in BackupModeInput, stopLS
 	if err != nil {
 		return classify(err, "cluster "+in.ClusterID)
 	}
-	primary, onReplica := "", false
+	onReplica := false
 	for _, n := range cl.Nodes {
-		if n.Role == api.NodePrimary {
-			primary = n.Endpoint
-		}
-		if n.ID == in.NodeID && n.Role == api.NodeReplica {
-			onReplica = true
-		}
+		onReplica = onReplica || (n.ID == in.NodeID && n.Role == api.NodeReplica)
 	}
+	primary, _ := primaryOf(cl)
 	if !onReplica || a.Databases.ArchiveDir(in.ClusterID) == "" {
 		return nil
 	}
@@ -119,7 +115,7 @@ func (a *Backups) waitReplicaWAL(ctx context.Context, in BackupModeInput, stopLS
 	}
 	wctx, cancel := context.WithTimeout(ctx, 45*time.Second)
 	defer cancel()
-	if err := a.Databases.WaitArchived(wctx, in.ClusterID, primary, lsn); err != nil {
+	if err := a.Databases.WaitArchived(wctx, in.ClusterID, primary.Endpoint, lsn); err != nil {
 		return permanent(api.ReasonDatabaseBackupFailed, "backup %s of cluster %s: the WAL it ends at (%s) was not archived: %v (see the cluster's wal in `starter cluster show %s`)", in.BackupID, in.ClusterID, stopLSN, err, in.ClusterID)
 	}
 	return nil

@@ -81,12 +81,18 @@ func PITRWindow(ctx context.Context, cat catalog.Backups, db DatabaseServers, cl
 	if db == nil {
 		return nil, nil
 	}
-	end, ok, err := db.ArchiveEnd(ctx, clusterID)
-	if err != nil || !ok {
-		return nil, err
-	}
 	bs, err := completedBackups(ctx, cat, clusterID)
 	if err != nil {
+		return nil, err
+	}
+	return pitrWindow(ctx, cat, db, clusterID, bs)
+}
+
+// pitrWindow is PITRWindow from the cluster's Completed backups, newest
+// first, without details.
+func pitrWindow(ctx context.Context, cat catalog.Backups, db DatabaseServers, clusterID string, bs []catalog.Backup) (*api.PITRWindow, error) {
+	end, ok, err := db.ArchiveEnd(ctx, clusterID)
+	if err != nil || !ok {
 		return nil, err
 	}
 	// A cluster's backups are one at a time (its lock), so the oldest
@@ -135,7 +141,11 @@ func (a *Restores) planRecovery(ctx context.Context, req api.RestoreRequest, b c
 		rp.TargetLSN = p.LSN
 		targetLSN, _ = postgres.ParseLSN(p.LSN)
 	}
-	window, err := PITRWindow(ctx, a.Catalog, a.Databases, src.ID)
+	bs, err := completedBackups(ctx, a.Catalog, src.ID)
+	if err != nil {
+		return b, rp, []string{err.Error()}
+	}
+	window, err := pitrWindow(ctx, a.Catalog, a.Databases, src.ID, bs)
 	if err != nil {
 		return b, rp, []string{fmt.Sprintf("reading cluster %s's WAL archive: %v", src.ID, err)}
 	}
@@ -146,10 +156,6 @@ func (a *Restores) planRecovery(ctx context.Context, req api.RestoreRequest, b c
 		return fmt.Sprintf("%s is outside cluster %s's restorable window, %s (WAL to %s)", what, src.ID, window, window.ToLSN)
 	}
 	if !t.IsZero() && req.BackupID == "" {
-		bs, err := completedBackups(ctx, a.Catalog, src.ID)
-		if err != nil {
-			return b, rp, []string{err.Error()}
-		}
 		if req.LatestOfJob != "" {
 			bs = onlyJob(bs, req.LatestOfJob)
 		}
@@ -418,18 +424,13 @@ func (c *Clusters) CreateRestorePoint(ctx context.Context, req api.CreateRestore
 		return api.RestorePoint{}, noDatabases(cl.ID)
 	}
 	if p, err := c.Catalog.GetRestorePoint(ctx, cl.ID, req.Name); err == nil {
-		return p, InvalidRequest("cluster %s already has restore point %q (at %s): give another name", cl.ID, req.Name, p.LSN)
+		return api.RestorePoint{}, InvalidRequest("cluster %s already has restore point %q (at %s): give another name", cl.ID, req.Name, p.LSN)
 	}
-	primary := ""
-	for _, n := range cl.Nodes {
-		if n.Role == api.NodePrimary {
-			primary = n.Endpoint
-		}
-	}
-	if primary == "" {
+	primary, ok := primaryOf(cl)
+	if !ok {
 		return api.RestorePoint{}, InvalidRequest("cluster %s has no primary", cl.ID)
 	}
-	lsn, tli, archived, err := c.Databases.CreateRestorePoint(ctx, cl.ID, primary, req.Name)
+	lsn, tli, archived, err := c.Databases.CreateRestorePoint(ctx, cl.ID, primary.Endpoint, req.Name)
 	if err != nil {
 		return api.RestorePoint{}, permanent(api.ReasonInvalidState, "cluster %s: making restore point %q: %v", cl.ID, req.Name, err)
 	}

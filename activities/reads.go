@@ -102,17 +102,15 @@ func (r *Reads) ConnectCluster(ctx context.Context, req api.GetRequest) (api.Con
 	if r.Databases == nil {
 		return api.ConnectInfo{}, noDatabases(cl.ID)
 	}
-	for _, n := range cl.Nodes {
-		if n.Role != api.NodePrimary {
-			continue
-		}
-		uri, err := r.Databases.URI(cl.ID, n.Endpoint)
-		if err != nil {
-			return api.ConnectInfo{}, classify(err, "cluster "+cl.ID)
-		}
-		return api.ConnectInfo{ClusterID: cl.ID, NodeID: n.ID, Endpoint: n.Endpoint, URI: uri}, nil
+	n, ok := primaryOf(cl)
+	if !ok {
+		return api.ConnectInfo{}, InvalidRequest("cluster %s has no primary node", cl.ID)
 	}
-	return api.ConnectInfo{}, InvalidRequest("cluster %s has no primary node", cl.ID)
+	uri, err := r.Databases.URI(cl.ID, n.Endpoint)
+	if err != nil {
+		return api.ConnectInfo{}, classify(err, "cluster "+cl.ID)
+	}
+	return api.ConnectInfo{ClusterID: cl.ID, NodeID: n.ID, Endpoint: n.Endpoint, URI: uri}, nil
 }
 
 // ListClusters pages through every cluster.

@@ -37,24 +37,31 @@ func (a *Deletions) PruneWAL(ctx context.Context, clusterID string) (WALPruneRes
 	if err != nil {
 		return res, classify(err, "cluster "+clusterID)
 	}
-	bs, err := a.Catalog.ListBackups(ctx, catalog.BackupFilter{ClusterID: clusterID, Limit: 100000,
+	bs, err := a.Catalog.ListBackups(ctx, catalog.BackupFilter{ClusterID: clusterID, Limit: 100000, NoDetails: true,
 		Statuses: []catalog.BackupStatus{catalog.BackupPending, catalog.BackupInProgress, catalog.BackupCompleted}})
 	if err != nil {
 		return res, classify(err, "cluster "+clusterID)
 	}
+	// A cluster's backups are one at a time (its lock) and its WAL only
+	// moves forward, so the oldest backup with a start LSN has the lowest:
+	// only backups up to it are read in full.
 	var keep uint64
 	found := false
-	for _, b := range bs {
+	for i := len(bs) - 1; i >= 0 && !found; i-- {
+		b, err := a.Catalog.GetBackup(ctx, bs[i].ID)
+		if catalog.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return res, classify(err, "backup "+bs[i].ID)
+		}
 		if b.Database == nil || b.Database.StartLSN == "" {
 			continue
 		}
-		start, err := postgres.ParseLSN(b.Database.StartLSN)
-		if err != nil {
+		if keep, err = postgres.ParseLSN(b.Database.StartLSN); err != nil {
 			return res, permanent(api.ReasonInternal, "backup %s: start LSN %q: %v", b.ID, b.Database.StartLSN, err)
 		}
-		if !found || start < keep {
-			keep, found = start, true
-		}
+		found = true
 	}
 	if !found {
 		return res, nil

@@ -284,11 +284,7 @@ func (m *Manager) Start(ctx context.Context, data string) error {
 	logFile := filepath.Join(data, "server.log")
 	if err := m.run(ctx, nil, "pg_ctl", "start", "-D", data, "-l", logFile, "-w", "-t", "120", "-s"); err != nil {
 		// pg_ctl says only "examine the log output": say what it says.
-		if b, rerr := os.ReadFile(logFile); rerr == nil {
-			tail := strings.TrimSpace(string(b))
-			if len(tail) > 1000 {
-				tail = tail[len(tail)-1000:]
-			}
+		if tail := strings.TrimSpace(logTail(data, 1000)); tail != "" {
 			return fmt.Errorf("%w; %s says: %s", err, logFile, tail)
 		}
 		return err

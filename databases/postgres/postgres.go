@@ -246,14 +246,7 @@ func (m *Manager) password(clusterID string, create bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(pw+"\n"), 0o600); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return "", err
-	}
-	return pw, nil
+	return pw, writeFile(m.secrets, clusterID+".password", pw+"\n")
 }
 
 // ForgetCluster removes a deleted cluster's password.

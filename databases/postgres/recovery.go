@@ -7,8 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -124,10 +122,9 @@ func (m *Manager) PrepareRecovery(ctx context.Context, spec RecoverySpec) error 
 			return err
 		}
 	}
-	st.Cluster, st.Role, st.Initialized, st.Recovery = spec.ClusterID, Primary, true, ""
 	// Recorded first: a retry keeps the port, and nothing starts the
 	// server (node refuses an unfinished recovery) until it is prepared.
-	st.Recovery = recoveryPreparing
+	st.Cluster, st.Role, st.Initialized, st.Recovery = spec.ClusterID, Primary, true, recoveryPreparing
 	if err := writeState(spec.VolumeDir, st); err != nil {
 		return err
 	}
@@ -295,11 +292,7 @@ func (m *Manager) inheritPassword(clusterID, sourceID string) error {
 	if err != nil {
 		return fmt.Errorf("the restored database's superuser password is its source's: %w", err)
 	}
-	path := filepath.Join(m.secrets, clusterID+".password")
-	if err := os.WriteFile(path+".tmp", []byte(pw+"\n"), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(path+".tmp", path)
+	return writeFile(m.secrets, clusterID+".password", pw+"\n")
 }
 
 // Replay starts the prepared node's server, unless it runs, and says how
@@ -323,7 +316,8 @@ func (m *Manager) Replay(ctx context.Context, spec RecoverySpec) (Recovery, erro
 		if st.Recovery != recoveryPrepared {
 			// It ran and stopped: say why, unless it is the case above
 			// or the server was killed (it carries on where it was).
-			tail := logTail(data)
+			tail := logTail(data, 8000)
+			fatal := fatalRecovery(tail)
 			switch {
 			case strings.Contains(tail, "recovery ended before configured recovery target was reached") && spec.Target.Time != nil && st.Recovery == recoveryReplaying:
 				if err := writeFile(data, recoveryConf, untargeted(m.archive.RestoreCommand(spec.SourceClusterID))); err != nil {
@@ -337,8 +331,8 @@ func (m *Manager) Replay(ctx context.Context, spec RecoverySpec) (Recovery, erro
 					return Recovery{}, err
 				}
 				m.log.Info("no transaction after the target time in the archive: recovering to its end", zap.String("cluster", spec.ClusterID), zap.String("node", spec.NodeID))
-			case fatalRecovery(tail) != "":
-				return Recovery{}, fmt.Errorf("%w: node %s: %s", ErrRecoveryFailed, spec.NodeID, fatalRecovery(tail))
+			case fatal != "":
+				return Recovery{}, fmt.Errorf("%w: node %s: %s", ErrRecoveryFailed, spec.NodeID, fatal)
 			}
 		}
 		if err := m.run(ctx, nil, "pg_ctl", "start", "-D", data, "-l", filepath.Join(data, "server.log"), "-W", "-s"); err != nil {
@@ -369,16 +363,20 @@ func fatalRecovery(tail string) string {
 	return ""
 }
 
-func logTail(data string) string {
+// logTail is the last n bytes of the server's log ("" if it has none).
+func logTail(data string, n int) string {
 	b, err := os.ReadFile(filepath.Join(data, "server.log"))
 	if err != nil {
 		return ""
 	}
-	if len(b) > 8000 {
-		b = b[len(b)-8000:]
+	if len(b) > n {
+		b = b[len(b)-n:]
 	}
 	return string(b)
 }
+
+// timelineSQL is the server's current timeline (out of recovery).
+const timelineSQL = `('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int`
 
 // recoveryStatus asks the server how far it is; one not yet consistent
 // accepts no connection and is Starting.
@@ -408,7 +406,7 @@ func (m *Manager) recoveryStatus(ctx context.Context, clusterID, ep string) (Rec
 	switch {
 	case !inRecovery:
 		r.Phase = PhasePromoted
-		if err := conn.QueryRow(cctx, `SELECT pg_current_wal_lsn()::text, ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int`).Scan(&r.ReplayLSN, &r.Timeline); err != nil {
+		if err := conn.QueryRow(cctx, `SELECT pg_current_wal_lsn()::text, `+timelineSQL).Scan(&r.ReplayLSN, &r.Timeline); err != nil {
 			return r, fmt.Errorf("reading the timeline: %w", err)
 		}
 	case pause == "paused":
@@ -541,8 +539,6 @@ type ArchivePoint struct {
 	Segment string
 }
 
-var segmentName = regexp.MustCompile(`^[0-9A-F]{24}$`)
-
 // ArchiveEnd finds the newest segment in the cluster's archive (highest
 // timeline, then position); ok is false for an empty archive.
 func (m *Manager) ArchiveEnd(ctx context.Context, clusterID string) (ArchivePoint, bool, error) {
@@ -556,54 +552,39 @@ func (m *Manager) ArchiveEnd(ctx context.Context, clusterID string) (ArchivePoin
 	var best providers.WALFile
 	for _, f := range files {
 		// Names sort as timeline, then position.
-		if segmentName.MatchString(f.Name) && f.Name > best.Name {
-			best = f
+		if len(f.Name) == segmentNameLen && f.Name > best.Name {
+			if _, _, ok := walPosition(f.Name); ok {
+				best = f
+			}
 		}
 	}
 	if best.Name == "" {
 		return ArchivePoint{}, false, nil
 	}
-	tli, _ := strconv.ParseUint(best.Name[0:8], 16, 32)
-	log, _ := strconv.ParseUint(best.Name[8:16], 16, 32)
-	seg, _ := strconv.ParseUint(best.Name[16:24], 16, 32)
-	size := uint64(best.Size)
-	if size == 0 || size&(size-1) != 0 {
-		return ArchivePoint{}, false, fmt.Errorf("archived segment %s has size %d, not a power of two", best.Name, size)
-	}
-	perLog := (uint64(1) << 32) / size
-	end := (log*perLog + seg + 1) * size
-	return ArchivePoint{LSN: end, Timeline: int(tli), At: best.StoredAt.UTC(), Segment: best.Name}, true, nil
+	tli, segno, _ := walPosition(best.Name)
+	return ArchivePoint{LSN: (segno + 1) * walSegmentSize, Timeline: int(tli), At: best.StoredAt.UTC(), Segment: best.Name}, true, nil
 }
 
 // CreateRestorePoint makes a named restore point on the primary at
-// endpoint and switches WAL so that it is archived at once; archived says
+// endpoint and has it archived at once (WaitArchived); archived says
 // whether it was within a few seconds.
 func (m *Manager) CreateRestorePoint(ctx context.Context, clusterID, endpoint, name string) (lsn string, timeline int, archived bool, err error) {
 	conn, err := m.connect(ctx, clusterID, endpoint, "strata-restore-point")
 	if err != nil {
 		return "", 0, false, err
 	}
-	defer conn.Close(context.Background())
-	if err := conn.QueryRow(ctx, `SELECT pg_create_restore_point($1)::text, ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int`, name).Scan(&lsn, &timeline); err != nil {
+	err = conn.QueryRow(ctx, `SELECT pg_create_restore_point($1)::text, `+timelineSQL, name).Scan(&lsn, &timeline)
+	conn.Close(context.Background())
+	if err != nil {
 		return "", 0, false, fmt.Errorf("pg_create_restore_point: %w", err)
 	}
-	var seg string
-	if err := conn.QueryRow(ctx, `SELECT pg_walfile_name(pg_switch_wal())`).Scan(&seg); err != nil {
-		return lsn, timeline, false, fmt.Errorf("pg_switch_wal: %w", err)
+	at, err := ParseLSN(lsn)
+	if err != nil {
+		return "", 0, false, err
 	}
-	want, _ := ParseLSN(lsn)
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if p, ok, err := m.ArchiveEnd(ctx, clusterID); err == nil && ok && p.LSN > want {
-			return lsn, timeline, true, nil
-		}
-		select {
-		case <-ctx.Done():
-			return lsn, timeline, false, nil
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return lsn, timeline, false, nil
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return lsn, timeline, m.WaitArchived(wctx, clusterID, endpoint, at) == nil, nil
 }
 
 // WaitArchived waits until the cluster's archive holds the WAL up to lsn,

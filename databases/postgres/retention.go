@@ -5,26 +5,37 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // walSegmentSize is initdb's default, which Strata's servers use.
 const walSegmentSize = 16 << 20
 
-// segmentNumber is the position of a WAL file (a segment, a .partial or
-// a .backup file) by its 24-hex-digit name, timeline aside; ok is false for
-// other files (timeline .history files among them).
-func segmentNumber(name string) (uint64, bool) {
-	if len(name) < 24 || !segmentName.MatchString(name[:24]) {
-		return 0, false
+// segmentNameLen is a WAL segment's name: timeline, then position, 8 hex
+// digits each of timeline, log and segment.
+const segmentNameLen = 24
+
+// walPosition reads a WAL file's name (a segment, a .partial or a
+// .backup file): its timeline and segment number. ok is false for other
+// files, timeline .history files among them.
+func walPosition(name string) (timeline, segno uint64, ok bool) {
+	if len(name) < segmentNameLen {
+		return 0, 0, false
 	}
-	rest := name[24:]
+	rest := name[segmentNameLen:]
 	if rest != "" && rest != ".partial" && !(len(rest) > 8 && rest[0] == '.' && filepath.Ext(rest) == ".backup") {
-		return 0, false
+		return 0, 0, false
 	}
-	log, _ := strconv.ParseUint(name[8:16], 16, 32)
-	seg, _ := strconv.ParseUint(name[16:24], 16, 32)
+	var parts [3]uint64
+	for i := range parts {
+		v, err := strconv.ParseUint(name[i*8:i*8+8], 16, 32)
+		if err != nil || strings.ToUpper(name[i*8:i*8+8]) != name[i*8:i*8+8] {
+			return 0, 0, false
+		}
+		parts[i] = v
+	}
 	perLog := (uint64(1) << 32) / walSegmentSize
-	return log*perLog + seg, true
+	return parts[0], parts[1]*perLog + parts[2], true
 }
 
 // PruneArchive removes from the cluster's archive every WAL file before
@@ -43,7 +54,7 @@ func (m *Manager) PruneArchive(ctx context.Context, clusterID string, keepFrom u
 	keep := keepFrom / walSegmentSize
 	var doomed []string
 	for _, f := range stored {
-		if n, ok := segmentNumber(f.Name); ok && n < keep {
+		if _, n, ok := walPosition(f.Name); ok && n < keep {
 			doomed = append(doomed, f.Name)
 			bytes += f.Size
 		}
