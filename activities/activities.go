@@ -56,6 +56,11 @@ type Config struct {
 	// reconciler finishes the records it left Pending, InProgress or
 	// Deleting (zero: DefaultStuckAfter).
 	StuckAfter time.Duration
+	// PowerOffRetention is how long a cluster stays powered off before it
+	// is deleted with its backups, PowerOffNotice how long before that its
+	// project is told (zero: api.DefaultPowerOffRetention and
+	// api.DefaultPowerOffNotice).
+	PowerOffRetention, PowerOffNotice time.Duration
 }
 
 // DefaultConfig is what the worker uses unless told otherwise.

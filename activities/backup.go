@@ -37,6 +37,7 @@ type BackupCatalog interface {
 	catalog.Backups
 	catalog.Jobs
 	catalog.Projects
+	catalog.Profiles
 }
 
 // ValidateBackupInput is the request as the workflow received it, and what
@@ -95,6 +96,9 @@ func (a *Backups) ValidateBackup(ctx context.Context, in ValidateBackupInput) (B
 			return BackupPlan{}, err
 		}
 	}
+	if err := a.checkPower(ctx, in, cl); err != nil {
+		return BackupPlan{}, err
+	}
 	if _, err := a.Providers.For(cl.Provider, cl.Region); err != nil {
 		return BackupPlan{}, InvalidRequest("cluster %s: %v", cl.ID, err)
 	}
@@ -128,6 +132,29 @@ func (a *Backups) ValidateBackup(ctx context.Context, in ValidateBackupInput) (B
 	}, nil
 }
 
+// checkPower refuses a backup of a cluster whose profile takes none, and a
+// manual backup of a cluster that is not running (a scheduled one goes on
+// and ends Defunct ClusterPoweredOff at its health check, so that its job
+// shows the run and prunes it). A power-off's final backup is the one
+// backup of a cluster powering off.
+func (a *Backups) checkPower(ctx context.Context, in ValidateBackupInput, cl catalog.Cluster) error {
+	if cl.Status == catalog.ClusterDeleted {
+		return permanent(api.ReasonClusterNotFound, "cluster %s was deleted", cl.ID)
+	}
+	if cl.Profile != "" {
+		if p, err := ResolveProfile(ctx, a.Catalog, cl.Profile); err == nil && p.NoBackups {
+			return permanent(api.ReasonNoBackups, "cluster %s is on profile %s, which takes no backups: move it to a profile with backups (`starter cluster set-profile %s PROFILE`)", cl.ID, cl.Profile, cl.ID)
+		}
+	}
+	if in.JobID != "" || cl.Power == "" || cl.Power == api.PowerRunning {
+		return nil
+	}
+	if cl.Power == api.PowerPoweringOff && api.IsFinalBackupOf(in.WorkflowID, cl.ID) {
+		return nil
+	}
+	return permanent(api.ReasonClusterPoweredOff, "cluster %s is %s: it has no volumes to back up until it is powered on (`starter cluster power-on %s`)", cl.ID, cl.Power, cl.ID)
+}
+
 // checkJobRun admits a backup that names a job only when that job's own
 // Temporal Schedule started it, for the job's own cluster: a job's prune
 // deletes the job's backups, so a run that could claim any job could make
@@ -146,6 +173,9 @@ func (a *Backups) checkJobRun(ctx context.Context, in ValidateBackupInput, cl ca
 		return InvalidRequest("invalid backup request: job %s was deleted%s", job.ID, manual)
 	case job.ClusterID != cl.ID:
 		return InvalidRequest("invalid backup request: job %s backs up cluster %s, not %s%s", job.ID, job.ClusterID, cl.ID, manual)
+	case api.IsFinalBackupOf(in.WorkflowID, cl.ID) && cl.Power == api.PowerPoweringOff:
+		// A power-off's final backup counts for the cluster's job, so that
+		// its retention prunes it once the cluster runs again.
 	case in.ScheduledBy != job.ScheduleID || !strings.HasPrefix(in.WorkflowID, api.JobRunWorkflowIDPrefix(job.ID)):
 		return InvalidRequest("invalid backup request: only job %s's own Temporal Schedule (%s) may start a backup that names it%s", job.ID, job.ScheduleID, manual)
 	}
@@ -244,6 +274,12 @@ func (a *Backups) CheckHealth(ctx context.Context, in HealthInput) (HealthResult
 	cl, err := a.Catalog.GetCluster(ctx, in.ClusterID)
 	if err != nil {
 		return HealthResult{}, classify(err, "cluster "+in.ClusterID)
+	}
+	if cl.Power != "" && cl.Power != api.PowerRunning {
+		final := cl.Power == api.PowerPoweringOff && activity.IsActivity(ctx) && api.IsFinalBackupOf(activity.GetInfo(ctx).WorkflowExecution.ID, cl.ID)
+		if !final {
+			return HealthResult{}, permanent(api.ReasonClusterPoweredOff, "cluster %s is %s: nothing to back up until it is powered on", cl.ID, cl.Power)
+		}
 	}
 	if isPostgres(cl) {
 		if a.Databases == nil {

@@ -36,6 +36,8 @@ type Clusters struct {
 	Databases DatabaseServers
 	// Limits bound lock TTLs.
 	Limits validate.Limits
+	// Lifecycles start each new cluster's lifecycle workflow.
+	Lifecycles *LifecycleStarter
 }
 
 // ClusterCatalog is the part of the catalog cluster writes use.
@@ -51,6 +53,14 @@ type ClusterCatalog interface {
 // the cluster; a different cluster with the same ID is refused before any
 // volume is touched (its volumes have the same IDs).
 func (c *Clusters) CreateCluster(ctx context.Context, req api.CreateClusterRequest) (api.Cluster, error) {
+	cl, err := c.createCluster(ctx, req)
+	if err != nil {
+		return cl, err
+	}
+	return cl, c.Lifecycles.EnsureLifecycle(ctx, cl.ID)
+}
+
+func (c *Clusters) createCluster(ctx context.Context, req api.CreateClusterRequest) (api.Cluster, error) {
 	subject := "cluster " + req.ID
 	prov, ok := c.Volumes[req.Provider]
 	if !ok {

@@ -69,19 +69,27 @@ func (j *Jobs) CreateJob(ctx context.Context, req api.CreateJobRequest) (api.Job
 		}
 		return api.JobView{}, classify(err, subject)
 	}
-	now := j.now()
 	job := catalog.Job{
 		ID: req.ID, ClusterID: req.ClusterID, ScheduleID: api.JobScheduleID(req.ID), Every: catalog.Duration(req.Every),
 		Offset: catalog.Duration(req.Offset), Label: req.Label, Retention: req.Retention, Paused: req.Paused,
-		CreatedAt: now, UpdatedAt: now,
 	}
+	return j.createJob(ctx, job, j.clusterOff(ctx, job.ClusterID))
+}
+
+// createJob records a job and creates its schedule; powerPaused creates
+// the schedule paused for a powered-off cluster (the job itself is not
+// paused, and resumes with the cluster).
+func (j *Jobs) createJob(ctx context.Context, job catalog.Job, powerPaused bool) (api.JobView, error) {
+	subject := "job " + job.ID
+	now := j.now()
+	job.CreatedAt, job.UpdatedAt = now, now
 	if err := j.Catalog.CreateJob(ctx, job); err != nil {
 		if !errors.Is(err, catalog.ErrExists) {
 			return api.JobView{}, classify(err, subject)
 		}
-		got, gerr := j.Catalog.GetJob(ctx, req.ID)
+		got, gerr := j.Catalog.GetJob(ctx, job.ID)
 		if gerr != nil || got.ClusterID != job.ClusterID || got.Every != job.Every || got.Offset != job.Offset || got.Label != job.Label || got.DeletedAt != nil {
-			return api.JobView{}, InvalidRequest("invalid schedule: job %s already exists", req.ID)
+			return api.JobView{}, InvalidRequest("invalid schedule: job %s already exists", job.ID)
 		}
 		job = got
 	}
@@ -93,14 +101,18 @@ func (j *Jobs) CreateJob(ctx context.Context, req api.CreateJobRequest) (api.Job
 	//     yields at most one catch-up backup, never a burst;
 	//   - no PauseOnFailure: a Defunct run (say, ClusterLocked) is normal and
 	//     must not stop the next one.
+	note := pausedNote(job.Paused)
+	if powerPaused && !job.Paused {
+		note = powerOffNote
+	}
 	_, err := j.Schedules.Create(ctx, client.ScheduleOptions{
 		ID:            job.ScheduleID,
 		Spec:          scheduleSpec(job),
 		Action:        j.scheduleAction(job),
 		Overlap:       enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 		CatchupWindow: job.Every.D(),
-		Paused:        job.Paused,
-		Note:          pausedNote(job.Paused),
+		Paused:        job.Paused || powerPaused,
+		Note:          note,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			api.SearchAttrClusterID.ValueSet(job.ClusterID), api.SearchAttrJobID.ValueSet(job.ID)),
 	})
@@ -138,14 +150,34 @@ func (j *Jobs) UpdateJob(ctx context.Context, req api.UpdateJobRequest) (api.Job
 	if err != nil {
 		return api.JobView{}, err
 	}
+	if err := ownedByProfile(job, "changed"); err != nil {
+		return api.JobView{}, err
+	}
 	ApplyJobUpdate(&job, req)
 	if err := CheckJob(job); err != nil {
 		return api.JobView{}, err
 	}
-	if err := j.Catalog.UpdateJob(ctx, job); err != nil {
-		return api.JobView{}, classify(err, "job "+req.ID)
+	if err := j.rewriteJob(ctx, job); err != nil {
+		return api.JobView{}, err
 	}
-	err = j.Schedules.GetHandle(ctx, job.ScheduleID).Update(ctx, client.ScheduleUpdateOptions{
+	return JobView(ctx, j.Catalog, j.Schedules, req.ID)
+}
+
+// ownedByProfile refuses a change to a job its cluster's profile owns.
+func ownedByProfile(job catalog.Job, what string) error {
+	if job.Profile == "" {
+		return nil
+	}
+	return InvalidRequest("job %s belongs to profile %s and is not %s by hand: change the profile (`starter profile update %s`) or move cluster %s to another (`starter cluster set-profile %s PROFILE`)",
+		job.ID, job.Profile, what, job.Profile, job.ClusterID, job.ClusterID)
+}
+
+// rewriteJob stores a changed job and rewrites its schedule to match.
+func (j *Jobs) rewriteJob(ctx context.Context, job catalog.Job) error {
+	if err := j.Catalog.UpdateJob(ctx, job); err != nil {
+		return classify(err, "job "+job.ID)
+	}
+	err := j.Schedules.GetHandle(ctx, job.ScheduleID).Update(ctx, client.ScheduleUpdateOptions{
 		DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
 			s := in.Description.Schedule
 			spec := scheduleSpec(job)
@@ -158,9 +190,9 @@ func (j *Jobs) UpdateJob(ctx context.Context, req api.UpdateJobRequest) (api.Job
 		},
 	})
 	if err != nil {
-		return api.JobView{}, fmt.Errorf("job %s: updating schedule %s: %w", req.ID, job.ScheduleID, err)
+		return fmt.Errorf("job %s: updating schedule %s: %w", job.ID, job.ScheduleID, err)
 	}
-	return JobView(ctx, j.Catalog, j.Schedules, req.ID)
+	return nil
 }
 
 // ApplyJobUpdate sets the fields req sets.
@@ -199,9 +231,13 @@ func (j *Jobs) PauseJob(ctx context.Context, req api.PauseJobRequest) (api.JobVi
 		return api.JobView{}, err
 	}
 	h := j.Schedules.GetHandle(ctx, job.ScheduleID)
-	if req.Paused {
+	switch {
+	case req.Paused:
 		err = h.Pause(ctx, client.SchedulePauseOptions{Note: "paused by starter"})
-	} else {
+	case j.clusterOff(ctx, job.ClusterID):
+		// Resumed with its cluster's power-on: until then its schedule
+		// stays paused for the power-off.
+	default:
 		err = h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: "resumed by starter"})
 	}
 	if err != nil {
@@ -212,6 +248,13 @@ func (j *Jobs) PauseJob(ctx context.Context, req api.PauseJobRequest) (api.JobVi
 		return api.JobView{}, classify(err, "job "+req.ID)
 	}
 	return JobView(ctx, j.Catalog, j.Schedules, req.ID)
+}
+
+// clusterOff reports whether a job's cluster is powered off (or powering
+// off or on).
+func (j *Jobs) clusterOff(ctx context.Context, clusterID string) bool {
+	cl, err := j.Catalog.GetCluster(ctx, clusterID)
+	return err == nil && cl.Power != "" && cl.Power != api.PowerRunning
 }
 
 // TriggerJob runs the job now (subject to its overlap policy).
@@ -228,13 +271,24 @@ func (j *Jobs) TriggerJob(ctx context.Context, req api.JobRequest) (api.JobView,
 
 // DeleteJob deletes a job's schedule and marks the job deleted. Its
 // backups stay; they are no longer pruned. Deleting a deleted job is a
-// no-op. It returns the deleted job.
+// no-op. It returns the deleted job. A job a profile owns is refused.
 func (j *Jobs) DeleteJob(ctx context.Context, req api.JobRequest) (api.JobView, error) {
 	job, err := j.Catalog.GetJob(ctx, req.ID)
 	if err != nil {
 		return api.JobView{}, jobNotFound(err, req.ID)
 	}
-	err = j.Schedules.GetHandle(ctx, job.ScheduleID).Delete(ctx)
+	if job.DeletedAt == nil {
+		if err := ownedByProfile(job, "deleted"); err != nil {
+			return api.JobView{}, err
+		}
+	}
+	return j.deleteJob(ctx, job)
+}
+
+// deleteJob deletes a job and its schedule.
+func (j *Jobs) deleteJob(ctx context.Context, job catalog.Job) (api.JobView, error) {
+	req := api.JobRequest{ID: job.ID}
+	err := j.Schedules.GetHandle(ctx, job.ScheduleID).Delete(ctx)
 	var nf *serviceerror.NotFound
 	if err != nil && !errors.As(err, &nf) {
 		return api.JobView{}, fmt.Errorf("job %s: deleting schedule %s: %w", req.ID, job.ScheduleID, err)

@@ -228,14 +228,15 @@ func (a *Restores) recoverySpec(ctx context.Context, plan RestorePlan) (postgres
 	if err != nil {
 		return postgres.RecoverySpec{}, classify(err, "cluster "+plan.ClusterID)
 	}
-	if b.Database == nil || len(cl.Nodes) == 0 || len(cl.Nodes[0].Volumes) == 0 || cl.Nodes[0].Volumes[0].Path == "" {
+	pri, ok := nodeByID(cl, plan.primaryNodeID())
+	if b.Database == nil || !ok || len(pri.Volumes) == 0 || pri.Volumes[0].Path == "" {
 		return postgres.RecoverySpec{}, permanent(api.ReasonRestoreFailed, "restore into %s: the primary's volume or backup %s's backup mode is missing", plan.ClusterID, plan.BackupID)
 	}
 	t := plan.Recovery.Target
 	spec := postgres.RecoverySpec{
-		ClusterID: plan.ClusterID, SourceClusterID: plan.SourceClusterID, NodeID: cl.Nodes[0].ID,
-		VolumeDir: cl.Nodes[0].Volumes[0].Path, BackupLabel: b.Database.BackupLabel, TablespaceMap: b.Database.TablespaceMap,
-		Target: postgres.Target{Time: t.Time, LSN: t.LSN, Name: t.Name},
+		ClusterID: plan.ClusterID, SourceClusterID: plan.SourceClusterID, NodeID: pri.ID,
+		VolumeDir: pri.Volumes[0].Path, BackupLabel: b.Database.BackupLabel, TablespaceMap: b.Database.TablespaceMap,
+		Target: postgres.Target{Time: t.Time, LSN: t.LSN, Name: t.Name}, RecoveryID: plan.Generation,
 	}
 	return spec, nil
 }
@@ -325,7 +326,7 @@ func (a *Restores) StartReplicas(ctx context.Context, plan RestorePlan) error {
 		return classify(err, "cluster "+plan.ClusterID)
 	}
 	stop := heartbeating(ctx)
-	nodes, err := a.Databases.EnsureCluster(ctx, ServerSpec(cl))
+	nodes, err := a.Databases.EnsureCluster(ctx, primaryFirst(ServerSpec(cl), plan.primaryNodeID()))
 	stop()
 	if err != nil {
 		return fmt.Errorf("restore into %s: starting its replicas: %w", plan.ClusterID, err)
@@ -349,10 +350,11 @@ func (a *Restores) VerifyDatabase(ctx context.Context, plan RestorePlan) error {
 	if err != nil {
 		return classify(err, "cluster "+plan.ClusterID)
 	}
-	if len(cl.Nodes) == 0 || cl.Nodes[0].Endpoint == "" {
+	pri, ok := nodeByID(cl, plan.primaryNodeID())
+	if !ok || pri.Endpoint == "" {
 		return permanent(api.ReasonRestoreFailed, "restore into %s: its primary has no server", plan.ClusterID)
 	}
-	if err := a.Databases.Verify(ctx, cl.ID, cl.Nodes[0].Endpoint, plan.Recovery.VerifySQL); err != nil {
+	if err := a.Databases.Verify(ctx, cl.ID, pri.Endpoint, plan.Recovery.VerifySQL); err != nil {
 		return permanent(api.ReasonRestoreFailed, "restore into %s: the restored database failed its check: %v", plan.ClusterID, err)
 	}
 	return nil
@@ -377,8 +379,7 @@ func (a *Restores) CheckRestoredServers(ctx context.Context, plan RestorePlan) (
 	if err := a.Catalog.SetClusterStatus(ctx, plan.ClusterID, catalog.ClusterRunning, ""); err != nil {
 		return cl, classify(err, "cluster "+plan.ClusterID)
 	}
-	cl, err = a.Catalog.GetCluster(ctx, plan.ClusterID)
-	return cl, classify(err, "cluster "+plan.ClusterID)
+	return a.restoredRunning(ctx, plan)
 }
 
 // StopServers stops the servers of a failed postgres restore (before its
@@ -404,7 +405,33 @@ func (a *Restores) StopServers(ctx context.Context, plan RestorePlan) error {
 	if err := a.Databases.StopCluster(ctx, spec); err != nil {
 		return fmt.Errorf("restore into %s: stopping its servers: %w", plan.ClusterID, err)
 	}
+	if plan.InPlace {
+		return nil // the cluster keeps its password for its backups
+	}
 	return a.Databases.ForgetCluster(plan.ClusterID)
+}
+
+// nodeByID is a cluster's node by ID.
+func nodeByID(cl catalog.Cluster, id string) (catalog.Node, bool) {
+	for _, n := range cl.Nodes {
+		if n.ID == id {
+			return n, true
+		}
+	}
+	return catalog.Node{}, false
+}
+
+// primaryFirst orders a cluster's servers so that the primary comes first
+// (EnsureCluster makes the first node the primary).
+func primaryFirst(spec postgres.ClusterSpec, primary string) postgres.ClusterSpec {
+	for i, n := range spec.Nodes {
+		if n.ID == primary && i > 0 {
+			nodes := append([]postgres.NodeSpec{n}, spec.Nodes[:i]...)
+			spec.Nodes = append(nodes, spec.Nodes[i+1:]...)
+			break
+		}
+	}
+	return spec
 }
 
 // CreateRestorePoint makes a named restore point on a postgres cluster's

@@ -115,11 +115,32 @@ func (r *Reads) ConnectCluster(ctx context.Context, req api.GetRequest) (api.Con
 
 // ListClusters pages through every cluster.
 func (r *Reads) ListClusters(ctx context.Context, req api.ListRequest) (converter.RawValue, error) {
-	cls, err := r.Catalog.ListClusters(ctx)
+	all, err := r.Catalog.ListClusters(ctx)
 	if err != nil {
 		return converter.RawValue{}, classify(err, "clusters")
 	}
+	cls := all[:0]
+	for _, cl := range all {
+		if cl.Status != catalog.ClusterDeleted {
+			cls = append(cls, cl)
+		}
+	}
 	return offsetPage(cls, req.PageSize, req.PageToken)
+}
+
+// GetProfile returns a profile, built-in or stored, with its clusters and
+// whether each one's jobs match it.
+func (r *Reads) GetProfile(ctx context.Context, req api.GetRequest) (api.ProfileView, error) {
+	return ProfileViewOf(ctx, r.Catalog, req.ID)
+}
+
+// ListProfiles lists the built-in profiles, then the stored ones by name.
+func (r *Reads) ListProfiles(ctx context.Context, req api.ListRequest) (converter.RawValue, error) {
+	stored, err := r.Catalog.ListProfiles(ctx)
+	if err != nil {
+		return converter.RawValue{}, classify(err, "profiles")
+	}
+	return offsetPage(append(api.BuiltinProfiles(), stored...), req.PageSize, req.PageToken)
 }
 
 // GetBackup returns a backup by its ID or its workflow's.

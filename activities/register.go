@@ -33,6 +33,14 @@ type RegisterNode struct {
 // provider that every volume exists, reading each one's zone and size from
 // there. It runs on the worker, which holds the cloud credentials.
 func (a *Clusters) RegisterCluster(ctx context.Context, in RegisterClusterInput) (catalog.Cluster, error) {
+	cl, err := a.registerCluster(ctx, in)
+	if err != nil {
+		return cl, err
+	}
+	return cl, a.Lifecycles.EnsureLifecycle(ctx, cl.ID)
+}
+
+func (a *Clusters) registerCluster(ctx context.Context, in RegisterClusterInput) (catalog.Cluster, error) {
 	req := validate.Register{ID: in.ID, Description: in.Description, Provider: in.Provider, Region: in.Region, ProjectID: in.ProjectID, NetworkID: in.NetworkID}
 	for _, n := range in.Nodes {
 		req.Nodes = append(req.Nodes, validate.RegisterNode{ID: n.ID, Volumes: n.VolumeRefs})

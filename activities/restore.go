@@ -25,6 +25,8 @@ type Restores struct {
 	Provisioners map[string]providers.Provisioner
 	// Volumes create a postgres restore's empty replica volumes.
 	Volumes map[string]VolumeProvisioner
+	// Lifecycles start each restored cluster's lifecycle workflow.
+	Lifecycles *LifecycleStarter
 	// Databases recover postgres restores' servers (nil: none here).
 	Databases DatabaseServers
 	Config    Config
@@ -61,6 +63,32 @@ type RestorePlan struct {
 	// Engine is the source's; a postgres restore has a Recovery.
 	Engine   string
 	Recovery *RecoveryPlan
+	// InPlace restores a powered-off cluster into itself (a power-on):
+	// its record exists and keeps its IDs, and a failure leaves it to its
+	// lifecycle, which releases what was made.
+	InPlace bool
+	// Generation, when set, is added to the volumes' names at the
+	// provider: a cluster restored into its own IDs again must not get
+	// the volumes an earlier attempt made and deleted (their names are
+	// idempotency tokens).
+	Generation string
+}
+
+// providerVolumeID is the name a planned volume gets at the provider.
+func (p RestorePlan) providerVolumeID(volumeID string) string {
+	if p.Generation == "" {
+		return volumeID
+	}
+	return volumeID + "-" + p.Generation
+}
+
+// primaryNodeID is the node a postgres restore recovers the database on:
+// the first planned.
+func (p RestorePlan) primaryNodeID() string {
+	if len(p.Nodes) == 0 {
+		return ""
+	}
+	return p.Nodes[0].NodeID
 }
 
 // RestoreNode is a new node and the source node its volumes come from.
@@ -447,7 +475,7 @@ func (a *Restores) CreateVolumes(ctx context.Context, plan RestorePlan) ([]catal
 			return a.createEmptyVolume(ctx, plan, j.node, j.vol, &out[i])
 		}
 		v, err := p.CreateVolume(ctx, providers.VolumeSpec{
-			VolumeID: j.vol.VolumeID, ClusterID: plan.ClusterID, NodeID: j.node, SnapshotID: j.vol.SnapshotID,
+			VolumeID: plan.providerVolumeID(j.vol.VolumeID), ClusterID: plan.ClusterID, NodeID: j.node, SnapshotID: j.vol.SnapshotID,
 			SizeGB: j.vol.SizeGB, Zone: j.vol.Zone, SourceClusterID: plan.SourceClusterID,
 		})
 		if err != nil {
@@ -473,7 +501,7 @@ func (a *Restores) createEmptyVolume(ctx context.Context, plan RestorePlan, node
 	if !ok {
 		return permanent(api.ReasonInvalidRequest, "restore into %s: provider %s cannot create volumes here", plan.ClusterID, plan.Provider)
 	}
-	path, err := prov.ProvisionEmptyVolume(ctx, vol.VolumeID)
+	path, err := prov.ProvisionEmptyVolume(ctx, plan.providerVolumeID(vol.VolumeID))
 	if err != nil {
 		return classify(err, subject)
 	}
@@ -592,8 +620,20 @@ func (a *Restores) CheckRestoredNodes(ctx context.Context, plan RestorePlan) (ca
 	if err := a.Catalog.SetClusterStatus(ctx, plan.ClusterID, catalog.ClusterRunning, ""); err != nil {
 		return catalog.Cluster{}, classify(err, "cluster "+plan.ClusterID)
 	}
+	return a.restoredRunning(ctx, plan)
+}
+
+// restoredRunning reads a restored cluster that runs now and starts its
+// lifecycle (a cluster powered on has its own already).
+func (a *Restores) restoredRunning(ctx context.Context, plan RestorePlan) (catalog.Cluster, error) {
 	cl, err := a.Catalog.GetCluster(ctx, plan.ClusterID)
-	return cl, classify(err, "cluster "+plan.ClusterID)
+	if err != nil {
+		return cl, classify(err, "cluster "+plan.ClusterID)
+	}
+	if !plan.InPlace {
+		err = a.Lifecycles.EnsureLifecycle(ctx, cl.ID)
+	}
+	return cl, err
 }
 
 // provisioner returns the provisioner for a provider in a region (keyed like

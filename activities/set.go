@@ -52,6 +52,8 @@ type Set struct {
 	Jobs          *Jobs
 	Channels      *Channels
 	Reads         *Reads
+	Profiles      *Profiles
+	Lifecycles    *Lifecycles
 }
 
 // New builds the activity structs, each with the dependencies it uses.
@@ -82,6 +84,12 @@ func New(d Deps) *Set {
 		Reads: &Reads{Catalog: d.Catalog, Schedules: schedules, Secrets: d.Secrets, Limits: d.Config.Limits(),
 			Databases: d.Databases},
 	}
+	starter := &LifecycleStarter{Temporal: d.Temporal, TaskQueue: d.TaskQueue}
+	s.Profiles = &Profiles{Common: common, Catalog: d.Catalog, Jobs: s.Jobs, Lifecycles: starter}
+	s.Lifecycles = &Lifecycles{Common: common, Catalog: d.Catalog, Providers: d.Providers, Provisioners: d.Provisioners,
+		Databases: d.Databases, Jobs: s.Jobs, PowerOffRetention: d.Config.PowerOffRetention, PowerOffNotice: d.Config.PowerOffNotice}
+	s.Clusters.Lifecycles = starter
+	s.Restores.Lifecycles = starter
 	s.Reconciler = &Reconciler{Common: common, Catalog: d.Catalog, Providers: d.Providers, Config: d.Config,
 		Workflows: d.Workflows, Backups: s.Backups, Deletions: s.Deletions, Restores: s.Restores}
 	return s
@@ -89,5 +97,6 @@ func New(d Deps) *Set {
 
 // Registerable are the structs whose methods are activities.
 func (s *Set) Registerable() []any {
-	return []any{s.Backups, s.Restores, s.Deletions, s.Reconciler, s.Monitor, s.Notifications, s.Clusters, s.Jobs, s.Channels}
+	return []any{s.Backups, s.Restores, s.Deletions, s.Reconciler, s.Monitor, s.Notifications, s.Clusters, s.Jobs, s.Channels,
+		s.Profiles, s.Lifecycles}
 }

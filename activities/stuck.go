@@ -230,6 +230,13 @@ func (a *Reconciler) finishStuckRestore(ctx context.Context, s api.Stuck) error 
 	if r.Status == catalog.RestoreCompleted || r.Status == catalog.RestoreFailed {
 		return release()
 	}
+	if r.ClusterID == r.SourceClusterID {
+		// A power-on: its cluster's lifecycle releases what it made.
+		if _, err := a.Catalog.SetRestoreStatus(ctx, r.ID, catalog.RestoreFailed, s.Reason, a.now()); err != nil {
+			return classify(err, "restore "+r.ID)
+		}
+		return release()
+	}
 	cl, err := a.Catalog.GetCluster(ctx, r.ClusterID)
 	found := err == nil
 	if err != nil && !catalog.IsNotFound(err) {

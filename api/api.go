@@ -45,7 +45,7 @@ var (
 
 // SearchAttributeNames lists the custom search attributes the server must
 // have registered, all of type Keyword.
-var SearchAttributeNames = []string{SearchAttrClusterID.GetName(), SearchAttrBackupStatus.GetName(), SearchAttrJobID.GetName()}
+var SearchAttributeNames = []string{SearchAttrClusterID.GetName(), SearchAttrBackupStatus.GetName(), SearchAttrJobID.GetName(), SearchAttrClusterState.GetName()}
 
 // ScheduledByAttribute is the search attribute Temporal sets on runs a
 // schedule starts: the schedule's ID.

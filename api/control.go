@@ -5,6 +5,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/stratabackup/strata/api/validate"
 )
@@ -342,5 +343,21 @@ func ControlStartOptions(taskQueue string) client.StartWorkflowOptions {
 		// A caller waits on every task of this workflow: one lost with a
 		// worker that stopped is retried after this, not the default 10 s.
 		WorkflowTaskTimeout: 2 * time.Second,
+	}
+}
+
+// LifecycleStartOptions start a cluster's lifecycle workflow, or find the
+// run that is open. A cluster deleted and made again with its ID gets a new
+// lifecycle.
+func LifecycleStartOptions(taskQueue, clusterID string) client.StartWorkflowOptions {
+	if taskQueue == "" {
+		taskQueue = TaskQueue
+	}
+	return client.StartWorkflowOptions{
+		ID: ClusterLifecycleWorkflowID(clusterID), TaskQueue: taskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		TypedSearchAttributes:    temporal.NewSearchAttributes(SearchAttrClusterID.ValueSet(clusterID), SearchAttrClusterState.ValueSet(PowerRunning)),
+		StaticSummary:            "Lifecycle of cluster " + clusterID,
 	}
 }

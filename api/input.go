@@ -224,3 +224,51 @@ func (r *CreateRestorePointRequest) UnmarshalJSON(b []byte) error {
 	r.input.err = validate.DecodeJSON(b, (*wire)(r))
 	return nil
 }
+
+func (r PowerRequest) InputError() error { return r.input.err }
+
+func (r *PowerRequest) UnmarshalJSON(b []byte) error {
+	type wire PowerRequest
+	r.input.err = validate.DecodeJSON(b, (*wire)(r))
+	return nil
+}
+
+func (r SetProfileRequest) InputError() error { return r.input.err }
+
+func (r *SetProfileRequest) UnmarshalJSON(b []byte) error {
+	type wire SetProfileRequest
+	r.input.err = validate.DecodeJSON(b, (*wire)(r))
+	return nil
+}
+
+func (r DeleteClusterRequest) InputError() error { return r.input.err }
+
+func (r *DeleteClusterRequest) UnmarshalJSON(b []byte) error {
+	type wire DeleteClusterRequest
+	r.input.err = validate.DecodeJSON(b, (*wire)(r))
+	return nil
+}
+
+func (r LifecycleRequest) InputError() error { return r.input.err }
+
+func (r *LifecycleRequest) UnmarshalJSON(b []byte) error {
+	type wire LifecycleRequest
+	r.input.err = validate.DecodeJSON(b, (*wire)(r))
+	return nil
+}
+
+func (r PowerOnRequest) InputError() error { return r.input.err }
+
+func (r *PowerOnRequest) UnmarshalJSON(b []byte) error {
+	type wire PowerOnRequest
+	r.input.err = validate.DecodeJSON(b, (*wire)(r))
+	return nil
+}
+
+func (r ProfileRequest) InputError() error { return r.input.err }
+
+func (r *ProfileRequest) UnmarshalJSON(b []byte) error {
+	type wire ProfileRequest
+	r.input.err = validate.DecodeJSON(b, (*wire)(r))
+	return nil
+}

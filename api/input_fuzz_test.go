@@ -136,3 +136,27 @@ func FuzzExtendTimeoutRequest(f *testing.F) {
 		fuzzInput[api.ExtendTimeoutRequest](t, b, nil)
 	})
 }
+
+func FuzzProfileRequest(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fuzzInput(t, b, func(r api.ProfileRequest) error { return r.Check() })
+	})
+}
+
+func FuzzPowerRequest(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fuzzInput(t, b, func(r api.PowerRequest) error { return r.Check() })
+	})
+}
+
+func FuzzSetProfileRequest(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fuzzInput(t, b, func(r api.SetProfileRequest) error { return r.Check() })
+	})
+}
+
+func FuzzLifecycleRequest(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fuzzInput(t, b, func(r api.LifecycleRequest) error { return r.Check() })
+	})
+}

@@ -41,6 +41,12 @@ type Cluster struct {
 	// WALStalledSince is when the monitor found a postgres cluster's WAL
 	// archiving stalled (nil: it is not).
 	WALStalledSince *time.Time `json:"walStalledSince,omitempty"`
+	// Profile is the backup profile the cluster's jobs follow ("": none
+	// set, its jobs are its own).
+	Profile string `json:"profile,omitempty"`
+	// ClusterPower is whether it runs (Running, PoweringOff, PoweredOff,
+	// PoweringOn) and, powered off, since when and until its deletion.
+	ClusterPower
 }
 
 // Volumes returns every volume of every node, in node then volume order.
@@ -225,18 +231,21 @@ func (p Retention) Describe() string {
 
 // Job is a scheduled backup of one cluster with a retention policy.
 type Job struct {
-	ID         string     `json:"id"`
-	ClusterID  string     `json:"clusterId"`
-	ScheduleID string     `json:"scheduleId"`
-	Every      Duration   `json:"every"`
-	Offset     Duration   `json:"offset"`
-	Label      string     `json:"label"`
-	Retention  Retention  `json:"retention"`
-	Paused     bool       `json:"paused"`
-	CreatedAt  time.Time  `json:"createdAt"`
-	UpdatedAt  time.Time  `json:"updatedAt"`
-	DeletedAt  *time.Time `json:"deletedAt,omitempty"`
-	Monitor    JobMonitor `json:"monitor"`
+	ID         string    `json:"id"`
+	ClusterID  string    `json:"clusterId"`
+	ScheduleID string    `json:"scheduleId"`
+	Every      Duration  `json:"every"`
+	Offset     Duration  `json:"offset"`
+	Label      string    `json:"label"`
+	Retention  Retention `json:"retention"`
+	Paused     bool      `json:"paused"`
+	// Profile is the profile that made the job (""): change the profile,
+	// not the job.
+	Profile   string     `json:"profile,omitempty"`
+	CreatedAt time.Time  `json:"createdAt"`
+	UpdatedAt time.Time  `json:"updatedAt"`
+	DeletedAt *time.Time `json:"deletedAt,omitempty"`
+	Monitor   JobMonitor `json:"monitor"`
 }
 
 // JobMonitor is the monitor's memory of a job, so each change is notified

@@ -23,17 +23,25 @@ func (s *sqlStore) CreateCluster(ctx context.Context, c Cluster) error {
 	if !validClusterStatus(status) {
 		return fmt.Errorf("catalog: cluster %s: unknown status %q", c.ID, c.Status)
 	}
+	power := c.Power
+	if power == "" {
+		power = api.PowerRunning
+	}
+	if !validPower(power) {
+		return fmt.Errorf("catalog: cluster %s: unknown power state %q", c.ID, c.Power)
+	}
 	return s.write(ctx, func(r runner) error {
 		if err := s.checkVolumesFree(ctx, r, c); err != nil {
 			return err
 		}
 		res, err := r.exec(ctx, `INSERT INTO clusters
 			(id, description, provider, region, engine, project_id, network_id, faults, created_at,
-			 status, status_reason, restored_from)
-			VALUES (?, ?, ?, ?, ?, ?, ?, '{}', ?, ?, ?, ?)
+			 status, status_reason, restored_from, profile, power, power_reason, powered_off_at, deletion_at, final_backup_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, '{}', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO NOTHING`,
 			c.ID, c.Description, c.Provider, c.Region, api.EngineOf(c.Engine), c.ProjectID, c.NetworkID, ms(created),
-			string(status), c.StatusReason, c.RestoredFrom)
+			string(status), c.StatusReason, c.RestoredFrom, c.Profile, power, c.ClusterPower.Reason,
+			nullMS(c.PoweredOffAt), nullMS(c.DeletionAt), c.FinalBackupID)
 		if err != nil {
 			return fmt.Errorf("catalog: create cluster %s: %w", c.ID, err)
 		}
@@ -69,7 +77,8 @@ const volumeLockKey int32 = 0x564f4c55
 // checkVolumesFree refuses a new cluster any of whose volumes (by provider
 // reference) already belongs to a live cluster of the same provider: two
 // clusters backing up and restoring one disk would each believe it theirs.
-// A Failed cluster (a restore that was torn down) does not count.
+// A Failed cluster (a restore that was torn down) or a Deleted one does not
+// count.
 func (s *sqlStore) checkVolumesFree(ctx context.Context, r runner, c Cluster) error {
 	for _, v := range c.Volumes() {
 		if v.Path == "" {
@@ -82,8 +91,8 @@ func (s *sqlStore) checkVolumesFree(ctx context.Context, r runner, c Cluster) er
 		}
 		var owner string
 		err := r.queryRow(ctx, `SELECT v.cluster_id FROM volumes v JOIN clusters c ON c.id = v.cluster_id
-			WHERE v.path = ? AND c.provider = ? AND c.status <> ? AND c.id <> ? LIMIT 1`,
-			v.Path, c.Provider, string(ClusterFailed), c.ID).Scan(&owner)
+			WHERE v.path = ? AND c.provider = ? AND c.status NOT IN (?, ?) AND c.id <> ? LIMIT 1`,
+			v.Path, c.Provider, string(ClusterFailed), string(ClusterDeleted), c.ID).Scan(&owner)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
@@ -132,6 +141,7 @@ func (s *sqlStore) loadClusters(ctx context.Context, r runner, id string) ([]Clu
 	}
 	rows, err := r.query(ctx, `SELECT c.id, c.description, c.provider, c.region, c.engine, c.project_id, c.network_id, c.created_at,
 			c.status, c.status_reason, c.restored_from, c.wal_stalled_at,
+			c.profile, c.power, c.power_reason, c.powered_off_at, c.deletion_at, c.final_backup_id,
 			l.holder, l.token, l.acquired_at, l.expires_at
 		FROM clusters c
 		LEFT JOIN locks l ON l.cluster_id = c.id AND l.expires_at > ?`+where+`
@@ -148,14 +158,18 @@ func (s *sqlStore) loadClusters(ctx context.Context, r runner, id string) ([]Clu
 			holder            sql.NullString
 			token, acq, expir sql.NullInt64
 			stalled           sql.NullInt64
+			offAt, deleteAt   sql.NullInt64
 		)
 		if err := sc.Scan(&c.ID, &c.Description, &c.Provider, &c.Region, &c.Engine, &c.ProjectID, &c.NetworkID, &created,
 			&c.Status, &c.StatusReason, &c.RestoredFrom, &stalled,
+			&c.Profile, &c.Power, &c.ClusterPower.Reason, &offAt, &deleteAt, &c.FinalBackupID,
 			&holder, &token, &acq, &expir); err != nil {
 			return err
 		}
 		c.CreatedAt = fromMS(created)
 		c.WALStalledSince = fromNullMS(stalled)
+		c.PoweredOffAt = fromNullMS(offAt)
+		c.DeletionAt = fromNullMS(deleteAt)
 		if holder.Valid {
 			c.Lock = &Lock{Holder: holder.String, Token: token.Int64, AcquiredAt: fromMS(acq.Int64), ExpiresAt: fromMS(expir.Int64)}
 		}
@@ -331,10 +345,55 @@ func (s *sqlStore) GetFaults(ctx context.Context, clusterID string) (Faults, err
 
 func validClusterStatus(st ClusterStatus) bool {
 	switch st {
-	case ClusterCreating, ClusterRunning, ClusterFailed:
+	case ClusterCreating, ClusterRunning, ClusterFailed, ClusterDeleted:
 		return true
 	}
 	return false
+}
+
+func validPower(p string) bool {
+	switch p {
+	case api.PowerRunning, api.PowerPoweringOff, api.PowerPoweredOff, api.PowerPoweringOn, api.PowerDeleted:
+		return true
+	}
+	return false
+}
+
+func (s *sqlStore) SetClusterProfile(ctx context.Context, clusterID, profile string) error {
+	return s.write(ctx, func(r runner) error {
+		res, err := r.exec(ctx, `UPDATE clusters SET profile = ? WHERE id = ?`, profile, clusterID)
+		if err != nil {
+			return fmt.Errorf("catalog: set profile of cluster %s: %w", clusterID, err)
+		}
+		return affected(res, &NotFoundError{Kind: "cluster", ID: clusterID})
+	})
+}
+
+func (s *sqlStore) SetClusterPower(ctx context.Context, clusterID string, p ClusterPower) error {
+	if !validPower(p.Power) {
+		return fmt.Errorf("catalog: cluster %s: unknown power state %q", clusterID, p.Power)
+	}
+	return s.write(ctx, func(r runner) error {
+		res, err := r.exec(ctx, `UPDATE clusters SET power = ?, power_reason = ?, powered_off_at = ?, deletion_at = ?, final_backup_id = ?
+			WHERE id = ?`, p.Power, p.Reason, nullMS(p.PoweredOffAt), nullMS(p.DeletionAt), p.FinalBackupID, clusterID)
+		if err != nil {
+			return fmt.Errorf("catalog: set power of cluster %s: %w", clusterID, err)
+		}
+		return affected(res, &NotFoundError{Kind: "cluster", ID: clusterID})
+	})
+}
+
+func (s *sqlStore) ListClusterIDsByProfile(ctx context.Context, profile string) ([]string, error) {
+	rows, err := s.direct().query(ctx, `SELECT id FROM clusters WHERE profile = ? AND status <> ? ORDER BY id`,
+		profile, string(ClusterDeleted))
+	if err != nil {
+		return nil, fmt.Errorf("catalog: clusters of profile %s: %w", profile, err)
+	}
+	return collect(rows, func(sc scanner) (string, error) {
+		var id string
+		err := sc.Scan(&id)
+		return id, err
+	})
 }
 
 func (s *sqlStore) SetClusterStatus(ctx context.Context, clusterID string, status ClusterStatus, reason string) error {

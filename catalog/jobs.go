@@ -11,7 +11,7 @@ import (
 // Every and Offset are stored in whole milliseconds.
 const jobColumns = `id, cluster_id, schedule_id, every_ms, offset_ms, label,
 	keep_last, keep_hourly, keep_daily, keep_weekly, paused, created_at, updated_at, deleted_at,
-	stale, seen_skipped, seen_missed, schedule_checked_at`
+	stale, seen_skipped, seen_missed, schedule_checked_at, profile`
 
 func scanJob(sc scanner) (Job, error) {
 	var (
@@ -22,7 +22,7 @@ func scanJob(sc scanner) (Job, error) {
 	)
 	if err := sc.Scan(&j.ID, &j.ClusterID, &j.ScheduleID, &every, &offset, &j.Label,
 		&j.Retention.KeepLast, &j.Retention.KeepHourly, &j.Retention.KeepDaily, &j.Retention.KeepWeekly,
-		&j.Paused, &created, &updated, &deleted, &j.Monitor.Stale, &j.Monitor.SeenSkipped, &j.Monitor.SeenMissed, &checked); err != nil {
+		&j.Paused, &created, &updated, &deleted, &j.Monitor.Stale, &j.Monitor.SeenSkipped, &j.Monitor.SeenMissed, &checked, &j.Profile); err != nil {
 		return Job{}, err
 	}
 	j.Every = Duration(time.Duration(every) * time.Millisecond)
@@ -49,12 +49,12 @@ func (s *sqlStore) CreateJob(ctx context.Context, j Job) error {
 		}
 		res, err := r.exec(ctx, `INSERT INTO jobs
 			(id, cluster_id, schedule_id, every_ms, offset_ms, label,
-			 keep_last, keep_hourly, keep_daily, keep_weekly, paused, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			 keep_last, keep_hourly, keep_daily, keep_weekly, paused, created_at, updated_at, profile)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO NOTHING`,
 			j.ID, j.ClusterID, j.ScheduleID, j.Every.D().Milliseconds(), j.Offset.D().Milliseconds(), j.Label,
 			j.Retention.KeepLast, j.Retention.KeepHourly, j.Retention.KeepDaily, j.Retention.KeepWeekly,
-			j.Paused, ms(created), ms(updated))
+			j.Paused, ms(created), ms(updated), j.Profile)
 		if err != nil {
 			return fmt.Errorf("catalog: create job %s: %w", j.ID, err)
 		}
@@ -82,11 +82,11 @@ func (s *sqlStore) ListJobs(ctx context.Context, clusterID string) ([]Job, error
 func (s *sqlStore) UpdateJob(ctx context.Context, j Job) error {
 	return s.write(ctx, func(r runner) error {
 		res, err := r.exec(ctx, `UPDATE jobs SET every_ms = ?, offset_ms = ?, label = ?,
-			keep_last = ?, keep_hourly = ?, keep_daily = ?, keep_weekly = ?, paused = ?, updated_at = ?
+			keep_last = ?, keep_hourly = ?, keep_daily = ?, keep_weekly = ?, paused = ?, updated_at = ?, profile = ?
 			WHERE id = ? AND deleted_at IS NULL`,
 			j.Every.D().Milliseconds(), j.Offset.D().Milliseconds(), j.Label,
 			j.Retention.KeepLast, j.Retention.KeepHourly, j.Retention.KeepDaily, j.Retention.KeepWeekly,
-			j.Paused, ms(s.now()), j.ID)
+			j.Paused, ms(s.now()), j.Profile, j.ID)
 		if err != nil {
 			return fmt.Errorf("catalog: update job %s: %w", j.ID, err)
 		}

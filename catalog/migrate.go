@@ -297,6 +297,30 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		version: 12,
+		name:    "backup profiles and cluster power",
+		stmts: []string{
+			// A user's backup profile: spec is the JSON of its schedules,
+			// PITR and NoBackups (built-in profiles are not stored).
+			`CREATE TABLE profiles (
+				name        TEXT PRIMARY KEY,
+				description TEXT NOT NULL DEFAULT '',
+				spec        TEXT NOT NULL,
+				created_at  BIGINT NOT NULL,
+				updated_at  BIGINT NOT NULL
+			)`,
+			`ALTER TABLE clusters ADD COLUMN profile TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE clusters ADD COLUMN power TEXT NOT NULL DEFAULT 'Running'`,
+			`ALTER TABLE clusters ADD COLUMN power_reason TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE clusters ADD COLUMN powered_off_at BIGINT`,
+			`ALTER TABLE clusters ADD COLUMN deletion_at BIGINT`,
+			`ALTER TABLE clusters ADD COLUMN final_backup_id TEXT NOT NULL DEFAULT ''`,
+			`CREATE INDEX clusters_profile_idx ON clusters (profile)`,
+			// The profile that made a job ('': the user's own).
+			`ALTER TABLE jobs ADD COLUMN profile TEXT NOT NULL DEFAULT ''`,
+		},
+	},
 }
 
 // migrate applies the migrations this database lacks, each recorded in

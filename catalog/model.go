@@ -35,14 +35,18 @@ type (
 	Job        = api.Job
 	JobMonitor = api.JobMonitor
 
-	DatabaseBackup = api.DatabaseBackup
-	RestorePoint   = api.RestorePoint
+	DatabaseBackup  = api.DatabaseBackup
+	RestorePoint    = api.RestorePoint
+	Profile         = api.Profile
+	ProfileSchedule = api.ProfileSchedule
+	ClusterPower    = api.ClusterPower
 )
 
 const (
 	ClusterCreating = api.ClusterCreating
 	ClusterRunning  = api.ClusterRunning
 	ClusterFailed   = api.ClusterFailed
+	ClusterDeleted  = api.ClusterDeleted
 
 	RestorePending   = api.RestorePending
 	RestoreRunning   = api.RestoreRunning

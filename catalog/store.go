@@ -19,6 +19,7 @@ type Store interface {
 	Projects
 	Restores
 	RestorePoints
+	Profiles
 	Channels
 	Settings
 }
@@ -54,6 +55,30 @@ type Clusters interface {
 	// cluster, matched by volume ID (a restore records each volume as it is
 	// created).
 	UpdateVolumes(ctx context.Context, clusterID string, vols []Volume) error
+	// SetClusterProfile records the profile a cluster's jobs follow.
+	SetClusterProfile(ctx context.Context, clusterID, profile string) error
+	// SetClusterPower replaces a cluster's power state (every field).
+	SetClusterPower(ctx context.Context, clusterID string, p ClusterPower) error
+	// ListClusterIDsByProfile lists the IDs of the clusters on a profile
+	// that are not Deleted, in ID order.
+	ListClusterIDsByProfile(ctx context.Context, profile string) ([]string, error)
+}
+
+// Profiles are the backup profiles made by users (the built-in ones are
+// package api's and are not stored).
+type Profiles interface {
+	// CreateProfile: ErrExists for a duplicate name.
+	CreateProfile(ctx context.Context, p Profile) error
+	// GetProfile: *NotFoundError{Kind: "profile"} if none.
+	GetProfile(ctx context.Context, name string) (Profile, error)
+	// ListProfiles lists them in name order.
+	ListProfiles(ctx context.Context) ([]Profile, error)
+	// UpdateProfile replaces a profile's description, schedules, PITR and
+	// NoBackups, and sets UpdatedAt; *NotFoundError if none.
+	UpdateProfile(ctx context.Context, p Profile) error
+	// DeleteProfile deletes a profile no cluster is on (*ProfileInUseError
+	// otherwise; *NotFoundError if none), atomically with that check.
+	DeleteProfile(ctx context.Context, name string) error
 }
 
 // Locks are the clusters' leases, with fencing tokens.
@@ -280,4 +305,14 @@ type TransitionError struct {
 
 func (e *TransitionError) Error() string {
 	return fmt.Sprintf("backup %s cannot move from %s to %s", e.BackupID, e.From, e.To)
+}
+
+// ProfileInUseError says a profile still has clusters on it.
+type ProfileInUseError struct {
+	Name     string
+	Clusters []string
+}
+
+func (e *ProfileInUseError) Error() string {
+	return fmt.Sprintf("profile %s is the profile of %d cluster(s) (%s): move them to another profile first (`starter cluster set-profile`)", e.Name, len(e.Clusters), strings.Join(e.Clusters, ", "))
 }

@@ -29,15 +29,16 @@ func ptr[T any](v T) *T { return &v }
 
 func testCluster(id string) catalog.Cluster {
 	return catalog.Cluster{
-		ID:          id,
-		Description: "cluster " + id,
-		Provider:    "local",
-		Region:      "eu-west-1",
-		Engine:      api.EngineVolume,
-		ProjectID:   "proj-" + id,
-		NetworkID:   "net-" + id,
-		Status:      catalog.ClusterRunning,
-		CreatedAt:   t0,
+		ID:           id,
+		Description:  "cluster " + id,
+		Provider:     "local",
+		Region:       "eu-west-1",
+		Engine:       api.EngineVolume,
+		ProjectID:    "proj-" + id,
+		NetworkID:    "net-" + id,
+		Status:       catalog.ClusterRunning,
+		CreatedAt:    t0,
+		ClusterPower: catalog.ClusterPower{Power: api.PowerRunning},
 		Nodes: []catalog.Node{
 			// IDs deliberately out of alphabetical order: ordinal order wins.
 			{ID: id + "-n2", Healthy: true, ReplicationLagSeconds: ptr(0.0), Volumes: []catalog.Volume{
@@ -172,6 +173,7 @@ func postgresCluster(id string) catalog.Cluster {
 	c := catalog.Cluster{
 		ID: id, Description: "pg " + id, Provider: "local", Region: "local", Engine: api.EnginePostgres,
 		ProjectID: "default", NetworkID: "default", Status: catalog.ClusterRunning, CreatedAt: t0,
+		ClusterPower: catalog.ClusterPower{Power: api.PowerRunning},
 	}
 	for i, role := range []string{api.NodePrimary, api.NodeReplica, api.NodeReplica} {
 		n := catalog.Node{ID: fmt.Sprintf("%s-n%d", id, i+1), Healthy: true, Role: role, Endpoint: fmt.Sprintf("127.0.0.1:%d", 54320+i)}

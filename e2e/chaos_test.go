@@ -149,8 +149,9 @@ func TestChaosWorkersKilledAtRandom(t *testing.T) {
 
 	// Every workflow closes: the surviving and restarted workers finish
 	// what the killed ones left.
-	// (The control workflow runs for as long as the task queue has callers.)
-	query := fmt.Sprintf(`TaskQueue = %q AND ExecutionStatus = "Running" AND WorkflowType != %q`, e.TaskQueue, api.ControlWorkflowName)
+	// (The control workflow runs for as long as the task queue has callers,
+	// a lifecycle workflow for as long as its cluster exists.)
+	query := fmt.Sprintf(`TaskQueue = %q AND ExecutionStatus = "Running" AND WorkflowType != %q AND WorkflowType != %q`, e.TaskQueue, api.ControlWorkflowName, api.ClusterLifecycleWorkflowName)
 	stratatest.Eventually(t, 4*time.Minute, "every workflow to close", func() bool {
 		resp, err := server.Client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: query})
 		return err == nil && resp.GetCount() == 0

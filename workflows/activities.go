@@ -16,3 +16,8 @@ var (
 	jobs          *activities.Jobs
 	channels      *activities.Channels
 )
+
+var (
+	lifecycles *activities.Lifecycles
+	profiles   *activities.Profiles
+)

@@ -36,6 +36,8 @@ type Reads interface {
 	ConnectCluster(ctx context.Context, req api.GetRequest) (api.ConnectInfo, error)
 	ListRestorePoints(ctx context.Context, req api.GetRequest) ([]api.RestorePoint, error)
 	WorkerInfo(ctx context.Context) (api.WorkerInfo, error)
+	GetProfile(ctx context.Context, req api.GetRequest) (api.ProfileView, error)
+	ListProfiles(ctx context.Context, req api.ListRequest) (converter.RawValue, error)
 }
 
 // readTimeout bounds one query's catalog read: a query holds its
@@ -93,6 +95,8 @@ func (c *Control) Workflow(ctx workflow.Context) error {
 	query(ctx, r, api.QueryListNetworks, "Networks of one project or all, a page at a time", func(q api.ListNetworksRequest) error {
 		return firstErr(validate.OptionalOne("project", q.ProjectID), validate.Page(q.PageSize, q.PageToken))
 	}, Reads.ListNetworks)
+	query(ctx, r, api.QueryGetProfile, "A backup profile with its clusters and whether each one's jobs match it", func(q api.GetRequest) error { return validate.One("profile", q.ID) }, Reads.GetProfile)
+	query(ctx, r, api.QueryListProfiles, "The built-in backup profiles, then the stored ones, a page at a time", listCheck, Reads.ListProfiles)
 	_ = workflow.SetQueryHandlerWithOptions(ctx, api.QueryWorkerInfo, func() (api.WorkerInfo, error) {
 		if r == nil {
 			return api.WorkerInfo{}, noReads()
@@ -142,6 +146,9 @@ func (c *Control) Workflow(ctx workflow.Context) error {
 	update(ctx, w, api.UpdatePauseJob, "Pause or resume a job's schedule", func(q api.PauseJobRequest) error { return validate.One("job", q.ID) }, jobs.PauseJob)
 	update(ctx, w, api.UpdateTriggerJob, "Run a job now", func(q api.JobRequest) error { return validate.One("job", q.ID) }, jobs.TriggerJob)
 	update(ctx, w, api.UpdateDeleteJob, "Delete a job's schedule (its backups stay)", func(q api.JobRequest) error { return validate.One("job", q.ID) }, jobs.DeleteJob)
+	update(ctx, w, api.UpdateCreateProfile, "Create a backup profile", api.ProfileRequest.Check, profiles.CreateProfile)
+	update(ctx, w, api.UpdateUpdateProfile, "Replace a backup profile and move every cluster on it to the new one", api.ProfileRequest.Check, profiles.UpdateProfile)
+	update(ctx, w, api.UpdateDeleteProfile, "Delete a backup profile no cluster is on", func(q api.GetRequest) error { return validate.One("profile", q.ID) }, profiles.DeleteProfile)
 
 	// The limit is the worker's setting, recorded once per run so that a
 	// replay (on a worker set otherwise) continues as new where the run did.

@@ -40,6 +40,8 @@ func registerWorkflows(r WorkflowRegistry, control *Control) {
 	r.RegisterWorkflowWithOptions(ReconcileWorkflow, workflow.RegisterOptions{Name: api.ReconcileWorkflowName})
 	r.RegisterWorkflowWithOptions(NotifyWorkflow, workflow.RegisterOptions{Name: api.NotifyWorkflowName})
 	r.RegisterWorkflowWithOptions(MonitorWorkflow, workflow.RegisterOptions{Name: api.MonitorWorkflowName})
+	r.RegisterWorkflowWithOptions(ClusterLifecycleWorkflow, workflow.RegisterOptions{Name: api.ClusterLifecycleWorkflowName})
+	r.RegisterWorkflowWithOptions(PowerOnWorkflow, workflow.RegisterOptions{Name: api.PowerOnWorkflowName})
 	r.RegisterWorkflowWithOptions(control.Workflow, workflow.RegisterOptions{Name: api.ControlWorkflowName})
 }
 

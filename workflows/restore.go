@@ -60,6 +60,11 @@ func (r *restoreRun) run(ctx workflow.Context, req api.RestoreRequest) (res api.
 	}).Get(ctx, &r.plan); err != nil {
 		return res, err
 	}
+	return r.execute(ctx)
+}
+
+// execute runs a planned restore: every step after the plan.
+func (r *restoreRun) execute(ctx workflow.Context) (res api.RestoreResult, err error) {
 	r.progress.BackupID, r.progress.SourceClusterID = r.plan.BackupID, r.plan.SourceClusterID
 	r.progress.VolumesTotal = len(r.plan.Volumes())
 	if err := workflow.UpsertTypedSearchAttributes(ctx, api.SearchAttrClusterID.ValueSet(r.plan.SourceClusterID)); err != nil {
@@ -87,16 +92,20 @@ func (r *restoreRun) run(ctx workflow.Context, req api.RestoreRequest) (res api.
 	}
 	r.saga.add("release backup", func(ctx workflow.Context) error { return r.releaseBackup(ctx, hold, compensationOptions) })
 
-	// Record the new cluster, Creating. Compensation: mark it Failed.
-	r.setStep(ctx, api.StepCreatingCluster)
-	if err := workflow.ExecuteActivity(stepOptions(ctx, "record cluster "+r.plan.ClusterID), restores.CreateRestoredCluster, r.plan).Get(ctx, &res.Cluster); err != nil {
-		return res, err
+	// Record the new cluster, Creating. Compensation: mark it Failed. A
+	// cluster restored into itself is recorded already, and its lifecycle
+	// decides what a failure leaves it.
+	if !r.plan.InPlace {
+		r.setStep(ctx, api.StepCreatingCluster)
+		if err := workflow.ExecuteActivity(stepOptions(ctx, "record cluster "+r.plan.ClusterID), restores.CreateRestoredCluster, r.plan).Get(ctx, &res.Cluster); err != nil {
+			return res, err
+		}
+		r.saga.add("mark cluster Failed", func(ctx workflow.Context) error {
+			return workflow.ExecuteActivity(compensationOptions(ctx, "mark cluster Failed"), restores.SetClusterStatus, activities.ClusterStatusInput{
+				ClusterID: r.plan.ClusterID, Status: catalog.ClusterFailed, Reason: r.progress.Reason,
+			}).Get(ctx, nil)
+		})
 	}
-	r.saga.add("mark cluster Failed", func(ctx workflow.Context) error {
-		return workflow.ExecuteActivity(compensationOptions(ctx, "mark cluster Failed"), restores.SetClusterStatus, activities.ClusterStatusInput{
-			ClusterID: r.plan.ClusterID, Status: catalog.ClusterFailed, Reason: r.progress.Reason,
-		}).Get(ctx, nil)
-	})
 
 	// Create the volumes. The compensation is registered first because the
 	// step can fail halfway: it deletes whatever volumes were recorded.
@@ -236,7 +245,7 @@ func (r *restoreRun) fail(ctx workflow.Context, err error) error {
 	r.saga.unwind(ctx, func() { r.setStep(ctx, api.StepCompensating) })
 	r.progress.Status = catalog.RestoreFailed
 	r.setStep(ctx, api.StepDone)
-	if r.plan.BackupID != "" && code != api.ReasonInvalidRequest {
+	if r.plan.BackupID != "" && code != api.ReasonInvalidRequest && !r.plan.InPlace {
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
 		sendEvent(dctx, notify.Event{
 			ID: eventID(ctx, api.EventRestoreFailed, r.progress.RestoreID), Type: api.EventRestoreFailed,

@@ -284,7 +284,7 @@ func (r Register) Check() error {
 
 // Reserved first words of lock holders: a lock held by a Strata operation
 // names the operation ("backup bk-…"), and is released only by it.
-var operationKinds = []string{"backup", "restore", "delete", "prune", "strata"}
+var operationKinds = []string{"backup", "restore", "delete", "prune", "strata", "lifecycle"}
 
 // OperationHolder is the holder name of a Strata operation's lock.
 func OperationHolder(kind, id string) string { return kind + " " + id }

@@ -67,6 +67,10 @@ type nodeState struct {
 	Cluster string `json:"cluster,omitempty"`
 	// Recovery is a restored node's progress (recovery*).
 	Recovery string `json:"recovery,omitempty"`
+	// RecoveryID names the recovery Recovery is of: a cluster restored
+	// into itself (a power-on) carries its own earlier state, which must
+	// not pass for this recovery's.
+	RecoveryID string `json:"recoveryId,omitempty"`
 }
 
 // DataDir is a node's data directory.

@@ -58,6 +58,10 @@ type RecoverySpec struct {
 	VolumeDir                  string
 	BackupLabel, TablespaceMap string
 	Target                     Target
+	// RecoveryID names this recovery when the cluster recovers into its
+	// own ID (a power-on), so that the state its snapshot carries is not
+	// taken for this recovery's; "" for a restore into a new cluster.
+	RecoveryID string
 }
 
 // Recovery is how far a restored node's recovery is.
@@ -93,7 +97,8 @@ func (m *Manager) PrepareRecovery(ctx context.Context, spec RecoverySpec) error 
 	if err != nil {
 		return err
 	}
-	if st.Cluster == spec.ClusterID && st.Recovery != "" && st.Recovery != recoveryPreparing {
+	ours := st.Cluster == spec.ClusterID && st.RecoveryID == spec.RecoveryID
+	if ours && st.Recovery != "" && st.Recovery != recoveryPreparing {
 		return nil
 	}
 	data := DataDir(spec.VolumeDir)
@@ -117,14 +122,14 @@ func (m *Manager) PrepareRecovery(ctx context.Context, spec RecoverySpec) error 
 	if err != nil {
 		return err
 	}
-	if st.Cluster != spec.ClusterID || st.Port == 0 {
+	if !ours || st.Port == 0 {
 		if st.Port, err = FreePort(); err != nil {
 			return err
 		}
 	}
 	// Recorded first: a retry keeps the port, and nothing starts the
 	// server (node refuses an unfinished recovery) until it is prepared.
-	st.Cluster, st.Role, st.Initialized, st.Recovery = spec.ClusterID, Primary, true, recoveryPreparing
+	st.Cluster, st.Role, st.Initialized, st.Recovery, st.RecoveryID = spec.ClusterID, Primary, true, recoveryPreparing, spec.RecoveryID
 	if err := writeState(spec.VolumeDir, st); err != nil {
 		return err
 	}
@@ -307,7 +312,7 @@ func (m *Manager) Replay(ctx context.Context, spec RecoverySpec) (Recovery, erro
 	if err != nil {
 		return Recovery{}, err
 	}
-	if st.Cluster != spec.ClusterID || st.Recovery == "" || st.Recovery == recoveryPreparing {
+	if st.Cluster != spec.ClusterID || st.RecoveryID != spec.RecoveryID || st.Recovery == "" || st.Recovery == recoveryPreparing {
 		return Recovery{}, fmt.Errorf("node %s: recovery not prepared", spec.NodeID)
 	}
 	data := DataDir(spec.VolumeDir)

@@ -184,6 +184,13 @@ func serve(ctx context.Context, tc client.Client, d *deps, cfg activities.Config
 		w.Stop()
 		return err
 	}
+	// Clusters recorded before lifecycles existed (or whose lifecycle was
+	// terminated) get theirs.
+	go func() {
+		if _, err := activities.EnsureLifecycles(ctx, d.catalog, &activities.LifecycleStarter{Temporal: tc, TaskQueue: api.TaskQueue}, logger); err != nil && ctx.Err() == nil {
+			logger.Warn("starting clusters' lifecycle workflows failed", zap.Error(err))
+		}
+	}()
 	<-ctx.Done()
 	logger.Info("stopping worker")
 	w.Stop()

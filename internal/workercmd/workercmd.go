@@ -27,6 +27,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/stratabackup/strata/activities"
+	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/api/codec"
 	"github.com/stratabackup/strata/api/devenv"
 	"github.com/stratabackup/strata/api/validate"
@@ -114,6 +115,9 @@ func parseFlags(args []string) options {
 	fs.DurationVar(&o.reconcileEvery, "reconcile-every", time.Hour, "run the orphan-snapshot reconciler on a Temporal Schedule this often (0: no schedule)")
 	fs.DurationVar(&o.reconcileGrace, "reconcile-grace", time.Hour, "the reconciler leaves orphans younger than this alone")
 	fs.DurationVar(&o.cfg.StuckAfter, "stuck-after", o.cfg.StuckAfter, "the reconciler finishes (Defunct, Failed) the records of a backup, restore or deletion whose workflow has been closed this long without finishing them (terminated, timed out)")
+	o.cfg.PowerOffRetention, o.cfg.PowerOffNotice = api.DefaultPowerOffRetention, api.DefaultPowerOffNotice
+	fs.Var((*daysDuration)(&o.cfg.PowerOffRetention), "poweroff-retention", "a cluster powered off this long is deleted with all its backups (accepts days: 180d)")
+	fs.Var((*daysDuration)(&o.cfg.PowerOffNotice), "poweroff-notice", "this long before that deletion, the cluster's project is sent cluster.deletion_scheduled (accepts days: 14d)")
 	fs.DurationVar(&o.monitorEvery, "monitor-every", 5*time.Minute, "check jobs' freshness and skipped or missed runs on a Temporal Schedule this often (0: no schedule)")
 	fs.DurationVar(&o.cfg.MaxArchiveLag, "max-archive-lag", o.cfg.MaxArchiveLag, "a postgres cluster's WAL archiving is stalled (and notified, wal.archive_stalled) when a completed segment has waited longer than this to be archived")
 	fs.Float64Var(&o.cfg.FreshnessMultiple, "freshness-multiple", o.cfg.FreshnessMultiple, "a job is stale (and notified) when its newest Completed backup is older than this many of its intervals")
@@ -193,6 +197,8 @@ func checkConfig(o options) error {
 	p.Add(validate.Duration("--max-replication-lag", c.MaxReplicationLag, 0, 0))
 	p.Add(validate.Grace(o.reconcileGrace))
 	p.Add(validate.Duration("--stuck-after", c.StuckAfter, time.Second, 0))
+	p.Add(validate.Duration("--poweroff-retention", c.PowerOffRetention, time.Second, 100*365*24*time.Hour))
+	p.Add(validate.Duration("--poweroff-notice", c.PowerOffNotice, 0, c.PowerOffRetention))
 	p.Add(validate.FreshnessMultiple(c.FreshnessMultiple))
 	p.Add(validate.Duration("--max-archive-lag", c.MaxArchiveLag, time.Second, 7*24*time.Hour))
 	if c.FreshnessMultiple == 0 {
@@ -288,5 +294,19 @@ func checkCatalogTLS(dsn string, allowInsecure bool) error {
 	if insecure && !strings.HasPrefix(cfg.Host, "/") {
 		return fmt.Errorf("the Postgres catalog at %s may be reached without TLS (sslmode disable, allow, prefer or unset): use sslmode=verify-full (with sslrootcert), or give --allow-insecure-catalog on a network you trust", cfg.Host)
 	}
+	return nil
+}
+
+// daysDuration is a duration flag that also takes days ("180d").
+type daysDuration time.Duration
+
+func (d *daysDuration) String() string { return api.FormatDuration(time.Duration(*d)) }
+
+func (d *daysDuration) Set(s string) error {
+	v, err := api.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = daysDuration(v)
 	return nil
 }

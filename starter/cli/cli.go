@@ -42,7 +42,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	pf.StringVar(&a.taskQueue, "task-queue", "", "Strata's task queue (default \"strata\")")
 	pf.StringVar(&a.dial.EncryptionKeyFile, "encryption-key-file", "", "the worker's payload key file (default $STRATA_ENCRYPTION_KEY_FILE, else the dev setup's)")
 	pf.BoolVar(&a.json, "json", false, "print JSON (stable camelCase fields, see docs/cli.md)")
-	root.AddCommand(a.clusterCmd(), a.backupCmd(), a.scheduleCmd(), a.restoreCmd(), a.projectCmd(), a.networkCmd(), a.reconcileCmd(), a.notifyCmd())
+	root.AddCommand(a.clusterCmd(), a.backupCmd(), a.scheduleCmd(), a.restoreCmd(), a.projectCmd(), a.networkCmd(), a.reconcileCmd(), a.notifyCmd(), a.profileCmd())
 	err := root.ExecuteContext(ctx)
 	if a.client != nil {
 		_ = a.client.Close()

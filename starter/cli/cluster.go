@@ -15,7 +15,8 @@ import (
 
 func (a *app) clusterCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "cluster", Short: "List, create and inspect clusters; set health, faults and locks"}
-	cmd.AddCommand(a.clusterList(), a.clusterShow(), a.clusterCreate(), a.clusterConnect(), a.clusterRestorePoint(), a.clusterRestorePoints(), a.clusterHealth(), a.clusterFault(), a.clusterLock(), a.clusterUnlock())
+	cmd.AddCommand(a.clusterList(), a.clusterShow(), a.clusterCreate(), a.clusterConnect(), a.clusterRestorePoint(), a.clusterRestorePoints(), a.clusterHealth(), a.clusterFault(), a.clusterLock(), a.clusterUnlock(),
+		a.clusterPowerOff(), a.clusterPowerOn(), a.clusterSetProfile(), a.clusterDelete(), a.clusterLifecycle())
 	return cmd
 }
 
@@ -24,9 +25,9 @@ func (a *app) clusterList() *cobra.Command {
 		func(ctx context.Context, c *strata.Client, _ string) ([]api.Cluster, error) {
 			return c.ListClusters(ctx)
 		},
-		"ID\tENGINE\tPROVIDER\tREGION\tNODES\tVOLUMES\tHEALTH\tLOCK\tDESCRIPTION",
+		"ID\tENGINE\tPROVIDER\tREGION\tPOWER\tPROFILE\tNODES\tVOLUMES\tHEALTH\tLOCK\tDESCRIPTION",
 		func(cl api.Cluster) []string {
-			return []string{cl.ID, api.EngineOf(cl.Engine), cl.Provider, cl.Region, strconv.Itoa(len(cl.Nodes)), strconv.Itoa(len(cl.Volumes())), healthSummary(cl), lockSummary(cl.Lock), dash(cl.Description)}
+			return []string{cl.ID, api.EngineOf(cl.Engine), cl.Provider, cl.Region, dash(cl.Power), dash(cl.Profile), strconv.Itoa(len(cl.Nodes)), strconv.Itoa(len(cl.Volumes())), healthSummary(cl), lockSummary(cl.Lock), dash(cl.Description)}
 		})
 }
 
@@ -44,6 +45,14 @@ func (a *app) printCluster(cl api.Cluster) error {
 	}
 	fmt.Fprintf(a.out, "Cluster:     %s\nDescription: %s\nStatus:      %s\nEngine:      %s\nProvider:    %s (region %s)\nProject:     %s\nNetwork:     %s\nLock:        %s\n",
 		cl.ID, dash(cl.Description), status, api.EngineOf(cl.Engine), cl.Provider, cl.Region, cl.ProjectID, cl.NetworkID, lockSummary(cl.Lock))
+	power := dash(cl.Power)
+	if cl.ClusterPower.Reason != "" {
+		power += " (" + cl.ClusterPower.Reason + ")"
+	}
+	fmt.Fprintf(a.out, "Power:       %s\nProfile:     %s\n", power, dash(cl.Profile))
+	if cl.Power == api.PowerPoweredOff || cl.PoweredOffAt != nil {
+		fmt.Fprintf(a.out, "Powered off: %s (final backup %s)\nDeletion:    %s, with all its backups, unless powered on\n", ts(cl.PoweredOffAt), dash(cl.FinalBackupID), ts(cl.DeletionAt))
+	}
 	if cl.RestoredFrom != "" {
 		fmt.Fprintf(a.out, "Restored from backup %s\n", cl.RestoredFrom)
 	}
