@@ -402,9 +402,22 @@ func FormatDuration(d time.Duration) string {
 		return fmt.Sprintf("%dd", d/day)
 	}
 	if d >= day {
-		return fmt.Sprintf("%dd%s", d/day, d%day)
+		return fmt.Sprintf("%dd%s", d/day, shortDuration(d%day))
 	}
-	return d.String()
+	return shortDuration(d)
+}
+
+// shortDuration is d.String() without zero minutes and seconds ("1h",
+// "1h30m", not "1h0m0s").
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // ParseProfileSchedule reads a schedule as `profile create --schedule`

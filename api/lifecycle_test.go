@@ -72,7 +72,10 @@ func TestParseDuration(t *testing.T) {
 		assert.Error(t, err, in)
 	}
 	assert.Equal(t, "180d", api.FormatDuration(180*24*time.Hour))
-	assert.Equal(t, "1d12h0m0s", api.FormatDuration(36*time.Hour))
+	assert.Equal(t, "1d12h", api.FormatDuration(36*time.Hour))
+	assert.Equal(t, "1h", api.FormatDuration(time.Hour))
+	assert.Equal(t, "1h30m", api.FormatDuration(90*time.Minute))
+	assert.Equal(t, "3h34m3s", api.FormatDuration(3*time.Hour+34*time.Minute+3*time.Second))
 	assert.Equal(t, "5s", api.FormatDuration(5*time.Second))
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,6 +121,18 @@ func TestPowerOffAndOnKeepTheClusterAndItsData(t *testing.T) {
 	}
 	require.Error(t, err, "a manual backup of a powered-off cluster")
 	assert.Contains(t, err.Error(), "power-on")
+	// A scheduled run finds it off: Defunct ClusterPoweredOff, pruned with
+	// the job's other Defunct backups.
+	require.NoError(t, e.Strata.TriggerJob(ctx, job.ID))
+	stratatest.Eventually(t, time.Minute, "the triggered run Defunct", func() bool {
+		bs, err := e.Strata.ListBackups(ctx, api.BackupFilter{JobID: job.ID, Statuses: []api.BackupStatus{catalog.BackupDefunct}})
+		return err == nil && len(bs) == 1 && strings.HasPrefix(bs[0].Reason, api.ReasonClusterPoweredOff+":")
+	})
+	_, err = e.Strata.PauseJob(ctx, job.ID, false)
+	require.NoError(t, err)
+	jv, err = e.Strata.GetJob(ctx, job.ID)
+	require.NoError(t, err)
+	assert.True(t, jv.Schedule.Paused, "resuming a job of a powered-off cluster leaves its schedule paused")
 	_, err = e.Strata.PowerOff(ctx, cl.ID, "")
 	se = strataCode(t, err, api.ReasonInvalidState)
 	assert.Contains(t, se.Message, "only a running cluster powers off")
@@ -153,8 +166,8 @@ func TestPowerOffAndOnKeepTheClusterAndItsData(t *testing.T) {
 	// It backs up again, and the job's prune follows the profile: one kept.
 	require.NoError(t, e.Strata.TriggerJob(ctx, job.ID))
 	stratatest.Eventually(t, time.Minute, "the job's backup and prune", func() bool {
-		bs, err := e.Strata.ListBackups(ctx, api.BackupFilter{JobID: job.ID, Statuses: []api.BackupStatus{catalog.BackupCompleted}})
-		return err == nil && len(bs) == 1 && bs[0].ID != final.ID
+		bs, err := e.Strata.ListBackups(ctx, api.BackupFilter{JobID: job.ID, Statuses: []api.BackupStatus{catalog.BackupCompleted, catalog.BackupDefunct}})
+		return err == nil && len(bs) == 1 && bs[0].ID != final.ID && bs[0].Status == catalog.BackupCompleted
 	})
 }
 

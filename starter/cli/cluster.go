@@ -346,6 +346,9 @@ func (a *app) clusterUnlock() *cobra.Command {
 }
 
 func healthSummary(cl api.Cluster) string {
+	if cl.Power != "" && cl.Power != api.PowerRunning {
+		return "-" // no compute while powered off
+	}
 	var bad []string
 	for _, n := range cl.Nodes {
 		if !n.Healthy {
