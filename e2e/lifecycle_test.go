@@ -137,6 +137,25 @@ func TestPowerOffAndOnKeepTheClusterAndItsData(t *testing.T) {
 	se = strataCode(t, err, api.ReasonInvalidState)
 	assert.Contains(t, se.Message, "only a running cluster powers off")
 
+	// A power-on that fails leaves the cluster PoweredOff, nothing built.
+	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, api.Faults{RestoreFail: true}))
+	_, err = e.Strata.PowerOn(ctx, cl.ID, "")
+	se = strataCode(t, err, api.ReasonPowerFailed)
+	assert.Contains(t, se.Message, "power-on of cluster "+cl.ID+" failed")
+	failed, err := e.Strata.GetCluster(ctx, cl.ID)
+	require.NoError(t, err)
+	assert.Equal(t, api.PowerPoweredOff, failed.Power)
+	assert.Contains(t, failed.ClusterPower.Reason, "power-on of cluster "+cl.ID+" failed")
+	assert.Equal(t, off.DeletionAt, failed.DeletionAt, "the clean-up clock is unchanged")
+	for _, v := range failed.Volumes() {
+		assert.Empty(t, v.Path, "volume %s", v.ID)
+	}
+	left, err := filepath.Glob(filepath.Join(e.Root, "volumes", cl.ID+"-*"))
+	require.NoError(t, err)
+	assert.Empty(t, left, "the failed power-on's volumes are deleted")
+	requireUnlocked(t, e, cl.ID)
+	require.NoError(t, e.Strata.SetFaults(ctx, cl.ID, api.Faults{}))
+
 	st, err = e.Strata.PowerOn(ctx, cl.ID, "plan resumed")
 	require.NoError(t, err)
 	assert.Equal(t, api.PowerRunning, st.Power)

@@ -65,6 +65,17 @@ type lifecycle struct {
 	queue     []*lifecycleOp
 	current   *lifecycleOp
 	gone      bool
+	// missing: the cluster was never recorded (gone with no record).
+	missing bool
+}
+
+// goneError is what an operation on a deleted (or unknown) cluster gets.
+func (l *lifecycle) goneError() error {
+	msg := fmt.Sprintf("cluster %s was deleted", l.clusterID)
+	if l.missing {
+		msg = fmt.Sprintf("cluster %s not found (see `starter cluster list`)", l.clusterID)
+	}
+	return temporal.NewNonRetryableApplicationError(msg, api.ReasonClusterNotFound, nil)
 }
 
 func (l *lifecycle) registerHandlers(ctx workflow.Context) error {
@@ -168,7 +179,7 @@ func (l *lifecycle) admit(kind string, inErr error, check func() error) error {
 	power := l.projectedPower()
 	switch {
 	case l.gone || power == api.PowerDeleted:
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("cluster %s was deleted", l.clusterID), api.ReasonClusterNotFound, nil)
+		return l.goneError()
 	case power == "":
 		return nil // not loaded yet: the operation checks the catalog itself
 	case kind == api.UpdatePowerOn && power != api.PowerPoweredOff && power != api.PowerPoweringOn:
@@ -251,7 +262,7 @@ func (l *lifecycle) run(ctx workflow.Context) (api.ClusterLifecycleState, error)
 	if l.gone {
 		for _, op := range l.queue {
 			if op.done != nil {
-				op.done.Set(l.view(), temporal.NewNonRetryableApplicationError(fmt.Sprintf("cluster %s was deleted", l.clusterID), api.ReasonClusterNotFound, nil))
+				op.done.Set(l.view(), l.goneError())
 			}
 		}
 		l.queue = nil
@@ -324,7 +335,7 @@ func (l *lifecycle) load(ctx workflow.Context) error {
 	}
 	l.notice = st.NoticeBefore
 	if st.Gone {
-		l.gone = true
+		l.gone, l.missing = true, st.Cluster.ID == ""
 		l.state.Power = api.PowerDeleted
 		return l.publish(ctx)
 	}

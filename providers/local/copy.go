@@ -224,9 +224,18 @@ func (j *job) work(ctx context.Context) error {
 			}
 			continue
 		}
-		sum, err := copyFile(ctx, filepath.Join(m.Source, filepath.FromSlash(e.rel)), dst, e.mode.Perm(), pc)
+		src := filepath.Join(m.Source, filepath.FromSlash(e.rel))
+		sum, err := copyFile(ctx, src, dst, e.mode.Perm(), pc)
 		if errors.Is(err, errHung) {
 			break
+		}
+		if errors.Is(err, fs.ErrNotExist) && vanished(src) {
+			// Removed while the volume was scanned (a live database's
+			// WAL status file, a temporary file): a snapshot of the disk
+			// a moment later would not have it either.
+			pc.total -= e.size
+			man.TotalBytes -= e.size
+			continue
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -316,6 +325,12 @@ func scanVolume(root string) ([]volumeEntry, int64, error) {
 		return nil, 0, fmt.Errorf("read volume directory %s: %w", root, err)
 	}
 	return out, total, nil
+}
+
+// vanished reports whether a file the scan listed is gone now.
+func vanished(path string) bool {
+	_, err := os.Lstat(path)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 func copyFile(ctx context.Context, src, dst string, perm fs.FileMode, pc *pacer) (string, error) {
