@@ -146,13 +146,23 @@ func (a *Backups) checkPower(ctx context.Context, in ValidateBackupInput, cl cat
 			return permanent(api.ReasonNoBackups, "cluster %s is on profile %s, which takes no backups: move it to a profile with backups (`starter cluster set-profile %s PROFILE`)", cl.ID, cl.Profile, cl.ID)
 		}
 	}
-	if in.JobID != "" || cl.Power == "" || cl.Power == api.PowerRunning {
-		return nil
-	}
-	if cl.Power == api.PowerPoweringOff && api.IsFinalBackupOf(in.WorkflowID, cl.ID) {
+	if in.JobID != "" || powerAdmits(cl, in.WorkflowID) {
 		return nil
 	}
 	return permanent(api.ReasonClusterPoweredOff, "cluster %s is %s: it has no volumes to back up until it is powered on (`starter cluster power-on %s`)", cl.ID, cl.Power, cl.ID)
+}
+
+// powerAdmits reports whether a cluster's power lets the backup of this
+// workflow run: a running cluster any backup, a cluster powering off only
+// its power-off's final backup.
+func powerAdmits(cl catalog.Cluster, workflowID string) bool {
+	switch cl.Power {
+	case "", api.PowerRunning:
+		return true
+	case api.PowerPoweringOff:
+		return api.IsFinalBackupOf(workflowID, cl.ID)
+	}
+	return false
 }
 
 // checkJobRun admits a backup that names a job only when that job's own
@@ -275,11 +285,12 @@ func (a *Backups) CheckHealth(ctx context.Context, in HealthInput) (HealthResult
 	if err != nil {
 		return HealthResult{}, classify(err, "cluster "+in.ClusterID)
 	}
-	if cl.Power != "" && cl.Power != api.PowerRunning {
-		final := cl.Power == api.PowerPoweringOff && activity.IsActivity(ctx) && api.IsFinalBackupOf(activity.GetInfo(ctx).WorkflowExecution.ID, cl.ID)
-		if !final {
-			return HealthResult{}, permanent(api.ReasonClusterPoweredOff, "cluster %s is %s: nothing to back up until it is powered on", cl.ID, cl.Power)
-		}
+	wf := ""
+	if activity.IsActivity(ctx) {
+		wf = activity.GetInfo(ctx).WorkflowExecution.ID
+	}
+	if !powerAdmits(cl, wf) {
+		return HealthResult{}, permanent(api.ReasonClusterPoweredOff, "cluster %s is %s: nothing to back up until it is powered on", cl.ID, cl.Power)
 	}
 	if isPostgres(cl) {
 		if a.Databases == nil {

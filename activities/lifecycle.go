@@ -30,6 +30,8 @@ type Lifecycles struct {
 	Databases DatabaseServers
 	// Jobs pause and resume clusters' schedules.
 	Jobs *Jobs
+	// Profiles move clusters to profiles.
+	Profiles *Profiles
 	// PowerOffRetention is how long a cluster stays powered off before it
 	// is deleted with its backups; PowerOffNotice how long before that its
 	// project is told.
@@ -192,13 +194,15 @@ func (a *Lifecycles) BeginPowerOff(ctx context.Context, in PowerInput) (PowerOff
 	if err != nil {
 		return plan, classify(err, "cluster "+cl.ID)
 	}
+	// The profile's first job, else the cluster's first.
 	for _, j := range jobs {
-		if j.Profile != "" || plan.JobID == "" {
+		if j.Profile != "" {
 			plan.JobID = j.ID
-			if j.Profile != "" {
-				break
-			}
+			break
 		}
+	}
+	if plan.JobID == "" && len(jobs) > 0 {
+		plan.JobID = jobs[0].ID
 	}
 	a.log().Info("cluster powering off", zap.String("cluster", cl.ID))
 	return plan, nil
@@ -389,7 +393,7 @@ type DeleteClusterInput struct {
 }
 
 // PlanDeleteCluster checks a cluster may be deleted (no restore from it
-// runs) and lists the backups to delete with it.
+// runs) and lists the backups to delete with it; it changes nothing.
 func (a *Lifecycles) PlanDeleteCluster(ctx context.Context, in DeleteClusterInput) (DeletePlan, error) {
 	cl, err := a.cluster(ctx, in.ClusterID)
 	if err != nil {
@@ -420,11 +424,6 @@ func (a *Lifecycles) PlanDeleteCluster(ctx context.Context, in DeleteClusterInpu
 			continue
 		}
 		plan.BackupIDs = append(plan.BackupIDs, b.ID)
-	}
-	if cl.FinalBackupID != "" {
-		if err := a.Catalog.RemoveHold(ctx, cl.FinalBackupID, LifecycleHolder(cl.ID)); err != nil {
-			return plan, classify(err, "backup "+cl.FinalBackupID)
-		}
 	}
 	return plan, nil
 }
@@ -472,8 +471,7 @@ func (a *Lifecycles) DeleteClusterResources(ctx context.Context, in DeleteCluste
 // MoveToProfile moves a cluster to a profile (its lifecycle's setProfile);
 // a powered-off cluster's jobs stay paused.
 func (a *Lifecycles) MoveToProfile(ctx context.Context, in ApplyProfileInput) (api.ProfileCluster, error) {
-	p := &Profiles{Common: a.Common, Catalog: a.Catalog, Jobs: a.Jobs}
-	return p.ApplyProfile(ctx, in)
+	return a.Profiles.ApplyProfile(ctx, in)
 }
 
 func (a *Lifecycles) cluster(ctx context.Context, id string) (catalog.Cluster, error) {

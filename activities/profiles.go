@@ -155,24 +155,25 @@ func ProfileViewOf(ctx context.Context, cat ProfileCatalog, name string) (api.Pr
 		return api.ProfileView{}, err
 	}
 	v := api.ProfileView{Profile: p, Clusters: []api.ProfileCluster{}}
-	ids, err := cat.ListClusterIDsByProfile(ctx, name)
+	// Two reads whatever the number of clusters on it.
+	cls, err := cat.ListClusters(ctx)
 	if err != nil {
 		return v, classify(err, "profile "+name)
 	}
-	for _, id := range ids {
-		cl, err := cat.GetCluster(ctx, id)
-		if err != nil {
-			if catalog.IsNotFound(err) {
-				continue
-			}
-			return v, classify(err, "cluster "+id)
+	jobs, err := cat.ListJobs(ctx, "")
+	if err != nil {
+		return v, classify(err, "profile "+name)
+	}
+	byCluster := map[string][]catalog.Job{}
+	for _, j := range jobs {
+		byCluster[j.ClusterID] = append(byCluster[j.ClusterID], j)
+	}
+	for _, cl := range cls {
+		if cl.Profile != name || cl.Status == catalog.ClusterDeleted {
+			continue
 		}
-		jobs, err := cat.ListJobs(ctx, id)
-		if err != nil {
-			return v, classify(err, "cluster "+id)
-		}
-		diffs := profileDiff(p, cl, jobs)
-		v.Clusters = append(v.Clusters, api.ProfileCluster{ClusterID: id, Power: cl.Power, InSync: len(diffs) == 0, Differences: diffs})
+		diffs := profileDiff(p, cl, byCluster[cl.ID])
+		v.Clusters = append(v.Clusters, api.ProfileCluster{ClusterID: cl.ID, Power: cl.Power, InSync: len(diffs) == 0, Differences: diffs})
 	}
 	return v, nil
 }

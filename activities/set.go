@@ -87,7 +87,7 @@ func New(d Deps) *Set {
 	starter := &LifecycleStarter{Temporal: d.Temporal, TaskQueue: d.TaskQueue}
 	s.Profiles = &Profiles{Common: common, Catalog: d.Catalog, Jobs: s.Jobs, Lifecycles: starter}
 	s.Lifecycles = &Lifecycles{Common: common, Catalog: d.Catalog, Providers: d.Providers, Provisioners: d.Provisioners,
-		Databases: d.Databases, Jobs: s.Jobs, PowerOffRetention: d.Config.PowerOffRetention, PowerOffNotice: d.Config.PowerOffNotice}
+		Databases: d.Databases, Jobs: s.Jobs, Profiles: s.Profiles, PowerOffRetention: d.Config.PowerOffRetention, PowerOffNotice: d.Config.PowerOffNotice}
 	s.Clusters.Lifecycles = starter
 	s.Restores.Lifecycles = starter
 	s.Reconciler = &Reconciler{Common: common, Catalog: d.Catalog, Providers: d.Providers, Config: d.Config,

@@ -160,3 +160,9 @@ func FuzzLifecycleRequest(f *testing.F) {
 		fuzzInput(t, b, func(r api.LifecycleRequest) error { return r.Check() })
 	})
 }
+
+func FuzzPowerOnRequest(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fuzzInput(t, b, func(r api.PowerOnRequest) error { return r.Check() })
+	})
+}

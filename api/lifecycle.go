@@ -521,6 +521,16 @@ func (r LifecycleRequest) Check() error {
 }
 
 // Check applies the request's rules.
+func (r PowerOnRequest) Check() error {
+	var p validate.Problems
+	p.Add(validate.ID("clusterId", r.ClusterID))
+	if r.LockToken <= 0 {
+		p.Addf("lockToken %d: only a cluster's lifecycle starts a power-on, with the lock it holds (`starter cluster power-on`)", r.LockToken)
+	}
+	return p.Err("power-on request")
+}
+
+// Check applies the request's rules.
 func (r PowerRequest) Check() error {
 	var p validate.Problems
 	p.Add(validate.Reason(r.Reason))

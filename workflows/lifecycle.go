@@ -82,65 +82,47 @@ func (l *lifecycle) registerHandlers(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, api.QueryLifecycleState, func() (api.ClusterLifecycleState, error) { return l.view(), nil }); err != nil {
 		return err
 	}
-	reg := func(name string, validator any, handler any) error {
-		return workflow.SetUpdateHandlerWithOptions(ctx, name, handler, workflow.UpdateHandlerOptions{Validator: validator})
-	}
-	if err := reg(api.UpdatePowerOff, func(req api.PowerRequest) error { return l.admit(api.UpdatePowerOff, req.InputError(), req.Check) },
-		func(ctx workflow.Context, req api.PowerRequest) (api.ClusterLifecycleState, error) {
-			return l.await(ctx, &lifecycleOp{kind: api.UpdatePowerOff, power: req})
-		}); err != nil {
+	return errors.Join(
+		operation(ctx, l, api.UpdatePowerOff, func(r api.PowerRequest) (*lifecycleOp, string) {
+			return &lifecycleOp{kind: api.UpdatePowerOff, power: r}, r.RequestID
+		}),
+		operation(ctx, l, api.UpdatePowerOn, func(r api.PowerRequest) (*lifecycleOp, string) {
+			return &lifecycleOp{kind: api.UpdatePowerOn, power: r}, r.RequestID
+		}),
+		operation(ctx, l, api.UpdateSetProfile, func(r api.SetProfileRequest) (*lifecycleOp, string) {
+			return &lifecycleOp{kind: api.UpdateSetProfile, profile: r}, r.RequestID
+		}),
+		operation(ctx, l, api.UpdateDeleteCluster, func(r api.DeleteClusterRequest) (*lifecycleOp, string) {
+			return &lifecycleOp{kind: api.UpdateDeleteCluster, del: r}, r.RequestID
+		}),
+	)
+}
+
+// lifecycleRequest is what every lifecycle operation's input has.
+type lifecycleRequest interface {
+	InputError() error
+	Check() error
+}
+
+// operation registers one operation as an update (validated, waited for)
+// and as a signal of the same name for callers that only signal (a
+// request the state refuses is dropped with its reason in the state).
+func operation[Req lifecycleRequest](ctx workflow.Context, l *lifecycle, name string, op func(Req) (*lifecycleOp, string)) error {
+	err := workflow.SetUpdateHandlerWithOptions(ctx, name, func(ctx workflow.Context, req Req) (api.ClusterLifecycleState, error) {
+		o, _ := op(req)
+		return l.await(ctx, o)
+	}, workflow.UpdateHandlerOptions{Validator: func(req Req) error { return l.admit(name, req.InputError(), req.Check) }})
+	if err != nil {
 		return err
 	}
-	if err := reg(api.UpdatePowerOn, func(req api.PowerRequest) error { return l.admit(api.UpdatePowerOn, req.InputError(), req.Check) },
-		func(ctx workflow.Context, req api.PowerRequest) (api.ClusterLifecycleState, error) {
-			return l.await(ctx, &lifecycleOp{kind: api.UpdatePowerOn, power: req})
-		}); err != nil {
-		return err
-	}
-	if err := reg(api.UpdateSetProfile, func(req api.SetProfileRequest) error {
-		return l.admit(api.UpdateSetProfile, req.InputError(), req.Check)
-	}, func(ctx workflow.Context, req api.SetProfileRequest) (api.ClusterLifecycleState, error) {
-		return l.await(ctx, &lifecycleOp{kind: api.UpdateSetProfile, profile: req})
-	}); err != nil {
-		return err
-	}
-	if err := reg(api.UpdateDeleteCluster, func(req api.DeleteClusterRequest) error {
-		return l.admit(api.UpdateDeleteCluster, req.InputError(), req.Check)
-	}, func(ctx workflow.Context, req api.DeleteClusterRequest) (api.ClusterLifecycleState, error) {
-		return l.await(ctx, &lifecycleOp{kind: api.UpdateDeleteCluster, del: req})
-	}); err != nil {
-		return err
-	}
-	// The same operations as signals, for callers that only signal. A
-	// request the state refuses is dropped with its reason in the state.
-	signal := func(name string, receive func(workflow.Context, workflow.ReceiveChannel) (*lifecycleOp, string, error, func() error)) {
-		ch := workflow.GetSignalChannel(ctx, name)
-		workflow.Go(ctx, func(ctx workflow.Context) {
-			for {
-				op, reqID, inErr, check := receive(ctx, ch)
-				l.signalled(ctx, op, reqID, inErr, check)
-			}
-		})
-	}
-	signal(api.UpdatePowerOff, func(ctx workflow.Context, ch workflow.ReceiveChannel) (*lifecycleOp, string, error, func() error) {
-		var req api.PowerRequest
-		ch.Receive(ctx, &req)
-		return &lifecycleOp{kind: api.UpdatePowerOff, power: req}, req.RequestID, req.InputError(), req.Check
-	})
-	signal(api.UpdatePowerOn, func(ctx workflow.Context, ch workflow.ReceiveChannel) (*lifecycleOp, string, error, func() error) {
-		var req api.PowerRequest
-		ch.Receive(ctx, &req)
-		return &lifecycleOp{kind: api.UpdatePowerOn, power: req}, req.RequestID, req.InputError(), req.Check
-	})
-	signal(api.UpdateSetProfile, func(ctx workflow.Context, ch workflow.ReceiveChannel) (*lifecycleOp, string, error, func() error) {
-		var req api.SetProfileRequest
-		ch.Receive(ctx, &req)
-		return &lifecycleOp{kind: api.UpdateSetProfile, profile: req}, req.RequestID, req.InputError(), req.Check
-	})
-	signal(api.UpdateDeleteCluster, func(ctx workflow.Context, ch workflow.ReceiveChannel) (*lifecycleOp, string, error, func() error) {
-		var req api.DeleteClusterRequest
-		ch.Receive(ctx, &req)
-		return &lifecycleOp{kind: api.UpdateDeleteCluster, del: req}, req.RequestID, req.InputError(), req.Check
+	ch := workflow.GetSignalChannel(ctx, name)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var req Req
+			ch.Receive(ctx, &req)
+			o, reqID := op(req)
+			l.signalled(ctx, o, reqID, req.InputError(), req.Check)
+		}
 	})
 	return nil
 }

@@ -39,6 +39,9 @@ func (r *restoreRun) powerOn(ctx workflow.Context, req api.PowerOnRequest) (res 
 	if err := inputError("power-on", req.InputError()); err != nil {
 		return res, err
 	}
+	if err := req.Check(); err != nil {
+		return res, activities.InvalidRequest("%v", err)
+	}
 	// The run's ID names the volumes: a power-on retried after a failure
 	// gets new ones.
 	h := fnv.New32a()
