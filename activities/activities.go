@@ -5,7 +5,11 @@
 package activities
 
 import (
+	"context"
 	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 
 	"go.uber.org/zap"
 
@@ -97,6 +101,15 @@ func (c *Common) now() time.Time {
 		return c.Now().UTC()
 	}
 	return time.Now().UTC()
+}
+
+// activityMetrics is the running activity's metrics handler (nil outside
+// an activity, as in tests that call one directly).
+func activityMetrics(ctx context.Context) client.MetricsHandler {
+	if !activity.IsActivity(ctx) {
+		return nil
+	}
+	return activity.GetMetricsHandler(ctx)
 }
 
 func (c *Common) log() *zap.Logger {

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -28,6 +29,13 @@ type CheckArchivesInput struct {
 // (its health is the backups' concern).
 func (a *Monitor) CheckArchives(ctx context.Context, in CheckArchivesInput) ([]notify.Event, error) {
 	if a.Databases == nil {
+		// Nothing to read here; with no postgres cluster at all there is
+		// nothing to read anywhere, and the gauges say so.
+		if a.Fleet != nil {
+			if cls, err := a.Catalog.ListClusters(ctx); err == nil && !slices.ContainsFunc(cls, isPostgres) {
+				a.Fleet.SetArchives(in.Now, 0, 0)
+			}
+		}
 		return nil, nil
 	}
 	if in.MaxLag <= 0 {
@@ -38,6 +46,9 @@ func (a *Monitor) CheckArchives(ctx context.Context, in CheckArchivesInput) ([]n
 		return nil, classify(err, "listing clusters")
 	}
 	var events []notify.Event
+	var maxLag time.Duration
+	stalledClusters := 0
+	defer func() { a.Fleet.SetArchives(in.Now, maxLag, stalledClusters) }()
 	for _, cl := range clusters {
 		if !isPostgres(cl) || cl.Status != catalog.ClusterRunning || a.Databases.ArchiveDir(cl.ID) == "" {
 			continue
@@ -56,6 +67,10 @@ func (a *Monitor) CheckArchives(ctx context.Context, in CheckArchivesInput) ([]n
 			lag = in.Now.Sub(*st.PendingSince)
 		}
 		stalled := lag > in.MaxLag
+		maxLag = max(maxLag, lag)
+		if stalled {
+			stalledClusters++
+		}
 		if stalled == (cl.WALStalledSince != nil) {
 			continue
 		}

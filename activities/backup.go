@@ -498,6 +498,10 @@ type WaitSnapshotsInput struct {
 	LockRef
 	PollInterval time.Duration
 	ProgressStep int
+	// Until is the backup's deadline (zero: none): the wait returns there
+	// by itself, Expired, so that a backup that timed out does not wait a
+	// heartbeat interval for its cancelled wait to notice.
+	Until time.Time
 }
 
 // WaitSnapshotsResult is the snapshots' state when the wait returns.
@@ -505,6 +509,8 @@ type WaitSnapshotsResult struct {
 	Snapshots []catalog.Snapshot
 	// Done is true when every snapshot completed.
 	Done bool
+	// Expired is true when the wait returned at its Until.
+	Expired bool
 }
 
 // WaitSnapshots polls the provider for all of a backup's snapshots in one
@@ -556,12 +562,18 @@ func (a *Backups) WaitSnapshots(ctx context.Context, in WaitSnapshotsInput) (res
 		if reportable {
 			return WaitSnapshotsResult{Snapshots: snaps}, nil
 		}
+		if !in.Until.IsZero() && !a.now().Before(in.Until) {
+			return WaitSnapshotsResult{Snapshots: snaps, Expired: true}, nil
+		}
 		select {
 		case <-ctx.Done():
 			return WaitSnapshotsResult{}, ctx.Err()
 		case <-timer.C:
 		}
 		wait = min(2*wait, interval)
+		if !in.Until.IsZero() {
+			wait = max(min(wait, in.Until.Sub(a.now())), time.Millisecond)
+		}
 		timer.Reset(wait)
 	}
 }
@@ -743,7 +755,11 @@ func (a *Backups) MarkDefunct(ctx context.Context, in MarkDefunctInput) (catalog
 	if err != nil {
 		return catalog.Backup{}, classify(err, "backup "+in.BackupID)
 	}
-	a.log().Warn("backup defunct", zap.String("backup", b.ID), zap.String("cluster", b.ClusterID), zap.String("reason", in.Reason), zap.Int("snapshots", len(b.Snapshots)))
+	logAt := a.log().Warn
+	if code, _, _ := strings.Cut(in.Reason, ":"); code == api.ReasonClusterLocked || code == api.ReasonCancelled {
+		logAt = a.log().Info // expected: another operation held the cluster, or someone cancelled
+	}
+	logAt("backup defunct", zap.String("backup", b.ID), zap.String("cluster", b.ClusterID), zap.String("reason", in.Reason), zap.Int("snapshots", len(b.Snapshots)))
 	return b, nil
 }
 

@@ -48,8 +48,36 @@ func (j *Jobs) scheduleAction(job catalog.Job) *client.ScheduleWorkflowAction {
 	}
 }
 
+// scheduleAttributes name the job's cluster and the job on its schedule,
+// so that `temporal schedule list --query 'StrataClusterId="db1"'` finds
+// a cluster's schedules.
+func scheduleAttributes(job catalog.Job) temporal.SearchAttributes {
+	return temporal.NewSearchAttributes(api.SearchAttrClusterID.ValueSet(job.ClusterID), api.SearchAttrJobID.ValueSet(job.ID))
+}
+
+// scheduleMemo names the job's cluster and job on its schedule, for
+// callers that describe it (the note says the same to a person).
+func scheduleMemo(job catalog.Job) map[string]interface{} {
+	return map[string]interface{}{
+		"cluster": job.ClusterID,
+		"job":     job.ID,
+		"summary": scheduleNote(job, ""),
+	}
+}
+
 func scheduleSpec(job catalog.Job) client.ScheduleSpec {
 	return client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: job.Every.D(), Offset: job.Offset.D()}}}
+}
+
+// scheduleNote is a job schedule's note: whose schedule it is (the Web UI
+// shows the note on the schedule's page, where its ID alone would not say),
+// then why it was last paused or resumed.
+func scheduleNote(job catalog.Job, why string) string {
+	note := fmt.Sprintf("Backups of cluster %s every %s (job %s)", job.ClusterID, api.FormatDuration(job.Every.D()), job.ID)
+	if why != "" {
+		note += "; " + why
+	}
+	return note
 }
 
 func pausedNote(paused bool) string {
@@ -101,20 +129,21 @@ func (j *Jobs) createJob(ctx context.Context, job catalog.Job, powerPaused bool)
 	//     yields at most one catch-up backup, never a burst;
 	//   - no PauseOnFailure: a Defunct run (say, ClusterLocked) is normal and
 	//     must not stop the next one.
-	note := pausedNote(job.Paused)
+	why := pausedNote(job.Paused)
 	if powerPaused && !job.Paused {
-		note = powerOffNote
+		why = powerOffNote
 	}
+	note := scheduleNote(job, why)
 	_, err := j.Schedules.Create(ctx, client.ScheduleOptions{
-		ID:            job.ScheduleID,
-		Spec:          scheduleSpec(job),
-		Action:        j.scheduleAction(job),
-		Overlap:       enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
-		CatchupWindow: job.Every.D(),
-		Paused:        job.Paused || powerPaused,
-		Note:          note,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			api.SearchAttrClusterID.ValueSet(job.ClusterID), api.SearchAttrJobID.ValueSet(job.ID)),
+		ID:                    job.ScheduleID,
+		Spec:                  scheduleSpec(job),
+		Action:                j.scheduleAction(job),
+		Overlap:               enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+		CatchupWindow:         job.Every.D(),
+		Paused:                job.Paused || powerPaused,
+		Note:                  note,
+		TypedSearchAttributes: scheduleAttributes(job),
+		Memo:                  scheduleMemo(job),
 	})
 	if err != nil && !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
 		// Without its schedule the job would never run: undo the record.
@@ -186,7 +215,9 @@ func (j *Jobs) rewriteJob(ctx context.Context, job catalog.Job) error {
 			if s.Policy != nil {
 				s.Policy.CatchupWindow = job.Every.D()
 			}
-			return &client.ScheduleUpdate{Schedule: &s}, nil
+			// Also gives the attributes to schedules made before they had them.
+			attrs := scheduleAttributes(job)
+			return &client.ScheduleUpdate{Schedule: &s, TypedSearchAttributes: &attrs}, nil
 		},
 	})
 	if err != nil {
@@ -233,12 +264,12 @@ func (j *Jobs) PauseJob(ctx context.Context, req api.PauseJobRequest) (api.JobVi
 	h := j.Schedules.GetHandle(ctx, job.ScheduleID)
 	switch {
 	case req.Paused:
-		err = h.Pause(ctx, client.SchedulePauseOptions{Note: "paused by starter"})
+		err = h.Pause(ctx, client.SchedulePauseOptions{Note: scheduleNote(job, "paused by starter")})
 	case j.clusterOff(ctx, job.ClusterID):
 		// Resumed with its cluster's power-on: until then its schedule
 		// stays paused for the power-off.
 	default:
-		err = h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: "resumed by starter"})
+		err = h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: scheduleNote(job, "resumed by starter")})
 	}
 	if err != nil {
 		return api.JobView{}, fmt.Errorf("job %s: %w", req.ID, err)
@@ -366,6 +397,7 @@ func EnsureWorkerSchedule(ctx context.Context, schedules client.ScheduleClient, 
 	}
 	_, err := schedules.Create(ctx, client.ScheduleOptions{
 		ID: id, Spec: spec, Action: action, Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP, CatchupWindow: every,
+		Memo: map[string]interface{}{"summary": summary + " every " + api.FormatDuration(every) + " (Strata worker schedule)"},
 	})
 	if errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
 		err = schedules.GetHandle(ctx, id).Update(ctx, client.ScheduleUpdateOptions{

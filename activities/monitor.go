@@ -12,6 +12,7 @@ import (
 	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/api/validate"
 	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/metrics"
 	"github.com/stratabackup/strata/notify"
 )
 
@@ -24,6 +25,8 @@ type Monitor struct {
 	ScheduleCounts ScheduleCounts
 	// Databases read postgres clusters' WAL archiving (nil: none here).
 	Databases DatabaseServers
+	// Fleet receives the fleet gauges each run reads (nil: not exported).
+	Fleet *metrics.FleetGauges
 }
 
 // MonitorCatalog is the part of the catalog the monitor uses.
@@ -81,6 +84,7 @@ func (a *Monitor) CheckJobs(ctx context.Context, in CheckJobsInput) ([]notify.Ev
 	// Each job's events start from base: the job, its newest Completed
 	// backup and its bound.
 	base := make([]notify.Event, len(jobs))
+	refs := make([]time.Time, len(jobs))
 	for i, j := range jobs {
 		m := j.Monitor
 		// Only the job's own cluster's backups count: a run that named the
@@ -93,6 +97,7 @@ func (a *Monitor) CheckJobs(ctx context.Context, in CheckJobsInput) ([]notify.Ev
 		if len(latest) > 0 && latest[0].CompletedAt != nil {
 			ref = *latest[0].CompletedAt
 		}
+		refs[i] = ref
 		if last := lastScheduledRun(j, in.Now.Add(-time.Minute)); !j.Paused && last.After(j.CreatedAt) {
 			suspect[i] = len(latest) == 0 || latest[0].CreatedAt.Before(last)
 		}
@@ -149,6 +154,7 @@ func (a *Monitor) CheckJobs(ctx context.Context, in CheckJobsInput) ([]notify.Ev
 		}
 	}
 
+	a.publishJobs(ctx, in.Now, jobs, monitors, refs)
 	for i, j := range jobs {
 		if !sameMonitor(monitors[i], j.Monitor) {
 			if err := a.Catalog.SetJobMonitor(ctx, j.ID, monitors[i]); err != nil {
@@ -168,6 +174,42 @@ func (a *Monitor) CheckJobs(ctx context.Context, in CheckJobsInput) ([]notify.Ev
 		project[c.ID] = c.ProjectID
 	}
 	return CoalesceStorms(events, func(clusterID string) string { return project[clusterID] }, StormThreshold), nil
+}
+
+// publishJobs sets the fleet gauges from what this run read: jobs by
+// freshness, the fleet RPO (the oldest newest-Completed backup across
+// active jobs) and the backups by status.
+func (a *Monitor) publishJobs(ctx context.Context, now time.Time, jobs []catalog.Job, monitors []catalog.JobMonitor, refs []time.Time) {
+	if a.Fleet == nil {
+		return
+	}
+	states := map[string]int{}
+	var rpo time.Duration
+	active := false
+	for i, j := range jobs {
+		switch {
+		case j.Paused:
+			states[metrics.JobPaused]++
+			continue
+		case monitors[i].Stale:
+			states[metrics.JobStale]++
+		default:
+			states[metrics.JobFresh]++
+		}
+		active = true
+		rpo = max(rpo, now.Sub(refs[i]))
+	}
+	a.Fleet.SetJobs(now, states, rpo, active)
+	counts, err := a.Catalog.CountBackups(ctx)
+	if err != nil {
+		a.log().Warn("counting backups for the fleet gauges failed", zap.Error(err))
+		return
+	}
+	byStatus := make(map[string]int, len(counts))
+	for st, n := range counts {
+		byStatus[string(st)] = n
+	}
+	a.Fleet.SetBackups(now, byStatus)
 }
 
 func sameMonitor(a, b catalog.JobMonitor) bool {

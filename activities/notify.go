@@ -13,6 +13,7 @@ import (
 	"github.com/stratabackup/strata/api"
 	"github.com/stratabackup/strata/api/seal"
 	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/metrics"
 	"github.com/stratabackup/strata/notify"
 	"github.com/stratabackup/strata/secrets"
 )
@@ -97,6 +98,11 @@ func (a *Notifications) Deliver(ctx context.Context, in DeliverInput) error {
 		ID: ch.ID, ProjectID: ch.ProjectID, Kind: notify.Kind(ch.Kind), URL: url, Secret: secret,
 		Email: ch.Email, SMTPHost: ch.SMTPHost, SMTPUser: ch.SMTPUser, SMTPPasswordEnv: ch.SMTPPasswordEnv, From: ch.From,
 	}, ev)
+	outcome := "delivered"
+	if err != nil {
+		outcome = "failed"
+	}
+	metrics.Inc(activityMetrics(ctx), metrics.Notifications, metrics.Tags{metrics.LabelKind: ch.Kind, metrics.LabelOutcome: outcome}, 1)
 	if err != nil && !notify.IsRetryable(err) {
 		return temporal.NewNonRetryableApplicationError(err.Error(), "DeliveryFailed", err)
 	}

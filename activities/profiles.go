@@ -312,9 +312,9 @@ func (j *Jobs) setSchedulesPaused(ctx context.Context, clusterID string, paused 
 		}
 		h := j.Schedules.GetHandle(ctx, job.ScheduleID)
 		if paused {
-			err = h.Pause(ctx, client.SchedulePauseOptions{Note: powerOffNote})
+			err = h.Pause(ctx, client.SchedulePauseOptions{Note: scheduleNote(job, powerOffNote)})
 		} else {
-			err = h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: "resumed: cluster powered on"})
+			err = h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: scheduleNote(job, "resumed: cluster powered on")})
 		}
 		if err != nil {
 			return fmt.Errorf("cluster %s: job %s: %w", clusterID, job.ID, err)

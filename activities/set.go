@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/metrics"
 	"github.com/stratabackup/strata/notify"
 	"github.com/stratabackup/strata/providers"
 	"github.com/stratabackup/strata/secrets"
@@ -38,6 +39,8 @@ type Deps struct {
 	// ScheduleCounts and Workflows, when set, replace Temporal's.
 	ScheduleCounts ScheduleCounts
 	Workflows      WorkflowLookup
+	// Fleet receives the fleet gauges the monitor reads (nil: none).
+	Fleet *metrics.FleetGauges
 }
 
 // Set is every activity struct of a worker, by domain.
@@ -74,7 +77,7 @@ func New(d Deps) *Set {
 		Restores: &Restores{Common: common, Catalog: d.Catalog, Providers: d.Providers, Provisioners: d.Provisioners, Config: d.Config,
 			Volumes: d.Volumes, Databases: d.Databases},
 		Deletions: &Deletions{Common: common, Catalog: d.Catalog, Providers: d.Providers, Databases: d.Databases},
-		Monitor:   &Monitor{Common: common, Catalog: d.Catalog, ScheduleCounts: d.ScheduleCounts, Databases: d.Databases},
+		Monitor:   &Monitor{Common: common, Catalog: d.Catalog, ScheduleCounts: d.ScheduleCounts, Databases: d.Databases, Fleet: d.Fleet},
 		Notifications: &Notifications{Common: common, Catalog: d.Catalog, Notifier: d.Notifier, Secrets: d.Secrets,
 			Config: d.Config},
 		Clusters: &Clusters{Common: common, Catalog: d.Catalog, Providers: d.Providers, Volumes: d.Volumes, Databases: d.Databases,

@@ -27,7 +27,7 @@ trap cleanup EXIT
 mkdir -p "$work/data"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 (cd "$work/data" && exec "$work/worker" --dev --demo-postgres=false --temporal-port "$(free_port)" --ui-port -1 \
-	--codec-server-listen "" >"$work/worker.log" 2>&1) &
+	--codec-server-listen "" --metrics-listen "127.0.0.1:$(free_port)" >"$work/worker.log" 2>&1) &
 worker_pid=$!
 starter() { (cd "$work/data" && "$work/starter" "$@"); }
 for _ in $(seq 1 120); do

@@ -394,6 +394,30 @@ func (s *sqlStore) ListBackups(ctx context.Context, f BackupFilter) ([]Backup, e
 	return out, nil
 }
 
+func (s *sqlStore) CountBackups(ctx context.Context) (map[BackupStatus]int, error) {
+	rows, err := s.direct().query(ctx, `SELECT status, COUNT(*) FROM backups GROUP BY status`)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: count backups: %w", err)
+	}
+	type count struct {
+		status BackupStatus
+		n      int
+	}
+	counts, err := collect(rows, func(sc scanner) (count, error) {
+		var c count
+		err := sc.Scan(&c.status, &c.n)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("catalog: count backups: %w", err)
+	}
+	out := make(map[BackupStatus]int, len(counts))
+	for _, c := range counts {
+		out[c.status] = c.n
+	}
+	return out, nil
+}
+
 func validBackupStatus(st BackupStatus) bool {
 	switch st {
 	case BackupPending, BackupInProgress, BackupCompleted, BackupDefunct, BackupMissing, BackupDeleting, BackupDeleted:

@@ -429,3 +429,21 @@ func TestListBackupsAfterCursorPages(t *testing.T) {
 		}
 	})
 }
+
+// CountBackups counts every backup by its status, leaving out statuses
+// with none.
+func TestCountBackups(t *testing.T) {
+	catalogtest.Each(t, func(t *testing.T, s catalog.Store) {
+		ctx := context.Background()
+		counts, err := s.CountBackups(ctx)
+		require.NoError(t, err)
+		assert.Empty(t, counts)
+		mustCluster(t, s, "c")
+		for i, st := range []catalog.BackupStatus{catalog.BackupCompleted, catalog.BackupCompleted, catalog.BackupDefunct, catalog.BackupDeleted, catalog.BackupCompleted} {
+			backupIn(t, s, fmt.Sprintf("b%d", i), "", t0.Add(time.Duration(i)*time.Second), st)
+		}
+		counts, err = s.CountBackups(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, map[catalog.BackupStatus]int{catalog.BackupCompleted: 3, catalog.BackupDefunct: 1, catalog.BackupDeleted: 1}, counts)
+	})
+}

@@ -110,6 +110,9 @@ type Backups interface {
 	CreateBackup(ctx context.Context, nb NewBackup) (b Backup, created bool, err error)
 	GetBackup(ctx context.Context, id string) (Backup, error)
 	ListBackups(ctx context.Context, f BackupFilter) ([]Backup, error)
+	// CountBackups counts the backups by status (statuses with none are
+	// left out).
+	CountBackups(ctx context.Context) (map[BackupStatus]int, error)
 	// TransitionBackup applies t; *TransitionError if the backup's status is
 	// neither t.To nor in t.From.
 	TransitionBackup(ctx context.Context, id string, t Transition) (Backup, error)

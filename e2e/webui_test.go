@@ -51,7 +51,7 @@ func TestDevWebUIShowsDecryptedInput(t *testing.T) {
 	w, err := stratatest.StartWorkerCommand([]string{
 		"--dev", "--demo-postgres=false", "--data-dir", dataDir, "--temporal-port", strconv.Itoa(freePort(t)), "--ui-port", strconv.Itoa(uiPort),
 		"--encryption-key-file", keyFile, "--codec-server-listen", "127.0.0.1:" + strconv.Itoa(freePort(t)), "--log-level", "warn",
-		"--reconcile-every", "0", "--monitor-every", "0",
+		"--reconcile-every", "0", "--monitor-every", "0", "--metrics-listen", "127.0.0.1:0",
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = w.Stop(30 * time.Second) })

@@ -24,6 +24,9 @@ type Config struct {
 	Project string
 	// Logger is optional.
 	Logger *zap.Logger
+	// Calls counts the provider's API requests for the worker's metrics
+	// (nil: not counted).
+	Calls CallCounter
 	// Anonymous sends unauthenticated requests instead of looking up the
 	// cloud's default credentials: only an emulator or fake at Endpoint
 	// accepts them.
@@ -43,6 +46,33 @@ type Config struct {
 	// RetryDelay replaces the backoff between attempts with about this
 	// long.
 	RetryDelay time.Duration
+}
+
+// CallCounter counts a cloud's API requests: each attempt of operation op
+// (the cloud's action or method name), its outcome (CallOK,
+// CallThrottled, CallFailed) and whether it repeated an earlier attempt
+// of the same call.
+type CallCounter interface {
+	APICall(op, outcome string, retry bool)
+}
+
+// Outcomes of one API request.
+const (
+	CallOK        = "ok"
+	CallThrottled = "throttled"
+	CallFailed    = "error"
+)
+
+// CallOutcome is the outcome of a request that returned err, classified
+// as a provider's classify makes it a *Error.
+func CallOutcome(err error) string {
+	if err == nil {
+		return CallOK
+	}
+	if pe, ok := AsError(err); ok && pe.Kind == Throttled {
+		return CallThrottled
+	}
+	return CallFailed
 }
 
 // Instance is what a Factory opens for one region.

@@ -60,13 +60,28 @@ type backupRun struct {
 	saga      saga
 	// preferredNode is where a postgres cluster's backup mode is held.
 	preferredNode string
+	// recordedAt is when this run recorded its backup (zero: it has not;
+	// its end is not counted).
+	recordedAt time.Time
+	// completedAt is when it was marked Completed (its duration ends there,
+	// not after the prune that follows).
+	completedAt time.Time
+	// awaitCancelled: a snapshot activity cancelled by the deadline is
+	// waited for until it has stopped (runs started before
+	// awaitCancelledChange left it behind, pending on the closed run).
+	awaitCancelled bool
 }
+
+// awaitCancelledChange is the version from which a backup that timed out
+// waits for its cancelled snapshot activities to stop before it ends.
+const awaitCancelledChange = "await-cancelled-snapshots"
 
 func (r *backupRun) run(ctx workflow.Context) (result api.Backup, err error) {
 	defer func() {
 		if err != nil {
 			err = r.fail(ctx, err)
 		}
+		r.countFinished(ctx)
 	}()
 
 	r.localSteps = workflow.GetVersion(ctx, localStepsChange, workflow.DefaultVersion, 1) >= 1
@@ -98,6 +113,7 @@ func (r *backupRun) run(ctx workflow.Context) (result api.Backup, err error) {
 		// outcome instead of backing up twice.
 		return r.finished(ctx, rec)
 	}
+	r.countStarted(ctx)
 	r.saga.add("mark backup Defunct", r.markDefunct)
 	if err := r.setStatus(ctx, catalog.BackupPending); err != nil {
 		return api.Backup{}, err
@@ -107,11 +123,13 @@ func (r *backupRun) run(ctx workflow.Context) (result api.Backup, err error) {
 	// release it (a no-op if the lease lapsed and someone else has it now).
 	r.setStep(ctx, api.StepLocking)
 	var lock catalog.Lock
+	lockStep := r.startStep(ctx, stepLock)
 	if err := r.step(ctx, "lock cluster "+r.plan.ClusterID, backups.AcquireLock, activities.LockInput{
 		ClusterID: r.plan.ClusterID, Holder: validate.OperationHolder("backup", r.progress.BackupID), TTL: r.plan.LockTTL,
 	}).Get(ctx, &lock); err != nil {
 		return api.Backup{}, err
 	}
+	lockStep.done()
 	// Every write from here on is fenced by the lock: it lands only while
 	// this backup still holds it, else the backup fails LockLost.
 	r.lock = activities.LockRef{ClusterID: r.plan.ClusterID, LockToken: lock.Token, LockTTL: r.plan.LockTTL}
@@ -122,11 +140,13 @@ func (r *backupRun) run(ctx workflow.Context) (result api.Backup, err error) {
 	// Check every node is healthy.
 	r.setStep(ctx, api.StepCheckingHealth)
 	var health activities.HealthResult
+	healthStep := r.startStep(ctx, stepHealth)
 	if err := r.step(ctx, "check health of "+r.plan.ClusterID, backups.CheckHealth, activities.HealthInput{
 		ClusterID: r.plan.ClusterID, MaxLag: r.plan.MaxLag,
 	}).Get(ctx, &health); err != nil {
 		return api.Backup{}, err
 	}
+	healthStep.done()
 
 	// InProgress: the snapshot deadline starts now.
 	r.startedAt = workflow.Now(ctx)
@@ -143,18 +163,23 @@ func (r *backupRun) run(ctx workflow.Context) (result api.Backup, err error) {
 
 	// Snapshot every volume, bounded by the deadline. Snapshots are recorded
 	// as they are created; the Defunct compensation records any others.
+	snapStep := r.startStep(ctx, stepSnapshot)
 	snaps, err := r.snapshotWithinDeadline(ctx)
 	if err != nil {
 		return api.Backup{}, err
 	}
+	snapStep.done()
 
 	// Completed, then release the lock.
 	r.setStep(ctx, api.StepCompleting)
+	completionStep := r.startStep(ctx, stepCompletion)
 	if err := r.step(ctx, "mark Completed", backups.CompleteBackup, activities.CompleteInput{
 		BackupID: r.progress.BackupID, Snapshots: snaps, LockRef: r.lock,
 	}).Get(ctx, &rec); err != nil {
 		return api.Backup{}, err
 	}
+	completionStep.done()
+	r.completedAt = workflow.Now(ctx)
 	r.saga.commit()
 	if err := r.step(ctx, "release lock on "+r.plan.ClusterID, backups.ReleaseLock, r.releaseInput(lock)).Get(ctx, nil); err != nil {
 		// The backup is good; the lease lapses by itself within its TTL.
@@ -207,6 +232,7 @@ func (r *backupRun) prune(ctx workflow.Context) {
 // move. When the deadline passes first, the snapshot activities are
 // cancelled and the backup fails with reason Timeout.
 func (r *backupRun) snapshotWithinDeadline(ctx workflow.Context) ([]catalog.Snapshot, error) {
+	r.awaitCancelled = workflow.GetVersion(ctx, awaitCancelledChange, workflow.DefaultVersion, 1) >= 1
 	sctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -241,6 +267,13 @@ func (r *backupRun) snapshotWithinDeadline(ctx workflow.Context) ([]catalog.Snap
 		return snaps, serr
 	}
 	cancel()
+	if r.awaitCancelled {
+		// The activity stops at its next heartbeat; one that cannot (its
+		// worker died) times out on its heartbeat timeout.
+		if _, err := workflow.AwaitWithTimeout(ctx, 2*r.plan.HeartbeatTimeout+time.Minute, func() bool { return done }); err != nil {
+			return nil, err // cancelled
+		}
+	}
 	return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 		"snapshots of backup %s (cluster %s) did not complete within %s (deadline %s): %s",
 		r.progress.BackupID, r.plan.ClusterID, r.deadline.Sub(r.startedAt), r.deadline.UTC().Format(time.RFC3339), r.pendingSummary(),
@@ -327,9 +360,10 @@ func (r *backupRun) startSnapshots(ctx workflow.Context) ([]catalog.Snapshot, er
 		StartToCloseTimeout: 5 * time.Minute,
 		// A worker killed while starting snapshots is noticed this soon,
 		// not after the whole start-to-close timeout.
-		HeartbeatTimeout: r.plan.HeartbeatTimeout,
-		Summary:          fmt.Sprintf("start %d snapshots", len(r.plan.Volumes)),
-		RetryPolicy:      providerRetry(),
+		HeartbeatTimeout:    r.plan.HeartbeatTimeout,
+		Summary:             fmt.Sprintf("start %d snapshots", len(r.plan.Volumes)),
+		RetryPolicy:         providerRetry(),
+		WaitForCancellation: r.awaitCancelled,
 	}), backups.StartSnapshots, activities.SnapshotsInput{
 		BackupID: r.progress.BackupID, Provider: r.plan.Provider, Region: r.plan.Region, Volumes: r.plan.Volumes, LockRef: r.lock,
 	}).Get(ctx, &snaps); err != nil {
@@ -349,19 +383,31 @@ func (r *backupRun) waitSnapshots(ctx workflow.Context, snaps []catalog.Snapshot
 		HeartbeatTimeout:    r.plan.HeartbeatTimeout,
 		Summary:             "wait for snapshots",
 		RetryPolicy:         providerRetry(),
+		WaitForCancellation: r.awaitCancelled,
 	})
 	for {
-		var res activities.WaitSnapshotsResult
-		if err := workflow.ExecuteActivity(waitCtx, backups.WaitSnapshots, activities.WaitSnapshotsInput{
+		in := activities.WaitSnapshotsInput{
 			BackupID: r.progress.BackupID, Provider: r.plan.Provider, Region: r.plan.Region, Snapshots: snaps,
 			LockRef: r.lock, PollInterval: r.plan.PollInterval, ProgressStep: r.plan.ProgressStep,
-		}).Get(ctx, &res); err != nil {
+		}
+		if r.awaitCancelled {
+			in.Until = r.deadline
+		}
+		var res activities.WaitSnapshotsResult
+		if err := workflow.ExecuteActivity(waitCtx, backups.WaitSnapshots, in).Get(ctx, &res); err != nil {
 			return nil, err
 		}
 		snaps = res.Snapshots
 		r.setSnapshots(ctx, snaps)
 		if res.Done {
 			return snaps, nil
+		}
+		if res.Expired {
+			// The deadline passed: wait for it to be extended, or for the
+			// timeout to cancel this coroutine.
+			if err := workflow.Await(ctx, func() bool { return !r.deadline.Equal(in.Until) }); err != nil {
+				return nil, err
+			}
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stratabackup/strata/activities"
 	"github.com/stratabackup/strata/api"
+	"github.com/stratabackup/strata/metrics"
 	"github.com/stratabackup/strata/notify"
 )
 
@@ -31,6 +32,8 @@ func DeleteBackupWorkflow(ctx workflow.Context, req api.DeleteBackupRequest) (ap
 	}).Get(ctx, &b); err != nil {
 		return b, failure(ctx, err)
 	}
+	metrics.Inc(wfMetrics(ctx), metrics.DeletionsStarted, nil, 1)
+	start := workflow.Now(ctx)
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 5 * time.Minute,
 		// A worker killed mid-deletion is noticed this soon.
@@ -39,6 +42,7 @@ func DeleteBackupWorkflow(ctx workflow.Context, req api.DeleteBackupRequest) (ap
 		RetryPolicy:      boundedRetry(),
 	}), deletions.DeleteSnapshots, activities.BackupRef{BackupID: req.BackupID}).Get(ctx, nil)
 	if err != nil {
+		countDeletion(ctx, start, err)
 		code, msg := reasonOf(ctx, err)
 		reason := api.ReasonDeleteFailed + ": " + code + ": " + msg
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
@@ -58,6 +62,7 @@ func DeleteBackupWorkflow(ctx workflow.Context, req api.DeleteBackupRequest) (ap
 		return b, temporal.NewNonRetryableApplicationError(reason, api.ReasonDeleteFailed, nil)
 	}
 	err = workflow.ExecuteActivity(stepOptions(ctx, "mark Deleted"), deletions.FinishDeletion, activities.BackupRef{BackupID: req.BackupID}).Get(ctx, &b)
+	countDeletion(ctx, start, err)
 	if err != nil {
 		return b, failure(ctx, err)
 	}
@@ -83,12 +88,14 @@ const deleteHeartbeatTimeout = 30 * time.Second
 // kept; Defunct ones go) and runs one DeleteBackupWorkflow per backup to
 // delete, a few at a time. Deletion failures are reported in the result and
 // on each backup's record; they do not fail the prune.
-func PruneWorkflow(ctx workflow.Context, req api.PruneRequest) (api.PruneResult, error) {
-	res := api.PruneResult{JobID: req.JobID, Deleted: []string{}, Failed: []api.PruneFailure{}}
+func PruneWorkflow(ctx workflow.Context, req api.PruneRequest) (res api.PruneResult, err error) {
+	res = api.PruneResult{JobID: req.JobID, Deleted: []string{}, Failed: []api.PruneFailure{}}
 	if err := inputError("prune request", req.InputError()); err != nil {
 		res.JobID = ""
 		return res, err
 	}
+	metrics.Inc(wfMetrics(ctx), metrics.PrunesStarted, nil, 1)
+	defer func() { countPrune(ctx, res, err) }()
 	if err := workflow.ExecuteActivity(stepOptions(ctx, "plan prune of "+req.JobID), deletions.PlanPrune, activities.PlanPruneInput{
 		JobID: req.JobID, Now: workflow.Now(ctx),
 	}).Get(ctx, &res.Decisions); err != nil {

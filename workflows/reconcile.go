@@ -28,6 +28,9 @@ func ReconcileWorkflow(ctx workflow.Context, req api.ReconcileRequest) (api.Reco
 		return res, failure(ctx, err)
 	}
 	if req.DryRun || (len(res.Plan.Orphans) == 0 && len(res.Plan.Missing) == 0 && len(res.Plan.Stuck) == 0) {
+		if !req.DryRun {
+			countReconcile(ctx, res.Plan, false)
+		}
 		return res, nil
 	}
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
@@ -37,6 +40,7 @@ func ReconcileWorkflow(ctx workflow.Context, req api.ReconcileRequest) (api.Reco
 		return res, failure(ctx, err)
 	}
 	res.Applied = true
+	countReconcile(ctx, res.Plan, true)
 	for _, ev := range activities.ReconcileEvents(res.Plan) {
 		sendEvent(ctx, ev)
 	}

@@ -40,6 +40,9 @@ type restoreRun struct {
 	progress api.RestoreProgress
 	plan     activities.RestorePlan
 	saga     saga
+	// recordedAt is when the restore was recorded (zero: not yet, and its
+	// end is not counted).
+	recordedAt time.Time
 }
 
 func (r *restoreRun) run(ctx workflow.Context, req api.RestoreRequest) (res api.RestoreResult, err error) {
@@ -65,6 +68,7 @@ func (r *restoreRun) run(ctx workflow.Context, req api.RestoreRequest) (res api.
 
 // execute runs a planned restore: every step after the plan.
 func (r *restoreRun) execute(ctx workflow.Context) (res api.RestoreResult, err error) {
+	defer func() { r.countFinished(ctx, err) }()
 	r.progress.BackupID, r.progress.SourceClusterID = r.plan.BackupID, r.plan.SourceClusterID
 	r.progress.VolumesTotal = len(r.plan.Volumes())
 	if err := workflow.UpsertTypedSearchAttributes(ctx, api.SearchAttrClusterID.ValueSet(r.plan.SourceClusterID)); err != nil {
@@ -77,6 +81,7 @@ func (r *restoreRun) execute(ctx workflow.Context) (res api.RestoreResult, err e
 	}).Get(ctx, &res.Restore); err != nil {
 		return res, err
 	}
+	r.countStarted(ctx)
 	r.progress.Status = catalog.RestoreRunning
 	r.saga.add("mark restore Failed", func(ctx workflow.Context) error {
 		return workflow.ExecuteActivity(compensationOptions(ctx, "mark restore Failed"), restores.FinishRestore, activities.FinishRestoreInput{

@@ -34,6 +34,9 @@ type Options struct {
 	// Fast: short batch windows and volume polls, for tests.
 	Fast   bool
 	Logger *zap.Logger
+	// Calls, when set, gives each provider a counter of its API requests
+	// (the worker's metrics).
+	Calls func(provider, region string) providers.CallCounter
 }
 
 // Clouds are running fakes and the providers pointed at them.
@@ -81,7 +84,11 @@ func Start(ctx context.Context, o Options) (*Clouds, error) {
 		{"gcp", providers.Config{Region: GCPRegion, Endpoint: c.GCP.URL(), Project: GCPProject}, &c.GCPProvider},
 	} {
 		cfg := cl.cfg
-		cfg.Anonymous, cfg.PollBatchWindow, cfg.PollInterval, cfg.Logger = true, window, volPoll, o.Logger.Named(cl.name)
+		cfg.Anonymous, cfg.PollBatchWindow, cfg.PollInterval = true, window, volPoll
+		cfg.Logger = o.Logger.Named(cl.name).With(zap.String("provider", cl.name), zap.String("region", cfg.Region))
+		if o.Calls != nil {
+			cfg.Calls = o.Calls(cl.name, cfg.Region)
+		}
 		in, err := providers.Open(ctx, cl.name, cfg)
 		if err != nil {
 			c.Close()

@@ -32,6 +32,8 @@ import (
 	"github.com/stratabackup/strata/internal/fakeclouds"
 	"github.com/stratabackup/strata/internal/localfaults"
 	"github.com/stratabackup/strata/internal/zapadapter"
+	"github.com/stratabackup/strata/metrics"
+	"github.com/stratabackup/strata/metrics/prom"
 	"github.com/stratabackup/strata/notify"
 	"github.com/stratabackup/strata/providers"
 	"github.com/stratabackup/strata/providers/local"
@@ -76,6 +78,22 @@ func StartServer() (*Server, error) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// Main is a test package's TestMain: it runs the worker process a test
+// asked for, or starts the server into *server, runs the tests and stops
+// it.
+func Main(m *testing.M, server **Server) {
+	RunWorkerProcessIfAsked()
+	s, err := StartServer()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting Temporal test server:", err)
+		os.Exit(1)
+	}
+	*server = s
+	code := m.Run()
+	s.Stop()
+	os.Exit(code)
 }
 
 // Stop stops the server.
@@ -128,8 +146,11 @@ type Env struct {
 	ControlMaxUpdates int
 	// Databases, in a postgres env, run postgres clusters' servers.
 	Databases *postgres.Manager
-	worker    worker.Worker
-	logger    *zap.Logger
+	// Metrics, in a metrics env, are what the worker and its client
+	// recorded, as the worker command's /metrics serves them.
+	Metrics *prom.Exporter
+	worker  worker.Worker
+	logger  *zap.Logger
 }
 
 var queues atomic.Int64
@@ -177,14 +198,55 @@ func (s *Server) NewCloudEnv(t *testing.T, cfg activities.Config, snapshotDurati
 	}
 	t.Cleanup(c.Close)
 	e := s.newEnv(t, cfg, c, nil)
+	e.createCloudNetworks()
+	return e
+}
+
+// createCloudNetworks makes the fake clouds' networks.
+func (e *Env) createCloudNetworks() {
 	for _, n := range []api.Network{
 		{ID: AWSNetwork, ProjectID: "default", Provider: "aws", Region: fakeclouds.AWSRegion},
 		{ID: GCPNetwork, ProjectID: "default", Provider: "gcp", Region: fakeclouds.GCPRegion},
 	} {
 		if _, err := e.Strata.CreateNetwork(context.Background(), n); err != nil {
-			t.Fatal(err)
+			e.T.Fatal(err)
 		}
 	}
+}
+
+// NewMetricsEnv is NewCloudEnv whose worker records its metrics as the
+// worker command does: its own Temporal connection carries the exporter's
+// SDK handler (Env.Metrics), the fake clouds' providers count their
+// requests there, and the monitor refreshes its fleet gauges.
+func (s *Server) NewMetricsEnv(t *testing.T, cfg activities.Config, snapshotDuration time.Duration) *Env {
+	t.Helper()
+	exp, err := prom.New(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = exp.Close() })
+	c, err := fakeclouds.Start(context.Background(), fakeclouds.Options{SnapshotDuration: snapshotDuration, Fast: true,
+		Calls: func(provider, region string) providers.CallCounter {
+			return metrics.NewAPICalls(exp.Handler(), provider, region)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	e := s.buildEnv(t, cfg, c, nil, t.TempDir())
+	opts := client.Options{HostPort: s.HostPort(), Namespace: s.Namespace(), Logger: zapadapter.New(zap.NewNop()),
+		ConnectionOptions: client.ConnectionOptions{GrpcCompression: &client.GrpcCompressionNone{}}, MetricsHandler: exp.Handler()}
+	tc, err := client.Dial(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tc.Close)
+	e.Client, e.Metrics = tc, exp
+	e.Strata = strata.New(tc)
+	e.Strata.TaskQueue = e.TaskQueue
+	e.StartWorker()
+	t.Cleanup(e.StopWorker)
+	e.createCloudNetworks()
 	return e
 }
 
@@ -316,6 +378,8 @@ type workerSpec struct {
 	secrets *secrets.Key
 	// controlMaxUpdates: see Env.ControlMaxUpdates.
 	controlMaxUpdates int
+	// fleet receives the monitor's fleet gauges (nil: none).
+	fleet *metrics.FleetGauges
 }
 
 // newWorker builds (but does not start) a test worker: Env.StartWorker's
@@ -345,6 +409,7 @@ func newWorker(s workerSpec) worker.Worker {
 		// Test receivers listen on loopback.
 		Secrets: s.secrets, Notifier: &notify.Sender{AllowPrivate: true},
 		Temporal: s.client, TaskQueue: s.taskQueue, Volumes: map[string]activities.VolumeProvisioner{local.Name: s.local},
+		Fleet: s.fleet,
 	})
 	workflows.Register(w, acts, workflows.Options{ControlMaxUpdates: s.controlMaxUpdates})
 	return w
@@ -362,6 +427,7 @@ func (e *Env) StartWorker() {
 	w := newWorker(workerSpec{
 		client: e.Client, taskQueue: e.TaskQueue, catalog: e.Catalog, local: e.Local, dbs: e.Databases,
 		clouds: e.Clouds, config: e.Config, logger: e.logger, secrets: e.Secrets, controlMaxUpdates: e.ControlMaxUpdates,
+		fleet: e.fleet(),
 	})
 	if err := w.Start(); err != nil {
 		e.T.Fatal(err)
@@ -371,6 +437,13 @@ func (e *Env) StartWorker() {
 		e.T.Fatal(err)
 	}
 	e.worker = w
+}
+
+func (e *Env) fleet() *metrics.FleetGauges {
+	if e.Metrics == nil {
+		return nil
+	}
+	return e.Metrics.Fleet
 }
 
 // StopWorker stops the worker and its local provider, as a worker process

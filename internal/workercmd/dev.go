@@ -84,7 +84,8 @@ func runDev(ctx context.Context, o options, logger *zap.Logger) error {
 	if codecLn != nil {
 		serveCodec(ctx, codecLn, o, append(uiOrigins(srv.UIURL()), splitList(o.codecOrigins)...), logger)
 	}
-	opts := client.Options{HostPort: srv.FrontendHostPort(), Namespace: srv.Namespace(), Logger: zapadapter.New(logger.Named("sdk"))}
+	opts := client.Options{HostPort: srv.FrontendHostPort(), Namespace: srv.Namespace(), Logger: zapadapter.New(logger.Named("sdk")),
+		MetricsHandler: d.metricsHandler()}
 	api.PreferUncompressedOnLoopback(&opts)
 	codec.Apply(&opts, o.keys)
 	tc, err := client.DialContext(ctx, opts)
@@ -141,7 +142,7 @@ func ensureDemoClusters(ctx context.Context, d deps, withPostgres bool, logger *
 // under the same IDs, but earlier snapshots are gone (restores of those
 // backups then fail validation, as they would at a real cloud).
 func startFakeClouds(ctx context.Context, d *deps, o options, logger *zap.Logger) ([]string, error) {
-	c, err := fakeclouds.Start(ctx, fakeclouds.Options{Logger: logger})
+	c, err := fakeclouds.Start(ctx, fakeclouds.Options{Logger: logger, Calls: d.calls})
 	if err != nil {
 		return nil, err
 	}
@@ -198,6 +199,9 @@ Strata dev worker is running.
 	}
 	if codecEndpoint != "" {
 		fmt.Printf("  Codec server %s  (the Web UI decodes payloads with it)\n", codecEndpoint)
+	}
+	if o.metricsListen != "" {
+		fmt.Printf("  Metrics      %s  (Prometheus; dashboard and alerts in deploy/)\n", metricsURL(o.metricsListen))
 	}
 	if len(created) > 0 {
 		fmt.Printf("  Created demo clusters: %v\n", created)

@@ -20,6 +20,8 @@ import (
 	"github.com/stratabackup/strata/databases/postgres"
 	"github.com/stratabackup/strata/internal/localfaults"
 	"github.com/stratabackup/strata/internal/zapadapter"
+	"github.com/stratabackup/strata/metrics"
+	"github.com/stratabackup/strata/metrics/prom"
 	"github.com/stratabackup/strata/notify"
 	"github.com/stratabackup/strata/providers"
 	_ "github.com/stratabackup/strata/providers/clouds"
@@ -37,6 +39,7 @@ type deps struct {
 	provisioners map[string]providers.Provisioner
 	secrets      *secrets.Key
 	notifier     *notify.Sender
+	metrics      *prom.Exporter
 	closers      []func()
 }
 
@@ -53,7 +56,7 @@ func (d *deps) Close() {
 }
 
 func openDeps(ctx context.Context, o options, logger *zap.Logger) (deps, error) {
-	var d deps
+	d := deps{metrics: o.metrics}
 	cat, err := catalog.Open(ctx, o.catalog)
 	if err != nil {
 		return d, fmt.Errorf("opening catalog: %w", err)
@@ -98,7 +101,8 @@ func openClouds(ctx context.Context, o options, d *deps, logger *zap.Logger) err
 		}
 		for _, region := range regions {
 			cfg := c.cfg
-			cfg.Region, cfg.Logger = region, logger.Named(c.name)
+			cfg.Region, cfg.Calls = region, d.calls(c.name, region)
+			cfg.Logger = logger.Named(c.name).With(zap.String("provider", c.name), zap.String("region", region))
 			in, err := providers.Open(ctx, c.name, cfg)
 			if err != nil {
 				return fmt.Errorf("%s provider for %s: %w", c.name, region, err)
@@ -107,6 +111,31 @@ func openClouds(ctx context.Context, o options, d *deps, logger *zap.Logger) err
 		}
 	}
 	return nil
+}
+
+// calls counts a provider region's API requests in the worker's metrics.
+func (d *deps) calls(provider, region string) providers.CallCounter {
+	if d.metrics == nil {
+		return nil
+	}
+	return metrics.NewAPICalls(d.metrics.Handler(), provider, region)
+}
+
+// metricsHandler is the SDK metrics handler of the worker's client (nil:
+// the SDK's default, none).
+func (d *deps) metricsHandler() client.MetricsHandler {
+	if d.metrics == nil {
+		return nil
+	}
+	return d.metrics.Handler()
+}
+
+// fleet are the fleet gauges the monitor refreshes (nil: none).
+func (d *deps) fleet() *metrics.FleetGauges {
+	if d.metrics == nil {
+		return nil
+	}
+	return d.metrics.Fleet
 }
 
 // add serves in under key, closing it with the other deps.
@@ -148,6 +177,7 @@ func runProduction(ctx context.Context, o options, logger *zap.Logger) error {
 		opts.Namespace = client.DefaultNamespace
 	}
 	opts.Logger = zapadapter.New(logger)
+	opts.MetricsHandler = d.metricsHandler()
 	api.PreferUncompressedOnLoopback(&opts)
 	codec.Apply(&opts, o.keys)
 	tc, err := client.DialContext(ctx, opts)
@@ -206,6 +236,7 @@ func (d deps) activities(cfg activities.Config, tc client.Client, logger *zap.Lo
 		// New clusters' volumes: the local provider's.
 		Volumes:   map[string]activities.VolumeProvisioner{d.local.Name(): d.local},
 		Databases: d.databaseServers(),
+		Fleet:     d.fleet(),
 	})
 }
 

@@ -32,6 +32,7 @@ import (
 	"github.com/stratabackup/strata/api/devenv"
 	"github.com/stratabackup/strata/api/validate"
 	"github.com/stratabackup/strata/catalog"
+	"github.com/stratabackup/strata/metrics/prom"
 	"github.com/stratabackup/strata/workflows"
 )
 
@@ -70,6 +71,10 @@ type options struct {
 	// are the web origins it answers.
 	codecListen  string
 	codecOrigins string
+	// metricsListen is where /metrics is served ("" none); metrics is
+	// the exporter, made by run.
+	metricsListen string
+	metrics       *prom.Exporter
 }
 
 // defaultCodecListen is the codec server's address in --dev with a key.
@@ -129,6 +134,7 @@ func parseFlags(args []string) options {
 	fs.StringVar(&o.encryptionKeyFile, "encryption-key-file", os.Getenv(codec.EnvKeyFile), `encrypt every payload Strata writes to Temporal with this key file's current key (JSON {"current": "k2", "keys": {"k1": "<base64 of 32 bytes>", "k2": "..."}}; older keys still decrypt) (env `+codec.EnvKeyFile+`); the CLI and the Go client need the same file`)
 	fs.StringVar(&o.codecListen, "codec-server-listen", "", "serve the codec server (/encode, /decode) for the Web UI and the temporal CLI at this address (default with --dev and a key: "+defaultCodecListen+"; \"\" none)")
 	fs.StringVar(&o.codecOrigins, "codec-server-origins", os.Getenv("STRATA_CODEC_SERVER_ORIGINS"), "web origins (scheme://host:port, comma-separated) whose pages may call the codec server: the Web UI's (env STRATA_CODEC_SERVER_ORIGINS; dev: the embedded UI)")
+	fs.StringVar(&o.metricsListen, "metrics-listen", os.Getenv("STRATA_METRICS_LISTEN"), "serve Prometheus metrics on /metrics at this address (env STRATA_METRICS_LISTEN; default with --dev: "+prom.DefaultListen+"; \"\" none)")
 	fs.BoolVar(&o.allowInsecureCatalog, "allow-insecure-catalog", false, "accept a Postgres catalog connection that may not use TLS (sslmode disable, allow or prefer)")
 	fs.DurationVar(&o.cfg.DefaultBackupTimeout, "backup-timeout", o.cfg.DefaultBackupTimeout, "snapshot deadline for backups that name none")
 	fs.DurationVar(&o.cfg.MaxBackupTimeout, "max-backup-timeout", o.cfg.MaxBackupTimeout, "longest timeout a backup may ask for")
@@ -150,6 +156,9 @@ func parseFlags(args []string) options {
 	if o.dev && !flagSet(fs, "notify-allow-private") {
 		// A laptop's test receivers listen on localhost.
 		o.notifyAllowPrivate = true
+	}
+	if o.dev && !flagSet(fs, "metrics-listen") && os.Getenv("STRATA_METRICS_LISTEN") == "" {
+		o.metricsListen = prom.DefaultListen
 	}
 	if o.dev && o.encryptionKeyFile != "" && !flagSet(fs, "codec-server-listen") {
 		o.codecListen = defaultCodecListen
@@ -233,6 +242,19 @@ func run(ctx context.Context, o options, logger *zap.Logger) error {
 	} else if o.codecListen != "" {
 		return errors.New("--codec-server-listen needs --encryption-key-file: without keys there is nothing to decode")
 	}
+	if o.metrics, err = prom.New(logger.Named("metrics")); err != nil {
+		return err
+	}
+	defer o.metrics.Close()
+	o.metrics.Fleet.MaxAge = fleetMaxAge(o.monitorEvery)
+	if o.metricsListen != "" {
+		addr, err := o.metrics.Serve(ctx, o.metricsListen, logger)
+		if err != nil {
+			return fmt.Errorf("%w (give --metrics-listen another address, or \"\" for none)", err)
+		}
+		o.metricsListen = addr.String()
+		logger.Info("serving metrics", zap.String("url", metricsURL(o.metricsListen)))
+	}
 	if o.dev {
 		return runDev(ctx, o, logger)
 	}
@@ -247,6 +269,19 @@ func run(ctx context.Context, o options, logger *zap.Logger) error {
 	}
 	return runProduction(ctx, o, logger)
 }
+
+// fleetMaxAge is how long a worker serves a fleet reading: three monitor
+// intervals (the monitor may run on another worker twice in a row), or an
+// hour when this worker has no monitor schedule (another may have one).
+func fleetMaxAge(monitorEvery time.Duration) time.Duration {
+	if monitorEvery <= 0 {
+		return time.Hour
+	}
+	return 3 * monitorEvery
+}
+
+// metricsURL is the /metrics URL of a listener's address.
+func metricsURL(addr string) string { return "http://" + addr + "/metrics" }
 
 // privateDataDir creates the data dir readable by the worker's user only,
 // and tightens what an older version left readable: the catalog, Temporal's

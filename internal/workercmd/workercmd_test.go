@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
 )
 
 func TestCatalogTLSIsRequiredOutsideDev(t *testing.T) {
@@ -84,4 +86,14 @@ func TestDataDirIsMadePrivate(t *testing.T) {
 			t.Errorf("%s mode %v", f, fi.Mode())
 		}
 	}
+}
+
+// /metrics is on by default with --dev, on loopback; production serves it
+// only where told.
+func TestMetricsListenDefaults(t *testing.T) {
+	t.Setenv("STRATA_METRICS_LISTEN", "")
+	assert.Equal(t, "127.0.0.1:9464", parseFlags([]string{"--dev"}).metricsListen)
+	assert.Equal(t, "", parseFlags(nil).metricsListen)
+	assert.Equal(t, "", parseFlags([]string{"--dev", "--metrics-listen", ""}).metricsListen)
+	assert.Equal(t, "0.0.0.0:9000", parseFlags([]string{"--metrics-listen", "0.0.0.0:9000"}).metricsListen)
 }

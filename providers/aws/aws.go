@@ -96,6 +96,9 @@ type Options struct {
 	// VolumePollInterval is how often CreateVolume polls while the volume
 	// is created; default DefaultVolumePollInterval.
 	VolumePollInterval time.Duration
+	// Calls counts the EC2 requests for the worker's metrics (nil: not
+	// counted).
+	Calls providers.CallCounter
 }
 
 // Provider is the EBS provider. Safe for concurrent use.
@@ -105,6 +108,7 @@ type Provider struct {
 	log     *zap.Logger
 	limiter *limiter
 	retryer aws.Retryer
+	counter providers.CallCounter
 
 	window       time.Duration
 	volumePoll   time.Duration
@@ -128,6 +132,7 @@ func New(ctx context.Context, o Options) (*Provider, error) {
 		region:       o.Region,
 		log:          o.Logger,
 		limiter:      newLimiter(o.Limits),
+		counter:      o.Calls,
 		window:       o.PollBatchWindow,
 		volumePoll:   o.VolumePollInterval,
 		calls:        map[string]int{},
@@ -207,8 +212,15 @@ func (p *Provider) Calls() map[string]int {
 
 // addMiddleware puts the rate limiter and call counter after the SDK's
 // retry middleware, so that every attempt (retries too) waits for a token
-// and is counted.
+// and is counted; a counter put in the context before the retry
+// middleware tells a call's retries from its first attempt.
 func (p *Provider) addMiddleware(stack *middleware.Stack) error {
+	first := middleware.InitializeMiddlewareFunc("StrataAttempts", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+		return next.HandleInitialize(context.WithValue(ctx, attemptsKey{}, new(int)), in)
+	})
+	if err := stack.Initialize.Add(first, middleware.Before); err != nil {
+		return err
+	}
 	mw := middleware.FinalizeMiddlewareFunc("StrataRateLimit", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 		op := awsmiddleware.GetOperationName(ctx)
 		if err := p.limiter.wait(ctx, op); err != nil {
@@ -217,13 +229,25 @@ func (p *Provider) addMiddleware(stack *middleware.Stack) error {
 		p.callsMu.Lock()
 		p.calls[op]++
 		p.callsMu.Unlock()
-		return next.HandleFinalize(ctx, in)
+		out, md, err := next.HandleFinalize(ctx, in)
+		if p.counter != nil {
+			retry := false
+			if n, ok := ctx.Value(attemptsKey{}).(*int); ok {
+				*n++
+				retry = *n > 1
+			}
+			p.counter.APICall(op, providers.CallOutcome(classify(err)), retry)
+		}
+		return out, md, err
 	})
 	if err := stack.Finalize.Insert(mw, "Retry", middleware.After); err != nil {
 		return stack.Finalize.Add(mw, middleware.After)
 	}
 	return nil
 }
+
+// attemptsKey keys the attempts of one EC2 call so far.
+type attemptsKey struct{}
 
 // newRetryer is the SDK's standard retryer with attempts attempts
 // (DefaultMaxAttempts if not positive) and no client-side retry quota; a

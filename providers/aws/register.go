@@ -14,7 +14,7 @@ func init() { providers.Register(Name, open) }
 func open(ctx context.Context, cfg providers.Config) (providers.Instance, error) {
 	o := Options{
 		Region: cfg.Region, Endpoint: cfg.Endpoint, Logger: cfg.Logger,
-		PollBatchWindow: cfg.PollBatchWindow, VolumePollInterval: cfg.PollInterval,
+		PollBatchWindow: cfg.PollBatchWindow, VolumePollInterval: cfg.PollInterval, Calls: cfg.Calls,
 	}
 	if cfg.Anonymous {
 		o.Credentials = aws.AnonymousCredentials{}

@@ -289,7 +289,7 @@ func (p *Provider) createSnapshot(ctx context.Context, spec providers.SnapshotSp
 	}
 	p.created[startKey(spec.BackupID, spec.VolumeID)] = created{snap: snap, at: now}
 	p.createdMu.Unlock()
-	p.log.Info("started EBS snapshot", zap.String("snapshot", snap.ID), zap.String("ebsVolume", spec.VolumeRef),
+	p.log.Info("started EBS snapshot", zap.String("snapshot", snap.ID), zap.String("volumeRef", spec.VolumeRef),
 		zap.String("backup", spec.BackupID), zap.String("volume", spec.VolumeID))
 	return snap, nil
 }

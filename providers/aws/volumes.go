@@ -165,7 +165,7 @@ func (p *Provider) CreateVolume(ctx context.Context, spec providers.VolumeSpec) 
 		out.Tags = tags
 	}
 	v := volumeFrom(aws.ToString(out.VolumeId), out.State, out.Size, out.AvailabilityZone, out.Tags)
-	p.log.Info("creating EBS volume", zap.String("ebsVolume", v.Ref), zap.String("volume", spec.VolumeID), zap.String("snapshot", spec.SnapshotID))
+	p.log.Info("creating EBS volume", zap.String("volumeRef", v.Ref), zap.String("volume", spec.VolumeID), zap.String("snapshot", spec.SnapshotID))
 	for v.State == providers.VolumeCreating {
 		if err := backoff.Sleep(ctx, p.volumePoll); err != nil {
 			return v, classify(err)

@@ -49,6 +49,9 @@ type Options struct {
 	Project string
 	// Region is informational (registry key); zones come from volume refs.
 	Region string
+	// Calls counts the Compute API requests for the worker's metrics
+	// (nil: not counted).
+	Calls providers.CallCounter
 	// Endpoint overrides the Compute API endpoint (scheme and host only),
 	// for private endpoints and tests.
 	Endpoint string
@@ -155,6 +158,7 @@ type Provider struct {
 	disks *compute.DisksClient
 
 	limiters [4]*rate.Limiter
+	counter  providers.CallCounter
 
 	mu    sync.Mutex
 	calls map[string]int
@@ -201,6 +205,7 @@ func New(ctx context.Context, o Options) (*Provider, error) {
 		gen:     map[string]int{},
 		ops:     map[string]*pendingOp{},
 		nodes:   map[string][]string{},
+		counter: o.Calls,
 	}
 	if p.log == nil {
 		p.log = zap.NewNop()
@@ -239,6 +244,14 @@ func (p *Provider) Close() error {
 	}
 	p.closed = true
 	return errors.Join(p.snaps.Close(), p.disks.Close())
+}
+
+// classifyOrNil is classify that keeps nil.
+func classifyOrNil(err error) error {
+	if err == nil {
+		return nil
+	}
+	return classify(err)
 }
 
 // call runs fn unless the provider is closed, with a ctx that Close
@@ -283,6 +296,9 @@ func (p *Provider) do(ctx context.Context, b bucket, method string, fn func(ctx 
 		p.calls[method]++
 		p.mu.Unlock()
 		err := p.call(ctx, fn)
+		if p.counter != nil {
+			p.counter.APICall(method, providers.CallOutcome(classifyOrNil(err)), attempt > 1)
+		}
 		if err == nil {
 			return nil
 		}
@@ -298,7 +314,7 @@ func (p *Provider) do(ctx context.Context, b bucket, method string, fn func(ctx 
 			return pe
 		}
 		d := backoff.Exponential(p.limits.RetryBase, p.limits.RetryMax, attempt)
-		p.log.Debug("gcp: retrying", zap.String("method", method), zap.Int("attempt", attempt), zap.Duration("after", d), zap.Error(err))
+		p.log.Debug("gcp: retrying", zap.String("operation", method), zap.Int("attempt", attempt), zap.Duration("after", d), zap.Error(err))
 		if err := backoff.Sleep(ctx, d); err != nil {
 			return pe
 		}

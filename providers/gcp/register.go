@@ -15,8 +15,8 @@ func init() { providers.Register(ProviderName, open) }
 func open(ctx context.Context, cfg providers.Config) (providers.Instance, error) {
 	o := Options{
 		Project: cfg.Project, Region: cfg.Region, Endpoint: cfg.Endpoint, Logger: cfg.Logger,
-		PollBatchWindow: cfg.PollBatchWindow,
-		Limits:          Limits{MaxAttempts: cfg.MaxAttempts, RetryBase: cfg.RetryDelay, RetryMax: cfg.RetryDelay},
+		PollBatchWindow: cfg.PollBatchWindow, Calls: cfg.Calls,
+		Limits: Limits{MaxAttempts: cfg.MaxAttempts, RetryBase: cfg.RetryDelay, RetryMax: cfg.RetryDelay},
 	}
 	if cfg.Anonymous {
 		o.ClientOptions = []option.ClientOption{option.WithoutAuthentication()}

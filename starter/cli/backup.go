@@ -52,7 +52,9 @@ func (a *app) backupCreate() *cobra.Command {
 				// the result, or one line of error.
 				fmt.Fprintf(a.errOut, "backup %s started (workflow %s); waiting...\n", run.BackupID, run.WorkflowID)
 			}
+			stop := a.watch(cmd.Context(), "backup "+run.BackupID, backupProgress(c, run.WorkflowID))
 			b, err := run.Wait(cmd.Context())
+			stop()
 			var be *strata.BackupError
 			if errors.As(err, &be) && be.Backup != nil {
 				if a.json {
@@ -167,7 +169,12 @@ func (a *app) backupDelete() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			stop := func() {}
+			if wait {
+				stop = a.watch(cmd.Context(), "backup "+args[0], deletionProgress(c, args[0]))
+			}
 			b, err := c.DeleteBackup(cmd.Context(), args[0], wait)
+			stop()
 			if err != nil {
 				return err
 			}

@@ -54,6 +54,10 @@ func (a *app) clusterLifecycle() *cobra.Command {
 
 func (a *app) lifecycleCmd(use, short string, run func(cmd *cobra.Command, c *strata.Client, args []string, reason string) (api.ClusterLifecycleState, error)) *cobra.Command {
 	var reason string
+	power := strings.HasPrefix(use, "power-")
+	// A power-off or power-on waits for a backup or a restore, a deletion
+	// for the cluster's backups to go: minutes, worth watching.
+	watched := power || strings.HasPrefix(use, "delete ")
 	cmd := &cobra.Command{
 		Use: use, Short: short, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -61,14 +65,19 @@ func (a *app) lifecycleCmd(use, short string, run func(cmd *cobra.Command, c *st
 			if err != nil {
 				return err
 			}
+			stop := func() {}
+			if watched {
+				stop = a.watch(cmd.Context(), "cluster "+args[0], lifecycleProgress(c, args[0]))
+			}
 			st, err := run(cmd, c, args, reason)
+			stop()
 			if err != nil {
 				return err
 			}
 			return a.printLifecycle(st)
 		},
 	}
-	if strings.HasPrefix(use, "power-") {
+	if power {
 		cmd.Flags().StringVar(&reason, "reason", "", "why (recorded, shown by `cluster show`)")
 	}
 	return cmd

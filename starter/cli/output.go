@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/stratabackup/strata/starter/strata"
 )
@@ -44,13 +45,11 @@ func dash(s string) string {
 	return s
 }
 
+// isTerminal says whether w is a terminal (not a pipe, a file or
+// /dev/null, which is a character device too).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // actionCmd is a command that does one thing to the object its argument

@@ -43,7 +43,9 @@ func (a *app) restoreCmd() *cobra.Command {
 				fmt.Fprintf(a.out, "restore %s started into new cluster %s (workflow %s)\nwatch it: go run ./starter restore show %s\n", run.RestoreID, run.ClusterID, run.WorkflowID, run.RestoreID)
 				return nil
 			}
+			stop := a.watch(cmd.Context(), "restore "+run.RestoreID, restoreProgress(c, run.WorkflowID))
 			res, err := run.Wait(cmd.Context())
+			stop()
 			var re *strata.RestoreError
 			if errors.As(err, &re) && re.Result != nil {
 				if a.json {

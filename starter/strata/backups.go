@@ -163,40 +163,68 @@ func (c *Client) ListBackups(ctx context.Context, f api.BackupFilter) ([]api.Bac
 // BackupStatus is a running backup's live progress (query `status`), or a
 // finished one's final state from the catalog.
 func (c *Client) BackupStatus(ctx context.Context, id string) (api.BackupProgress, error) {
-	backupID, wfID, rec, err := c.resolveBackup(ctx, id)
-	if err != nil {
-		return api.BackupProgress{}, err
+	p, _, err := c.backupStatus(ctx, id)
+	return p, err
+}
+
+// LiveBackupStatus is BackupStatus with the snapshots as the catalog has
+// them, for a watcher: the wait activity records every snapshot's progress
+// on each poll, while the workflow's copy changes only when that wait
+// returns.
+func (c *Client) LiveBackupStatus(ctx context.Context, id string) (api.BackupProgress, error) {
+	p, rec, err := c.backupStatus(ctx, id)
+	if err != nil || rec == nil || len(rec.Snapshots) == 0 {
+		return p, err
 	}
-	b, berr := c.record(ctx, backupID, rec)
-	if berr == nil && b.Status.Terminal() {
-		return progressFromRecord(b), nil
-	}
-	v, err := c.Temporal.QueryWorkflow(ctx, wfID, "", api.QueryStatus)
-	if err != nil {
-		if berr == nil {
-			return progressFromRecord(b), nil
-		}
-		return api.BackupProgress{}, fmt.Errorf("backup %s: %w", id, err)
-	}
-	var p api.BackupProgress
-	if err := v.Get(&p); err != nil {
-		return api.BackupProgress{}, err
-	}
+	p.Snapshots = rec.Snapshots
+	p.Completed, p.Total = completedSnapshots(rec.Snapshots), len(rec.Snapshots)
 	return p, nil
 }
 
-func progressFromRecord(b api.Backup) api.BackupProgress {
-	p := api.BackupProgress{
-		BackupID: b.ID, ClusterID: b.ClusterID, JobID: b.JobID, Label: b.Label, Step: api.StepDone,
-		Status: b.Status, Reason: b.Reason, Deadline: b.Deadline, Snapshots: b.Snapshots, WorkflowID: b.WorkflowID,
-		Total: len(b.Snapshots),
+// backupStatus is BackupStatus and the record it read (nil when the
+// backup is not recorded yet).
+func (c *Client) backupStatus(ctx context.Context, id string) (api.BackupProgress, *api.Backup, error) {
+	backupID, wfID, rec, err := c.resolveBackup(ctx, id)
+	if err != nil {
+		return api.BackupProgress{}, nil, err
 	}
-	for _, s := range b.Snapshots {
-		if s.Status == api.SnapshotCompleted {
-			p.Completed++
+	var found *api.Backup
+	if b, err := c.record(ctx, backupID, rec); err == nil {
+		found = &b
+		if b.Status.Terminal() {
+			return progressFromRecord(b), found, nil
 		}
 	}
-	return p
+	v, err := c.Temporal.QueryWorkflow(ctx, wfID, "", api.QueryStatus)
+	if err != nil {
+		if found != nil {
+			return progressFromRecord(*found), found, nil
+		}
+		return api.BackupProgress{}, nil, fmt.Errorf("backup %s: %w", id, err)
+	}
+	var p api.BackupProgress
+	if err := v.Get(&p); err != nil {
+		return api.BackupProgress{}, found, err
+	}
+	return p, found, nil
+}
+
+func progressFromRecord(b api.Backup) api.BackupProgress {
+	return api.BackupProgress{
+		BackupID: b.ID, ClusterID: b.ClusterID, JobID: b.JobID, Label: b.Label, Step: api.StepDone,
+		Status: b.Status, Reason: b.Reason, Deadline: b.Deadline, Snapshots: b.Snapshots, WorkflowID: b.WorkflowID,
+		Completed: completedSnapshots(b.Snapshots), Total: len(b.Snapshots),
+	}
+}
+
+func completedSnapshots(snaps []api.Snapshot) int {
+	n := 0
+	for _, s := range snaps {
+		if s.Status == api.SnapshotCompleted {
+			n++
+		}
+	}
+	return n
 }
 
 // CancelBackup cancels a running backup: it ends Defunct with reason

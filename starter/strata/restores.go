@@ -101,6 +101,17 @@ func (c *Client) GetRestore(ctx context.Context, id string) (api.RestoreResult, 
 	return res, &p, nil
 }
 
+// RestoreStatus is a restore's live progress: query `status` of its
+// workflow, a restore's or a power-on's (which restores too).
+func (c *Client) RestoreStatus(ctx context.Context, workflowID string) (api.RestoreProgress, error) {
+	var p api.RestoreProgress
+	v, err := c.Temporal.QueryWorkflow(ctx, workflowID, "", api.QueryStatus)
+	if err != nil {
+		return p, fmt.Errorf("restore workflow %s: %w", workflowID, c.asError(err))
+	}
+	return p, v.Get(&p)
+}
+
 // CancelRestore cancels a running restore; what it created is torn down.
 func (c *Client) CancelRestore(ctx context.Context, id string) error {
 	var res api.RestoreResult
