@@ -64,14 +64,14 @@ func (a *Reconciler) PlanReconcile(ctx context.Context, in PlanReconcileInput) (
 		}
 		for _, s := range snaps {
 			b := owners[s.BackupID]
-			var why string
+			var why, owner string
 			switch {
 			case !b.known:
-				why = "backup unknown to the catalog"
+				why, owner = "backup unknown to the catalog", api.OrphanOfUnknown
 			case b.status == catalog.BackupDefunct:
-				why = "backup is Defunct: " + b.reason
+				why, owner = "backup is Defunct: "+b.reason, api.OrphanOfDefunct
 			case b.status == catalog.BackupDeleted:
-				why = "backup is Deleted"
+				why, owner = "backup is Deleted", api.OrphanOfDeleted
 			default:
 				continue // Completed, Missing, running or being deleted: not an orphan
 			}
@@ -80,7 +80,7 @@ func (a *Reconciler) PlanReconcile(ctx context.Context, in PlanReconcileInput) (
 				continue
 			}
 			plan.Orphans = append(plan.Orphans, api.Orphan{Provider: key, SnapshotID: s.ID, BackupID: s.BackupID, ClusterID: s.ClusterID,
-				VolumeID: s.VolumeID, CreatedAt: s.CreatedAt, Reason: why})
+				VolumeID: s.VolumeID, CreatedAt: s.CreatedAt, Reason: why, Owner: owner})
 		}
 	}
 	missing, err := a.findMissing(ctx)

@@ -43,7 +43,21 @@ type Orphan struct {
 	VolumeID   string    `json:"volumeId"`
 	CreatedAt  time.Time `json:"createdAt"`
 	Reason     string    `json:"reason"`
+	// Owner says whose snapshot it is: OrphanOfUnknown, OrphanOfDefunct or
+	// OrphanOfDeleted.
+	Owner string `json:"owner,omitempty"`
 }
+
+// Orphan owners. A Defunct backup's snapshots are orphans by design (the
+// reconciler is their clean-up); the others are leaks.
+const (
+	// OrphanOfUnknown: no backup of that ID is in the catalog.
+	OrphanOfUnknown = "unknown"
+	// OrphanOfDefunct: its backup is Defunct.
+	OrphanOfDefunct = "defunct"
+	// OrphanOfDeleted: its backup was deleted, the snapshot was not.
+	OrphanOfDeleted = "deleted"
+)
 
 // Missing is a Completed backup's snapshot that is gone at its provider.
 type Missing struct {

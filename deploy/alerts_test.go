@@ -282,9 +282,12 @@ func healthy() *fleet {
 	f.counter("strata_prunes_finished_total", map[string]string{"status": "Partial"}, 0.1)
 	f.counter("strata_pruned_backups_total", nil, 90)
 
-	// Three orphans found (and deleted) before the rules' 6h window.
-	f.counterFrom("strata_reconcile_orphans_found_total", aws, f.start(), 3, 0)
-	f.counterFrom("strata_reconcile_orphans_deleted_total", aws, f.start(), 3, 0)
+	// Three leaked snapshots found (and deleted) before the rules' 6h
+	// window, and Defunct backups' snapshots cleaned up all along.
+	f.counterFrom("strata_reconcile_orphans_found_total", with(aws, "owner", "unknown"), f.start(), 3, 0)
+	f.counterFrom("strata_reconcile_orphans_deleted_total", with(aws, "owner", "unknown"), f.start(), 3, 0)
+	f.counter("strata_reconcile_orphans_found_total", with(aws, "owner", "defunct"), 2)
+	f.counter("strata_reconcile_orphans_deleted_total", with(aws, "owner", "defunct"), 2)
 	f.counterFrom("strata_reconcile_missing_backups_total", nil, f.start(), 1, 0)
 
 	// 10% of the requests throttled, but only 0.05/s: backoff absorbs it.
@@ -485,11 +488,11 @@ func TestAlertsFire(t *testing.T) {
 		{"StrataReconcilerFoundOrphans", func(f *fleet) {
 			// The first orphan ever found on gcp, two hours ago: a series
 			// born at 1, which increase() alone cannot see.
-			f.counterFrom("strata_reconcile_orphans_found_total", gcp, f.now.Add(-2*time.Hour), 1, 0)
+			f.counterFrom("strata_reconcile_orphans_found_total", with(gcp, "owner", "unknown"), f.now.Add(-2*time.Hour), 1, 0)
 		}, gcp},
 		{"StrataReconcilerFoundOrphans", func(f *fleet) {
 			found := f.now.Add(-time.Hour)
-			f.set("strata_reconcile_orphans_found_total", aws, f.start(), func(t time.Time) float64 {
+			f.set("strata_reconcile_orphans_found_total", with(aws, "owner", "deleted"), f.start(), func(t time.Time) float64 {
 				if t.Before(found) {
 					return 3
 				}

@@ -453,6 +453,9 @@ func TestPostgresWALArchiving(t *testing.T) {
 	}
 	ev := monitorFor(api.EventArchiveStalled)
 	assert.Contains(t, ev.Summary, stuck)
+	fleet := e.Fleet.Snapshot(time.Now())
+	assert.Equal(t, 1, fleet.ArchiveStalled, "the fleet gauges count the stalled cluster")
+	assert.Greater(t, fleet.ArchiveLag, time.Second)
 	events, err := e.Strata.Monitor(ctx, api.MonitorRequest{MaxArchiveLag: api.Duration(time.Second)})
 	require.NoError(t, err)
 	for _, ev := range events {
@@ -472,6 +475,9 @@ func TestPostgresWALArchiving(t *testing.T) {
 	_, err = os.Stat(filepath.Join(archive, stuck))
 	require.NoError(t, err)
 	monitorFor(api.EventArchiveRecovered)
+	fleet = e.Fleet.Snapshot(time.Now())
+	assert.Zero(t, fleet.ArchiveStalled)
+	assert.Less(t, fleet.ArchiveLag, time.Second, "every completed segment archived")
 	shown, err = e.Strata.GetCluster(ctx, cl.ID)
 	require.NoError(t, err)
 	assert.Nil(t, shown.WALStalledSince)

@@ -56,6 +56,7 @@ const (
 	LabelOutcome   = "outcome"
 	LabelKind      = "kind"
 	LabelState     = "state"
+	LabelOwner     = "owner"
 )
 
 // Buckets for operation durations: from a second (a local snapshot) to a
@@ -118,11 +119,11 @@ var (
 	PrunedBackups = Metric{Name: "strata_pruned_backups_total", Kind: Counter,
 		Help: "Backups prunes deleted."}
 	ReconcileOrphansFound = Metric{Name: "strata_reconcile_orphans_found_total", Kind: Counter,
-		Help:   "Strata-tagged snapshots the reconciler found with no backup that owns them (past the grace period).",
-		Labels: []string{LabelProvider, LabelRegion}}
+		Help:   "Strata-tagged snapshots the reconciler found with no live backup that owns them (past the grace period), by owner: defunct (a Defunct backup's, cleaned up by design), deleted (a deleted backup's, left behind), unknown (no such backup in the catalog).",
+		Labels: []string{LabelProvider, LabelRegion, LabelOwner}}
 	ReconcileOrphansDeleted = Metric{Name: "strata_reconcile_orphans_deleted_total", Kind: Counter,
-		Help:   "Orphan snapshots the reconciler deleted.",
-		Labels: []string{LabelProvider, LabelRegion}}
+		Help:   "Orphan snapshots the reconciler deleted, by owner.",
+		Labels: []string{LabelProvider, LabelRegion, LabelOwner}}
 	ReconcileMissing = Metric{Name: "strata_reconcile_missing_backups_total", Kind: Counter,
 		Help: "Completed backups the reconciler marked Missing: a snapshot of theirs is gone at the provider."}
 )

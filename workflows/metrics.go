@@ -174,7 +174,7 @@ func countReconcile(ctx workflow.Context, plan api.ReconcilePlan, applied bool) 
 	h := wfMetrics(ctx)
 	for _, o := range plan.Orphans {
 		provider, region, _ := strings.Cut(o.Provider, "/")
-		tags := metrics.ProviderTags(provider, region)
+		tags := with(metrics.ProviderTags(provider, region), metrics.LabelOwner, o.Owner)
 		metrics.Inc(h, metrics.ReconcileOrphansFound, tags, 1)
 		if applied {
 			metrics.Inc(h, metrics.ReconcileOrphansDeleted, tags, 1)

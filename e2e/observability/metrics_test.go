@@ -155,6 +155,8 @@ func TestScrapeAfterKnownBackups(t *testing.T) {
 	assert.EqualValues(t, 1, s.count(metrics.DeletionDuration.Name, map[string]string{"status": "Deleted"}))
 	assert.EqualValues(t, len(rec.Plan.Orphans), s.value(metrics.ReconcileOrphansFound.Name, map[string]string{"provider": "aws"}))
 	assert.EqualValues(t, len(rec.Plan.Orphans), s.value(metrics.ReconcileOrphansDeleted.Name, map[string]string{"provider": "aws"}))
+	assert.EqualValues(t, len(rec.Plan.Orphans), s.value(metrics.ReconcileOrphansFound.Name, map[string]string{"provider": "aws", "owner": api.OrphanOfDefunct}),
+		"the orphans are the Defunct backups' snapshots")
 
 	// Provider requests: the fake's own count of each EC2 action, and the
 	// throttles it answered.

@@ -149,8 +149,11 @@ type Env struct {
 	// Metrics, in a metrics env, are what the worker and its client
 	// recorded, as the worker command's /metrics serves them.
 	Metrics *prom.Exporter
-	worker  worker.Worker
-	logger  *zap.Logger
+	// Fleet are the fleet gauges the worker's monitor refreshes (in a
+	// metrics env, the exporter's).
+	Fleet  *metrics.FleetGauges
+	worker worker.Worker
+	logger *zap.Logger
 }
 
 var queues atomic.Int64
@@ -241,7 +244,7 @@ func (s *Server) NewMetricsEnv(t *testing.T, cfg activities.Config, snapshotDura
 		t.Fatal(err)
 	}
 	t.Cleanup(tc.Close)
-	e.Client, e.Metrics = tc, exp
+	e.Client, e.Metrics, e.Fleet = tc, exp, exp.Fleet
 	e.Strata = strata.New(tc)
 	e.Strata.TaskQueue = e.TaskQueue
 	e.StartWorker()
@@ -319,6 +322,7 @@ func (s *Server) buildEnv(t *testing.T, cfg activities.Config, clouds *fakecloud
 		DataDir:    dataDir,
 		logger:     zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
 		Clouds:     clouds,
+		Fleet:      &metrics.FleetGauges{},
 	}
 	e.Catalog = catalogtest.Open(t, e.CatalogDSN)
 	key, err := secrets.Generate()
@@ -427,7 +431,7 @@ func (e *Env) StartWorker() {
 	w := newWorker(workerSpec{
 		client: e.Client, taskQueue: e.TaskQueue, catalog: e.Catalog, local: e.Local, dbs: e.Databases,
 		clouds: e.Clouds, config: e.Config, logger: e.logger, secrets: e.Secrets, controlMaxUpdates: e.ControlMaxUpdates,
-		fleet: e.fleet(),
+		fleet: e.Fleet,
 	})
 	if err := w.Start(); err != nil {
 		e.T.Fatal(err)
@@ -437,13 +441,6 @@ func (e *Env) StartWorker() {
 		e.T.Fatal(err)
 	}
 	e.worker = w
-}
-
-func (e *Env) fleet() *metrics.FleetGauges {
-	if e.Metrics == nil {
-		return nil
-	}
-	return e.Metrics.Fleet
 }
 
 // StopWorker stops the worker and its local provider, as a worker process

@@ -188,12 +188,33 @@ func restoreProgress(c *strata.Client, workflowID string) func(context.Context) 
 		if err != nil {
 			return progress{}, err
 		}
+		createdVolumes(ctx, c, &p)
 		return fromRestore(p), nil
 	}
 }
 
-// fromRestore shows no percent: a restore reports its volumes only as
-// none or all created.
+// createdVolumes counts, while a restore creates its volumes, those the
+// catalog already records as created: the workflow hears of them only
+// once all are.
+func createdVolumes(ctx context.Context, c *strata.Client, p *api.RestoreProgress) {
+	if p.Step != api.StepCreatingVolumes || p.ClusterID == "" {
+		return
+	}
+	cl, err := c.GetCluster(ctx, p.ClusterID)
+	if err != nil {
+		return
+	}
+	n := 0
+	for _, v := range cl.Volumes() {
+		if v.Path != "" {
+			n++
+		}
+	}
+	p.VolumesCreated = max(p.VolumesCreated, min(n, p.VolumesTotal))
+}
+
+// fromRestore shows no percent: volumes are created together, so their
+// count says little of the time left.
 func fromRestore(p api.RestoreProgress) progress {
 	out := progress{Step: p.Step, Done: p.VolumesCreated, Total: p.VolumesTotal, Unit: "volumes", Percent: -1}
 	if rc := p.Recovery; rc != nil {
@@ -267,6 +288,7 @@ func lifecycleProgress(c *strata.Client, clusterID string) func(context.Context)
 				break
 			}
 			if r, err := c.RestoreStatus(ctx, restoreWF); err == nil && r.Status != api.RestoreCompleted && r.Status != api.RestoreFailed {
+				createdVolumes(ctx, c, &r)
 				p := fromRestore(r)
 				inner = &p
 			}
