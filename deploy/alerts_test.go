@@ -281,6 +281,7 @@ func healthy() *fleet {
 	f.counter("strata_prunes_finished_total", map[string]string{"status": "Completed"}, 100)
 	f.counter("strata_prunes_finished_total", map[string]string{"status": "Partial"}, 0.1)
 	f.counter("strata_pruned_backups_total", nil, 90)
+	f.histogram("strata_prune_duration_seconds", metrics.PruneDuration.Buckets, map[string]string{"status": "Completed"}, 100, 30)
 
 	// Three leaked snapshots found (and deleted) before the rules' 6h
 	// window, and Defunct backups' snapshots cleaned up all along.

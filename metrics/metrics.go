@@ -116,6 +116,9 @@ var (
 	PrunesFinished = Metric{Name: "strata_prunes_finished_total", Kind: Counter,
 		Help:   "Job prunes that ended, by status: Completed (every deletion it planned succeeded), Partial (some failed), Failed (it could not plan).",
 		Labels: []string{LabelStatus}}
+	PruneDuration = Metric{Name: "strata_prune_duration_seconds", Kind: Histogram,
+		Help:   "Time a job prune took (planning and its deletions), by status.",
+		Labels: []string{LabelStatus}, Buckets: durationBuckets}
 	PrunedBackups = Metric{Name: "strata_pruned_backups_total", Kind: Counter,
 		Help: "Backups prunes deleted."}
 	ReconcileOrphansFound = Metric{Name: "strata_reconcile_orphans_found_total", Kind: Counter,
@@ -166,7 +169,7 @@ var (
 var All = []Metric{
 	BackupsStarted, BackupsFinished, BackupDuration, BackupStepDuration, Snapshots, SnapshotBytes, LockContention,
 	RestoresStarted, RestoresFinished, RestoreDuration, DeletionsStarted, DeletionsFinished, DeletionDuration,
-	PrunesStarted, PrunesFinished, PrunedBackups, ReconcileOrphansFound, ReconcileOrphansDeleted, ReconcileMissing,
+	PrunesStarted, PrunesFinished, PruneDuration, PrunedBackups, ReconcileOrphansFound, ReconcileOrphansDeleted, ReconcileMissing,
 	ProviderCalls, ProviderThrottles, ProviderRetries, Notifications,
 	FleetJobs, FleetRPO, FleetBackups, FleetArchiveLag, FleetArchiveStalled, FleetRefreshed,
 }
@@ -217,6 +220,22 @@ func Declare(h client.MetricsHandler) {
 		if m.Kind == Counter {
 			h.Counter(m.Instrument()).Inc(0)
 		}
+	}
+}
+
+// DeclareOutcomes makes the series of every outcome of counter m with
+// tags appear at zero: status ok with no reason, and status failed with
+// each reason code. Prometheus's increase() and rate() cannot see a
+// series' first event when the series is born with it, so without this
+// the first Timeout of a provider and region would never reach an alert.
+func DeclareOutcomes(h client.MetricsHandler, m Metric, tags Tags, ok, failed string) {
+	if h == nil {
+		return
+	}
+	h = h.WithTags(tags)
+	h.WithTags(Tags{LabelStatus: ok, LabelReason: ""}).Counter(m.Instrument()).Inc(0)
+	for _, r := range knownReasons {
+		h.WithTags(Tags{LabelStatus: failed, LabelReason: r}).Counter(m.Instrument()).Inc(0)
 	}
 }
 

@@ -95,7 +95,8 @@ func PruneWorkflow(ctx workflow.Context, req api.PruneRequest) (res api.PruneRes
 		return res, err
 	}
 	metrics.Inc(wfMetrics(ctx), metrics.PrunesStarted, nil, 1)
-	defer func() { countPrune(ctx, res, err) }()
+	start := workflow.Now(ctx)
+	defer func() { countPrune(ctx, start, res, err) }()
 	if err := workflow.ExecuteActivity(stepOptions(ctx, "plan prune of "+req.JobID), deletions.PlanPrune, activities.PlanPruneInput{
 		JobID: req.JobID, Now: workflow.Now(ctx),
 	}).Get(ctx, &res.Decisions); err != nil {

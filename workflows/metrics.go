@@ -81,7 +81,10 @@ func (r *backupRun) countStarted(ctx workflow.Context) {
 	if scheduledBy(ctx) != "" {
 		trigger = "scheduled"
 	}
-	metrics.Inc(wfMetrics(ctx), metrics.BackupsStarted, with(r.metricTags(), metrics.LabelTrigger, trigger), 1)
+	h := wfMetrics(ctx)
+	metrics.Inc(h, metrics.BackupsStarted, with(r.metricTags(), metrics.LabelTrigger, trigger), 1)
+	metrics.DeclareOutcomes(h, metrics.BackupsFinished, r.metricTags(), string(api.BackupCompleted), string(api.BackupDefunct))
+	metrics.Inc(h, metrics.LockContention, metrics.Tags{metrics.LabelProvider: r.plan.Provider, metrics.LabelRegion: r.plan.Region, metrics.LabelOperation: "backup"}, 0)
 }
 
 // countFinished counts a backup that ended, once it has a final status.
@@ -121,7 +124,9 @@ func (r *restoreRun) metricTags() metrics.Tags {
 
 func (r *restoreRun) countStarted(ctx workflow.Context) {
 	r.recordedAt = workflow.Now(ctx)
-	metrics.Inc(wfMetrics(ctx), metrics.RestoresStarted, r.metricTags(), 1)
+	h := wfMetrics(ctx)
+	metrics.Inc(h, metrics.RestoresStarted, r.metricTags(), 1)
+	metrics.DeclareOutcomes(h, metrics.RestoresFinished, r.metricTags(), string(api.RestoreCompleted), string(api.RestoreFailed))
 }
 
 // countFinished counts a recorded restore that ended with err.
@@ -153,9 +158,9 @@ func countDeletion(ctx workflow.Context, start time.Time, err error) {
 	metrics.Observe(h, metrics.DeletionDuration, metrics.Tags{metrics.LabelStatus: status}, since(ctx, start))
 }
 
-// countPrune counts a prune's end: Failed when it could not plan, Partial
-// when some deletion failed, else Completed.
-func countPrune(ctx workflow.Context, res api.PruneResult, err error) {
+// countPrune counts a prune's end (it started at start): Failed when it
+// could not plan, Partial when some deletion failed, else Completed.
+func countPrune(ctx workflow.Context, start time.Time, res api.PruneResult, err error) {
 	status := "Completed"
 	switch {
 	case err != nil:
@@ -165,6 +170,7 @@ func countPrune(ctx workflow.Context, res api.PruneResult, err error) {
 	}
 	h := wfMetrics(ctx)
 	metrics.Inc(h, metrics.PrunesFinished, metrics.Tags{metrics.LabelStatus: status}, 1)
+	metrics.Observe(h, metrics.PruneDuration, metrics.Tags{metrics.LabelStatus: status}, since(ctx, start))
 	metrics.Inc(h, metrics.PrunedBackups, nil, int64(len(res.Deleted)))
 }
 

@@ -104,8 +104,11 @@ func TestScrapeAfterKnownBackups(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, rec.Plan.Orphans, "the Defunct backups' snapshots are orphans")
 
-	_, err = e.Strata.CreateJob(ctx, strata.JobSpec{ClusterID: cl.ID, Every: time.Hour, Retention: api.Retention{KeepLast: 3}})
+	job, err := e.Strata.CreateJob(ctx, strata.JobSpec{ClusterID: cl.ID, Every: time.Hour, Retention: api.Retention{KeepLast: 3}})
 	require.NoError(t, err)
+	pruned, err := e.Strata.PruneJob(ctx, job.ID)
+	require.NoError(t, err)
+	require.Empty(t, pruned.Failed)
 	_, err = e.Strata.Monitor(ctx, api.MonitorRequest{FreshnessMultiple: 2})
 	require.NoError(t, err)
 
@@ -153,6 +156,10 @@ func TestScrapeAfterKnownBackups(t *testing.T) {
 	assert.EqualValues(t, 1, s.value(metrics.DeletionsStarted.Name, nil))
 	assert.EqualValues(t, 1, s.value(metrics.DeletionsFinished.Name, map[string]string{"status": "Deleted"}))
 	assert.EqualValues(t, 1, s.count(metrics.DeletionDuration.Name, map[string]string{"status": "Deleted"}))
+	assert.EqualValues(t, 1, s.value(metrics.PrunesStarted.Name, nil))
+	assert.EqualValues(t, 1, s.value(metrics.PrunesFinished.Name, map[string]string{"status": "Completed"}))
+	assert.EqualValues(t, 1, s.count(metrics.PruneDuration.Name, map[string]string{"status": "Completed"}))
+	assert.EqualValues(t, len(pruned.Deleted), s.value(metrics.PrunedBackups.Name, nil))
 	assert.EqualValues(t, len(rec.Plan.Orphans), s.value(metrics.ReconcileOrphansFound.Name, map[string]string{"provider": "aws"}))
 	assert.EqualValues(t, len(rec.Plan.Orphans), s.value(metrics.ReconcileOrphansDeleted.Name, map[string]string{"provider": "aws"}))
 	assert.EqualValues(t, len(rec.Plan.Orphans), s.value(metrics.ReconcileOrphansFound.Name, map[string]string{"provider": "aws", "owner": api.OrphanOfDefunct}),

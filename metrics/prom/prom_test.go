@@ -275,3 +275,27 @@ func BenchmarkRecord(b *testing.B) {
 		metrics.Observe(h, metrics.BackupDuration, tags, time.Minute)
 	}
 }
+
+// Every outcome's series is there at zero before its first event, so
+// that increase() sees the first one.
+func TestDeclareOutcomes(t *testing.T) {
+	e, err := prom.New(nil)
+	require.NoError(t, err)
+	defer e.Close()
+	tags := metrics.Tags{metrics.LabelProvider: "aws", metrics.LabelRegion: "r1", metrics.LabelEngine: "volume"}
+	metrics.DeclareOutcomes(e.Handler(), metrics.BackupsFinished, tags, "Completed", "Defunct")
+	seen := map[string]float64{}
+	for _, m := range scrape(t, e)[metrics.BackupsFinished.Name].GetMetric() {
+		l := map[string]string{}
+		for _, p := range m.GetLabel() {
+			l[p.GetName()] = p.GetValue()
+		}
+		if l["provider"] == "aws" {
+			seen[l["status"]+"/"+l["reason"]] = m.GetCounter().GetValue()
+		}
+	}
+	assert.Equal(t, 0.0, seen["Completed/"])
+	assert.Equal(t, 0.0, seen["Defunct/Timeout"])
+	assert.Contains(t, seen, "Defunct/ClusterLocked")
+	assert.NotContains(t, seen, "Completed/Timeout")
+}
