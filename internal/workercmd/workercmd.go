@@ -242,12 +242,13 @@ func run(ctx context.Context, o options, logger *zap.Logger) error {
 	} else if o.codecListen != "" {
 		return errors.New("--codec-server-listen needs --encryption-key-file: without keys there is nothing to decode")
 	}
-	if o.metrics, err = prom.New(logger.Named("metrics")); err != nil {
-		return err
-	}
-	defer o.metrics.Close()
-	o.metrics.Fleet.MaxAge = fleetMaxAge(o.monitorEvery)
+	// Without a listener nothing would read the metrics: none are recorded.
 	if o.metricsListen != "" {
+		if o.metrics, err = prom.New(logger.Named("metrics")); err != nil {
+			return err
+		}
+		defer o.metrics.Close()
+		o.metrics.Fleet.MaxAge = fleetMaxAge(o.monitorEvery)
 		addr, err := o.metrics.Serve(ctx, o.metricsListen, logger)
 		if err != nil {
 			return fmt.Errorf("%w (give --metrics-listen another address, or \"\" for none)", err)
