@@ -10,7 +10,6 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
-
 	"go.uber.org/zap"
 
 	"github.com/stratabackup/strata/api"

@@ -48,7 +48,6 @@ func (a *Monitor) CheckArchives(ctx context.Context, in CheckArchivesInput) ([]n
 	var events []notify.Event
 	var maxLag time.Duration
 	stalledClusters := 0
-	defer func() { a.Fleet.SetArchives(in.Now, maxLag, stalledClusters) }()
 	for _, cl := range clusters {
 		if !isPostgres(cl) || cl.Status != catalog.ClusterRunning || a.Databases.ArchiveDir(cl.ID) == "" {
 			continue
@@ -98,5 +97,6 @@ func (a *Monitor) CheckArchives(ctx context.Context, in CheckArchivesInput) ([]n
 		}
 		events = append(events, ev)
 	}
+	a.Fleet.SetArchives(in.Now, maxLag, stalledClusters)
 	return events, nil
 }

@@ -756,7 +756,7 @@ func (a *Backups) MarkDefunct(ctx context.Context, in MarkDefunctInput) (catalog
 		return catalog.Backup{}, classify(err, "backup "+in.BackupID)
 	}
 	logAt := a.log().Warn
-	if code, _, _ := strings.Cut(in.Reason, ":"); code == api.ReasonClusterLocked || code == api.ReasonCancelled {
+	if code := api.ReasonCode(in.Reason); code == api.ReasonClusterLocked || code == api.ReasonCancelled {
 		logAt = a.log().Info // expected: another operation held the cluster, or someone cancelled
 	}
 	logAt("backup defunct", zap.String("backup", b.ID), zap.String("cluster", b.ClusterID), zap.String("reason", in.Reason), zap.Int("snapshots", len(b.Snapshots)))

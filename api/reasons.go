@@ -1,5 +1,7 @@
 package api
 
+import "strings"
+
 // Reason codes: the error types of Strata's application errors and the
 // first word of a Defunct backup's or failed restore's reason.
 const (
@@ -31,6 +33,13 @@ const (
 	// (pg_backup_start/stop) around a postgres cluster's snapshots.
 	ReasonDatabaseBackupFailed = "DatabaseBackupFailed"
 )
+
+// ReasonCode is the code a recorded reason starts with: "Timeout:
+// snapshots of ..." is "Timeout".
+func ReasonCode(reason string) string {
+	code, _, _ := strings.Cut(reason, ":")
+	return strings.TrimSpace(code)
+}
 
 // Backup steps, as query `status` reports them.
 const (

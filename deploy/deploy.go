@@ -38,9 +38,6 @@ const DashboardUID = "strata-overview"
 // Dashboard is the Grafana dashboard's JSON (a copy).
 func Dashboard() []byte { return bytes.Clone(dashboardJSON) }
 
-// Alerts is the Prometheus alerting rules file (a copy).
-func Alerts() []byte { return bytes.Clone(alertsYAML) }
-
 // Labels every scraped series carries, added by Prometheus.
 var scrapeLabels = []string{"instance", "job"}
 

@@ -15,6 +15,7 @@ package metrics
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -147,7 +148,8 @@ var (
 		Labels: []string{LabelKind, LabelOutcome}}
 )
 
-// The fleet gauges: read from the catalog by the monitor (see Fleet).
+// The fleet gauges: read from the catalog by the monitor (see
+// FleetGauges).
 var (
 	FleetJobs = Metric{Name: "strata_jobs", Kind: Gauge,
 		Help:   "Backup jobs by freshness state: fresh, stale (no Completed backup within its bound), paused.",
@@ -179,18 +181,11 @@ var All = []Metric{
 func (m Metric) Instrument() string {
 	switch m.Kind {
 	case Counter:
-		return trimSuffix(m.Name, "_total")
+		return strings.TrimSuffix(m.Name, "_total")
 	case Histogram:
-		return trimSuffix(m.Name, "_seconds")
+		return strings.TrimSuffix(m.Name, "_seconds")
 	}
 	return m.Name
-}
-
-func trimSuffix(s, suffix string) string {
-	if len(s) > len(suffix) && s[len(s)-len(suffix):] == suffix {
-		return s[:len(s)-len(suffix)]
-	}
-	return s
 }
 
 // Tags are a metric's label values by name.

@@ -475,8 +475,7 @@ func (r *backupRun) finished(ctx workflow.Context, rec catalog.Backup) (api.Back
 		return api.Backup{}, err
 	}
 	if rec.Status != catalog.BackupCompleted {
-		code, _, _ := strings.Cut(rec.Reason, ":")
-		return api.Backup{}, temporal.NewNonRetryableApplicationError(rec.Reason, code, nil)
+		return api.Backup{}, temporal.NewNonRetryableApplicationError(rec.Reason, api.ReasonCode(rec.Reason), nil)
 	}
 	return rec, nil
 }

@@ -38,13 +38,6 @@ func with(tags metrics.Tags, kv ...string) metrics.Tags {
 // since is the workflow time from t to now.
 func since(ctx workflow.Context, t time.Time) time.Duration { return workflow.Now(ctx).Sub(t) }
 
-// reasonCode is a recorded reason's code ("Timeout: snapshots of ..." →
-// "Timeout"), as a bounded label.
-func reasonCode(reason string) string {
-	code, _, _ := strings.Cut(reason, ":")
-	return metrics.Reason(strings.TrimSpace(code))
-}
-
 // stepTimer measures one named step of a backup.
 type stepTimer struct {
 	ctx   workflow.Context
@@ -96,7 +89,7 @@ func (r *backupRun) countFinished(ctx workflow.Context) {
 	status := string(r.progress.Status)
 	reason := ""
 	if r.progress.Status != api.BackupCompleted {
-		reason = reasonCode(r.progress.Reason)
+		reason = metrics.Reason(api.ReasonCode(r.progress.Reason))
 	}
 	metrics.Inc(h, metrics.BackupsFinished, with(tags, metrics.LabelStatus, status, metrics.LabelReason, reason), 1)
 	end := workflow.Now(ctx)

@@ -97,9 +97,6 @@ func views() []sdkmetric.View {
 // (client.Options.MetricsHandler).
 func (e *Exporter) Handler() client.MetricsHandler { return e.handler }
 
-// Registry is the Prometheus registry /metrics serves.
-func (e *Exporter) Registry() *prometheus.Registry { return e.registry }
-
 // HTTP serves the registry in Prometheus text format.
 func (e *Exporter) HTTP() http.Handler {
 	return promhttp.HandlerFor(e.registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
@@ -137,8 +134,10 @@ type fleetCollector struct{ f *metrics.FleetGauges }
 
 var fleetDescs = func() map[string]*prometheus.Desc {
 	m := map[string]*prometheus.Desc{}
-	for _, g := range []metrics.Metric{metrics.FleetJobs, metrics.FleetRPO, metrics.FleetBackups, metrics.FleetArchiveLag, metrics.FleetArchiveStalled, metrics.FleetRefreshed} {
-		m[g.Name] = prometheus.NewDesc(g.Name, g.Help, g.Labels, nil)
+	for _, g := range metrics.All {
+		if g.Kind == metrics.Gauge {
+			m[g.Name] = prometheus.NewDesc(g.Name, g.Help, g.Labels, nil)
+		}
 	}
 	return m
 }()

@@ -246,14 +246,6 @@ func (p *Provider) Close() error {
 	return errors.Join(p.snaps.Close(), p.disks.Close())
 }
 
-// classifyOrNil is classify that keeps nil.
-func classifyOrNil(err error) error {
-	if err == nil {
-		return nil
-	}
-	return classify(err)
-}
-
 // call runs fn unless the provider is closed, with a ctx that Close
 // cancels.
 func (p *Provider) call(ctx context.Context, fn func(ctx context.Context) error) error {
@@ -297,7 +289,11 @@ func (p *Provider) do(ctx context.Context, b bucket, method string, fn func(ctx 
 		p.mu.Unlock()
 		err := p.call(ctx, fn)
 		if p.counter != nil {
-			p.counter.APICall(method, providers.CallOutcome(classifyOrNil(err)), attempt > 1)
+			outcome := providers.CallOK
+			if err != nil {
+				outcome = providers.CallOutcome(classify(err))
+			}
+			p.counter.APICall(method, outcome, attempt > 1)
 		}
 		if err == nil {
 			return nil
